@@ -1,0 +1,60 @@
+"""The flow engine's ``Channel`` over one FastAGI session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ivr.agi import commands
+from ivr.agi.server import AgiSession
+
+# Bounds for one command's reply, beyond the time the command itself may take.
+REPLY_MARGIN = 10.0
+LONGEST_PROMPT = 120.0
+
+
+class AgiChannel:
+    def __init__(self, session: AgiSession, sounds_dir: Path, default_language: str) -> None:
+        self.session = session
+        self.sounds_dir = sounds_dir
+        self.default_language = default_language
+        self.failed_prompts: list[str] = []
+
+    def prompt_path(self, prompt: str, language: str) -> str:
+        """Absolute path without extension; a language lacking the file falls back to the default."""
+        for candidate in (language, self.default_language):
+            base = self.sounds_dir / candidate / prompt
+            if base.with_suffix(".wav").exists():
+                return str(base)
+        return str(self.sounds_dir / language / prompt)
+
+    async def play(self, prompt: str, language: str, escape_keys: str) -> str:
+        path = self.prompt_path(prompt, language)
+        reply = await self.session.command(
+            commands.stream_file(path, escape_keys), LONGEST_PROMPT + REPLY_MARGIN
+        )
+        if reply.result == "-1":
+            # A missing or unreadable file: Asterisk says -1 but the call goes on.
+            self.failed_prompts.append(prompt)
+            return ""
+        return _key(reply.result)
+
+    async def wait_key(self, seconds: float) -> str:
+        reply = await self.session.command(
+            commands.wait_for_digit(int(seconds * 1000)), seconds + REPLY_MARGIN
+        )
+        return _key(reply.result)
+
+    async def set_variable(self, name: str, value: str) -> None:
+        await self.session.command(commands.set_variable(name, value), REPLY_MARGIN)
+
+
+def _key(result: str) -> str:
+    """AGI reports a key as its ASCII code (49 = '1'); 0 means none."""
+    try:
+        code = int(result)
+    except ValueError:
+        return ""
+    if code <= 0:
+        return ""
+    key = chr(code)
+    return key if key in "0123456789*#" else ""

@@ -1,0 +1,181 @@
+"""The FastAGI wire protocol without I/O: bytes in, headers and replies out.
+
+Asterisk opens a TCP connection, sends ``agi_key: value`` lines ended by a blank line, then waits for
+one command per line and answers each with ``200 result=...`` (or 510/511/520). With the default
+AGISIGHUP it may also write an unsolicited ``HANGUP`` line when the caller hangs up.
+
+Every buffer here is bounded; bytes are decoded leniently (a caller name is not guaranteed to be UTF-8).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+MAX_HEADER_BYTES = 16 * 1024
+MAX_REPLY_BYTES = 16 * 1024
+
+
+class AgiProtocolError(Exception):
+    """The peer broke the protocol; the connection is closed, other calls are unaffected."""
+
+    code = "agi_protocol_error"
+
+
+class HeadersTooLarge(AgiProtocolError):
+    code = "agi_headers_too_large"
+
+
+class ReplyTooLarge(AgiProtocolError):
+    code = "agi_reply_too_large"
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
+
+
+@dataclass
+class HeaderParser:
+    """Collects the ``agi_*`` environment until the blank line.
+
+    CRLF and LF are both accepted; the first of a duplicated key wins (a later duplicate can only
+    come from text smuggled inside another value); lines without ``:`` are counted and ignored.
+    """
+
+    limit: int = MAX_HEADER_BYTES
+    headers: dict[str, str] = field(default_factory=dict)
+    malformed_lines: int = 0
+    duplicate_keys: list[str] = field(default_factory=list)
+    complete: bool = False
+    _buffer: bytearray = field(default_factory=bytearray)
+    _consumed: int = 0
+
+    def feed(self, data: bytes) -> bytes:
+        """Add bytes; returns whatever followed the blank line once complete (else ``b""``)."""
+        if self.complete:
+            return data
+        self._buffer += data
+        while True:
+            end = self._buffer.find(b"\n")
+            if end < 0:
+                break
+            line = bytes(self._buffer[:end]).rstrip(b"\r")
+            del self._buffer[: end + 1]
+            self._consumed += end + 1
+            if self._consumed > self.limit:
+                raise HeadersTooLarge(f"AGI headers exceed {self.limit} bytes")
+            if not line:
+                self.complete = True
+                rest = bytes(self._buffer)
+                self._buffer.clear()
+                return rest
+            self._add_line(line)
+        if self._consumed + len(self._buffer) > self.limit:
+            raise HeadersTooLarge(f"AGI headers exceed {self.limit} bytes")
+        return b""
+
+    def _add_line(self, line: bytes) -> None:
+        key, sep, value = line.partition(b":")
+        if not sep or not key.strip():
+            self.malformed_lines += 1
+            return
+        name = _decode(key.strip())
+        if name in self.headers:
+            self.duplicate_keys.append(name)
+            return
+        self.headers[name] = _decode(value.strip())
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One answer to one command: ``200 result=1 (timeout) endpos=1234``."""
+
+    code: int
+    result: str = ""
+    data: str = ""
+    extras: dict[str, str] = field(default_factory=dict)
+    text: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 200
+
+
+@dataclass(frozen=True)
+class HangupNotice:
+    """The unsolicited ``HANGUP`` line Asterisk writes when the caller hangs up."""
+
+
+@dataclass(frozen=True)
+class NoiseLine:
+    """A line that is neither a reply nor HANGUP (e.g. smuggled through a caller name)."""
+
+    text: str
+
+
+ReplyEvent = Reply | HangupNotice | NoiseLine
+
+_RESULT = re.compile(r"^result=(?P<result>\S*)\s*(?:\((?P<data>.*?)\))?\s*(?P<extras>.*)$")
+_STATUS = re.compile(r"^(?P<code>\d{3})(?P<sep>[ -])(?P<rest>.*)$")
+
+
+def parse_reply_line(line: str) -> ReplyEvent:
+    """Parse one complete line (without its newline)."""
+    if line == "HANGUP":
+        return HangupNotice()
+    status = _STATUS.match(line)
+    if status is None:
+        return NoiseLine(line)
+    code = int(status["code"])
+    rest = status["rest"]
+    if code == 200:
+        match = _RESULT.match(rest)
+        if match is None:
+            return Reply(code=code, text=rest)
+        extras = dict(
+            part.split("=", 1) for part in match["extras"].split() if "=" in part
+        )
+        return Reply(code, match["result"], match["data"] or "", extras, rest)
+    return Reply(code=code, text=rest)
+
+
+@dataclass
+class ReplyParser:
+    """Splits the command-phase byte stream into replies, HANGUP notices and noise.
+
+    A ``520-`` usage reply spans lines up to ``520 End of proper usage.``; it is returned as one Reply.
+    """
+
+    limit: int = MAX_REPLY_BYTES
+    _buffer: bytearray = field(default_factory=bytearray)
+    _usage: list[str] | None = None
+
+    def feed(self, data: bytes) -> list[ReplyEvent]:
+        self._buffer += data
+        events: list[ReplyEvent] = []
+        while True:
+            end = self._buffer.find(b"\n")
+            if end < 0:
+                break
+            line = _decode(bytes(self._buffer[:end]).rstrip(b"\r"))
+            del self._buffer[: end + 1]
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+        if len(self._buffer) > self.limit:
+            raise ReplyTooLarge(f"AGI reply line exceeds {self.limit} bytes")
+        return events
+
+    def _line(self, line: str) -> ReplyEvent | None:
+        if self._usage is not None:
+            if line.startswith("520 "):
+                usage, self._usage = self._usage, None
+                return Reply(code=520, text="\n".join(usage))
+            self._usage.append(line)
+            if sum(len(part) for part in self._usage) > self.limit:
+                raise ReplyTooLarge("AGI usage reply too long")
+            return None
+        if line.startswith("520-"):
+            self._usage = [line[4:]]
+            return None
+        return parse_reply_line(line)

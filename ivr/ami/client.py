@@ -1,0 +1,107 @@
+"""One AMI connection over panoramisk's Manager: login, events, actions with a timeout, clean close.
+
+panoramisk reconnects on its own after a lost connection (about every ``reconnect_timeout`` s);
+this wrapper adds what it lacks: an awaitable "logged in and FullyBooted", a timeout on every
+action, and a close that does not schedule yet another reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from panoramisk import Manager
+from panoramisk.message import Message
+
+log = structlog.get_logger("ivr.ami")
+
+EventCallback = Callable[[dict[str, str]], None]
+
+
+class AmiError(Exception):
+    code = "ami_error"
+
+
+class AmiTimeout(AmiError):
+    code = "ami_timeout"
+
+
+class _Manager(Manager):  # type: ignore[misc]
+    """panoramisk's Manager that stays closed once closed."""
+
+    closing = False
+
+    def connect(self, *args: Any, **kwargs: Any) -> Any:
+        if self.closing:
+            return None
+        return super().connect(*args, **kwargs)
+
+    def connection_lost(self, exc: Any) -> None:
+        if self.closing:
+            return
+        log.warning("ami_connection_lost")
+        super().connection_lost(exc)
+
+
+class AmiClient:
+    def __init__(self, host: str, port: int, username: str, secret: str) -> None:
+        self._booted = asyncio.Event()
+        self._listeners: list[tuple[str, EventCallback]] = []
+        self.manager = _Manager(
+            host=host, port=port, username=username, secret=secret,
+            ping_delay=10, ping_interval=10, reconnect_timeout=1, encoding="utf-8",
+            on_login=self._on_login, on_disconnect=self._on_disconnect,
+            on_connect=lambda _manager: None,
+        )
+        self.manager.register_event("*", self._dispatch)
+
+    def _on_login(self, _manager: Manager) -> None:
+        log.info("ami_logged_in")
+
+    def _on_disconnect(self, _manager: Manager, _exc: Any) -> None:
+        self._booted.clear()
+
+    def _dispatch(self, _manager: Manager, event: Message) -> None:
+        name = str(event.get("Event", ""))
+        if name == "FullyBooted":
+            self._booted.set()
+        if name == "Shutdown":
+            self._booted.clear()
+        fields = {str(key): str(value) for key, value in event.items()}
+        for pattern, callback in list(self._listeners):
+            if pattern in ("*", name):
+                callback(fields)
+
+    def on(self, event: str, callback: EventCallback) -> Callable[[], None]:
+        """Call ``callback(fields)`` for each event named ``event`` (or "*"); returns an unsubscribe."""
+        entry = (event, callback)
+        self._listeners.append(entry)
+        return lambda: self._listeners.remove(entry) if entry in self._listeners else None
+
+    async def connect(self, timeout: float = 15.0) -> None:
+        """Connect and wait until logged in and Asterisk is FullyBooted."""
+        self.manager.connect()
+        try:
+            await asyncio.wait_for(self._booted.wait(), timeout)
+        except TimeoutError as error:
+            raise AmiTimeout(f"AMI not ready (FullyBooted) within {timeout:.0f}s") from error
+
+    @property
+    def ready(self) -> bool:
+        return self._booted.is_set()
+
+    async def action(self, fields: dict[str, Any], timeout: float = 5.0) -> Any:
+        if not self.ready:
+            await asyncio.wait_for(self._booted.wait(), timeout)
+        future = self.manager.send_action(dict(fields))
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError as error:
+            raise AmiTimeout(f"AMI action {fields.get('Action')} got no answer in {timeout}s") from error
+
+    async def close(self) -> None:
+        self.manager.closing = True
+        self.manager.close()
+        await asyncio.sleep(0)

@@ -1,0 +1,140 @@
+"""A test call through the real Asterisk: AMI Originate of a Local channel whose caller half presses keys.
+
+Everything reported comes from AMI events of that call: the AGI commands our service sent (prompts
+played, keys read), the route the dialplan took, the queue joined, the operator who answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ivr.ami.client import AmiClient, AmiError
+
+KEYS = re.compile(r"^[0-9*#]*$")
+NUMBER = re.compile(r"^\+?[0-9]{0,20}$")
+STREAM_FILE = re.compile(r'^STREAM FILE "([^"]*)"')
+
+
+class TestCallError(ValueError):
+    code = "test_call_invalid"
+
+
+@dataclass
+class CallReport:
+    caller: str
+    pressed: str
+    channel: str
+    route: dict[str, str] = field(default_factory=dict)
+    agi_commands: list[str] = field(default_factory=list)
+    queue: str = ""
+    operator: str = ""
+    operator_interface: str = ""
+    hold_seconds: float | None = None
+    answered: bool = False
+    hung_up: bool = False
+    seconds_to_queue: float | None = None
+    seconds_to_answer: float | None = None
+    events: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def prompts(self) -> list[str]:
+        """``language/prompt`` of every STREAM FILE our service sent, in order."""
+        found = (STREAM_FILE.match(command) for command in self.agi_commands)
+        return ["/".join(match.group(1).split("/")[-2:]) for match in found if match]
+
+    def as_dict(self, with_events: bool = False) -> dict[str, Any]:
+        data = asdict(self)
+        data["prompts"] = self.prompts
+        if not with_events:
+            data.pop("events")
+        return data
+
+
+def dtmf_script(keys: str, gap: float) -> str:
+    """SendDTMF's digit string: 'w' is a 0.5 s pause, so keys land one ``gap`` apart."""
+    pause = "w" * max(0, round(gap / 0.5))
+    return pause.join(keys)
+
+
+async def place_call(
+    client: AmiClient, keys: str = "", caller: str = "081234567890", caller_name: bytes = b"",
+    first_delay: float = 1.5, gap: float = 2.0, answer_timeout: float = 60.0,
+    until: str = "answered", hangup: bool = True,
+) -> CallReport:
+    """Place one call and follow it until ``until`` ('answered' or 'queued') or ``answer_timeout``."""
+    if not KEYS.match(keys):
+        raise TestCallError(f"keys must be 0-9 * #, got {keys!r}")
+    if not NUMBER.match(caller):
+        raise TestCallError(f"caller must be a phone number, got {caller!r}")
+    token = secrets.token_hex(6)
+    caller_id, entry_id = f"sim-{token}", f"sim-{token}-in"
+    report = CallReport(caller=caller, pressed=keys, channel=caller_id)
+    done = asyncio.Event()
+    started = time.monotonic()
+
+    def on_event(fields: dict[str, str]) -> None:
+        if fields.get("Linkedid") != caller_id and fields.get("Uniqueid") not in (caller_id, entry_id):
+            return
+        report.events.append(fields)
+        name = fields.get("Event", "")
+        if name == "AGIExecStart" and fields.get("Uniqueid") == entry_id:
+            report.agi_commands.append(fields.get("Command", ""))
+        elif name == "UserEvent" and fields.get("UserEvent") == "SiagaRoute":
+            report.route = {key: value for key, value in fields.items()
+                            if key in ("Action", "Target", "Category", "QueuePriority", "AgiStatus",
+                                       "From", "QueueStatus")}
+        elif name == "QueueCallerJoin" and fields.get("Uniqueid") == entry_id:
+            report.queue = fields.get("Queue", "")
+            report.seconds_to_queue = round(time.monotonic() - started, 2)
+            if until == "queued":
+                done.set()
+        elif name == "AgentConnect" and fields.get("Uniqueid") == entry_id:
+            report.answered = True
+            report.queue = fields.get("Queue", report.queue)
+            report.operator = fields.get("MemberName", "")
+            report.operator_interface = fields.get("Interface", "")
+            report.hold_seconds = float(fields.get("HoldTime", "0") or 0)
+            report.seconds_to_answer = round(time.monotonic() - started, 2)
+            done.set()
+        elif name == "Hangup" and fields.get("Uniqueid") == entry_id:
+            report.hung_up = True
+            done.set()
+
+    unsubscribe = client.on("*", on_event)
+    try:
+        variables = [
+            f"SIM_DIGITS={dtmf_script(keys, gap)}",
+            f"SIM_FIRST_DELAY={first_delay:.1f}",
+            f"SIM_HOLD={int(answer_timeout) + 60}",
+            f"SIM_CALLER_NUM={caller}",
+        ]
+        if caller_name:
+            variables.append(f"SIM_CALLER_NAME_B64={base64.b64encode(caller_name).decode()}")
+        await client.action({
+            "Action": "Originate", "Channel": "Local/112@siaga-sim-entry",
+            "Context": "siaga-sim-caller", "Exten": "s", "Priority": "1",
+            "CallerID": f"Simulasi <{caller}>", "Variable": variables, "Async": "true",
+            "ChannelId": caller_id, "OtherChannelId": entry_id, "Timeout": "30000",
+        }, timeout=15.0)
+        try:
+            await asyncio.wait_for(done.wait(), answer_timeout)
+        except TimeoutError:
+            pass
+    finally:
+        unsubscribe()
+        if hangup and not report.hung_up:
+            await hang_up(client, caller_id)
+    return report
+
+
+async def hang_up(client: AmiClient, channel_id: str) -> None:
+    try:
+        await client.action({"Action": "Hangup", "Channel": channel_id}, timeout=5.0)
+    except AmiError:
+        pass  # the call may already be gone: nothing left to hang up

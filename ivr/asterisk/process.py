@@ -1,0 +1,180 @@
+"""Running our Asterisk: start (detached, own process group), ready (AMI FullyBooted), status, stop.
+
+The pid file names the process group leader; stop signals the whole group, so bubblewrap and the
+Asterisk inside it go together, and escalates to SIGKILL if Asterisk does not exit in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from ivr.ami.client import AmiClient, AmiError
+from ivr.asterisk.provision import AsteriskInstall
+from ivr.asterisk.render import load_secrets
+from ivr.settings import Settings
+
+log = structlog.get_logger("ivr.asterisk")
+
+
+class AsteriskStartError(Exception):
+    code = "asterisk_start_failed"
+
+
+@dataclass(frozen=True)
+class Status:
+    running: bool
+    pid: int | None
+    ready: bool
+    detail: str
+
+
+def _pid_file(settings: Settings) -> Path:
+    return settings.asterisk_dir / "siaga-asterisk.pid"
+
+
+def _console_log(settings: Settings) -> Path:
+    return settings.asterisk_dir / "log" / "console.log"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child of ours still answers kill(0); treat it as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(") ", 1)[1][:1] != "Z"
+    except OSError:
+        return False
+
+
+def running_pid(settings: Settings) -> int | None:
+    try:
+        pid = int(_pid_file(settings).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+async def wait_ready(settings: Settings, timeout: float = 30.0, pid: int | None = None) -> None:
+    """Ready means: AMI accepts our login and reports FullyBooted."""
+    keys = load_secrets(settings, create=False)
+    deadline = time.monotonic() + timeout
+    last_error = ""
+    while time.monotonic() < deadline:
+        if pid is not None and not _alive(pid):
+            raise AsteriskStartError(f"Asterisk exited during start-up; see {_console_log(settings)}:\n"
+                                     + _tail(_console_log(settings)))
+        client = AmiClient(settings.host, settings.ami_port, keys.ami_user, keys.ami_secret)
+        try:
+            await client.connect(timeout=min(3.0, max(0.5, deadline - time.monotonic())))
+            return
+        except (AmiError, OSError) as error:
+            last_error = str(error)
+        finally:
+            await client.close()
+        await asyncio.sleep(0.2)
+    raise AsteriskStartError(f"Asterisk not ready within {timeout:.0f}s ({last_error}); "
+                             f"see {_console_log(settings)}")
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def start(settings: Settings, install: AsteriskInstall, conf: Path, timeout: float = 30.0) -> int:
+    """Start Asterisk detached (or reuse the running one) and wait until it is ready."""
+    pid = running_pid(settings)
+    if pid is None:
+        console = _console_log(settings)
+        console.parent.mkdir(parents=True, exist_ok=True)
+        argv = install.command(["-C", str(conf), "-f", "-n"], shared_dirs=[settings.var])
+        with open(console, "ab") as out:
+            process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True, close_fds=True,
+            )
+        pid = process.pid
+        _pid_file(settings).write_text(f"{pid}\n")
+        log.info("asterisk_started", pid=pid, version=install.version,
+                 rootfs=str(install.rootfs) if install.rootfs else None)
+    started = time.monotonic()
+    try:
+        asyncio.run(wait_ready(settings, timeout, pid))
+    except AsteriskStartError:
+        stop(settings)
+        raise
+    log.info("asterisk_ready", pid=pid, seconds=round(time.monotonic() - started, 2),
+             ami_port=settings.ami_port, sip_port=settings.sip_port)
+    return pid
+
+
+def stop(settings: Settings, timeout: float = 10.0) -> bool:
+    """Stop the whole process group; True if something was running."""
+    pid = running_pid(settings)
+    if pid is None:
+        _pid_file(settings).unlink(missing_ok=True)
+        return False
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and _group_alive(pid):
+            _reap(pid)
+            time.sleep(0.05)
+        if not _group_alive(pid):
+            break
+        log.warning("asterisk_stop_escalated", pid=pid)
+    _reap(pid)
+    _pid_file(settings).unlink(missing_ok=True)
+    log.info("asterisk_stopped", pid=pid)
+    return True
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(") ", 1)[1].split()
+        # fields[0] is the state, fields[2] the process group id
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
+
+
+def status(settings: Settings) -> Status:
+    pid = running_pid(settings)
+    if pid is None:
+        return Status(False, None, False, "not running")
+    try:
+        asyncio.run(wait_ready(settings, timeout=3.0, pid=pid))
+    except (AsteriskStartError, OSError) as error:
+        return Status(True, pid, False, f"running, AMI not ready: {error}")
+    return Status(True, pid, True, f"running (pid {pid}), AMI ready on {settings.host}:{settings.ami_port}")

@@ -1,0 +1,142 @@
+"""Rendering the runtime Asterisk configuration into ``var/asterisk/etc`` from ``asterisk-config/``
+and the SOP. Deterministic: the same inputs (and the same generated secrets) give the same bytes.
+
+Templates use ``{{name}}`` placeholders (Asterisk itself owns ``${...}``). Queues follow from the
+SOP and are written here, never copied by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivr.asterisk.provision import AsteriskInstall
+from ivr.config.sop import Sop
+from ivr.settings import Settings
+
+PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
+AMI_USER = "siaga"
+
+
+class RenderError(Exception):
+    code = "render_failed"
+
+
+@dataclass(frozen=True)
+class Secrets:
+    ami_user: str
+    ami_secret: str
+    phone_password: str
+
+
+def load_secrets(settings: Settings, create: bool = True) -> Secrets:
+    """Secrets generated on first use and kept (mode 0600) under var/; never in git."""
+    path = settings.secrets_file
+    if path.exists():
+        data = json.loads(path.read_text())
+        return Secrets(data["ami_user"], data["ami_secret"], data["phone_password"])
+    if not create:
+        raise RenderError(f"{path} not found: run 'ivr render' (or 'ivr up') first")
+    generated = Secrets(AMI_USER, secrets.token_urlsafe(24), secrets.token_urlsafe(12))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(generated.__dict__, handle, indent=2, sort_keys=True)
+    return generated
+
+
+def runtime_dirs(settings: Settings) -> dict[str, Path]:
+    base = settings.asterisk_dir
+    return {
+        "etc_dir": base / "etc", "lib_dir": base / "lib", "data_dir": base / "data",
+        "spool_dir": base / "spool", "run_dir": base / "run", "log_dir": base / "log",
+        "moh_dir": base / "data" / "moh",
+    }
+
+
+def render_queues(sop: Sop, sim_operators: int) -> str:
+    lines = [
+        "; Rendered by `ivr render` from sop/: do not edit here.",
+        "[general]",
+        "persistentmembers = no",
+        "shared_lastcall = yes",
+        "",
+    ]
+    for queue in sorted(sop.queues.values(), key=lambda q: q.name):
+        lines += [
+            f"[{queue.name}]",
+            f"; agency: {queue.agency}",
+            f"strategy = {queue.strategy}",
+            f"timeout = {queue.ring_seconds}",
+            "retry = 1",
+            "wrapuptime = 0",
+            # A caller always joins and stays; the dialplan decides what an empty queue means.
+            "joinempty = yes",
+            "leavewhenempty = no",
+            "ringinuse = no",
+            "announce-frequency = 0",
+            "musicclass = default",
+            "setinterfacevar = yes",
+        ]
+        lines += [
+            f"member => Local/op-{index}@siaga-sim-operator/n,0,Simulasi {queue.name} {index}"
+            for index in range(1, sim_operators + 1)
+        ]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def render(settings: Settings, sop: Sop, install: AsteriskInstall,
+           template_dir: Path | None = None) -> Path:
+    """Write the runtime config; returns the path of asterisk.conf."""
+    template_dir = template_dir or settings.root / "asterisk-config"
+    keys = load_secrets(settings)
+    dirs = runtime_dirs(settings)
+    for directory in dirs.values():
+        directory.mkdir(parents=True, exist_ok=True)
+    (dirs["lib_dir"] / "agi-bin").mkdir(exist_ok=True)
+    values = {
+        **{name: str(path) for name, path in dirs.items()},
+        "module_dir": install.module_dir,
+        "package_data_dir": install.data_dir,
+        "host": settings.host,
+        "ami_port": str(settings.ami_port),
+        "sip_port": str(settings.sip_port),
+        "trunk_ip": settings.trunk_ip,
+        "ami_user": keys.ami_user,
+        "ami_secret": keys.ami_secret,
+        "phone_password": keys.phone_password,
+        "agi_url": settings.agi_url,
+        "agi_session_limit": str(settings.agi_session_limit),
+        "central_queue": sop.central_queue.name,
+    }
+    templates = sorted(template_dir.glob("*.conf"))
+    if not templates:
+        raise RenderError(f"no *.conf templates in {template_dir}")
+    for template in templates:
+        text = template.read_text()
+
+        def substitute(match: re.Match[str], name: str = template.name) -> str:
+            key = match.group(1)
+            if key not in values:
+                raise RenderError(f"{name}: unknown placeholder {{{{{key}}}}}")
+            return values[key]
+
+        _write(dirs["etc_dir"] / template.name, PLACEHOLDER.sub(substitute, text))
+    _write(dirs["etc_dir"] / "queues.conf", render_queues(sop, settings.sim_operators))
+    return dirs["etc_dir"] / "asterisk.conf"
+
+
+def _write(path: Path, text: str) -> None:
+    """Write only when changed, atomically, owner-only (manager.conf and pjsip.conf hold secrets)."""
+    if path.exists() and path.read_text() == text:
+        return
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    tmp.replace(path)

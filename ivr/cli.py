@@ -1,0 +1,184 @@
+"""The ``ivr`` command. Wiring only: each subcommand calls into the package."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from ivr import logs
+from ivr.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.load(args.root)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from ivr.config import ConfigError, load_config
+
+    try:
+        config = load_config(_settings(args).root)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(problem)
+        print(f"{len(error.problems)} error(s)", file=sys.stderr)
+        return 1
+    print(f"ok: {len(config.flows)} flow(s), {len(config.sop.agencies)} agencies, "
+          f"{len(config.sop.categories)} categories, {len(config.sop.queues)} queues")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from ivr.asterisk.provision import find_or_provision
+    from ivr.asterisk.render import render
+    from ivr.config import load_config
+
+    settings = _settings(args)
+    config = load_config(settings.root)
+    install = find_or_provision()
+    conf = render(settings, config.sop, install)
+    print(f"rendered {conf.parent}")
+    return 0
+
+
+def cmd_prompts(args: argparse.Namespace) -> int:
+    from ivr.asterisk.render import runtime_dirs
+    from ivr.config import load_config
+    from ivr.prompts.build import build_all
+
+    settings = _settings(args)
+    config = load_config(settings.root)
+    built = build_all(config.prompts, settings.sounds_dir, settings.root / "dialplan" / "recordings",
+                      runtime_dirs(settings)["moh_dir"])
+    for item in built:
+        print(f"{item.language}/{item.prompt}: {item.seconds:.2f}s ({item.source})")
+    return 0
+
+
+def _start_asterisk(settings: Settings) -> int:
+    from ivr.asterisk.process import start
+    from ivr.asterisk.provision import find_or_provision
+    from ivr.asterisk.render import render
+    from ivr.config import load_config
+
+    config = load_config(settings.root)
+    install = find_or_provision()
+    conf = render(settings, config.sop, install)
+    return start(settings, install, conf)
+
+
+def cmd_asterisk(args: argparse.Namespace) -> int:
+    from ivr.asterisk import process
+
+    settings = _settings(args)
+    if args.action == "start":
+        pid = _start_asterisk(settings)
+        print(f"asterisk running (pid {pid}); AMI {settings.host}:{settings.ami_port}, "
+              f"SIP {settings.host}:{settings.sip_port}")
+        return 0
+    if args.action == "stop":
+        print("stopped" if process.stop(settings) else "not running")
+        return 0
+    state = process.status(settings)
+    print(state.detail)
+    return 0 if state.ready else 3
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ivr.app import serve
+
+    asyncio.run(serve(_settings(args)))
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from ivr.app import serve
+    from ivr.asterisk import process
+    from ivr.asterisk.render import load_secrets
+
+    settings = _settings(args)
+    cmd_prompts(args)
+    _start_asterisk(settings)
+    keys = load_secrets(settings, create=False)
+    print(f"""
+Siaga 112 is up.
+  place a test call:  ivr call --press 1        (or: ivr call --press 1 --json)
+  SIP phone:          sip:test112@{settings.host}:{settings.sip_port}, password {keys.phone_password}, dial 112
+  web:                http://{settings.host}:{settings.web_port}/healthz
+  Ctrl-C stops everything.
+""", flush=True)
+    try:
+        asyncio.run(serve(settings))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        process.stop(settings)
+    return 0
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    from ivr.ami.client import AmiClient
+    from ivr.ami.testcall import place_call
+    from ivr.asterisk.render import load_secrets
+
+    settings = _settings(args)
+    keys = load_secrets(settings, create=False)
+
+    async def run() -> dict[str, object]:
+        client = AmiClient(settings.host, settings.ami_port, keys.ami_user, keys.ami_secret)
+        await client.connect(timeout=10.0)
+        try:
+            report = await place_call(client, "".join(args.press), caller=args.caller,
+                                      answer_timeout=args.timeout)
+        finally:
+            await client.close()
+        return report.as_dict()
+
+    result = asyncio.run(run())
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        route = result["route"]
+        print(f"caller {result['caller']} pressed '{result['pressed'] or '(nothing)'}'")
+        print(f"prompts played: {', '.join(result['prompts']) or '(none)'}")  # type: ignore[arg-type]
+        print(f"route: {route}")
+        print(f"queue joined: {result['queue'] or '(none)'}")
+        if result["answered"]:
+            print(f"answered by {result['operator']} after {result['seconds_to_answer']}s")
+        else:
+            print("no operator answered within the timeout")
+    return 0 if result["answered"] else 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ivr", description="Siaga 112: the 112 line of Kabupaten Tangerang")
+    parser.add_argument("--root", default=".", type=Path,
+                        help="directory holding dialplan/, sop/, asterisk-config/ (default: .)")
+    parser.add_argument("--log-level", default="info")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("check", help="validate dialplan/ and sop/").set_defaults(func=cmd_check)
+    sub.add_parser("render", help="write the runtime Asterisk config").set_defaults(func=cmd_render)
+    sub.add_parser("prompts", help="build prompt audio").set_defaults(func=cmd_prompts)
+    asterisk = sub.add_parser("asterisk", help="provision and run a real Asterisk")
+    asterisk.add_argument("action", choices=("start", "stop", "status"))
+    asterisk.set_defaults(func=cmd_asterisk)
+    sub.add_parser("serve", help="FastAGI + AMI + web").set_defaults(func=cmd_serve)
+    sub.add_parser("up", help="prompts, render, Asterisk, serve").set_defaults(func=cmd_up)
+
+    call = sub.add_parser("call", help="place a test call through the real Asterisk")
+    call.add_argument("--press", nargs="*", default=[], help="keys, e.g. --press 1 2")
+    call.add_argument("--caller", default="081234567890")
+    call.add_argument("--timeout", type=float, default=60.0)
+    call.add_argument("--json", action="store_true")
+    call.set_defaults(func=cmd_call)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logs.configure(args.log_level)
+    return int(args.func(args))

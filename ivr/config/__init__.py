@@ -1,0 +1,141 @@
+"""Loading ``dialplan/`` and ``sop/`` into one frozen, cross-checked ``Config`` (or every error at once)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivr.config.errors import ConfigError, Problem, Problems
+from ivr.config.flow import Flow, MenuNode, PlayNode, Target, parse_flow
+from ivr.config.nodes import Node, load_file
+from ivr.config.sop import Agency, Category, Sop, parse_agencies, parse_categories
+
+__all__ = ["Config", "ConfigError", "Problem", "load_config"]
+
+PROMPTS_FILE = "prompts.yaml"
+
+
+@dataclass(frozen=True)
+class Config:
+    root: Path
+    flows: dict[str, Flow]
+    prompts: dict[str, dict[str, str]]
+    sop: Sop
+
+    def flow_for(self, script: str) -> Flow | None:
+        return self.flows.get(script)
+
+
+def _display(root: Path, path: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _yaml_files(directory: Path) -> list[Path]:
+    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+
+
+def load_config(root: Path) -> Config:
+    """Read and check everything; raises ConfigError listing every problem found."""
+    problems = Problems()
+    flows: dict[str, Flow] = {}
+    prompts: dict[str, dict[str, str]] = {}
+    agencies: dict[str, Agency] = {}
+    categories: dict[str, Category] = {}
+    positions: dict[str, tuple[str, int, int]] = {}
+
+    dialplan = root / "dialplan"
+    sop_dir = root / "sop"
+    for missing in (dialplan, sop_dir):
+        if not missing.is_dir():
+            problems.add(_display(root, missing), 1, 1, "(dir)", "directory not found")
+    problems.raise_if_any()
+
+    for path in _yaml_files(dialplan):
+        top = load_file(path, _display(root, path), problems)
+        if top is None:
+            continue
+        if path.name == PROMPTS_FILE:
+            _parse_prompts(top, prompts)
+            continue
+        flow = parse_flow(top)
+        if flow is not None:
+            flows[path.stem] = flow
+
+    for path in _yaml_files(sop_dir):
+        top = load_file(path, _display(root, path), problems)
+        if top is None:
+            continue
+        if top.get("agencies") is not None:
+            parse_agencies(top, agencies)
+        elif top.get("categories") is not None:
+            parse_categories(top, categories, positions)
+        else:
+            top.error("expected 'agencies:' or 'categories:' at the top")
+
+    sop = Sop(agencies, categories, positions)
+    _check_sop(sop, problems, root)
+    for flow in flows.values():
+        _check_flow(flow, sop, prompts, problems)
+    if not flows:
+        problems.add("dialplan", 1, 1, "(dir)", "no call flow found (expected dialplan/112.yaml)")
+    problems.raise_if_any()
+    return Config(root, flows, prompts, sop)
+
+
+def _parse_prompts(top: Node, prompts: dict[str, dict[str, str]]) -> None:
+    found = top.fields(("prompts",))
+    if "prompts" not in found:
+        return
+    for prompt_id, texts in found["prompts"].items():
+        prompts[prompt_id] = {language: text.text() for language, text in texts.items()}
+
+
+def _check_sop(sop: Sop, problems: Problems, root: Path) -> None:
+    central = [agency for agency in sop.agencies.values() if agency.central]
+    if len(central) != 1:
+        problems.add("sop", 1, 1, "agencies",
+                     f"exactly one agency must be 'central: true' (the 24/7 call-takers), found {len(central)}")
+    queues = sop.queues
+    for name, category in sop.categories.items():
+        file, line, col = sop.positions.get(name, ("sop", 1, 1))
+        if category.queue not in queues:
+            problems.add(file, line, col, f"categories.{name}.queue",
+                         f"unknown queue '{category.queue}' (known: {', '.join(sorted(queues))})")
+
+
+def _check_flow(flow: Flow, sop: Sop, prompts: dict[str, dict[str, str]], problems: Problems) -> None:
+    def report(target_or_pos: Target | tuple[int, int], path: str, message: str) -> None:
+        if isinstance(target_or_pos, Target):
+            problems.add(flow.file, target_or_pos.line, target_or_pos.col, target_or_pos.path, message)
+        else:
+            problems.add(flow.file, target_or_pos[0], target_or_pos[1], path, message)
+
+    known_nodes = ", ".join(flow.nodes)
+    if flow.start not in flow.nodes:
+        report((1, 1), "start", f"unknown node '{flow.start}' (known: {known_nodes})")
+
+    def check_target(target: Target) -> None:
+        if target.node and target.node not in flow.nodes:
+            report(target, "", f"unknown node '{target.node}' (known: {known_nodes})")
+        if target.category and target.category not in sop.categories:
+            report(target, "", f"unknown category '{target.category}' "
+                               f"(known: {', '.join(sorted(sop.categories))})")
+        if target.language and target.language not in flow.languages:
+            report(target, "", f"unknown language '{target.language}' "
+                               f"(known: {', '.join(flow.languages)})")
+
+    for name, node in flow.nodes.items():
+        position = flow.positions.get(name, (1, 1))
+        missing = [language for language in flow.languages
+                   if language not in prompts.get(node.prompt, {})]
+        if missing:
+            report(position, f"nodes.{name}.prompt",
+                   f"prompt '{node.prompt}' has no text for {', '.join(missing)} in dialplan/{PROMPTS_FILE}")
+        if isinstance(node, MenuNode):
+            for target in (*node.options.values(), node.on_silence, node.on_invalid):
+                check_target(target)
+        elif isinstance(node, PlayNode):
+            check_target(node.next)

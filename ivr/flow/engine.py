@@ -1,0 +1,102 @@
+"""The IVR engine: runs a call flow over a ``Channel`` and says which SOP category the caller chose.
+
+It knows nothing of sockets or routes. Every way out of ``run`` carries an outcome: a category the
+caller chose, or the flow's silence/invalid target, or — when the flow itself misbehaves (a runaway
+loop) — no category at all, which the router turns into the central call-takers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ivr.config.flow import Flow, MenuNode, PlayNode, Target
+
+ALL_KEYS = "0123456789*#"
+# A flow visits far fewer nodes than this; reaching it means a loop the checker missed.
+MAX_STEPS = 25
+
+
+class Channel(Protocol):
+    """What the engine needs from a call. ``play`` returns the key that interrupted it, or ""."""
+
+    async def play(self, prompt: str, language: str, escape_keys: str) -> str: ...
+
+    async def wait_key(self, seconds: float) -> str: ...
+
+
+@dataclass
+class FlowResult:
+    category: str = ""
+    language: str = ""
+    keys: str = ""
+    nodes: list[str] = field(default_factory=list)
+    prompts: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    # How the caller left the menu: 'selected', 'silence', 'invalid', or 'runaway'
+    exit: str = ""
+    seconds: float = 0.0
+
+
+class FlowEngine:
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+
+    async def run(self, channel: Channel) -> FlowResult:
+        started = time.monotonic()
+        result = FlowResult(language=self.flow.default_language)
+        pending = ""
+        target = Target(node=self.flow.start)
+        for _step in range(MAX_STEPS):
+            if target.language:
+                result.language = target.language
+            result.flags.extend(flag for flag in target.flags if flag not in result.flags)
+            if target.category:
+                result.category = target.category
+                break
+            node = self.flow.nodes[target.node]
+            result.nodes.append(node.name)
+            if isinstance(node, PlayNode):
+                result.prompts.append(node.prompt)
+                keys = ALL_KEYS if node.barge_in else ""
+                pending += await channel.play(node.prompt, result.language, keys)
+                target = node.next
+                continue
+            target, pending = await self._menu(node, channel, result, pending)
+        else:
+            result.exit = "runaway"
+            result.category = ""
+        result.seconds = round(time.monotonic() - started, 3)
+        return result
+
+    async def _menu(
+        self, menu: MenuNode, channel: Channel, result: FlowResult, pending: str
+    ) -> tuple[Target, str]:
+        longest = max((len(key) for key in menu.options), default=1)
+        for attempt in range(menu.retries + 1):
+            if pending:
+                keys, pending = pending[:1], pending[1:]
+            else:
+                result.prompts.append(menu.prompt)
+                keys = await channel.play(menu.prompt, result.language, ALL_KEYS)
+                if not keys:
+                    keys = await channel.wait_key(menu.timeout)
+            # Multi-key options ("55"): keep reading while what we have is only a prefix.
+            while keys and keys not in menu.options and len(keys) < longest and any(
+                option.startswith(keys) for option in menu.options
+            ):
+                more = pending[:1] if pending else await channel.wait_key(menu.inter_digit_timeout)
+                pending = pending[1:]
+                if not more:
+                    break
+                keys += more
+            result.keys += keys
+            if keys in menu.options:
+                result.exit = "selected"
+                return menu.options[keys], ""
+            result.exit = "invalid" if keys else "silence"
+            if attempt == menu.retries:
+                break
+            pending = ""
+        return (menu.on_invalid if result.exit == "invalid" else menu.on_silence), ""

@@ -1,0 +1,74 @@
+"""Where things are and which ports they use: one frozen value built from ``--root`` and the environment.
+
+Every port is on 127.0.0.1 unless configured. AMI and SIP use ports of our own (5038 and 5060 are
+often taken on a developer machine). Environment variables let tests and operators move them:
+IVR_AGI_PORT, IVR_WEB_PORT, IVR_AMI_PORT, IVR_SIP_PORT, IVR_TRUNK_IP, IVR_SIM_OPERATORS,
+IVR_AGI_SESSION_LIMIT.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as error:
+        raise SystemExit(f"{name}={raw!r}: expected a whole number") from error
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+    host: str = "127.0.0.1"
+    agi_port: int = 4573
+    web_port: int = 8112
+    ami_port: int = 15038
+    sip_port: int = 15060
+    # Source address of the telco's 112 trunk; calls from it are identified by IP, not by password.
+    trunk_ip: str = "127.0.0.2"
+    # Local-channel operators that answer, for the demo and tests; 0 in production.
+    sim_operators: int = 2
+    # Upper bound, in seconds, of one FastAGI session; past it the dialplan queues the caller itself.
+    agi_session_limit: int = 60
+
+    @classmethod
+    def load(cls, root: Path | str = ".") -> Settings:
+        base = cls(root=Path(root).resolve())
+        return replace(
+            base,
+            agi_port=_env_int("IVR_AGI_PORT", base.agi_port),
+            web_port=_env_int("IVR_WEB_PORT", base.web_port),
+            ami_port=_env_int("IVR_AMI_PORT", base.ami_port),
+            sip_port=_env_int("IVR_SIP_PORT", base.sip_port),
+            trunk_ip=os.environ.get("IVR_TRUNK_IP", base.trunk_ip),
+            sim_operators=_env_int("IVR_SIM_OPERATORS", base.sim_operators),
+            agi_session_limit=_env_int("IVR_AGI_SESSION_LIMIT", base.agi_session_limit),
+        )
+
+    @property
+    def var(self) -> Path:
+        return self.root / "var"
+
+    @property
+    def asterisk_dir(self) -> Path:
+        """Everything the running Asterisk reads and writes: etc, lib, spool, run, log, data."""
+        return self.var / "asterisk"
+
+    @property
+    def sounds_dir(self) -> Path:
+        return self.asterisk_dir / "data" / "sounds"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.var / "secrets.json"
+
+    @property
+    def agi_url(self) -> str:
+        return f"agi://{self.host}:{self.agi_port}"

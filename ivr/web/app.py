@@ -1,0 +1,42 @@
+"""The web side. For now: health and the configuration in force (the console comes with its issue)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ivr.agi.server import AgiServer
+from ivr.ami.client import AmiClient
+from ivr.config.live import LiveConfig
+from ivr.settings import Settings
+
+CONFIG_KEY = web.AppKey("config", LiveConfig)
+
+
+def build_web_app(settings: Settings, config: LiveConfig, agi: AgiServer,
+                  ami: AmiClient | None) -> web.Application:
+    app = web.Application()
+    app[CONFIG_KEY] = config
+
+    async def health(_request: web.Request) -> web.Response:
+        body: dict[str, Any] = {
+            "agi": {"port": agi.port, "sessions": len(agi._tasks)},
+            "ami": {"ready": bool(ami and ami.ready)},
+            "config": {"rejected_edit": config.rejected},
+        }
+        return web.json_response(body)
+
+    async def sop(_request: web.Request) -> web.Response:
+        current = config.current()
+        return web.json_response({
+            "flows": sorted(current.flows),
+            "queues": sorted(current.sop.queues),
+            "categories": {name: {"label": c.label, "emergency": c.emergency, "queue": c.queue,
+                                  "priority": c.priority, "checklist": list(c.checklist)}
+                           for name, c in current.sop.categories.items()},
+        })
+
+    app.router.add_get("/healthz", health)
+    app.router.add_get("/api/sop", sop)
+    return app
