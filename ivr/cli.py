@@ -106,7 +106,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"""
 Siaga 112 is up.
   place a test call:  ivr call --press 1        (or: ivr call --press 1 --json)
-  SIP phone:          sip:test112@{settings.host}:{settings.sip_port}, password {keys.phone_password}, dial 112
+  SIP phone:          sip:test112@{settings.host}:{settings.sip_port}
+                      password {keys.phone_password}, dial 112
   web:                http://{settings.host}:{settings.web_port}/healthz
   Ctrl-C stops everything.
 """, flush=True)

@@ -113,6 +113,8 @@ class AgiSession:
     hung_up: bool = False
     closed: bool = False
     commands_sent: int = 0
+    noise_lines: int = 0
+    noise_samples: list[str] = field(default_factory=list)
     _replies: deque[Reply] = field(default_factory=deque)
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -121,7 +123,10 @@ class AgiSession:
             self.hung_up = True
             self._arrived.set()
         elif isinstance(event, NoiseLine):
-            log.warning("agi_noise_line_dropped", line=event.text[:200])
+            # Only a caller name carrying newlines produces these; summarised once in agi_call_end.
+            self.noise_lines += 1
+            if len(self.noise_samples) < 5:
+                self.noise_samples.append(event.text[:200])
         else:
             self._replies.append(event)
             self._arrived.set()
@@ -317,7 +322,7 @@ class AgiServer:
             uniqueid=env.uniqueid, caller=env.caller_number, script=env.script
         )
         started = time.monotonic()
-        outcome = "routed"
+        outcome = "completed"
         try:
             await session.synchronise(self.limits.sync_timeout)
             await self.handler(session)
@@ -330,6 +335,9 @@ class AgiServer:
             log.exception("agi_handler_failed")
         finally:
             session.close()
+            if session.noise_lines:
+                session.summary["noise_lines"] = session.noise_lines
+                session.summary["noise_samples"] = session.noise_samples
             log.info(
                 "agi_call_end",
                 outcome=outcome,

@@ -78,7 +78,8 @@ def _major(version: str) -> int:
 
 
 def _module_dir(root: Path) -> str:
-    for candidate in sorted(root.glob("usr/lib/*/asterisk/modules")) + [
+    for candidate in [
+        *sorted(root.glob("usr/lib/*/asterisk/modules")),
         root / "usr/lib/asterisk/modules", root / "usr/lib64/asterisk/modules",
     ]:
         if (candidate / "res_agi.so").exists():

@@ -96,8 +96,8 @@ def _parse_prompts(top: Node, prompts: dict[str, dict[str, str]]) -> None:
 def _check_sop(sop: Sop, problems: Problems, root: Path) -> None:
     central = [agency for agency in sop.agencies.values() if agency.central]
     if len(central) != 1:
-        problems.add("sop", 1, 1, "agencies",
-                     f"exactly one agency must be 'central: true' (the 24/7 call-takers), found {len(central)}")
+        problems.add("sop", 1, 1, "agencies", "exactly one agency must be 'central: true' "
+                     f"(the 24/7 call-takers), found {len(central)}")
     queues = sop.queues
     for name, category in sop.categories.items():
         file, line, col = sop.positions.get(name, ("sop", 1, 1))

@@ -43,11 +43,11 @@ class Node:
 
     @property
     def line(self) -> int:
-        return self.node.start_mark.line + 1
+        return int(self.node.start_mark.line) + 1
 
     @property
     def col(self) -> int:
-        return self.node.start_mark.column + 1
+        return int(self.node.start_mark.column) + 1
 
     def error(self, message: str) -> None:
         self.problems.add(self.file, self.line, self.col, self.path or "(top)", message)

@@ -20,7 +20,7 @@ import structlog
 log = structlog.get_logger("ivr.prompts")
 
 VOICES = {"id": "id", "en": "en"}
-SPEED_WPM = 150
+SPEED_WPM = 165
 
 
 class PromptBuildError(Exception):
@@ -74,7 +74,8 @@ def build_one(prompt: str, language: str, text: str, sounds_dir: Path, recording
     if recording.exists():
         source, key = "recording", _hash(b"rec", recording.read_bytes())
     else:
-        source, key = "speech", _hash(b"tts", VOICES.get(language, language).encode(), text.encode())
+        source, key = "speech", _hash(b"tts", VOICES.get(language, language).encode(),
+                                    str(SPEED_WPM).encode(), text.encode())
     if target.exists() and stamp.exists() and stamp.read_text() == key:
         return BuiltPrompt(prompt, language, target, duration(target), source)
     target.parent.mkdir(parents=True, exist_ok=True)

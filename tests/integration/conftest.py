@@ -1,0 +1,151 @@
+"""The real stack for integration tests: a real Asterisk 22 on a private copy of the configuration,
+our FastAGI server in this process, and one AMI connection.
+
+Nothing here skips: if Asterisk cannot be found or provisioned, the session fails with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from ivr import logs
+from ivr.agi.server import AgiServer, AgiSession
+from ivr.ami.client import AmiClient
+from ivr.ami.testcall import CallReport, place_call
+from ivr.asterisk import process
+from ivr.asterisk.provision import find_or_provision
+from ivr.asterisk.render import load_secrets, render, runtime_dirs
+from ivr.config import load_config
+from ivr.config.live import LiveConfig
+from ivr.prompts.build import build_all
+from ivr.service import CallService
+from ivr.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+# Longer than the test flow's longest session (9.2 s prompt + 4 s wait), short enough to test quickly.
+AGI_SESSION_LIMIT = 18
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def given_root(target: Path, *, dialplan: Path | None = None, sop: Path | None = None) -> Path:
+    """A private copy of the configuration (so tests may edit it), optionally with other flows/SOP."""
+    for name, source in (("dialplan", dialplan), ("sop", sop), ("asterisk-config", None)):
+        shutil.copytree(source or REPO / name, target / name)
+    return target
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    config: LiveConfig
+    log_lines: list[dict[str, Any]] = field(default_factory=list)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = given_root(tmp_path_factory.mktemp("siaga"))
+    settings = replace(
+        Settings.load(root), agi_port=free_port(), ami_port=free_port(), sip_port=free_port(),
+        web_port=free_port(), agi_session_limit=AGI_SESSION_LIMIT, sim_operators=2,
+    )
+    config = load_config(root)
+    build_all(config.prompts, settings.sounds_dir, root / "dialplan" / "recordings",
+              runtime_dirs(settings)["moh_dir"])
+    install = find_or_provision()
+    conf = render(settings, config.sop, install)
+    try:
+        process.start(settings, install, conf, timeout=60)
+    except Exception:
+        print((settings.asterisk_dir / "log" / "console.log").read_text(errors="replace")[-4000:])
+        raise
+    try:
+        yield Stack(settings, LiveConfig(root))
+    finally:
+        process.stop(settings)
+        messages = settings.asterisk_dir / "log" / "messages.log"
+        if messages.exists() and os.environ.get("IVR_TEST_DUMP_ASTERISK_LOG"):
+            print(messages.read_text(errors="replace")[-20000:])
+
+
+class AgiSwitch:
+    """Owns the FastAGI port: the real service by default; tests may stop it or put another there."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.service = CallService(stack.config.current, stack.settings.sounds_dir)
+        self.server: AgiServer | None = None
+        self.sessions: list[AgiSession] = []
+
+    async def _handle(self, session: AgiSession) -> None:
+        self.sessions.append(session)
+        await self.service.handle(session)
+
+    async def start_real(self) -> None:
+        await self.stop()
+        self.server = AgiServer(self._handle, "127.0.0.1", self.stack.settings.agi_port)
+        await self.server.start()
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.close()
+            self.server = None
+
+
+@pytest.fixture(scope="session")
+async def agi(stack: Stack) -> AsyncIterator[AgiSwitch]:
+    logs.configure("info", json=True)
+    switch = AgiSwitch(stack)
+    await switch.start_real()
+    yield switch
+    await switch.stop()
+
+
+@pytest.fixture(scope="session")
+async def ami(stack: Stack) -> AsyncIterator[AmiClient]:
+    keys = load_secrets(stack.settings, create=False)
+    client = AmiClient("127.0.0.1", stack.settings.ami_port, keys.ami_user, keys.ami_secret)
+    await client.connect(timeout=20)
+    yield client
+    await client.close()
+
+
+Caller = Callable[..., Awaitable[CallReport]]
+
+
+@pytest.fixture
+def call(ami: AmiClient, agi: AgiSwitch) -> Caller:
+    """Place one simulated call: ``await call("1")`` → what AMI saw happen to it."""
+
+    async def place(keys: str = "", **options: Any) -> CallReport:
+        return await place_call(ami, keys, **options)
+
+    return place
+
+
+async def until(check: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.05) -> T:
+    """Poll ``check`` until it returns something truthy; fail with a clear message at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)

@@ -1,0 +1,224 @@
+"""A 112 call through the real Asterisk: every failure of our service still ends at a human."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+import structlog
+
+from ivr.ami.client import AmiClient
+from tests.integration.conftest import AGI_SESSION_LIMIT, AgiSwitch, Caller, Stack, free_port, until
+
+CENTRAL = "q112-umum"
+EMERGENCY = "q112-darurat"
+
+
+async def test_key_1_reaches_emergency_queue_and_an_operator_answers(call: Caller) -> None:
+    """Pressing 1 during the menu queues the caller for emergencies and an operator answers."""
+    report = await call("1")
+    assert report.route["Action"] == "queue"
+    assert report.route["Category"] == "darurat"
+    assert report.queue == EMERGENCY
+    assert report.answered, report.events[-5:]
+    assert report.operator.startswith("Simulasi q112-darurat")
+    assert report.prompts == ["id/menu-utama"]
+
+
+async def test_no_key_reaches_the_general_queue(call: Caller) -> None:
+    """A caller who presses nothing is queued for the general call-takers and answered."""
+    report = await call("")
+    assert report.route["Category"] == "umum"
+    assert report.queue == CENTRAL
+    assert report.answered
+
+
+async def test_fastagi_not_running_goes_to_the_general_queue(call: Caller, agi: AgiSwitch) -> None:
+    """With nothing listening on the FastAGI port, the dialplan alone queues the caller centrally."""
+    await agi.stop()
+    try:
+        report = await call("1")
+    finally:
+        await agi.start_real()
+    assert report.route == {"Action": "fallback", "AgiStatus": "FAILURE"}
+    assert report.queue == CENTRAL
+    assert report.answered
+
+
+async def test_fastagi_killed_mid_call_goes_to_the_general_queue(
+    call: Caller, agi: AgiSwitch, stack: Stack, ami: AmiClient
+) -> None:
+    """Our service killed (SIGKILL) while the menu plays: AGISTATUS is SUCCESS, yet no route → central."""
+    await agi.stop()
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ivr", "--root", str(stack.settings.root), "serve",
+        env={**os.environ, "IVR_AGI_PORT": str(stack.settings.agi_port), "IVR_WEB_PORT": "0",
+             "IVR_AMI_PORT": str(stack.settings.ami_port)},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+    streaming: list[str] = []
+
+    def on_agi(fields: dict[str, str]) -> None:
+        if fields.get("Command", "").startswith("STREAM FILE"):
+            streaming.append(fields.get("Uniqueid", ""))
+
+    unsubscribe = ami.on("AGIExecStart", on_agi)
+    try:
+        await _wait_for_port(stack.settings.agi_port)
+        placed = asyncio.create_task(call("", answer_timeout=40))
+        await until(lambda: streaming, timeout=15)
+        child.send_signal(signal.SIGKILL)
+        report = await placed
+    finally:
+        unsubscribe()
+        if child.returncode is None:
+            child.kill()
+        await child.wait()
+        await agi.start_real()
+    assert report.route == {"Action": "fallback", "AgiStatus": "SUCCESS"}
+    assert report.queue == CENTRAL
+    assert report.answered
+
+
+async def test_silent_fastagi_server_is_bounded(call: Caller, agi: AgiSwitch, stack: Stack) -> None:
+    """A server that accepts and says nothing holds the caller only until the bound, then central."""
+    await agi.stop()
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept_and_say_nothing(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    silent = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", stack.settings.agi_port)
+    try:
+        report = await call("1", answer_timeout=AGI_SESSION_LIMIT + 20)
+    finally:
+        for writer in held:
+            writer.close()
+        silent.close()
+        await silent.wait_closed()
+        await agi.start_real()
+    assert report.route == {"Action": "fallback", "AgiStatus": "TIMEOUT"}
+    assert report.queue == CENTRAL
+    assert report.seconds_to_queue is not None
+    assert AGI_SESSION_LIMIT <= report.seconds_to_queue < AGI_SESSION_LIMIT + 5
+    assert report.answered
+
+
+async def test_a_long_queue_wait_is_not_cut_by_the_fastagi_bound(call: Caller, ami: AmiClient) -> None:
+    """A caller waiting in a queue longer than the FastAGI bound stays queued until answered."""
+    members = [f"Local/op-{n}@siaga-sim-operator/n" for n in (1, 2)]
+
+    async def pause(paused: bool) -> None:
+        for member in members:
+            await ami.action({"Action": "QueuePause", "Queue": CENTRAL, "Interface": member,
+                              "Paused": "true" if paused else "false"})
+
+    await pause(True)
+    try:
+        placed = asyncio.create_task(call("", answer_timeout=AGI_SESSION_LIMIT + 40))
+        await asyncio.sleep(AGI_SESSION_LIMIT + 14)  # the scenario itself: a long wait in the queue
+        assert not placed.done(), "the caller left the queue before anyone answered"
+    finally:
+        await pause(False)
+    report = await placed
+    assert report.answered
+    assert report.hold_seconds is not None and report.hold_seconds > AGI_SESSION_LIMIT
+
+
+async def _wait_for_port(port: int, timeout: float = 10.0) -> None:
+    async def connectable() -> bool:
+        try:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return False
+        writer.close()
+        return True
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await connectable():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"nothing listening on {port} after {timeout}s")
+        await asyncio.sleep(0.1)
+
+
+async def test_misbehaving_clients_do_not_stop_other_calls(call: Caller, stack: Stack) -> None:
+    """A port probe, a 1 MB header flood and a stalled half-header leave real calls unaffected."""
+    port = stack.settings.agi_port
+    _r1, probe = await asyncio.open_connection("127.0.0.1", port)
+    probe.close()
+    _r2, flood = await asyncio.open_connection("127.0.0.1", port)
+    flood.write(b"agi_x: " + b"A" * (1 << 20))
+    _r3, stalled = await asyncio.open_connection("127.0.0.1", port)
+    stalled.write(b"agi_network: yes\nagi_uniq")
+    try:
+        report = await call("1")
+    finally:
+        for writer in (flood, stalled):
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+    assert report.queue == EMERGENCY and report.answered
+
+
+HOSTILE_NAMES = [
+    pytest.param(b"Budi\nagi_extension: 999\n\n200 result=49\nEXEC System id", id="newline-agi-command"),
+    pytest.param(b'Budi "Kecil" \\ \'x\'', id="double-quote"),
+    pytest.param(b"${SHELL(id)}", id="dialplan-expression"),
+    pytest.param(b"\xff\xfe\xc3(Budi", id="invalid-utf8"),
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+async def test_hostile_caller_name_is_data(call: Caller, agi: AgiSwitch, name: bytes) -> None:
+    """A caller name that tries to inject commands runs nothing, is logged as data, and the call routes."""
+    with structlog.testing.capture_logs([structlog.contextvars.merge_contextvars]) as logged:
+        report = await call("", caller_name=name)
+    # No key pressed: a smuggled "200 result=49" ('1') taken as a reply would have routed to darurat.
+    assert report.queue == CENTRAL and report.answered
+    sent = [command.split(" ")[0] + " " + command.split(" ")[1] for command in report.agi_commands]
+    assert sent == ["GET FULL", "STREAM FILE", "WAIT FOR", *["SET VARIABLE"] * 5]
+    ends = [line for line in logged if line["event"] == "agi_call_end"
+            and line.get("uniqueid") == agi.sessions[-1].env.uniqueid]
+    assert ends and ends[0]["outcome"] == "completed"
+    first_line = name.split(b"\n")[0].decode("utf-8", errors="replace")
+    assert ends[0]["caller_name"] == first_line
+    # A newline really reached us: the lines after it were set aside as noise, not obeyed.
+    assert (ends[0].get("noise_lines", 0) > 0) == (b"\n" in name)
+
+
+async def test_sip_phone_calls_112_and_presses_1(
+    stack: Stack, ami: AmiClient, agi: AgiSwitch, tmp_path: Path
+) -> None:
+    """A real SIP phone (sipp, digest auth, RFC 2833 DTMF) calls 112, presses 1: emergency queue."""
+    template = (Path(__file__).parent / "sipp" / "call_112_press.xml").read_text()
+    scenario = tmp_path / "call_112_press_1.xml"
+    scenario.write_text(template.replace("DTMF_PCAP", "/usr/share/sip-tester/dtmf_2833_1.pcap"))
+    password = _phone_password(stack)
+    joined: list[dict[str, str]] = []
+    unsubscribe = ami.on("QueueCallerJoin", lambda fields: joined.append(fields)
+                         if fields.get("Channel", "").startswith("PJSIP/test112") else None)
+    process = await asyncio.create_subprocess_exec(
+        "sipp", f"127.0.0.1:{stack.settings.sip_port}", "-sf", str(scenario), "-s", "112",
+        "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port()), "-m", "1", "-l", "1",
+        "-nostdin",
+        "-au", "test112", "-ap", password, "-d", "6000", "-timeout", "40s", "-timeout_error",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path,
+    )
+    try:
+        await until(lambda: joined, timeout=25)
+    finally:
+        unsubscribe()
+        output, _ = await process.communicate()
+    assert joined[0]["Queue"] == EMERGENCY
+    assert process.returncode == 0, output.decode(errors="replace")[-3000:]
+
+
+def _phone_password(stack: Stack) -> str:
+    from ivr.asterisk.render import load_secrets
+
+    return load_secrets(stack.settings, create=False).phone_password

@@ -1,0 +1,131 @@
+"""The FastAGI header and reply parsers: tables of raw bytes → results, plus property-based fuzzing."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ivr.agi.protocol import (
+    HangupNotice,
+    HeaderParser,
+    HeadersTooLarge,
+    NoiseLine,
+    Reply,
+    ReplyParser,
+    ReplyTooLarge,
+    parse_reply_line,
+)
+
+HEADERS = b"agi_network: yes\nagi_uniqueid: 1700000000.1\nagi_callerid: 0812\n\n"
+
+
+def given_headers(*chunks: bytes) -> tuple[HeaderParser, bytes]:
+    parser = HeaderParser()
+    rest = b""
+    for chunk in chunks:
+        rest = parser.feed(chunk)
+    return parser, rest
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (HEADERS, {"agi_network": "yes", "agi_uniqueid": "1700000000.1", "agi_callerid": "0812"}),
+        (b"agi_a: 1\r\nagi_b: 2\r\n\r\n", {"agi_a": "1", "agi_b": "2"}),
+        (b"agi_a: x: y\n\n", {"agi_a": "x: y"}),
+        (b"agi_a:\n\n", {"agi_a": ""}),
+        (b"agi_calleridname: \xff\xfeBudi\n\n", {"agi_calleridname": "\ufffd\ufffdBudi"}),
+        (b"agi_callerid: 1\nagi_callerid: 2\n\n", {"agi_callerid": "1"}),
+        (b"garbage line\nagi_a: 1\n\n", {"agi_a": "1"}),
+    ],
+)
+def test_header_table(raw: bytes, expected: dict[str, str]) -> None:
+    """Headers parse with CRLF or LF, lenient decoding, and the first duplicate winning."""
+    parser, _ = given_headers(raw)
+    assert parser.complete
+    assert parser.headers == expected
+
+
+def test_headers_byte_by_byte() -> None:
+    """A header block split into single bytes gives the same result as in one piece."""
+    parser = HeaderParser()
+    for byte in HEADERS:
+        parser.feed(bytes([byte]))
+    assert parser.complete and parser.headers["agi_callerid"] == "0812"
+
+
+def test_bytes_after_blank_line_are_returned() -> None:
+    """What follows the blank line belongs to the command phase and is handed back."""
+    _parser, rest = given_headers(b"agi_a: 1\n\n200 result=1\n")
+    assert rest == b"200 result=1\n"
+
+
+def test_duplicates_and_malformed_lines_are_counted() -> None:
+    """Smuggled duplicates and malformed lines are recorded so the session can be flagged."""
+    parser, _ = given_headers(b"agi_a: 1\nnonsense\nagi_a: 2\n\n")
+    assert parser.duplicate_keys == ["agi_a"]
+    assert parser.malformed_lines == 1
+
+
+def test_headers_over_limit_raise() -> None:
+    """A header block over the limit raises, whether or not it contains newlines."""
+    with pytest.raises(HeadersTooLarge):
+        HeaderParser(limit=1024).feed(b"agi_x: " + b"a" * 2000)
+    with pytest.raises(HeadersTooLarge):
+        HeaderParser(limit=1024).feed(b"agi_x: 1\n" * 200)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("200 result=1", Reply(200, "1", "", {}, "result=1")),
+        ("200 result=0 endpos=8000", Reply(200, "0", "", {"endpos": "8000"}, "result=0 endpos=8000")),
+        ("200 result=1 (abc def)", Reply(200, "1", "abc def", {}, "result=1 (abc def)")),
+        ("200 result= (timeout)", Reply(200, "", "timeout", {}, "result= (timeout)")),
+        ("510 Invalid or unknown command", Reply(510, text="Invalid or unknown command")),
+        ("511 Command Not Permitted on a dead channel or intercept routine",
+         Reply(511, text="Command Not Permitted on a dead channel or intercept routine")),
+        ("HANGUP", HangupNotice()),
+        ("agi_extension: 112", NoiseLine("agi_extension: 112")),
+    ],
+)
+def test_reply_table(line: str, expected: object) -> None:
+    """Each kind of reply line parses into its event."""
+    assert parse_reply_line(line) == expected
+
+
+def test_usage_reply_spans_lines() -> None:
+    """A 520 usage reply is one Reply however many lines it has."""
+    events = ReplyParser().feed(b"520-Invalid command syntax.  Proper usage follows:\nUsage: x\n"
+                                b"520 End of proper usage.\n200 result=1\n")
+    assert [type(event) for event in events] == [Reply, Reply]
+    assert isinstance(events[0], Reply) and events[0].code == 520 and "Usage: x" in events[0].text
+
+
+def test_reply_line_over_limit_raises() -> None:
+    """A reply line that never ends is refused once over the limit."""
+    with pytest.raises(ReplyTooLarge):
+        ReplyParser(limit=100).feed(b"2" * 200)
+
+
+@given(st.binary(max_size=4000), st.integers(min_value=1, max_value=64))
+def test_header_parser_never_crashes(data: bytes, chunk: int) -> None:
+    """Any bytes in any chunking end in headers, a clean limit error, or waiting for more."""
+    parser = HeaderParser(limit=2048)
+    try:
+        for start in range(0, len(data), chunk):
+            parser.feed(data[start : start + chunk])
+    except HeadersTooLarge:
+        assert len(data) > 2048
+    else:
+        assert all(isinstance(value, str) for value in parser.headers.values())
+
+
+@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"),
+                        max_size=80), max_size=20))
+def test_reply_parser_one_event_per_line(lines: list[str]) -> None:
+    """Outside a 520 usage block, every complete line gives exactly one event."""
+    lines = [line for line in lines if not line.startswith("520")]
+    data = "".join(line + "\n" for line in lines).encode()
+    assert len(ReplyParser(limit=1 << 20).feed(data)) == len(lines)
