@@ -18,6 +18,7 @@ from ivr.asterisk.render import load_secrets
 from ivr.config.live import LiveConfig
 from ivr.service import CallService
 from ivr.settings import Settings
+from ivr.store.calls import CallStore
 from ivr.web.app import build_web_app
 
 log = structlog.get_logger("ivr.app")
@@ -27,8 +28,9 @@ QUEUE_EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "Ag
 
 
 async def serve(settings: Settings, with_ami: bool = True) -> None:
-    config = LiveConfig(settings.root)
-    service = CallService(config.current, settings.sounds_dir)
+    config = LiveConfig(settings.root, settings.sounds_dir)
+    store = CallStore(settings.store_file)
+    service = CallService(config.current, settings.sounds_dir, store)
     agi = AgiServer(service.handle, settings.host, settings.agi_port)
     await agi.start()
 
@@ -67,6 +69,7 @@ async def serve(settings: Settings, with_ami: bool = True) -> None:
         await agi.close()
         if ami is not None:
             await ami.close()
+        store.close()
 
 
 def _log_queue_event(fields: dict[str, str]) -> None:

@@ -17,17 +17,69 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from ivr.config import ConfigError, load_config
+    from ivr.check import check
 
-    try:
-        config = load_config(_settings(args).root)
-    except ConfigError as error:
-        for problem in error.problems:
-            print(problem)
-        print(f"{len(error.problems)} error(s)", file=sys.stderr)
+    settings = _settings(args)
+    result = check(settings.root, settings.sounds_dir)
+    for script, paths in sorted(result.paths.items()):
+        flow = result.config.flows[script] if result.config else None
+        budget = f", emergency budget {flow.emergency_budget:g} s" if flow else ""
+        print(f"dialplan/{script}.yaml: {len(paths)} paths, worst case from answer to queue"
+              f"{budget} (prompt times {result.timing_source}):")
+        for path in sorted(paths, key=lambda p: (not p.emergency, -p.seconds)):
+            kind = "DARURAT" if path.emergency else "       "
+            print(f"  {path.seconds:5.1f} s  {kind}  {path.language}  {path.describe()}")
+    for problem in result.problems:
+        print(problem)
+    if result.problems:
+        print(f"{len(result.problems)} error(s); nothing was changed", file=sys.stderr)
         return 1
+    config = result.config
+    assert config is not None
     print(f"ok: {len(config.flows)} flow(s), {len(config.sop.agencies)} agencies, "
           f"{len(config.sop.categories)} categories, {len(config.sop.queues)} queues")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from ivr.config.schema import SCHEMAS
+
+    if args.out is None:
+        print(json.dumps(SCHEMAS, indent=2, ensure_ascii=False))
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, schema in SCHEMAS.items():
+        (args.out / f"{name}.schema.json").write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n")
+        print(args.out / f"{name}.schema.json")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from ivr.check import check
+    from ivr.flow.simulate import simulate
+
+    settings = _settings(args)
+    result = check(settings.root, settings.sounds_dir)
+    if result.config is None:
+        for problem in result.problems:
+            print(problem)
+        return 1
+    at = datetime.fromisoformat(args.at) if args.at else datetime.now().astimezone()
+    outcome = simulate(result.config, "".join(args.press), script=args.script, caller=args.caller, at=at,
+                       sounds_dir=settings.sounds_dir)
+    if args.json:
+        print(json.dumps(outcome, indent=2, ensure_ascii=False))
+        return 0
+    print(f"caller {outcome['caller']} at {outcome['at']} pressed '{outcome['pressed'] or '(nothing)'}'")
+    print(f"nodes: {' → '.join(outcome['nodes'])}")
+    for step in outcome["steps"]:
+        print(f"  {step['at']:5.1f} s  {step['what']}")
+    print(f"category: {outcome['category'] or '(none)'}  ({outcome['exit']})")
+    route = outcome["route"]
+    print(f"route: {route['action']} {route['target']} priority {route['priority']}: {route['reason']}")
+    print(f"answer → queue: {outcome['seconds']:.1f} s")
     return 0
 
 
@@ -53,8 +105,9 @@ def cmd_prompts(args: argparse.Namespace) -> int:
     config = load_config(settings.root)
     built = build_all(config.prompts, settings.sounds_dir, settings.root / "dialplan" / "recordings",
                       runtime_dirs(settings)["moh_dir"])
-    for item in built:
-        print(f"{item.language}/{item.prompt}: {item.seconds:.2f}s ({item.source})")
+    for (prompt, language), timing in sorted(built.items()):
+        keys = ", ".join(f"{key}@{offset:.1f}s" for key, offset in timing.key_offsets.items())
+        print(f"{language}/{prompt}: {timing.seconds:.2f} s ({timing.source}){'  keys ' + keys if keys else ''}")
     return 0
 
 
@@ -161,7 +214,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="info")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("check", help="validate dialplan/ and sop/").set_defaults(func=cmd_check)
+    sub.add_parser("check", help="validate dialplan/ and sop/, prove and time every path").set_defaults(
+        func=cmd_check)
+    simulate = sub.add_parser("simulate", help="where a call would go, without Asterisk")
+    simulate.add_argument("--press", nargs="*", default=[], help="keys, e.g. --press 1 2")
+    simulate.add_argument("--caller", default="081234567890")
+    simulate.add_argument("--at", help="ISO time of the call (default: now)")
+    simulate.add_argument("--script", default="112", help="the flow (dialplan/<script>.yaml)")
+    simulate.add_argument("--json", action="store_true")
+    simulate.set_defaults(func=cmd_simulate)
+    schema = sub.add_parser("schema", help="JSON Schema of the YAML files, for editors")
+    schema.add_argument("--out", type=Path, help="write <kind>.schema.json files into this directory")
+    schema.set_defaults(func=cmd_schema)
     sub.add_parser("render", help="write the runtime Asterisk config").set_defaults(func=cmd_render)
     sub.add_parser("prompts", help="build prompt audio").set_defaults(func=cmd_prompts)
     asterisk = sub.add_parser("asterisk", help="provision and run a real Asterisk")

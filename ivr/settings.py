@@ -66,6 +66,10 @@ class Settings:
         return self.asterisk_dir / "data" / "sounds"
 
     @property
+    def store_file(self) -> Path:
+        return self.var / "siaga112.sqlite3"
+
+    @property
     def secrets_file(self) -> Path:
         return self.var / "secrets.json"
 

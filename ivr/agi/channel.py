@@ -19,21 +19,27 @@ class AgiChannel:
         self.default_language = default_language
         self.failed_prompts: list[str] = []
 
-    def prompt_path(self, prompt: str, language: str) -> str:
+    def prompt_path(self, prompt: str, language: str) -> str | None:
         """Absolute path without extension; a language lacking the file falls back to the default."""
         for candidate in (language, self.default_language):
             base = self.sounds_dir / candidate / prompt
             if base.with_suffix(".wav").exists():
                 return str(base)
-        return str(self.sounds_dir / language / prompt)
+        return None
 
     async def play(self, prompt: str, language: str, escape_keys: str) -> str:
         path = self.prompt_path(prompt, language)
+        if path is None:
+            # Measured on Asterisk 22: STREAM FILE of a missing file answers result=-1 *and* leaves
+            # AGISTATUS=FAILURE at the end, which would send the routed caller to the fallback queue.
+            # So a missing prompt is skipped here; the menu still waits for the caller's key.
+            self.failed_prompts.append(prompt)
+            return ""
         reply = await self.session.command(
             commands.stream_file(path, escape_keys), LONGEST_PROMPT + REPLY_MARGIN
         )
         if reply.result == "-1":
-            # A missing or unreadable file: Asterisk says -1 but the call goes on.
+            # Unreadable (or deleted since we looked): the call goes on, Asterisk's fallback applies.
             self.failed_prompts.append(prompt)
             return ""
         return _key(reply.result)

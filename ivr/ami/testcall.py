@@ -65,7 +65,7 @@ def dtmf_script(keys: str, gap: float) -> str:
 async def place_call(
     client: AmiClient, keys: str = "", caller: str = "081234567890", caller_name: bytes = b"",
     first_delay: float = 1.5, gap: float = 2.0, answer_timeout: float = 60.0,
-    until: str = "answered", hangup: bool = True,
+    until: str = "answered", hangup: bool = True, hold: float | None = None, dtmf_gap_ms: int = 250,
 ) -> CallReport:
     """Place one call and follow it until ``until`` ('answered' or 'queued') or ``answer_timeout``."""
     if not KEYS.match(keys):
@@ -111,7 +111,8 @@ async def place_call(
         variables = [
             f"SIM_DIGITS={dtmf_script(keys, gap)}",
             f"SIM_FIRST_DELAY={first_delay:.1f}",
-            f"SIM_HOLD={int(answer_timeout) + 60}",
+            f"SIM_HOLD={hold if hold is not None else int(answer_timeout) + 60}",
+            f"SIM_DTMF_GAP_MS={int(dtmf_gap_ms)}",
             f"SIM_CALLER_NUM={caller}",
         ]
         if caller_name:

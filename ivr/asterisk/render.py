@@ -113,6 +113,7 @@ def render(settings: Settings, sop: Sop, install: AsteriskInstall,
         "agi_url": settings.agi_url,
         "agi_session_limit": str(settings.agi_session_limit),
         "central_queue": sop.central_queue.name,
+        "fallback_priority": str(max((c.priority for c in sop.categories.values() if c.emergency), default=10)),
     }
     templates = sorted(template_dir.glob("*.conf"))
     if not templates:

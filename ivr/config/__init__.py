@@ -7,19 +7,22 @@ from pathlib import Path
 
 from ivr.config.errors import ConfigError, Problem, Problems
 from ivr.config.flow import Flow, MenuNode, PlayNode, Target, parse_flow
-from ivr.config.nodes import Node, load_file
+from ivr.config.nodes import load_file
+from ivr.config.prompts import Prompts, parse_prompts
 from ivr.config.sop import Agency, Category, Sop, parse_agencies, parse_categories
 
 __all__ = ["Config", "ConfigError", "Problem", "load_config"]
 
 PROMPTS_FILE = "prompts.yaml"
+PROMPTS_PATH = f"dialplan/{PROMPTS_FILE}"
+SOP_SECTIONS = ("agencies", "categories")
 
 
 @dataclass(frozen=True)
 class Config:
     root: Path
     flows: dict[str, Flow]
-    prompts: dict[str, dict[str, str]]
+    prompts: Prompts
     sop: Sop
 
     def flow_for(self, script: str) -> Flow | None:
@@ -41,10 +44,11 @@ def load_config(root: Path) -> Config:
     """Read and check everything; raises ConfigError listing every problem found."""
     problems = Problems()
     flows: dict[str, Flow] = {}
-    prompts: dict[str, dict[str, str]] = {}
+    prompts: Prompts = {}
     agencies: dict[str, Agency] = {}
     categories: dict[str, Category] = {}
     positions: dict[str, tuple[str, int, int]] = {}
+    agencies_at = ("sop", 1, 1)
 
     dialplan = root / "dialplan"
     sop_dir = root / "sop"
@@ -53,12 +57,14 @@ def load_config(root: Path) -> Config:
             problems.add(_display(root, missing), 1, 1, "(dir)", "directory not found")
     problems.raise_if_any()
 
+    flow_files = 0
     for path in _yaml_files(dialplan):
+        flow_files += path.name != PROMPTS_FILE
         top = load_file(path, _display(root, path), problems)
         if top is None:
             continue
         if path.name == PROMPTS_FILE:
-            _parse_prompts(top, prompts)
+            parse_prompts(top, prompts)
             continue
         flow = parse_flow(top)
         if flow is not None:
@@ -68,59 +74,56 @@ def load_config(root: Path) -> Config:
         top = load_file(path, _display(root, path), problems)
         if top is None:
             continue
-        if top.get("agencies") is not None:
-            parse_agencies(top, agencies)
-        elif top.get("categories") is not None:
-            parse_categories(top, categories, positions)
-        else:
-            top.error("expected 'agencies:' or 'categories:' at the top")
+        # A file may hold any of the SOP sections; which file holds which is the admins' choice.
+        sections = top.fields((), SOP_SECTIONS)
+        if "agencies" in sections:
+            parse_agencies(sections["agencies"], agencies)
+            section = sections["agencies"]
+            agencies_at = (section.file, section.line, section.col)
+        if "categories" in sections:
+            parse_categories(sections["categories"], categories, positions)
+        if top.is_mapping() and not top.node.value:
+            top.error(f"expected one of: {', '.join(SOP_SECTIONS)}")
 
-    sop = Sop(agencies, categories, positions)
+    sop = Sop(agencies, categories, positions, agencies_at)
     _check_sop(sop, problems, root)
     for flow in flows.values():
         _check_flow(flow, sop, prompts, problems)
-    if not flows:
+    if not flow_files:
         problems.add("dialplan", 1, 1, "(dir)", "no call flow found (expected dialplan/112.yaml)")
     problems.raise_if_any()
     return Config(root, flows, prompts, sop)
 
 
-def _parse_prompts(top: Node, prompts: dict[str, dict[str, str]]) -> None:
-    found = top.fields(("prompts",))
-    if "prompts" not in found:
-        return
-    for prompt_id, texts in found["prompts"].items():
-        prompts[prompt_id] = {language: text.text() for language, text in texts.items()}
-
-
 def _check_sop(sop: Sop, problems: Problems, root: Path) -> None:
     central = [agency for agency in sop.agencies.values() if agency.central]
-    if len(central) != 1:
-        problems.add("sop", 1, 1, "agencies", "exactly one agency must be 'central: true' "
+    if sop.agencies and len(central) != 1:
+        problems.add(*sop.agencies_at, "agencies", "exactly one agency must be 'central: true' "
                      f"(the 24/7 call-takers), found {len(central)}")
     queues = sop.queues
     for name, category in sop.categories.items():
         file, line, col = sop.positions.get(name, ("sop", 1, 1))
-        if category.queue not in queues:
+        if queues and category.queue not in queues:
             problems.add(file, line, col, f"categories.{name}.queue",
                          f"unknown queue '{category.queue}' (known: {', '.join(sorted(queues))})")
 
 
-def _check_flow(flow: Flow, sop: Sop, prompts: dict[str, dict[str, str]], problems: Problems) -> None:
+def _check_flow(flow: Flow, sop: Sop, prompts: Prompts, problems: Problems) -> None:
     def report(target_or_pos: Target | tuple[int, int], path: str, message: str) -> None:
         if isinstance(target_or_pos, Target):
             problems.add(flow.file, target_or_pos.line, target_or_pos.col, target_or_pos.path, message)
         else:
             problems.add(flow.file, target_or_pos[0], target_or_pos[1], path, message)
 
-    known_nodes = ", ".join(flow.nodes)
-    if flow.start not in flow.nodes:
+    known_nodes = ", ".join(flow.declared)
+    if flow.start not in flow.declared:
         report((1, 1), "start", f"unknown node '{flow.start}' (known: {known_nodes})")
 
     def check_target(target: Target) -> None:
-        if target.node and target.node not in flow.nodes:
+        if target.node and target.node not in flow.declared:
             report(target, "", f"unknown node '{target.node}' (known: {known_nodes})")
-        if target.category and target.category not in sop.categories:
+        # With no categories at all, the SOP file itself is broken and says so; don't repeat it here.
+        if target.category and sop.categories and target.category not in sop.categories:
             report(target, "", f"unknown category '{target.category}' "
                                f"(known: {', '.join(sorted(sop.categories))})")
         if target.language and target.language not in flow.languages:
@@ -137,5 +140,12 @@ def _check_flow(flow: Flow, sop: Sop, prompts: dict[str, dict[str, str]], proble
         if isinstance(node, MenuNode):
             for target in (*node.options.values(), node.on_silence, node.on_invalid):
                 check_target(target)
+            for language, text in prompts.get(node.prompt, {}).items():
+                for key in text.announced_keys:
+                    if key not in node.options:
+                        problems.add(
+                            PROMPTS_PATH, text.line, text.col, f"prompts.{node.prompt}.{language}",
+                            f"announces key '{key}' but menu '{name}' has no such option "
+                            f"(options: {', '.join(node.options)})")
         elif isinstance(node, PlayNode):
             check_target(node.next)

@@ -38,8 +38,11 @@ class MenuNode:
     options: dict[str, Target]
     on_silence: Target
     on_invalid: Target
-    timeout: float = 4.0
-    retries: int = 1
+    timeout: float = 3.0
+    # How often the menu is played again before silence / a wrong key takes its target. Silence
+    # defaults to 0: a caller who stays on the line is put through, not made to listen again.
+    replay_on_silence: int = 0
+    replay_on_invalid: int = 2
     inter_digit_timeout: float = 2.0
     kind: Literal["menu"] = "menu"
 
@@ -65,6 +68,11 @@ class Flow:
     start: str
     nodes: dict[str, FlowNode]
     emergency_budget: float = 12.0
+    # Every node name written in the file, valid or not: references are checked against these, so
+    # one broken node does not make every reference to it an error too.
+    declared: tuple[str, ...] = ()
+    # Seconds a caller needs to press a key once it was announced (for worst-case path times).
+    reaction_time: float = 1.0
     positions: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
@@ -72,9 +80,8 @@ class Flow:
         return self.languages[0]
 
 
-FLOW_KEYS = ("flow", "languages", "start", "nodes", "emergency_budget")
-MENU_KEYS = ("type", "prompt", "options", "on_silence", "on_invalid", "timeout", "retries",
-             "inter_digit_timeout")
+MENU_KEYS = ("type", "prompt", "options", "on_silence", "on_invalid", "timeout",
+             "replay_on_silence", "replay_on_invalid", "inter_digit_timeout")
 PLAY_KEYS = ("type", "prompt", "next", "barge_in")
 
 
@@ -94,16 +101,19 @@ def parse_target(at: Node) -> Target:
 
 
 def parse_flow(top: Node) -> Flow | None:
-    found = top.fields(("flow", "start", "nodes"), ("languages", "emergency_budget"))
+    found = top.fields(("flow", "start", "nodes"), ("languages", "emergency_budget", "reaction_time"))
     name = found["flow"].text() if "flow" in found else ""
     languages: tuple[str, ...] = ("id",)
     if "languages" in found:
         languages = tuple(item.text() for item in found["languages"].sequence()) or ("id",)
     budget = found["emergency_budget"].number(1, 120) if "emergency_budget" in found else 12.0
+    reaction = found["reaction_time"].number(0, 5) if "reaction_time" in found else 1.0
     nodes: dict[str, FlowNode] = {}
     positions: dict[str, tuple[int, int]] = {}
+    declared: list[str] = []
     if "nodes" in found:
         for node_name, spec in found["nodes"].items():
+            declared.append(node_name)
             if not NAME.match(node_name):
                 spec.error("node names are lower-case letters, digits, '-' and '_'")
             parsed = _parse_node(node_name, spec)
@@ -113,7 +123,7 @@ def parse_flow(top: Node) -> Flow | None:
     start = found["start"].text() if "start" in found else ""
     if not ("flow" in found and "start" in found and "nodes" in found):
         return None
-    return Flow(name, top.file, languages, start, nodes, budget, positions)
+    return Flow(name, top.file, languages, start, nodes, budget, tuple(declared), reaction, positions)
 
 
 def _parse_node(name: str, spec: Node) -> FlowNode | None:
@@ -140,8 +150,9 @@ def _parse_node(name: str, spec: Node) -> FlowNode | None:
                     target.error("option keys are 1 to 4 of 0-9 * # (quote them: \"1\")")
                     continue
                 options[digits] = parse_target(target)
-        timeout = found["timeout"].number(0.5, 30) if "timeout" in found else 4.0
-        retries = found["retries"].integer(0, 5) if "retries" in found else 1
+        timeout = found["timeout"].number(0.5, 30) if "timeout" in found else 3.0
+        on_silence = found["replay_on_silence"].integer(0, 3) if "replay_on_silence" in found else 0
+        on_invalid = found["replay_on_invalid"].integer(0, 5) if "replay_on_invalid" in found else 2
         inter = (found["inter_digit_timeout"].number(0.5, 10)
                  if "inter_digit_timeout" in found else 2.0)
         required = ("prompt", "options", "on_silence", "on_invalid")
@@ -149,6 +160,6 @@ def _parse_node(name: str, spec: Node) -> FlowNode | None:
             return None
         return MenuNode(
             name, found["prompt"].text(), options, parse_target(found["on_silence"]),
-            parse_target(found["on_invalid"]), timeout, retries, inter,
+            parse_target(found["on_invalid"]), timeout, on_silence, on_invalid, inter,
         )
     return None

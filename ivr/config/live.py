@@ -1,7 +1,9 @@
 """The configuration in force, reloaded when its files change; an invalid edit never replaces it.
 
-New calls take ``current()`` once and keep that snapshot to their end, so a call in progress
-finishes on the flow it started with.
+A reload runs the whole of ``ivr check`` (schema, references, safety proofs, prompt audio, time
+budget) off the event loop; only a configuration that passes takes effect. New calls take
+``current()`` once and keep that snapshot to their end, so a call in progress finishes on the flow
+it started with.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from pathlib import Path
 
 import structlog
 
-from ivr.config import Config, ConfigError, load_config
+from ivr.check import check
+from ivr.config import Config, ConfigError
 
 log = structlog.get_logger("ivr.config")
 
 
 def _fingerprint(root: Path) -> tuple[tuple[str, int, int], ...]:
-    files = [*root.glob("dialplan/*.y*ml"), *root.glob("sop/*.y*ml")]
+    files = [*root.glob("dialplan/*.y*ml"), *root.glob("sop/*.y*ml"), *root.glob("dialplan/recordings/*/*")]
     stats = []
     for path in sorted(files):
         try:
@@ -29,33 +32,39 @@ def _fingerprint(root: Path) -> tuple[tuple[str, int, int], ...]:
 
 
 class LiveConfig:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, sounds_dir: Path | None) -> None:
         self.root = root
+        self.sounds_dir = sounds_dir
         self._fingerprint = _fingerprint(root)
-        self._config = load_config(root)  # the first load must succeed: nothing to fall back to
+        result = check(root, sounds_dir)
+        if result.config is None:
+            raise ConfigError(result.problems)  # at start there is no last good one to keep
+        self._config = result.config
         self.rejected: list[str] = []
+        self.generation = 1
 
     def current(self) -> Config:
         return self._config
 
-    def reload_if_changed(self) -> bool:
+    async def reload_if_changed(self) -> bool:
         """Returns True when a new configuration took effect."""
         fingerprint = _fingerprint(self.root)
         if fingerprint == self._fingerprint:
             return False
         self._fingerprint = fingerprint
-        try:
-            config = load_config(self.root)
-        except ConfigError as error:
-            self.rejected = [str(problem) for problem in error.problems]
+        result = await asyncio.to_thread(check, self.root, self.sounds_dir)
+        if result.config is None:
+            self.rejected = [str(problem) for problem in result.problems]
             log.error("config_rejected_last_good_kept", errors=self.rejected)
             return False
-        self._config = config
+        self._config = result.config
         self.rejected = []
-        log.info("config_reloaded", flows=sorted(config.flows), categories=len(config.sop.categories))
+        self.generation += 1
+        log.info("config_reloaded", generation=self.generation, flows=sorted(result.config.flows),
+                 categories=len(result.config.sop.categories))
         return True
 
     async def watch(self, interval: float = 1.0) -> None:
         while True:
             await asyncio.sleep(interval)
-            self.reload_if_changed()
+            await self.reload_if_changed()

@@ -31,7 +31,8 @@ MISSING: Any = _Missing()
 
 
 def _key_text(key: str) -> str:
-    return key if key.replace("_", "").replace("-", "").isalnum() and not key.isdigit() else f'"{key}"'
+    plain = key.replace("_", "").replace("-", "").isalnum() and not key[:1].isdigit()
+    return key if plain else f'"{key}"'
 
 
 @dataclass(frozen=True)

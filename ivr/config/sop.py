@@ -42,6 +42,8 @@ class Sop:
     agencies: dict[str, Agency]
     categories: dict[str, Category]
     positions: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+    # Where the agencies section is, for errors about the set of agencies as a whole.
+    agencies_at: tuple[str, int, int] = ("sop", 1, 1)
 
     @property
     def queues(self) -> dict[str, Queue]:
@@ -56,11 +58,8 @@ class Sop:
         raise LookupError("no central agency")
 
 
-def parse_agencies(top: Node, agencies: dict[str, Agency]) -> None:
-    found = top.fields(("agencies",))
-    if "agencies" not in found:
-        return
-    for name, spec in found["agencies"].items():
+def parse_agencies(section: Node, agencies: dict[str, Agency]) -> None:
+    for name, spec in section.items():
         fields = spec.fields(("name", "queues"), ("central",))
         queues: list[Queue] = []
         if "queues" in fields:
@@ -83,12 +82,9 @@ def _parse_queue(name: str, agency: str, spec: Node) -> Queue:
     return Queue(name, agency, strategy, ring)
 
 
-def parse_categories(top: Node, categories: dict[str, Category],
+def parse_categories(section: Node, categories: dict[str, Category],
                      positions: dict[str, tuple[str, int, int]]) -> None:
-    found = top.fields(("categories",))
-    if "categories" not in found:
-        return
-    for name, spec in found["categories"].items():
+    for name, spec in section.items():
         fields = spec.fields(("label", "emergency", "priority", "queue"), ("checklist",))
         if len(fields) < 4 and not all(k in fields for k in ("label", "emergency", "priority", "queue")):
             continue

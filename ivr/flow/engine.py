@@ -42,10 +42,12 @@ class FlowResult:
 class FlowEngine:
     def __init__(self, flow: Flow) -> None:
         self.flow = flow
+        # Kept up to date while the flow runs, so a caller who hangs up half way is still recorded.
+        self.result = FlowResult(language=flow.default_language)
 
     async def run(self, channel: Channel) -> FlowResult:
         started = time.monotonic()
-        result = FlowResult(language=self.flow.default_language)
+        result = self.result
         pending = ""
         target = Target(node=self.flow.start)
         for _step in range(MAX_STEPS):
@@ -74,7 +76,8 @@ class FlowEngine:
         self, menu: MenuNode, channel: Channel, result: FlowResult, pending: str
     ) -> tuple[Target, str]:
         longest = max((len(key) for key in menu.options), default=1)
-        for attempt in range(menu.retries + 1):
+        silences = invalids = 0
+        while True:
             if pending:
                 keys, pending = pending[:1], pending[1:]
             else:
@@ -95,8 +98,15 @@ class FlowEngine:
             if keys in menu.options:
                 result.exit = "selected"
                 return menu.options[keys], ""
-            result.exit = "invalid" if keys else "silence"
-            if attempt == menu.retries:
-                break
+            # Keys typed ahead belonged to the choice that failed: start the replay clean.
             pending = ""
-        return (menu.on_invalid if result.exit == "invalid" else menu.on_silence), ""
+            if keys:
+                result.exit = "invalid"
+                invalids += 1
+                if invalids > menu.replay_on_invalid:
+                    return menu.on_invalid, ""
+            else:
+                result.exit = "silence"
+                silences += 1
+                if silences > menu.replay_on_silence:
+                    return menu.on_silence, ""

@@ -1,26 +1,34 @@
 """Prompt audio from the YAML texts: espeak-ng (voices ``id``, ``en``) → sox → 8 kHz mono 16-bit wav.
 
-A recorded file ``dialplan/recordings/<language>/<id>.wav`` wins over synthesis (converted to the
-same format). Files are rebuilt only when their text or recording changed: a ``.src`` file beside
-each wav holds the hash of what made it. Each prompt's duration is known from its wav header.
+Each segment of a prompt is spoken on its own, trimmed of leading and trailing silence, and joined
+with a short gap, so the moment each key has been announced is known. A recorded file
+``dialplan/recordings/<language>/<id>.wav`` wins over synthesis (converted to the same format; its
+keys are then taken to be announced at its end). Beside each wav a ``.json`` holds the hash of
+what made it (rebuilt only when that changes), its length and the key offsets.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import tempfile
 import wave
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
 
+from ivr.config.prompts import Prompts, PromptText
+
 log = structlog.get_logger("ivr.prompts")
 
 VOICES = {"id": "id", "en": "en"}
-SPEED_WPM = 165
+SPEED_WPM = 180
+GAP_SECONDS = 0.05
+TRIM = ["silence", "1", "0.02", "0.5%", "reverse", "silence", "1", "0.02", "0.5%", "reverse"]
+FORMAT = ["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"]
 
 
 class PromptBuildError(Exception):
@@ -28,15 +36,15 @@ class PromptBuildError(Exception):
 
 
 @dataclass(frozen=True)
-class BuiltPrompt:
-    prompt: str
-    language: str
-    path: Path
+class PromptTiming:
+    """How long a prompt plays, and when (seconds from its start) each announced key was said."""
+
     seconds: float
-    source: str  # 'speech' or 'recording'
+    key_offsets: dict[str, float] = field(default_factory=dict)
+    source: str = "speech"
 
 
-def duration(path: Path) -> float:
+def wav_seconds(path: Path) -> float:
     with wave.open(str(path), "rb") as audio:
         return audio.getnframes() / float(audio.getframerate())
 
@@ -55,67 +63,98 @@ def _run(argv: list[str]) -> None:
         raise PromptBuildError(f"{argv[0]} failed: {done.stderr.decode(errors='replace')[-500:]}")
 
 
-def _to_asterisk_wav(source: Path, target: Path) -> None:
-    _run(["sox", str(source), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(target)])
+def tools_missing() -> list[str]:
+    return [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
 
 
-def check_tools() -> None:
-    missing = [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
-    if missing:
-        raise PromptBuildError(
-            f"missing {', '.join(missing)}: install with 'apt-get install espeak-ng sox'"
-        )
-
-
-def build_one(prompt: str, language: str, text: str, sounds_dir: Path, recordings: Path) -> BuiltPrompt:
-    target = sounds_dir / language / f"{prompt}.wav"
-    stamp = target.with_suffix(".src")
-    recording = recordings / language / f"{prompt}.wav"
+def _source_key(text: PromptText, recording: Path) -> tuple[str, str]:
     if recording.exists():
-        source, key = "recording", _hash(b"rec", recording.read_bytes())
-    else:
-        source, key = "speech", _hash(b"tts", VOICES.get(language, language).encode(),
-                                    str(SPEED_WPM).encode(), text.encode())
-    if target.exists() and stamp.exists() and stamp.read_text() == key:
-        return BuiltPrompt(prompt, language, target, duration(target), source)
+        return "recording", _hash(b"rec", recording.read_bytes())
+    parts = [b"tts", VOICES.get(text.language, text.language).encode(), str(SPEED_WPM).encode(),
+             str(GAP_SECONDS).encode()]
+    for segment in text.segments:
+        parts += [segment.key.encode(), segment.text.encode()]
+    return "speech", _hash(*parts)
+
+
+def _speak(text: PromptText, workdir: Path, target: Path) -> dict[str, float]:
+    voice = VOICES.get(text.language, text.language)
+    gap = workdir / "gap.wav"
+    _run(["sox", "-n", *FORMAT, str(gap), "trim", "0", str(GAP_SECONDS)])
+    pieces: list[Path] = []
+    offsets: dict[str, float] = {}
+    elapsed = 0.0
+    for index, segment in enumerate(text.segments):
+        raw, piece = workdir / f"raw{index}.wav", workdir / f"seg{index}.wav"
+        _run(["espeak-ng", "-v", voice, "-s", str(SPEED_WPM), "-w", str(raw), segment.text])
+        _run(["sox", str(raw), *FORMAT, str(piece), *TRIM])
+        if pieces:
+            pieces.append(gap)
+            elapsed += GAP_SECONDS
+        pieces.append(piece)
+        elapsed += wav_seconds(piece)
+        if segment.key:
+            offsets[segment.key] = round(elapsed, 3)
+    _run(["sox", *map(str, pieces), str(target)])
+    return offsets
+
+
+def build_one(text: PromptText, sounds_dir: Path, recordings: Path) -> PromptTiming:
+    target = sounds_dir / text.language / f"{text.prompt}.wav"
+    meta = target.with_suffix(".json")
+    recording = recordings / text.language / f"{text.prompt}.wav"
+    source, key = _source_key(text, recording)
+    if target.exists() and meta.exists():
+        saved = json.loads(meta.read_text())
+        if saved.get("source_hash") == key:
+            return PromptTiming(saved["seconds"], saved["key_offsets"], source)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         produced = Path(tmp) / "out.wav"
         if source == "recording":
-            _to_asterisk_wav(recording, produced)
+            _run(["sox", str(recording), *FORMAT, str(produced)])
+            offsets: dict[str, float] = {}
         else:
-            raw = Path(tmp) / "raw.wav"
-            voice = VOICES.get(language, language)
-            _run(["espeak-ng", "-v", voice, "-s", str(SPEED_WPM), "-w", str(raw), text])
-            _to_asterisk_wav(raw, produced)
+            offsets = _speak(text, Path(tmp), produced)
+        seconds = round(wav_seconds(produced), 3)
+        if source == "recording":
+            offsets = {announced: seconds for announced in text.announced_keys}
         shutil.move(str(produced), target)
-    stamp.write_text(key)
-    built = BuiltPrompt(prompt, language, target, duration(target), source)
-    log.info("prompt_built", prompt=prompt, language=language, source=source,
-             seconds=round(built.seconds, 2))
-    return built
+    meta.write_text(json.dumps({"source_hash": key, "seconds": seconds, "key_offsets": offsets},
+                               sort_keys=True))
+    log.info("prompt_built", prompt=text.prompt, language=text.language, source=source,
+             seconds=seconds)
+    return PromptTiming(seconds, offsets, source)
 
 
-def build_all(prompts: dict[str, dict[str, str]], sounds_dir: Path, recordings: Path,
-              moh_dir: Path | None = None, hold_prompt: str = "mohon-tunggu") -> list[BuiltPrompt]:
-    check_tools()
-    built = [
-        build_one(prompt, language, text, sounds_dir, recordings)
+def build_all(prompts: Prompts, sounds_dir: Path, recordings: Path, moh_dir: Path | None = None,
+              hold_prompt: str = "mohon-tunggu") -> dict[tuple[str, str], PromptTiming]:
+    """Build every prompt; (prompt, language) → timing."""
+    missing = tools_missing()
+    if missing:
+        raise PromptBuildError(f"missing {', '.join(missing)}: install with 'apt-get install "
+                               "espeak-ng sox'")
+    built = {
+        (prompt, language): build_one(text, sounds_dir, recordings)
         for prompt, texts in sorted(prompts.items())
         for language, text in sorted(texts.items())
-    ]
-    if moh_dir is not None:
+    }
+    if moh_dir is not None and (hold_prompt, "id") in built:
         # Callers waiting in a queue hear the hold prompt on a loop (Asterisk's music on hold).
         moh_dir.mkdir(parents=True, exist_ok=True)
-        for item in built:
-            if item.prompt == hold_prompt and item.language == "id":
-                shutil.copyfile(item.path, moh_dir / f"{hold_prompt}.wav")
+        shutil.copyfile(sounds_dir / "id" / f"{hold_prompt}.wav", moh_dir / f"{hold_prompt}.wav")
     return built
 
 
-def durations(sounds_dir: Path) -> dict[tuple[str, str], float]:
-    """(prompt, language) → seconds, for every built prompt."""
-    found: dict[tuple[str, str], float] = {}
-    for path in sounds_dir.glob("*/*.wav"):
-        found[(path.stem, path.parent.name)] = duration(path)
-    return found
+def estimate(prompts: Prompts, chars_per_second: float = 14.0) -> dict[tuple[str, str], PromptTiming]:
+    """Timings from text length alone, for machines without espeak-ng/sox (``ivr check`` says so)."""
+    estimated: dict[tuple[str, str], PromptTiming] = {}
+    for prompt, texts in prompts.items():
+        for language, text in texts.items():
+            elapsed, offsets = 0.0, {}
+            for segment in text.segments:
+                elapsed += len(segment.text) / chars_per_second + GAP_SECONDS
+                if segment.key:
+                    offsets[segment.key] = round(elapsed, 3)
+            estimated[(prompt, language)] = PromptTiming(round(elapsed, 3), offsets, "estimate")
+    return estimated

@@ -12,7 +12,7 @@ import shutil
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,6 +30,7 @@ from ivr.config.live import LiveConfig
 from ivr.prompts.build import build_all
 from ivr.service import CallService
 from ivr.settings import Settings
+from ivr.store.calls import CallStore
 
 REPO = Path(__file__).resolve().parents[2]
 # Longer than the test flow's longest session (9.2 s prompt + 4 s wait), short enough to test quickly.
@@ -55,12 +56,11 @@ def given_root(target: Path, *, dialplan: Path | None = None, sop: Path | None =
 class Stack:
     settings: Settings
     config: LiveConfig
-    log_lines: list[dict[str, Any]] = field(default_factory=list)
+    store: CallStore
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    root = given_root(tmp_path_factory.mktemp("siaga"))
+def start_stack(root: Path) -> Stack:
+    """Prompts, rendered config and a running Asterisk for ``root``, on free ports."""
     settings = replace(
         Settings.load(root), agi_port=free_port(), ami_port=free_port(), sip_port=free_port(),
         web_port=free_port(), agi_session_limit=AGI_SESSION_LIMIT, sim_operators=2,
@@ -75,13 +75,25 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     except Exception:
         print((settings.asterisk_dir / "log" / "console.log").read_text(errors="replace")[-4000:])
         raise
+    return Stack(settings, LiveConfig(root, settings.sounds_dir), CallStore(settings.store_file))
+
+
+def stop_stack(stack: Stack) -> None:
+    process.stop(stack.settings)
+    stack.store.close()
+    messages = stack.settings.asterisk_dir / "log" / "messages.log"
+    if messages.exists() and os.environ.get("IVR_TEST_DUMP_ASTERISK_LOG"):
+        print(messages.read_text(errors="replace")[-20000:])
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The shipped configuration (a private copy that tests may edit)."""
+    stack = start_stack(given_root(tmp_path_factory.mktemp("siaga")))
     try:
-        yield Stack(settings, LiveConfig(root))
+        yield stack
     finally:
-        process.stop(settings)
-        messages = settings.asterisk_dir / "log" / "messages.log"
-        if messages.exists() and os.environ.get("IVR_TEST_DUMP_ASTERISK_LOG"):
-            print(messages.read_text(errors="replace")[-20000:])
+        stop_stack(stack)
 
 
 class AgiSwitch:
@@ -89,7 +101,7 @@ class AgiSwitch:
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        self.service = CallService(stack.config.current, stack.settings.sounds_dir)
+        self.service = CallService(stack.config.current, stack.settings.sounds_dir, stack.store)
         self.server: AgiServer | None = None
         self.sessions: list[AgiSession] = []
 
@@ -108,20 +120,30 @@ class AgiSwitch:
             self.server = None
 
 
-@pytest.fixture(scope="session")
-async def agi(stack: Stack) -> AsyncIterator[AgiSwitch]:
+async def given_agi(stack: Stack) -> AgiSwitch:
     logs.configure("info", json=True)
     switch = AgiSwitch(stack)
     await switch.start_real()
+    return switch
+
+
+async def given_ami(stack: Stack) -> AmiClient:
+    keys = load_secrets(stack.settings, create=False)
+    client = AmiClient("127.0.0.1", stack.settings.ami_port, keys.ami_user, keys.ami_secret)
+    await client.connect(timeout=20)
+    return client
+
+
+@pytest.fixture(scope="session")
+async def agi(stack: Stack) -> AsyncIterator[AgiSwitch]:
+    switch = await given_agi(stack)
     yield switch
     await switch.stop()
 
 
 @pytest.fixture(scope="session")
 async def ami(stack: Stack) -> AsyncIterator[AmiClient]:
-    keys = load_secrets(stack.settings, create=False)
-    client = AmiClient("127.0.0.1", stack.settings.ami_port, keys.ami_user, keys.ami_secret)
-    await client.connect(timeout=20)
+    client = await given_ami(stack)
     yield client
     await client.close()
 

@@ -20,20 +20,28 @@ EMERGENCY = "q112-darurat"
 
 
 async def test_key_1_reaches_emergency_queue_and_an_operator_answers(call: Caller) -> None:
-    """Pressing 1 during the menu queues the caller for emergencies and an operator answers."""
+    """Pressing 1 (darurat) and then holding queues the caller for emergencies; an operator answers."""
     report = await call("1")
     assert report.route["Action"] == "queue"
-    assert report.route["Category"] == "darurat"
+    assert report.route["Category"] == "darurat-umum"
     assert report.queue == EMERGENCY
     assert report.answered, report.events[-5:]
     assert report.operator.startswith("Simulasi q112-darurat")
-    assert report.prompts == ["id/menu-utama"]
+    assert report.prompts == ["id/menu-utama", "id/menu-darurat"]
 
 
-async def test_no_key_reaches_the_general_queue(call: Caller) -> None:
-    """A caller who presses nothing is queued for the general call-takers and answered."""
+async def test_no_key_reaches_a_human_as_an_emergency(call: Caller) -> None:
+    """A caller who presses nothing ("tetap di saluran") is queued as an emergency and answered."""
     report = await call("")
-    assert report.route["Category"] == "umum"
+    assert report.route["Category"] == "darurat-umum"
+    assert report.queue == EMERGENCY
+    assert report.answered
+
+
+async def test_key_2_then_4_reaches_the_general_queue(call: Caller) -> None:
+    """Non-darurat, informasi: the general call-takers."""
+    report = await call("24")
+    assert report.route["Category"] == "informasi"
     assert report.queue == CENTRAL
     assert report.answered
 
@@ -115,7 +123,7 @@ async def test_a_long_queue_wait_is_not_cut_by_the_fastagi_bound(call: Caller, a
 
     async def pause(paused: bool) -> None:
         for member in members:
-            await ami.action({"Action": "QueuePause", "Queue": CENTRAL, "Interface": member,
+            await ami.action({"Action": "QueuePause", "Queue": EMERGENCY, "Interface": member,
                               "Paused": "true" if paused else "false"})
 
     await pause(True)
@@ -166,7 +174,7 @@ async def test_misbehaving_clients_do_not_stop_other_calls(call: Caller, stack: 
 
 
 HOSTILE_NAMES = [
-    pytest.param(b"Budi\nagi_extension: 999\n\n200 result=49\nEXEC System id", id="newline-agi-command"),
+    pytest.param(b"Budi\nagi_extension: 999\n\n200 result=50\nEXEC System id", id="newline-agi-command"),
     pytest.param(b'Budi "Kecil" \\ \'x\'', id="double-quote"),
     pytest.param(b"${SHELL(id)}", id="dialplan-expression"),
     pytest.param(b"\xff\xfe\xc3(Budi", id="invalid-utf8"),
@@ -178,8 +186,8 @@ async def test_hostile_caller_name_is_data(call: Caller, agi: AgiSwitch, name: b
     """A caller name that tries to inject commands runs nothing, is logged as data, and the call routes."""
     with structlog.testing.capture_logs([structlog.contextvars.merge_contextvars]) as logged:
         report = await call("", caller_name=name)
-    # No key pressed: a smuggled "200 result=49" ('1') taken as a reply would have routed to darurat.
-    assert report.queue == CENTRAL and report.answered
+    # No key pressed: a smuggled "200 result=50" ('2') taken as a reply would have gone to non-darurat.
+    assert report.queue == EMERGENCY and report.answered
     sent = [command.split(" ")[0] + " " + command.split(" ")[1] for command in report.agi_commands]
     assert sent == ["GET FULL", "STREAM FILE", "WAIT FOR", *["SET VARIABLE"] * 5]
     ends = [line for line in logged if line["event"] == "agi_call_end"
@@ -206,11 +214,11 @@ async def test_sip_phone_calls_112_and_presses_1(
         "sipp", f"127.0.0.1:{stack.settings.sip_port}", "-sf", str(scenario), "-s", "112",
         "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port()), "-m", "1", "-l", "1",
         "-nostdin",
-        "-au", "test112", "-ap", password, "-d", "6000", "-timeout", "40s", "-timeout_error",
+        "-au", "test112", "-ap", password, "-d", "15000", "-timeout", "50s", "-timeout_error",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path,
     )
     try:
-        await until(lambda: joined, timeout=25)
+        await until(lambda: joined, timeout=35)
     finally:
         unsubscribe()
         output, _ = await process.communicate()

@@ -1,0 +1,64 @@
+"""``ivr check`` and every reload: load the YAML, prove the safety rules, time every path.
+
+The same function decides whether an edited configuration may take effect in a running service,
+so what ``ivr check`` accepts is exactly what ``ivr serve`` will run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ivr.config import Config, ConfigError, Problem, load_config
+from ivr.flow.analysis import TimedPath, over_budget, safety_findings, timed_paths
+from ivr.prompts.build import PromptBuildError, PromptTiming, build_all, estimate, tools_missing
+
+
+@dataclass
+class CheckResult:
+    config: Config | None
+    problems: list[Problem] = field(default_factory=list)
+    paths: dict[str, list[TimedPath]] = field(default_factory=dict)
+    timing_source: str = "audio"
+
+    @property
+    def ok(self) -> bool:
+        return self.config is not None and not self.problems
+
+
+def prompt_timings(config: Config, sounds_dir: Path | None) -> tuple[dict[tuple[str, str], PromptTiming], str]:
+    """Build the audio when we can (cached), so times are the real lengths; else estimate from text."""
+    if sounds_dir is None or tools_missing():
+        return estimate(config.prompts), "estimated from text length (espeak-ng/sox not installed)"
+    recordings = config.root / "dialplan" / "recordings"
+    try:
+        return build_all(config.prompts, sounds_dir, recordings), "measured from the built audio"
+    except PromptBuildError as error:
+        return estimate(config.prompts), f"estimated from text length ({error})"
+
+
+def check(root: Path, sounds_dir: Path | None) -> CheckResult:
+    try:
+        config = load_config(root)
+    except ConfigError as error:
+        return CheckResult(None, list(error.problems))
+    timings, source = prompt_timings(config, sounds_dir)
+    result = CheckResult(config, timing_source=source)
+    for script, flow in sorted(config.flows.items()):
+        for finding in safety_findings(flow):
+            line, col = flow.positions.get(finding.node, (1, 1))
+            result.problems.append(Problem(flow.file, line, col, f"nodes.{finding.node}", finding.message))
+        paths = timed_paths(flow, config.sop, timings)
+        result.paths[script] = paths
+        for path in over_budget(flow, paths):
+            last = path.steps[-1].node
+            line, col = flow.positions.get(last, (1, 1))
+            result.problems.append(Problem(
+                flow.file, line, col, f"nodes.{last}",
+                f"emergency path {path.describe()} ({path.language}) takes {path.seconds:.1f} s, over "
+                f"the {flow.emergency_budget:g} s emergency_budget: shorten its prompts or timeouts",
+            ))
+    result.problems.sort()
+    if result.problems:
+        result.config = None
+    return result

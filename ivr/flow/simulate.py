@@ -1,0 +1,79 @@
+"""``ivr simulate``: the real flow engine over a scripted caller and a virtual clock, no Asterisk.
+
+The scripted caller presses its next key as soon as the prompt has announced it (plus the flow's
+reaction time), the same worst-case model ``ivr check`` uses; with no keys left it stays silent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ivr.config import Config
+from ivr.flow.analysis import _timing
+from ivr.flow.engine import FlowEngine
+from ivr.prompts.build import PromptTiming, build_all, estimate, tools_missing
+from ivr.routing.decide import decide
+
+
+@dataclass
+class ScriptedChannel:
+    keys: str
+    timings: dict[tuple[str, str], PromptTiming]
+    default_language: str
+    reaction: float
+    clock: float = 0.0
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+    def _note(self, what: str) -> None:
+        self.steps.append({"at": round(self.clock, 2), "what": what})
+
+    async def play(self, prompt: str, language: str, escape_keys: str) -> str:
+        timing = _timing(self.timings, prompt, language, self.default_language)
+        key = self.keys[:1]
+        if key and key in escape_keys:
+            self.keys = self.keys[1:]
+            heard = min(timing.key_offsets.get(key, timing.seconds), timing.seconds)
+            self.clock += heard + self.reaction
+            self._note(f"prompt {language}/{prompt}, key {key} pressed")
+            return key
+        self.clock += timing.seconds
+        self._note(f"prompt {language}/{prompt} played to the end ({timing.seconds:.1f} s)")
+        return ""
+
+    async def wait_key(self, seconds: float) -> str:
+        key = self.keys[:1]
+        if key:
+            self.keys = self.keys[1:]
+            self.clock += self.reaction
+            self._note(f"key {key} pressed")
+            return key
+        self.clock += seconds
+        self._note(f"silence for {seconds:g} s")
+        return ""
+
+
+def simulate(config: Config, keys: str, script: str = "112", caller: str = "", at: datetime | None = None,
+             sounds_dir: Path | None = None) -> dict[str, Any]:
+    flow = config.flow_for(script)
+    if flow is None:
+        raise KeyError(f"no flow dialplan/{script}.yaml (known: {', '.join(sorted(config.flows))})")
+    if sounds_dir is not None and not tools_missing():
+        timings = build_all(config.prompts, sounds_dir, config.root / "dialplan" / "recordings")
+    else:
+        timings = estimate(config.prompts)
+    channel = ScriptedChannel(keys, timings, flow.default_language, flow.reaction_time)
+    result = asyncio.run(FlowEngine(flow).run(channel))
+    decision = decide(result.category, config.sop)
+    return {
+        "caller": caller, "at": (at or datetime.now().astimezone()).isoformat(timespec="seconds"),
+        "pressed": keys, "unused_keys": channel.keys, "flow": flow.name, "nodes": result.nodes,
+        "steps": channel.steps, "language": result.language, "flags": result.flags,
+        "exit": result.exit, "category": result.category,
+        "route": {"action": decision.action, "target": decision.target, "priority": decision.priority,
+                  "reason": decision.reason},
+        "seconds": round(channel.clock, 2),
+    }

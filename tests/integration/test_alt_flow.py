@@ -1,0 +1,50 @@
+"""A second, different flow and SOP (tests/fixtures/alt) on its own real Asterisk: other keys, a play
+node, '#' and '*', other categories and queue names. Nothing about the shipped menu is hard-coded."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from ivr.ami.client import AmiClient
+from ivr.ami.testcall import place_call
+from tests.integration.conftest import AgiSwitch, Stack, given_agi, given_ami, given_root, start_stack, stop_stack
+
+ALT = Path(__file__).resolve().parents[1] / "fixtures" / "alt"
+
+
+@pytest.fixture(scope="module")
+def alt_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    stack = start_stack(given_root(tmp_path_factory.mktemp("alt"), dialplan=ALT / "dialplan", sop=ALT / "sop"))
+    try:
+        yield stack
+    finally:
+        stop_stack(stack)
+
+
+@pytest.fixture(scope="module")
+async def alt_agi(alt_stack: Stack) -> AsyncIterator[AgiSwitch]:
+    switch = await given_agi(alt_stack)
+    yield switch
+    await switch.stop()
+
+
+@pytest.fixture(scope="module")
+async def alt_ami(alt_stack: Stack) -> AsyncIterator[AmiClient]:
+    client = await given_ami(alt_stack)
+    yield client
+    await client.close()
+
+
+async def test_the_alternative_flow_routes_by_its_own_sop(alt_ami: AmiClient, alt_agi: AgiSwitch) -> None:
+    """7 → api, 8 3 → medis, # → tanya, silence (played twice) → jaga: each in its own queue, answered."""
+    expected = {"7": ("api", "regu-api-1"), "83": ("medis", "ambulans-x"), "#": ("tanya", "jaga-pusat"),
+                "": ("jaga", "jaga-pusat")}
+    reports = await asyncio.gather(*(place_call(alt_ami, keys, gap=1.0) for keys in expected))
+    for (keys, (category, queue)), report in zip(expected.items(), reports, strict=True):
+        assert (report.route.get("Category"), report.queue, report.answered) == (category, queue, True), keys
+    silent = reports[-1]
+    assert silent.prompts == ["id/salam", "id/pintu", "id/pintu"]
