@@ -14,8 +14,13 @@ from aiohttp import web
 
 from ivr.agi.server import AgiServer
 from ivr.ami.client import AmiClient, AmiError
-from ivr.asterisk.render import load_secrets
+from ivr.ami.live import LiveQueues
+from ivr.ami.operators import login_sim_operators
+from ivr.asterisk import process
+from ivr.asterisk.provision import AsteriskUnavailable, find_or_provision
+from ivr.asterisk.render import load_secrets, render
 from ivr.config.live import LiveConfig
+from ivr.config.sop import Sop
 from ivr.service import CallService
 from ivr.settings import Settings
 from ivr.store.calls import CallStore
@@ -29,24 +34,40 @@ QUEUE_EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "Ag
 
 async def serve(settings: Settings, with_ami: bool = True) -> None:
     config = LiveConfig(settings.root, settings.sounds_dir)
+    config.appliers.append(lambda new: apply_sop(settings, new.sop))
     store = CallStore(settings.store_file)
-    service = CallService(config.current, settings.sounds_dir, store)
-    agi = AgiServer(service.handle, settings.host, settings.agi_port)
-    await agi.start()
+    tasks: set[asyncio.Task[object]] = set()
 
     ami: AmiClient | None = None
+    live: LiveQueues | None = None
     if with_ami:
         keys = load_secrets(settings, create=False)
         ami = AmiClient(settings.host, settings.ami_port, keys.ami_user, keys.ami_secret)
         for name in QUEUE_EVENTS:
             ami.on(name, _log_queue_event)
+        live = LiveQueues(ami)
+        if settings.sim_operators > 0:
+            client = ami
+
+            def log_in_operators() -> None:
+                # After every (re)login: a restarted Asterisk has forgotten its dynamic members.
+                queues = sorted(config.current().sop.queues)
+                task = asyncio.get_running_loop().create_task(
+                    login_sim_operators(client, queues, settings.sim_operators))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+
+            ami.on_ready(log_in_operators)
         try:
             await ami.connect(timeout=10.0)
         except AmiError as error:
             # Calls do not depend on AMI: keep serving FastAGI and let panoramisk reconnect.
             log.warning("ami_not_ready_serving_anyway", error=str(error))
 
-    runner = web.AppRunner(build_web_app(settings, config, agi, ami))
+    service = CallService(config.current, settings.sounds_dir, store, live.snapshot if live else lambda: None)
+    agi = AgiServer(service.handle, settings.host, settings.agi_port)
+    await agi.start()
+    runner = web.AppRunner(build_web_app(settings, config, agi, ami, store))
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.web_port)
     await site.start()
@@ -63,13 +84,28 @@ async def serve(settings: Settings, with_ami: bool = True) -> None:
     finally:
         log.info("shutting_down")
         watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        for task in list(tasks):
+            task.cancel()
+        await asyncio.gather(watcher, *tasks, return_exceptions=True)
         await runner.cleanup()
         await agi.close()
+        if live is not None:
+            await live.close()
         if ami is not None:
             await ami.close()
         store.close()
+
+
+def apply_sop(settings: Settings, sop: Sop) -> None:
+    """A changed SOP reaches the running Asterisk: queues re-rendered, then a reload that keeps calls."""
+    try:
+        install = find_or_provision()
+    except AsteriskUnavailable as error:
+        log.error("sop_not_applied_to_asterisk", error=str(error))
+        return
+    render(settings, sop, install)
+    if not process.reload(settings):
+        log.warning("sop_rendered_asterisk_not_running")
 
 
 def _log_queue_event(fields: dict[str, str]) -> None:

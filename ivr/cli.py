@@ -59,6 +59,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     from ivr.check import check
     from ivr.flow.simulate import simulate
+    from ivr.store.calls import CallStore
 
     settings = _settings(args)
     result = check(settings.root, settings.sounds_dir)
@@ -67,8 +68,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             print(problem)
         return 1
     at = datetime.fromisoformat(args.at) if args.at else datetime.now().astimezone()
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=result.config.sop.zone())  # a bare time is the regency's local time
+    store = CallStore(settings.store_file) if settings.store_file.exists() else None
     outcome = simulate(result.config, "".join(args.press), script=args.script, caller=args.caller, at=at,
-                       sounds_dir=settings.sounds_dir)
+                       sounds_dir=settings.sounds_dir, store=store)
     if args.json:
         print(json.dumps(outcome, indent=2, ensure_ascii=False))
         return 0
@@ -78,7 +82,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"  {step['at']:5.1f} s  {step['what']}")
     print(f"category: {outcome['category'] or '(none)'}  ({outcome['exit']})")
     route = outcome["route"]
-    print(f"route: {route['action']} {route['target']} priority {route['priority']}: {route['reason']}")
+    limit = f", at most {route['timeout']} s" if route["timeout"] else ""
+    print(f"route: {route['action']} {route['target']} (priority {route['priority']}{limit})")
+    for reason in route["reason"].split("; "):
+        print(f"  because: {reason}")
     print(f"answer → queue: {outcome['seconds']:.1f} s")
     return 0
 

@@ -274,6 +274,10 @@ class AgiServer:
         self._refused = 0
         self._refused_logged_at = 0.0
 
+    @property
+    def active_sessions(self) -> int:
+        return len(self._tasks)
+
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(

@@ -49,6 +49,7 @@ class AmiClient:
     def __init__(self, host: str, port: int, username: str, secret: str) -> None:
         self._booted = asyncio.Event()
         self._listeners: list[tuple[str, EventCallback]] = []
+        self._ready_hooks: list[Callable[[], None]] = []
         self.manager = _Manager(
             host=host, port=port, username=username, secret=secret,
             ping_delay=10, ping_interval=10, reconnect_timeout=1, encoding="utf-8",
@@ -66,7 +67,10 @@ class AmiClient:
     def _dispatch(self, _manager: Manager, event: Message) -> None:
         name = str(event.get("Event", ""))
         if name == "FullyBooted":
+            # Sent after every login, so also after a reconnect: state must be rebuilt then.
             self._booted.set()
+            for hook in list(self._ready_hooks):
+                hook()
         if name == "Shutdown":
             self._booted.clear()
         fields = {str(key): str(value) for key, value in event.items()}
@@ -80,6 +84,12 @@ class AmiClient:
         self._listeners.append(entry)
         return lambda: self._listeners.remove(entry) if entry in self._listeners else None
 
+    def on_ready(self, hook: Callable[[], None]) -> None:
+        """Call ``hook()`` after each login that found Asterisk fully booted (reconnects included)."""
+        self._ready_hooks.append(hook)
+        if self.ready:
+            hook()
+
     async def connect(self, timeout: float = 15.0) -> None:
         """Connect and wait until logged in and Asterisk is FullyBooted."""
         self.manager.connect()
@@ -92,10 +102,18 @@ class AmiClient:
     def ready(self) -> bool:
         return self._booted.is_set()
 
-    async def action(self, fields: dict[str, Any], timeout: float = 5.0) -> Any:
+    async def action(self, fields: dict[str, Any], timeout: float = 5.0, as_list: bool = False) -> Any:
+        """Send an action; its first response (``as_list``: all messages up to the list's end).
+
+        ``as_list`` is always explicit: panoramisk's guess takes QueueAdd's "Added interface to
+        queue" for the start of a list and then waits forever.
+        """
         if not self.ready:
-            await asyncio.wait_for(self._booted.wait(), timeout)
-        future = self.manager.send_action(dict(fields))
+            try:
+                await asyncio.wait_for(self._booted.wait(), timeout)
+            except TimeoutError as error:
+                raise AmiTimeout(f"AMI not connected for {fields.get('Action')}") from error
+        future = self.manager.send_action(dict(fields), as_list=as_list)
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError as error:

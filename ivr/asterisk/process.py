@@ -169,6 +169,36 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
+def _asterisk_pid(pgid: int) -> int | None:
+    """The Asterisk process itself in our process group (under bubblewrap the leader is bwrap)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat.split("(", 1)[1].rsplit(")", 1)[0]
+        fields = stat.rsplit(") ", 1)[1].split()
+        if name == "asterisk" and int(fields[2]) == pgid:
+            return int(entry.name)
+    return None
+
+
+def reload(settings: Settings) -> bool:
+    """Full reload of the running Asterisk (SIGHUP): calls in progress and AMI sessions survive it.
+
+    SIGHUP goes to Asterisk alone: bubblewrap would take it as a reason to exit.
+    """
+    leader = running_pid(settings)
+    pid = _asterisk_pid(leader) if leader is not None else None
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGHUP)
+    log.info("asterisk_reloaded", pid=pid)
+    return True
+
+
 def status(settings: Settings) -> Status:
     pid = running_pid(settings)
     if pid is None:

@@ -58,7 +58,9 @@ def runtime_dirs(settings: Settings) -> dict[str, Path]:
     }
 
 
-def render_queues(sop: Sop, sim_operators: int) -> str:
+def render_queues(sop: Sop) -> str:
+    """Queues from the SOP. Members log in at run time (QueueAdd), as operators do at their desks."""
+    central = sop.central_queue.name
     lines = [
         "; Rendered by `ivr render` from sop/: do not edit here.",
         "[general]",
@@ -67,25 +69,26 @@ def render_queues(sop: Sop, sim_operators: int) -> str:
         "",
     ]
     for queue in sorted(sop.queues.values(), key=lambda q: q.name):
+        agency = sop.agency_of(queue.name)
         lines += [
             f"[{queue.name}]",
-            f"; agency: {queue.agency}",
+            f"; agency: {agency.label if agency else queue.agency}",
             f"strategy = {queue.strategy}",
             f"timeout = {queue.ring_seconds}",
             "retry = 1",
             "wrapuptime = 0",
-            # A caller always joins and stays; the dialplan decides what an empty queue means.
-            "joinempty = yes",
-            "leavewhenempty = no",
             "ringinuse = no",
+            "autofill = yes",
             "announce-frequency = 0",
             "musicclass = default",
             "setinterfacevar = yes",
         ]
-        lines += [
-            f"member => Local/op-{index}@siaga-sim-operator/n,0,Simulasi {queue.name} {index}"
-            for index in range(1, sim_operators + 1)
-        ]
+        if queue.name == central:
+            # The central call-takers: a caller always joins and stays, whoever is logged in.
+            lines += ["joinempty = yes", "leavewhenempty = no"]
+        else:
+            # Nobody ready (none logged in, all paused): return at once so the chain moves on.
+            lines += ["joinempty = paused,unavailable,invalid", "leavewhenempty = paused,unavailable,invalid"]
         lines.append("")
     return "\n".join(lines)
 
@@ -128,7 +131,7 @@ def render(settings: Settings, sop: Sop, install: AsteriskInstall,
             return values[key]
 
         _write(dirs["etc_dir"] / template.name, PLACEHOLDER.sub(substitute, text))
-    _write(dirs["etc_dir"] / "queues.conf", render_queues(sop, settings.sim_operators))
+    _write(dirs["etc_dir"] / "queues.conf", render_queues(sop))
     return dirs["etc_dir"] / "asterisk.conf"
 
 

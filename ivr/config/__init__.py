@@ -9,13 +9,12 @@ from ivr.config.errors import ConfigError, Problem, Problems
 from ivr.config.flow import Flow, MenuNode, PlayNode, Target, parse_flow
 from ivr.config.nodes import load_file
 from ivr.config.prompts import Prompts, parse_prompts
-from ivr.config.sop import Agency, Category, Sop, parse_agencies, parse_categories
+from ivr.config.sop import Sop, SopParts, parse_sop_file
 
 __all__ = ["Config", "ConfigError", "Problem", "load_config"]
 
 PROMPTS_FILE = "prompts.yaml"
 PROMPTS_PATH = f"dialplan/{PROMPTS_FILE}"
-SOP_SECTIONS = ("agencies", "categories")
 
 
 @dataclass(frozen=True)
@@ -45,10 +44,7 @@ def load_config(root: Path) -> Config:
     problems = Problems()
     flows: dict[str, Flow] = {}
     prompts: Prompts = {}
-    agencies: dict[str, Agency] = {}
-    categories: dict[str, Category] = {}
-    positions: dict[str, tuple[str, int, int]] = {}
-    agencies_at = ("sop", 1, 1)
+    parts = SopParts()
 
     dialplan = root / "dialplan"
     sop_dir = root / "sop"
@@ -72,21 +68,12 @@ def load_config(root: Path) -> Config:
 
     for path in _yaml_files(sop_dir):
         top = load_file(path, _display(root, path), problems)
-        if top is None:
-            continue
-        # A file may hold any of the SOP sections; which file holds which is the admins' choice.
-        sections = top.fields((), SOP_SECTIONS)
-        if "agencies" in sections:
-            parse_agencies(sections["agencies"], agencies)
-            section = sections["agencies"]
-            agencies_at = (section.file, section.line, section.col)
-        if "categories" in sections:
-            parse_categories(sections["categories"], categories, positions)
-        if top.is_mapping() and not top.node.value:
-            top.error(f"expected one of: {', '.join(SOP_SECTIONS)}")
+        if top is not None:
+            # A file may hold any of the SOP sections; which file holds which is the admins' choice.
+            parse_sop_file(top, parts)
 
-    sop = Sop(agencies, categories, positions, agencies_at)
-    _check_sop(sop, problems, root)
+    sop = parts.build()
+    _check_sop(sop, parts, problems, prompts)
     for flow in flows.values():
         _check_flow(flow, sop, prompts, problems)
     if not flow_files:
@@ -95,17 +82,26 @@ def load_config(root: Path) -> Config:
     return Config(root, flows, prompts, sop)
 
 
-def _check_sop(sop: Sop, problems: Problems, root: Path) -> None:
+def _check_sop(sop: Sop, parts: SopParts, problems: Problems, prompts: Prompts) -> None:
     central = [agency for agency in sop.agencies.values() if agency.central]
     if sop.agencies and len(central) != 1:
         problems.add(*sop.agencies_at, "agencies", "exactly one agency must be 'central: true' "
                      f"(the 24/7 call-takers), found {len(central)}")
     queues = sop.queues
+    if queues:
+        for where, queue in parts.refs:
+            if queue not in queues:
+                where.error(f"unknown queue '{queue}' (known: {', '.join(sorted(queues))})")
     for name, category in sop.categories.items():
-        file, line, col = sop.positions.get(name, ("sop", 1, 1))
-        if queues and category.queue not in queues:
-            problems.add(file, line, col, f"categories.{name}.queue",
-                         f"unknown queue '{category.queue}' (known: {', '.join(sorted(queues))})")
+        agency = sop.agency_of(category.queue)
+        if category.route == "bridge" and agency is not None and agency.bridge is None:
+            file, line, col = sop.positions.get(f"{name}.route", ("sop", 1, 1))
+            problems.add(file, line, col, f"categories.{name}.route",
+                         f"route 'bridge' needs a 'bridge:' on agency '{agency.name}' (or use route 'queue')")
+    warning = sop.prank.warning_prompt
+    if warning and warning not in prompts:
+        problems.add(*sop.agencies_at, "prank.warning_prompt",
+                     f"prompt '{warning}' is not in dialplan/{PROMPTS_FILE}")
 
 
 def _check_flow(flow: Flow, sop: Sop, prompts: Prompts, problems: Problems) -> None:

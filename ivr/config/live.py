@@ -9,6 +9,7 @@ it started with.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
@@ -42,6 +43,8 @@ class LiveConfig:
         self._config = result.config
         self.rejected: list[str] = []
         self.generation = 1
+        # Called (in a worker thread) with each new configuration, e.g. to re-render Asterisk's queues.
+        self.appliers: list[Callable[[Config], None]] = []
 
     def current(self) -> Config:
         return self._config
@@ -57,9 +60,12 @@ class LiveConfig:
             self.rejected = [str(problem) for problem in result.problems]
             log.error("config_rejected_last_good_kept", errors=self.rejected)
             return False
-        self._config = result.config
+        previous, self._config = self._config, result.config
         self.rejected = []
         self.generation += 1
+        if previous.sop != result.config.sop:
+            for apply in self.appliers:
+                await asyncio.to_thread(apply, result.config)
         log.info("config_reloaded", generation=self.generation, flows=sorted(result.config.flows),
                  categories=len(result.config.sop.categories))
         return True

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ivr.config.sop import STRATEGIES
+from ivr.config.sop import ROUTES, STRATEGIES
 
 _KEYS = "^[0-9*#]{1,4}$"
 _NAME = "^[a-z0-9][a-z0-9_-]{0,39}$"
@@ -122,68 +122,94 @@ PROMPTS: dict[str, Any] = {
     },
 }
 
-AGENCIES: dict[str, Any] = {
-    "$schema": _DRAFT,
-    "title": "Siaga 112 agencies and queues (sop/agencies.yaml)",
+_QUEUE_REF = {"type": "string", "pattern": _NAME}
+_DIAL = {"type": "string", "pattern": r"^(PJSIP|Local|IAX2|DAHDI)/[A-Za-z0-9@._+-]{1,80}$"}
+_HOURS = {"type": "string", "pattern": r"^(24/7|[a-z]{3}(-[a-z]{3})?(,[a-z]{3}(-[a-z]{3})?)* \d\d:\d\d-\d\d:\d\d)$"}
+
+AGENCY: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["agencies"],
+    "required": ["name", "queues"],
     "properties": {
-        "agencies": {
+        "name": {"type": "string"},
+        "central": {"type": "boolean"},
+        "hours": {"oneOf": [_HOURS, {"type": "array", "items": _HOURS, "minItems": 1}]},
+        "after_hours": _QUEUE_REF,
+        "bridge": {
+            "type": "object", "additionalProperties": False, "required": ["target"],
+            "properties": {"target": _DIAL, "ring_seconds": {"type": "integer", "minimum": 5, "maximum": 120}},
+        },
+        "queues": {
             "type": "object",
+            "propertyNames": {"pattern": _NAME},
             "additionalProperties": {
-                "type": "object",
+                "type": ["object", "null"],
                 "additionalProperties": False,
-                "required": ["name", "queues"],
                 "properties": {
-                    "name": {"type": "string"},
-                    "central": {"type": "boolean"},
-                    "queues": {
-                        "type": "object",
-                        "propertyNames": {"pattern": _NAME},
-                        "additionalProperties": {
-                            "type": ["object", "null"],
-                            "additionalProperties": False,
-                            "properties": {
-                                "strategy": {"enum": list(STRATEGIES)},
-                                "ring_seconds": {"type": "integer", "minimum": 5, "maximum": 120},
-                            },
-                        },
-                    },
+                    "strategy": {"enum": list(STRATEGIES)},
+                    "ring_seconds": {"type": "integer", "minimum": 5, "maximum": 120},
                 },
             },
-        }
+        },
     },
 }
 
-CATEGORIES: dict[str, Any] = {
-    "$schema": _DRAFT,
-    "title": "Siaga 112 incident categories (sop/categories.yaml)",
+CATEGORY: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["categories"],
+    "required": ["label", "emergency", "priority", "queue"],
     "properties": {
-        "categories": {
+        "label": {"type": "string"},
+        "emergency": {"type": "boolean"},
+        "priority": {"type": "integer", "minimum": 0, "maximum": 100},
+        "queue": _QUEUE_REF,
+        "route": {"enum": list(ROUTES)},
+        "max_wait": {"type": "integer", "minimum": 0, "maximum": 3600},
+        "overflow": {"type": "array", "items": _QUEUE_REF},
+        "checklist": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+SOP: dict[str, Any] = {
+    "$schema": _DRAFT,
+    "title": "Siaga 112 SOP file (sop/*.yaml): any of these sections, in any file",
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "timezone": {"type": "string"},
+        "agencies": {"type": "object", "additionalProperties": AGENCY},
+        "categories": {"type": "object", "additionalProperties": CATEGORY},
+        "holidays": {
+            "type": "object",
+            "propertyNames": {"pattern": r"^\d{4}-\d\d-\d\d$"},
+            "additionalProperties": {"type": "string"},
+        },
+        "prank": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "window_days": {"type": "integer", "minimum": 1, "maximum": 365},
+                "prank_threshold": {"type": "integer", "minimum": 1, "maximum": 100},
+                "silent_threshold": {"type": "integer", "minimum": 1, "maximum": 100},
+                "flag_hours": {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 8760}},
+                "priority": {"type": "integer", "minimum": 0, "maximum": 100},
+                "warning_prompt": {"type": "string"},
+                "whitelist": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "neighbours": {
             "type": "object",
             "additionalProperties": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["label", "emergency", "priority", "queue"],
-                "properties": {
-                    "label": {"type": "string"},
-                    "emergency": {"type": "boolean"},
-                    "priority": {"type": "integer", "minimum": 0, "maximum": 100},
-                    "queue": {"type": "string", "pattern": _NAME},
-                    "checklist": {"type": "array", "items": {"type": "string"}},
-                },
+                "type": "object", "additionalProperties": False, "required": ["name", "target"],
+                "properties": {"name": {"type": "string"}, "target": _DIAL},
             },
-        }
+        },
     },
 }
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "flow": FLOW,
     "prompts": PROMPTS,
-    "agencies": AGENCIES,
-    "categories": CATEGORIES,
+    "sop": SOP,
 }

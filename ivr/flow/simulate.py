@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,9 @@ from ivr.config import Config
 from ivr.flow.analysis import _timing
 from ivr.flow.engine import FlowEngine
 from ivr.prompts.build import PromptTiming, build_all, estimate, tools_missing
-from ivr.routing.decide import decide
+from ivr.routing.decide import Standing, decide
+from ivr.routing.triage import assess, normalise_number
+from ivr.store.calls import CallStore
 
 
 @dataclass
@@ -57,7 +59,7 @@ class ScriptedChannel:
 
 
 def simulate(config: Config, keys: str, script: str = "112", caller: str = "", at: datetime | None = None,
-             sounds_dir: Path | None = None) -> dict[str, Any]:
+             sounds_dir: Path | None = None, store: CallStore | None = None) -> dict[str, Any]:
     flow = config.flow_for(script)
     if flow is None:
         raise KeyError(f"no flow dialplan/{script}.yaml (known: {', '.join(sorted(config.flows))})")
@@ -67,13 +69,19 @@ def simulate(config: Config, keys: str, script: str = "112", caller: str = "", a
         timings = estimate(config.prompts)
     channel = ScriptedChannel(keys, timings, flow.default_language, flow.reaction_time)
     result = asyncio.run(FlowEngine(flow).run(channel))
-    decision = decide(result.category, config.sop)
+    when = at or datetime.now().astimezone()
+    standing = Standing()
+    if store is not None and caller:
+        # Read-only: a simulation never records a flag.
+        history = store.history(normalise_number(caller), when - timedelta(days=365))
+        standing, _ = assess(history, config.sop.prank, when)
+    decision = decide(result.category, config.sop, when, None, standing)
     return {
-        "caller": caller, "at": (at or datetime.now().astimezone()).isoformat(timespec="seconds"),
+        "caller": caller, "at": when.isoformat(timespec="seconds"), "flagged": standing.flagged,
         "pressed": keys, "unused_keys": channel.keys, "flow": flow.name, "nodes": result.nodes,
         "steps": channel.steps, "language": result.language, "flags": result.flags,
         "exit": result.exit, "category": result.category,
         "route": {"action": decision.action, "target": decision.target, "priority": decision.priority,
-                  "reason": decision.reason},
+                  "timeout": decision.timeout, "warn": decision.warn, "reason": decision.reason},
         "seconds": round(channel.clock, 2),
     }

@@ -1,29 +1,118 @@
-"""Pure routing: (what the caller chose, the SOP) → where the call goes, and why."""
+"""Pure routing: (category, SOP, clock, live queue state, caller standing) → where the call goes, and why.
+
+Called once when the menu ends, and again each time a step of the chain cannot take the call
+(a queue's wait ran out, it emptied, a bridge was not answered) with the steps already tried.
+The chain is: the category's bridge (if its route is 'bridge'), its queue, its overflow queues,
+and always, last, the central call-takers, who are never skipped and never time out.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from ivr.config.sop import Sop
+
+BRIDGE_STEP = "bridge"
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """What AMI says about a queue right now."""
+
+    name: str
+    members: int = 0
+    # Logged in, not paused, device not unavailable: could take a call now or after the current one.
+    ready: int = 0
+    waiting: int = 0
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A caller number's standing from its history (see ivr.store)."""
+
+    flagged: bool = False
+    level: int = 0
+    until: datetime | None = None
+    whitelisted: bool = False
+    pranks: int = 0
+    silent: int = 0
 
 
 @dataclass(frozen=True)
 class Decision:
-    action: str  # 'queue' (bridge comes with the SOP routes)
-    target: str  # a queue name from the SOP, never caller input
+    action: str  # 'queue' or 'bridge'
+    target: str  # a queue name or a dial target, both from the SOP, never caller input
     priority: int
     category: str
+    timeout: int  # seconds in this step before the next one (0: no limit)
     reason: str
+    warn: bool = False  # play the prank warning before queueing
+    tried: tuple[str, ...] = field(default_factory=tuple)
 
 
-def decide(category: str, sop: Sop) -> Decision:
-    central = sop.central_queue
+def _prefix(category: str, sop: Sop) -> str:
     chosen = sop.categories.get(category)
     if chosen is None:
-        reason = "no category chosen: central call-takers" if not category else (
-            f"category '{category}' not in the SOP: central call-takers")
-        return Decision("queue", central.name, 0, category or "", reason)
-    return Decision(
-        "queue", chosen.queue, chosen.priority, chosen.name,
-        f"category '{chosen.name}' ({chosen.label}) is routed to queue {chosen.queue}",
-    )
+        return "no category chosen" if not category else f"category '{category}' not in the SOP"
+    return f"{chosen.name} ({chosen.label})"
+
+
+def decide(
+    category: str, sop: Sop, now: datetime, live: Mapping[str, QueueState] | None = None,
+    standing: Standing | None = None, tried: tuple[str, ...] = (),
+) -> Decision:
+    central = sop.central_queue.name
+    chosen = sop.categories.get(category)
+    reasons = [_prefix(category, sop)]
+    fallback_priority = max((c.priority for c in sop.categories.values() if c.emergency), default=10)
+    priority = chosen.priority if chosen else fallback_priority
+    warn = False
+    if standing is not None and standing.flagged and not standing.whitelisted:
+        priority = min(priority, sop.prank.priority)
+        warn = bool(sop.prank.warning_prompt)
+        until = standing.until.isoformat(timespec="minutes") if standing.until else "?"
+        reasons.append(f"number flagged for pranks (level {standing.level}, until {until}): "
+                       f"priority {priority}, still queued for a human")
+    local = now.astimezone(sop.zone())
+    holiday = sop.holidays.get(local.date())
+
+    def result(action: str, target: str, timeout: int, why: str) -> Decision:
+        return Decision(action, target, priority, chosen.name if chosen else "", timeout,
+                        "; ".join([*reasons, why]), warn, (*tried, BRIDGE_STEP if action == "bridge" else target))
+
+    if chosen is not None and chosen.route == "bridge" and BRIDGE_STEP not in tried:
+        agency = sop.agency_of(chosen.queue)
+        if agency is not None and agency.bridge is not None:
+            if agency.hours.open_at(local, holiday is not None):
+                return result("bridge", agency.bridge.target, agency.bridge.ring_seconds,
+                              f"dial {agency.label} at {agency.bridge.target}, ring {agency.bridge.ring_seconds} s")
+            reasons.append(f"{agency.label} closed, no bridge")
+    if tried:
+        reasons.append(f"after {', '.join(tried)}")
+
+    chain = [*(([chosen.queue, *chosen.overflow]) if chosen else []), central]
+    index = 0
+    while index < len(chain):
+        queue = chain[index]
+        index += 1
+        if queue in tried:
+            continue
+        if queue == central:
+            return result("queue", central, 0, f"queue {central}: the central call-takers, 24/7, no time limit")
+        agency = sop.agency_of(queue)
+        if agency is not None and not agency.hours.open_at(local, holiday is not None):
+            instead = agency.after_hours or central
+            why = f"holiday: {holiday}" if holiday else f"hours {agency.hours.text}"
+            reasons.append(f"{agency.label} closed now ({why}): its calls go to {instead}")
+            chain.insert(index, instead)
+            continue
+        state = live.get(queue) if live is not None else None
+        if state is not None and state.ready == 0:
+            reasons.append(f"{queue}: no operator ready ({state.members} logged in, none available)")
+            continue
+        wait = chosen.max_wait if chosen else 0
+        limit = f"wait at most {wait} s, then the next step" if wait else "no time limit"
+        return result("queue", queue, wait, f"queue {queue} ({agency.label if agency else '?'}): {limit}")
+    return result("queue", central, 0, f"queue {central}: the central call-takers")

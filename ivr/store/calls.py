@@ -1,4 +1,4 @@
-"""Call records in SQLite (``var/siaga112.sqlite3`` by default).
+"""Call records, operator dispositions and prank flags in SQLite (``var/siaga112.sqlite3`` by default).
 
 Every value goes in as a bound parameter; no SQL text is ever built from a call's data. Writes run
 in a worker thread so a slow disk never stalls the FastAGI loop.
@@ -11,14 +11,17 @@ import json
 import sqlite3
 import threading
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from ivr.routing.triage import DISPOSITIONS, CallerHistory, Flag
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
     uniqueid     TEXT PRIMARY KEY,
-    started_at   TEXT NOT NULL,
-    caller       TEXT NOT NULL,
+    started_at   TEXT NOT NULL,   -- ISO 8601, UTC
+    caller       TEXT NOT NULL,   -- normalised number (the history key)
     caller_name  TEXT NOT NULL,
     flow         TEXT NOT NULL,
     keys         TEXT NOT NULL,
@@ -30,10 +33,24 @@ CREATE TABLE IF NOT EXISTS calls (
     queue        TEXT NOT NULL,
     priority     INTEGER NOT NULL,
     outcome      TEXT NOT NULL,   -- routed | abandoned_in_ivr | failed
-    ivr_seconds  REAL NOT NULL
+    ivr_seconds  REAL NOT NULL,
+    reason       TEXT NOT NULL DEFAULT '',
+    disposition  TEXT NOT NULL DEFAULT ''  -- set by the operator: genuine | prank | silent | ...
 );
 CREATE INDEX IF NOT EXISTS calls_caller ON calls (caller, started_at);
+CREATE TABLE IF NOT EXISTS prank_flags (
+    caller   TEXT NOT NULL,
+    level    INTEGER NOT NULL,
+    started  TEXT NOT NULL,
+    until    TEXT NOT NULL,
+    reason   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS prank_flags_caller ON prank_flags (caller, started);
 """
+
+
+class UnknownDisposition(ValueError):
+    code = "unknown_disposition"
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,7 @@ class IvrRecord:
     priority: int
     outcome: str
     ivr_seconds: float
+    reason: str = ""
     nodes: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
 
@@ -61,7 +79,15 @@ class CallStore:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
+        self._migrate()
         self._lock = threading.Lock()
+
+    def _migrate(self) -> None:
+        """Columns added after the first release: a store from an older version keeps its calls."""
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(calls)")}
+        for column in ("reason", "disposition"):
+            if column not in present:
+                self._db.execute(f"ALTER TABLE calls ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
 
     def _write(self, record: IvrRecord) -> None:
         values = asdict(record)
@@ -82,6 +108,37 @@ class CallStore:
             row = cursor.fetchone()
             names = [column[0] for column in cursor.description]
         return dict(zip(names, row, strict=True)) if row else None
+
+    def set_disposition(self, uniqueid: str, disposition: str) -> bool:
+        if disposition not in DISPOSITIONS:
+            raise UnknownDisposition(f"'{disposition}' (known: {', '.join(DISPOSITIONS)})")
+        with self._lock:
+            cursor = self._db.execute("UPDATE calls SET disposition = ? WHERE uniqueid = ?", (disposition, uniqueid))
+        return cursor.rowcount == 1
+
+    def history(self, caller: str, since: datetime) -> CallerHistory:
+        with self._lock:
+            calls = self._db.execute(
+                "SELECT started_at, disposition FROM calls WHERE caller = ? AND started_at > ? AND disposition != ''",
+                (caller, since.isoformat()),
+            ).fetchall()
+            flags = self._db.execute(
+                "SELECT level, started, until, reason FROM prank_flags WHERE caller = ? ORDER BY started",
+                (caller,),
+            ).fetchall()
+        return CallerHistory(
+            caller,
+            [(datetime.fromisoformat(started), disposition) for started, disposition in calls],
+            [Flag(level, datetime.fromisoformat(started), datetime.fromisoformat(until), reason)
+             for level, started, until, reason in flags],
+        )
+
+    def add_flag(self, caller: str, flag: Flag) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO prank_flags (caller, level, started, until, reason) VALUES (?, ?, ?, ?, ?)",
+                (caller, flag.level, flag.started.isoformat(), flag.until.isoformat(), flag.reason),
+            )
 
     def close(self) -> None:
         with self._lock:

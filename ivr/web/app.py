@@ -10,18 +10,19 @@ from ivr.agi.server import AgiServer
 from ivr.ami.client import AmiClient
 from ivr.config.live import LiveConfig
 from ivr.settings import Settings
+from ivr.store.calls import CallStore, UnknownDisposition
 
 CONFIG_KEY = web.AppKey("config", LiveConfig)
 
 
 def build_web_app(settings: Settings, config: LiveConfig, agi: AgiServer,
-                  ami: AmiClient | None) -> web.Application:
+                  ami: AmiClient | None, store: CallStore | None = None) -> web.Application:
     app = web.Application()
     app[CONFIG_KEY] = config
 
     async def health(_request: web.Request) -> web.Response:
         body: dict[str, Any] = {
-            "agi": {"port": agi.port, "sessions": len(agi._tasks)},
+            "agi": {"port": agi.port, "sessions": agi.active_sessions},
             "ami": {"ready": bool(ami and ami.ready)},
             "config": {"rejected_edit": config.rejected},
         }
@@ -37,6 +38,20 @@ def build_web_app(settings: Settings, config: LiveConfig, agi: AgiServer,
                            for name, c in current.sop.categories.items()},
         })
 
+    async def disposition(request: web.Request) -> web.Response:
+        """An operator's verdict on a call (genuine, prank, silent, ...): feeds prank triage."""
+        if store is None:
+            raise web.HTTPServiceUnavailable(text="no call store")
+        body = await request.json()
+        try:
+            found = store.set_disposition(request.match_info["uniqueid"], str(body.get("disposition", "")))
+        except UnknownDisposition as error:
+            return web.json_response({"error": error.code, "detail": str(error)}, status=400)
+        if not found:
+            return web.json_response({"error": "unknown_call"}, status=404)
+        return web.json_response({"ok": True})
+
     app.router.add_get("/healthz", health)
+    app.router.add_post("/api/calls/{uniqueid}/disposition", disposition)
     app.router.add_get("/api/sop", sop)
     return app

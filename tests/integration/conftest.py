@@ -21,6 +21,8 @@ import pytest
 from ivr import logs
 from ivr.agi.server import AgiServer, AgiSession
 from ivr.ami.client import AmiClient
+from ivr.ami.live import LiveQueues
+from ivr.ami.operators import login_sim_operators
 from ivr.ami.testcall import CallReport, place_call
 from ivr.asterisk import process
 from ivr.asterisk.provision import find_or_provision
@@ -52,6 +54,9 @@ def given_root(target: Path, *, dialplan: Path | None = None, sop: Path | None =
     return target
 
 
+SEATS = 2  # simulated operators logged in per queue
+
+
 @dataclass
 class Stack:
     settings: Settings
@@ -63,7 +68,7 @@ def start_stack(root: Path) -> Stack:
     """Prompts, rendered config and a running Asterisk for ``root``, on free ports."""
     settings = replace(
         Settings.load(root), agi_port=free_port(), ami_port=free_port(), sip_port=free_port(),
-        web_port=free_port(), agi_session_limit=AGI_SESSION_LIMIT, sim_operators=2,
+        web_port=free_port(), agi_session_limit=AGI_SESSION_LIMIT, sim_operators=SEATS,
     )
     config = load_config(root)
     build_all(config.prompts, settings.sounds_dir, root / "dialplan" / "recordings",
@@ -99,9 +104,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 class AgiSwitch:
     """Owns the FastAGI port: the real service by default; tests may stop it or put another there."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, live: LiveQueues) -> None:
         self.stack = stack
-        self.service = CallService(stack.config.current, stack.settings.sounds_dir, stack.store)
+        self.live = live
+        self.use_live_state = True  # a test may turn it off to exercise Asterisk's own joinempty rules
+        self.service = CallService(stack.config.current, stack.settings.sounds_dir, stack.store,
+                                   lambda: self.live.snapshot() if self.use_live_state else None)
         self.server: AgiServer | None = None
         self.sessions: list[AgiSession] = []
 
@@ -120,32 +128,46 @@ class AgiSwitch:
             self.server = None
 
 
-async def given_agi(stack: Stack) -> AgiSwitch:
+async def given_agi(stack: Stack, live: LiveQueues) -> AgiSwitch:
     logs.configure("info", json=True)
-    switch = AgiSwitch(stack)
+    switch = AgiSwitch(stack, live)
     await switch.start_real()
     return switch
 
 
-async def given_ami(stack: Stack) -> AmiClient:
+async def given_ami(stack: Stack) -> tuple[AmiClient, LiveQueues]:
+    """One AMI connection with live queue state; simulated operators log in after every (re)login."""
     keys = load_secrets(stack.settings, create=False)
     client = AmiClient("127.0.0.1", stack.settings.ami_port, keys.ami_user, keys.ami_secret)
+    live = LiveQueues(client)
+    queues = sorted(stack.config.current().sop.queues)
+    logged_in: list[asyncio.Task[int]] = []
+    client.on_ready(lambda: logged_in.append(asyncio.get_running_loop().create_task(
+        login_sim_operators(client, queues, SEATS))))
     await client.connect(timeout=20)
-    return client
+    await until(lambda: logged_in and logged_in[-1].done(), timeout=20)
+    await live.resync()
+    return client, live
 
 
 @pytest.fixture(scope="session")
-async def agi(stack: Stack) -> AsyncIterator[AgiSwitch]:
-    switch = await given_agi(stack)
+async def ami_live(stack: Stack) -> AsyncIterator[tuple[AmiClient, LiveQueues]]:
+    client, live = await given_ami(stack)
+    yield client, live
+    await live.close()
+    await client.close()
+
+
+@pytest.fixture(scope="session")
+def ami(ami_live: tuple[AmiClient, LiveQueues]) -> AmiClient:
+    return ami_live[0]
+
+
+@pytest.fixture(scope="session")
+async def agi(stack: Stack, ami_live: tuple[AmiClient, LiveQueues]) -> AsyncIterator[AgiSwitch]:
+    switch = await given_agi(stack, ami_live[1])
     yield switch
     await switch.stop()
-
-
-@pytest.fixture(scope="session")
-async def ami(stack: Stack) -> AsyncIterator[AmiClient]:
-    client = await given_ami(stack)
-    yield client
-    await client.close()
 
 
 Caller = Callable[..., Awaitable[CallReport]]

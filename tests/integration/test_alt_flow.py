@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ivr.ami.client import AmiClient
+from ivr.ami.live import LiveQueues
 from ivr.ami.testcall import place_call
 from tests.integration.conftest import AgiSwitch, Stack, given_agi, given_ami, given_root, start_stack, stop_stack
 
@@ -26,21 +27,28 @@ def alt_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="module")
-async def alt_agi(alt_stack: Stack) -> AsyncIterator[AgiSwitch]:
-    switch = await given_agi(alt_stack)
+async def alt_ami_live(alt_stack: Stack) -> AsyncIterator[tuple[AmiClient, LiveQueues]]:
+    client, live = await given_ami(alt_stack)
+    yield client, live
+    await live.close()
+    await client.close()
+
+
+@pytest.fixture(scope="module")
+def alt_ami(alt_ami_live: tuple[AmiClient, LiveQueues]) -> AmiClient:
+    return alt_ami_live[0]
+
+
+@pytest.fixture(scope="module")
+async def alt_agi(alt_stack: Stack, alt_ami_live: tuple[AmiClient, LiveQueues]) -> AsyncIterator[AgiSwitch]:
+    switch = await given_agi(alt_stack, alt_ami_live[1])
     yield switch
     await switch.stop()
 
 
-@pytest.fixture(scope="module")
-async def alt_ami(alt_stack: Stack) -> AsyncIterator[AmiClient]:
-    client = await given_ami(alt_stack)
-    yield client
-    await client.close()
-
-
 async def test_the_alternative_flow_routes_by_its_own_sop(alt_ami: AmiClient, alt_agi: AgiSwitch) -> None:
-    """7 → api, 8 3 → medis, # → tanya, silence (played twice) → jaga: each in its own queue, answered."""
+    """7 → api, 8 3 → medis (its bridge rings out, then its queue), # → tanya, silence (played twice)
+    → jaga: each in its own queue, answered."""
     expected = {"7": ("api", "regu-api-1"), "83": ("medis", "ambulans-x"), "#": ("tanya", "jaga-pusat"),
                 "": ("jaga", "jaga-pusat")}
     reports = await asyncio.gather(*(place_call(alt_ami, keys, gap=1.0) for keys in expected))

@@ -13,10 +13,13 @@ import pytest
 import structlog
 
 from ivr.ami.client import AmiClient
-from tests.integration.conftest import AGI_SESSION_LIMIT, AgiSwitch, Caller, Stack, free_port, until
+from ivr.ami.operators import sim_interface
+from ivr.routing.decide import Decision
+from ivr.service import route_variables
+from tests.integration.conftest import AGI_SESSION_LIMIT, SEATS, AgiSwitch, Caller, Stack, free_port, until
 
-CENTRAL = "q112-umum"
-EMERGENCY = "q112-darurat"
+# All central calls share one queue: priority, not separate queues, puts emergencies first.
+CENTRAL = EMERGENCY = "q112"
 
 
 async def test_key_1_reaches_emergency_queue_and_an_operator_answers(call: Caller) -> None:
@@ -26,7 +29,7 @@ async def test_key_1_reaches_emergency_queue_and_an_operator_answers(call: Calle
     assert report.route["Category"] == "darurat-umum"
     assert report.queue == EMERGENCY
     assert report.answered, report.events[-5:]
-    assert report.operator.startswith("Simulasi q112-darurat")
+    assert report.operator.startswith("Simulasi q112")
     assert report.prompts == ["id/menu-utama", "id/menu-darurat"]
 
 
@@ -119,7 +122,7 @@ async def test_silent_fastagi_server_is_bounded(call: Caller, agi: AgiSwitch, st
 
 async def test_a_long_queue_wait_is_not_cut_by_the_fastagi_bound(call: Caller, ami: AmiClient) -> None:
     """A caller waiting in a queue longer than the FastAGI bound stays queued until answered."""
-    members = [f"Local/op-{n}@siaga-sim-operator/n" for n in (1, 2)]
+    members = [sim_interface(EMERGENCY, seat) for seat in range(1, SEATS + 1)]
 
     async def pause(paused: bool) -> None:
         for member in members:
@@ -173,6 +176,7 @@ async def test_misbehaving_clients_do_not_stop_other_calls(call: Caller, stack: 
     assert report.queue == EMERGENCY and report.answered
 
 
+ROUTE_VARIABLES = len(route_variables(Decision("queue", "q", 1, "c", 0, ""), []))
 HOSTILE_NAMES = [
     pytest.param(b"Budi\nagi_extension: 999\n\n200 result=50\nEXEC System id", id="newline-agi-command"),
     pytest.param(b'Budi "Kecil" \\ \'x\'', id="double-quote"),
@@ -189,7 +193,7 @@ async def test_hostile_caller_name_is_data(call: Caller, agi: AgiSwitch, name: b
     # No key pressed: a smuggled "200 result=50" ('2') taken as a reply would have gone to non-darurat.
     assert report.queue == EMERGENCY and report.answered
     sent = [command.split(" ")[0] + " " + command.split(" ")[1] for command in report.agi_commands]
-    assert sent == ["GET FULL", "STREAM FILE", "WAIT FOR", *["SET VARIABLE"] * 5]
+    assert sent == ["GET FULL", "STREAM FILE", "WAIT FOR", *["SET VARIABLE"] * ROUTE_VARIABLES]
     ends = [line for line in logged if line["event"] == "agi_call_end"
             and line.get("uniqueid") == agi.sessions[-1].env.uniqueid]
     assert ends and ends[0]["outcome"] == "completed"

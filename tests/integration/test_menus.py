@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sys
+from datetime import UTC, datetime
 
 import structlog
 
@@ -15,17 +16,19 @@ from ivr.ami.testcall import CallReport
 from ivr.config import load_config
 from ivr.flow.analysis import timed_paths
 from ivr.prompts.build import build_all
+from ivr.routing.decide import decide
 from tests.integration.conftest import AgiSwitch, Caller, Stack, until
 
 
 def leaves(stack: Stack) -> dict[str, tuple[str, str]]:
-    """Key sequence → (category, queue) for every path a caller takes by keys alone, from the config."""
+    """Key sequence → (category, queue the SOP routes it to now) for every path taken by keys alone."""
     config = load_config(stack.settings.root)
+    now = datetime.now(UTC)
     found = {}
     for path in timed_paths(config.flows["112"], config.sop, {}):
         if all(step.choice not in ("silence", "invalid", "next") for step in path.steps):
             keys = "".join(step.choice for step in path.steps)
-            found[keys] = (path.category, config.sop.categories[path.category].queue)
+            found[keys] = (path.category, decide(path.category, config.sop, now).target)
     return found
 
 
@@ -46,7 +49,7 @@ async def test_every_leaf_of_the_menu_reaches_its_queue(call: Caller, stack: Sta
 
 async def test_silence_on_each_menu_reaches_a_human(call: Caller) -> None:
     """Silence on the main, darurat, non-darurat and English menus: each ends at a call-taker."""
-    expected = {"": "q112-darurat", "1": "q112-darurat", "2": "q112-umum", "9": "q112-darurat"}
+    expected = {"": "q112", "1": "q112", "2": "q112", "9": "q112"}
     reports = await calls(call, list(expected), gap=1.0)
     for keys, queue in expected.items():
         assert (reports[keys].queue, reports[keys].answered) == (queue, True), keys
@@ -58,17 +61,17 @@ async def test_wrong_keys_reach_a_human(call: Caller) -> None:
     reports = await calls(call, ["2777", "8"], gap=1.0)
     replayed = reports["2777"]
     assert replayed.prompts.count("id/menu-non-darurat") == 3
-    assert (replayed.route["Category"], replayed.queue, replayed.answered) == ("informasi", "q112-umum", True)
-    assert (reports["8"].route["Category"], reports["8"].queue) == ("darurat-umum", "q112-darurat")
+    assert (replayed.route["Category"], replayed.queue, replayed.answered) == ("informasi", "q112", True)
+    assert (reports["8"].route["Category"], reports["8"].queue) == ("darurat-umum", "q112")
 
 
 async def test_a_flood_of_keys_is_bounded_and_still_routed(call: Caller) -> None:
     """100 keys, or * and # hammered, cost a bounded number of commands and still reach a queue."""
     flood, stars = "2" + "7" * 99, "*#" * 50
     reports = await calls(call, [flood, stars], gap=0, dtmf_gap_ms=60, answer_timeout=60)
-    assert (reports[flood].queue, reports[flood].answered) == ("q112-umum", True)
+    assert (reports[flood].queue, reports[flood].answered) == ("q112", True)
     assert len(reports[flood].agi_commands) <= 12
-    assert (reports[stars].queue, reports[stars].answered) == ("q112-darurat", True)
+    assert (reports[stars].queue, reports[stars].answered) == ("q112", True)
 
 
 async def test_hangup_during_a_prompt_is_recorded_as_abandoned(call: Caller, stack: Stack) -> None:
@@ -88,7 +91,7 @@ async def test_english_path(call: Caller) -> None:
     """9 switches to English: the English prompts play and holding is an emergency."""
     report = await call("9", gap=1.0)
     assert report.prompts == ["id/menu-utama", "en/menu-utama-en"]
-    assert (report.route["Category"], report.queue, report.answered) == ("darurat-umum", "q112-darurat", True)
+    assert (report.route["Category"], report.queue, report.answered) == ("darurat-umum", "q112", True)
 
 
 async def test_a_missing_prompt_file_does_not_stop_the_call(call: Caller, stack: Stack) -> None:
@@ -147,7 +150,7 @@ async def test_hot_reload_new_calls_follow_the_edit_calls_in_progress_keep_their
         unsubscribe()
         flow_file.write_text(original)
         await stack.config.reload_if_changed()
-    assert (before.route["Category"], before.queue) == ("darurat-umum", "q112-darurat")
-    assert (after.route["Category"], after.queue) == ("informasi", "q112-umum")
-    assert (still.route["Category"], still.queue) == ("informasi", "q112-umum")
+    assert (before.route["Category"], before.queue) == ("darurat-umum", "q112")
+    assert (after.route["Category"], after.queue) == ("informasi", "q112")
+    assert (still.route["Category"], still.queue) == ("informasi", "q112")
     assert stack.config.current().flows["112"].start == "utama"

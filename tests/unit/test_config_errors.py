@@ -55,7 +55,7 @@ CASES: list[tuple[str, list[tuple[str, str, str]], list[str]]] = [
                                           '{key: "4", text: "Medis, empat."}')],
      ["dialplan/prompts.yaml:11:7: prompts.bantuan.id: announces key '4' but menu 'bantuan' has no such "
       "option (options: 3, *)"]),
-    ("unknown-queue", [(CATEGORIES, "queue: ambulans-x}", "queue: ambulans-y}")],
+    ("unknown-queue", [(CATEGORIES, "queue: ambulans-x,", "queue: ambulans-y,")],
      ["sop/categories.yaml:3:62: categories.medis.queue: unknown queue 'ambulans-y' "
       "(known: ambulans-x, jaga-pusat, regu-api-1)"]),
     ("no-central-agency", [(AGENCIES, "    central: true\n", "")],

@@ -54,7 +54,8 @@ async def test_an_unsafe_edit_is_refused_too(alt_root: Path) -> None:
 
 @pytest.mark.parametrize(("schema", "relative"), [
     ("flow", "dialplan/112.yaml"), ("prompts", "dialplan/prompts.yaml"),
-    ("agencies", "sop/agencies.yaml"), ("categories", "sop/categories.yaml"),
+    ("sop", "sop/agencies.yaml"), ("sop", "sop/categories.yaml"), ("sop", "sop/calendar.yaml"),
+    ("sop", "sop/triage.yaml"),
 ])
 def test_shipped_files_match_the_schema(schema: str, relative: str) -> None:
     """What we ship validates against what we export for editors."""
@@ -77,7 +78,6 @@ def test_ivr_schema_writes_one_file_per_kind(tmp_path: Path) -> None:
     """`ivr schema --out DIR` writes valid JSON Schema documents an editor can load."""
     assert main(["schema", "--out", str(tmp_path)]) == 0
     written = sorted(path.name for path in tmp_path.iterdir())
-    assert written == ["agencies.schema.json", "categories.schema.json", "flow.schema.json",
-                       "prompts.schema.json"]
+    assert written == ["flow.schema.json", "prompts.schema.json", "sop.schema.json"]
     for path in tmp_path.iterdir():
         jsonschema.Draft202012Validator.check_schema(json.loads(path.read_text()))

@@ -1,0 +1,89 @@
+"""Routing tables over a fixed clock, fake live queue state and caller standing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ivr.config import Config, load_config
+from ivr.routing.decide import QueueState, Standing, decide
+
+WIB = ZoneInfo("Asia/Jakarta")
+REPO = Path(__file__).resolve().parents[2]
+TUESDAY_NOON = datetime(2026, 12, 1, 12, 0, tzinfo=WIB)
+TUESDAY_NIGHT = datetime(2026, 12, 1, 23, 30, tzinfo=WIB)
+INDEPENDENCE_DAY = datetime(2026, 8, 17, 10, 0, tzinfo=WIB)  # a Monday, and a holiday
+
+
+@pytest.fixture(scope="module")
+def config() -> Config:
+    return load_config(REPO)
+
+
+@pytest.mark.parametrize(("category", "at", "queue", "timeout", "priority"), [
+    ("kebakaran", TUESDAY_NIGHT, "q-damkar", 30, 10),
+    ("kecelakaan", TUESDAY_NOON, "q-psc119", 30, 10),
+    ("darurat-umum", TUESDAY_NIGHT, "q112", 0, 10),
+    ("informasi", TUESDAY_NOON, "q112", 0, 1),
+    ("lalu-lintas", TUESDAY_NOON, "q-dishub", 120, 3),
+    ("lalu-lintas", TUESDAY_NIGHT, "q112", 0, 3),        # Dishub closed at night → central
+    ("lalu-lintas", INDEPENDENCE_DAY, "q112", 0, 3),     # ... and on a holiday
+    ("sosial", TUESDAY_NIGHT, "q112", 0, 2),             # Dinsos after hours → Satpol PP → closed too → central
+    ("sosial", datetime(2026, 12, 1, 18, 0, tzinfo=WIB), "q-satpolpp", 120, 2),  # Dinsos closed, Satpol PP open
+    ("", TUESDAY_NOON, "q112", 0, 10),                   # nothing chosen: central, as an emergency
+])
+def test_routing_table(config: Config, category: str, at: datetime, queue: str, timeout: int,
+                       priority: int) -> None:
+    """Category and clock decide the queue, its time limit and the priority."""
+    decision = decide(category, config.sop, at)
+    assert (decision.action, decision.target, decision.timeout, decision.priority) == ("queue", queue, timeout,
+                                                                                         priority)
+
+
+def test_holiday_is_named_in_the_reason(config: Config) -> None:
+    """The reason says why: the holiday by name."""
+    assert "holiday: Hari Kemerdekaan Republik Indonesia" in decide("lalu-lintas", config.sop, INDEPENDENCE_DAY).reason
+
+
+def test_overflow_chain_steps_in_order(config: Config) -> None:
+    """bencana: q-bpbd, then q-damkar, then central — each step after the last one tried."""
+    first = decide("bencana", config.sop, TUESDAY_NOON)
+    second = decide("bencana", config.sop, TUESDAY_NOON, tried=first.tried)
+    third = decide("bencana", config.sop, TUESDAY_NOON, tried=second.tried)
+    assert [first.target, second.target, third.target] == ["q-bpbd", "q-damkar", "q112"]
+    assert third.timeout == 0 and "after q-bpbd, q-damkar" in third.reason
+
+
+def test_empty_or_paused_queue_is_skipped_at_once(config: Config) -> None:
+    """No operator ready in q-bpbd (none logged in, or all paused): straight to the next step."""
+    live = {"q-bpbd": QueueState("q-bpbd", members=2, ready=0), "q-damkar": QueueState("q-damkar", 0, 0)}
+    decision = decide("bencana", config.sop, TUESDAY_NOON, live=live)
+    assert decision.target == "q112"
+    assert "q-bpbd: no operator ready (2 logged in" in decision.reason
+    assert "q-damkar: no operator ready (0 logged in" in decision.reason
+
+
+def test_central_is_never_skipped(config: Config) -> None:
+    """Even with nobody ready in the central queue, the caller waits there for a human."""
+    decision = decide("darurat-umum", config.sop, TUESDAY_NOON, live={"q112": QueueState("q112", 0, 0)})
+    assert decision.target == "q112"
+
+
+def test_flagged_number_is_queued_last_but_queued(config: Config) -> None:
+    """A flagged number: lowest priority, a warning, still a queue (also for darurat)."""
+    standing = Standing(flagged=True, level=1, until=TUESDAY_NIGHT)
+    decision = decide("kebakaran", config.sop, TUESDAY_NOON, standing=standing)
+    assert (decision.target, decision.priority, decision.warn) == ("q-damkar", 0, True)
+    whitelisted = decide("kebakaran", config.sop, TUESDAY_NOON, standing=Standing(True, 1, None, whitelisted=True))
+    assert (whitelisted.priority, whitelisted.warn) == (10, False)
+
+
+def test_bridge_first_then_the_queue_chain(alt_config: Config) -> None:
+    """route: bridge dials the agency first; unanswered, the same chain as a queue route follows."""
+    bridge = decide("medis", alt_config.sop, TUESDAY_NOON)
+    assert (bridge.action, bridge.target, bridge.timeout) == ("bridge", "Local/posko@siaga-sim-bridge", 8)
+    after = decide("medis", alt_config.sop, TUESDAY_NOON, tried=bridge.tried)
+    assert (after.action, after.target) == ("queue", "ambulans-x")
