@@ -19,6 +19,7 @@ from ivr.ami.client import AmiClient, AmiError
 KEYS = re.compile(r"^[0-9*#]*$")
 NUMBER = re.compile(r"^\+?[0-9]{0,20}$")
 STREAM_FILE = re.compile(r'^STREAM FILE "([^"]*)"')
+ROUTE_FIELDS = ("Action", "Target", "Category", "QueuePriority", "Timeout", "AgiStatus", "From", "Status", "Hop")
 
 
 class TestCallError(ValueError):
@@ -30,7 +31,9 @@ class CallReport:
     caller: str
     pressed: str
     channel: str
+    # The last route decision (queue, bridge or fallback), and every SiagaRoute event in order.
     route: dict[str, str] = field(default_factory=dict)
+    routes: list[dict[str, str]] = field(default_factory=list)
     agi_commands: list[str] = field(default_factory=list)
     queue: str = ""
     operator: str = ""
@@ -86,9 +89,10 @@ async def place_call(
         if name == "AGIExecStart" and fields.get("Uniqueid") == entry_id:
             report.agi_commands.append(fields.get("Command", ""))
         elif name == "UserEvent" and fields.get("UserEvent") == "SiagaRoute":
-            report.route = {key: value for key, value in fields.items()
-                            if key in ("Action", "Target", "Category", "QueuePriority", "AgiStatus",
-                                       "From", "QueueStatus")}
+            step = {key: value for key, value in fields.items() if key in ROUTE_FIELDS}
+            report.routes.append(step)
+            if step.get("Action") != "overflow":
+                report.route = {key: value for key, value in step.items() if value and key not in ("Hop",)}
         elif name == "QueueCallerJoin" and fields.get("Uniqueid") == entry_id:
             report.queue = fields.get("Queue", "")
             report.seconds_to_queue = round(time.monotonic() - started, 2)

@@ -12,7 +12,20 @@ import pytest
 from ivr.ami.client import AmiClient
 from ivr.ami.live import LiveQueues
 from ivr.ami.testcall import place_call
-from tests.integration.conftest import AgiSwitch, Stack, given_agi, given_ami, given_root, start_stack, stop_stack
+from ivr.asterisk import process
+from ivr.asterisk.provision import find_or_provision
+from ivr.routing.decide import QueueState
+from tests.integration.conftest import (
+    SEATS,
+    AgiSwitch,
+    Stack,
+    given_agi,
+    given_ami,
+    given_root,
+    start_stack,
+    stop_stack,
+    until,
+)
 
 ALT = Path(__file__).resolve().parents[1] / "fixtures" / "alt"
 
@@ -56,3 +69,24 @@ async def test_the_alternative_flow_routes_by_its_own_sop(alt_ami: AmiClient, al
         assert (report.route.get("Category"), report.queue, report.answered) == (category, queue, True), keys
     silent = reports[-1]
     assert silent.prompts == ["id/salam", "id/pintu", "id/pintu"]
+    medis = reports[1]
+    assert [(step["Action"], step.get("Target") or step.get("Status")) for step in medis.routes] == [
+        ("bridge", "Local/posko@siaga-sim-bridge"), ("overflow", "NOANSWER"), ("queue", "ambulans-x")]
+
+
+async def test_asterisk_restart_is_followed_by_a_resync(
+    alt_stack: Stack, alt_ami_live: tuple[AmiClient, LiveQueues], alt_agi: AgiSwitch
+) -> None:
+    """Asterisk restarted under us: the AMI connection comes back, queue state is rebuilt from
+    QueueStatus, operators log in again, and calls route as before."""
+    ami, live = alt_ami_live
+    install = find_or_provision()
+    conf = alt_stack.settings.asterisk_dir / "etc" / "asterisk.conf"
+    before = live.snapshot()
+    assert before is not None and before["regu-api-1"].ready == SEATS
+    await asyncio.to_thread(process.stop, alt_stack.settings)
+    await until(lambda: live.snapshot() is None, timeout=10)
+    await asyncio.to_thread(process.start, alt_stack.settings, install, conf, 60)
+    await until(lambda: (live.snapshot() or {}).get("regu-api-1", QueueState("x")).ready == SEATS, timeout=30)
+    report = await place_call(ami, "7", gap=1.0)
+    assert (report.queue, report.answered) == ("regu-api-1", True)

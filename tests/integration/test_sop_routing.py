@@ -1,0 +1,204 @@
+"""SOP routing through the real Asterisk: overflow (nobody logged in, all paused, wait exceeded),
+priority across callers of one queue, prank triage, and an SOP edit applied while a call waits."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ivr.ami.client import AmiClient
+from ivr.ami.live import LiveQueues
+from ivr.ami.operators import login_sim_operators, logout_sim_operators, sim_interface
+from ivr.app import apply_sop
+from ivr.config import Config
+from ivr.store.calls import IvrRecord
+from tests.integration.conftest import SEATS, AgiSwitch, Caller, Stack, until
+
+DAMKAR, CENTRAL = "q-damkar", "q112"
+NEVER_ANSWERS = "Local/desk@siaga-sim-bridge/n"
+
+
+async def pause(ami: AmiClient, queue: str, paused: bool, seats: range = range(1, SEATS + 1)) -> None:
+    for seat in seats:
+        await ami.action({"Action": "QueuePause", "Queue": queue, "Interface": sim_interface(queue, seat),
+                          "Paused": "true" if paused else "false"})
+
+
+def ready(live: LiveQueues, queue: str) -> Callable[[], int | None]:
+    def check() -> int | None:
+        snapshot = live.snapshot()
+        return snapshot[queue].ready if snapshot and queue in snapshot else None
+    return check
+
+
+@pytest.fixture
+async def damkar_empty(ami_live: tuple[AmiClient, LiveQueues]) -> AsyncIterator[None]:
+    """Nobody logged in to q-damkar for this test."""
+    ami, live = ami_live
+    await logout_sim_operators(ami, DAMKAR, SEATS)
+    await until(lambda: ready(live, DAMKAR)() == 0 and not live.snapshot()[DAMKAR].members)  # type: ignore[index]
+    yield
+    await login_sim_operators(ami, [DAMKAR], SEATS)
+    await until(ready(live, DAMKAR))
+
+
+async def test_nobody_logged_in_overflows_at_once(call: Caller, damkar_empty: None, stack: Stack) -> None:
+    """Kebakaran with nobody logged in at Damkar: routed straight to the central call-takers."""
+    report = await call("11", gap=1.0)
+    assert [step["Action"] for step in report.routes] == ["queue"]
+    assert (report.route["Category"], report.queue, report.answered) == ("kebakaran", CENTRAL, True)
+    row = stack.store.get(f"{report.channel}-in")
+    assert row is not None and "q-damkar: no operator ready (0 logged in" in row["reason"]
+
+
+async def test_without_live_state_asterisk_overflows_by_itself(
+    call: Caller, damkar_empty: None, agi: AgiSwitch
+) -> None:
+    """Same, with our AMI view switched off: the queue refuses the join (JOINEMPTY) and the chain moves on."""
+    agi.use_live_state = False
+    try:
+        report = await call("11", gap=1.0)
+    finally:
+        agi.use_live_state = True
+    assert [(step["Action"], step.get("Target") or step.get("Status")) for step in report.routes] == [
+        ("queue", DAMKAR), ("overflow", "JOINEMPTY"), ("queue", CENTRAL)]
+    assert report.answered
+
+
+async def test_all_paused_overflows(call: Caller, ami_live: tuple[AmiClient, LiveQueues]) -> None:
+    """Every Damkar operator paused: the same, at once."""
+    ami, live = ami_live
+    await pause(ami, DAMKAR, True)
+    try:
+        await until(lambda: ready(live, DAMKAR)() == 0)
+        report = await call("11", gap=1.0)
+    finally:
+        await pause(ami, DAMKAR, False)
+    assert (report.queue, report.answered) == (CENTRAL, True)
+
+
+async def test_queue_wait_exceeded_moves_to_the_next_step(
+    call: Caller, damkar_empty: None, ami_live: tuple[AmiClient, LiveQueues], stack: Stack
+) -> None:
+    """A Damkar desk that rings and nobody answers: after max_wait the caller moves on, still answered."""
+    ami, live = ami_live
+    await ami.action({"Action": "QueueAdd", "Queue": DAMKAR, "Interface": NEVER_ANSWERS, "MemberName": "Meja"})
+    try:
+        await until(ready(live, DAMKAR))
+        report = await call("11", gap=1.0, answer_timeout=90)
+    finally:
+        await ami.action({"Action": "QueueRemove", "Queue": DAMKAR, "Interface": NEVER_ANSWERS})
+    max_wait = stack.config.current().sop.categories["kebakaran"].max_wait
+    assert [(step["Action"], step.get("Target") or step.get("Status")) for step in report.routes] == [
+        ("queue", DAMKAR), ("overflow", "TIMEOUT"), ("queue", CENTRAL)]
+    assert report.routes[0]["Timeout"] == str(max_wait)
+    assert report.answered and report.seconds_to_answer is not None
+    assert report.seconds_to_answer >= max_wait
+
+
+async def test_an_emergency_is_answered_before_an_earlier_non_emergency(
+    call: Caller, ami: AmiClient
+) -> None:
+    """Informasi joins the central queue first, darurat second; the first free operator takes darurat."""
+    connected: list[str] = []
+    unsubscribe = ami.on("AgentConnect", lambda fields: connected.append(fields.get("Uniqueid", "")))
+    joined: list[str] = []
+    unjoin = ami.on("QueueCallerJoin", lambda fields: joined.append(fields.get("Uniqueid", ""))
+                    if fields.get("Queue") == CENTRAL else None)
+    await pause(ami, CENTRAL, True)
+    try:
+        informasi = asyncio.create_task(call("24", gap=1.0, answer_timeout=90))
+        await until(lambda: len(joined) >= 1, timeout=30)
+        darurat = asyncio.create_task(call("", answer_timeout=90))
+        await until(lambda: len(joined) >= 2, timeout=30)
+        await pause(ami, CENTRAL, False, range(1, 2))
+        await until(lambda: connected, timeout=20)
+        await pause(ami, CENTRAL, False, range(2, SEATS + 1))
+        first, second = await darurat, await informasi
+    finally:
+        unsubscribe()
+        unjoin()
+        await pause(ami, CENTRAL, False)
+    assert joined[:2] == [f"{second.channel}-in", f"{first.channel}-in"]  # informasi joined first
+    assert connected[0] == f"{first.channel}-in"  # ... darurat was answered first
+    assert (first.route["QueuePriority"], second.route["QueuePriority"]) == ("10", "1")
+    assert first.answered and second.answered
+
+
+async def test_a_flagged_number_hears_the_warning_waits_last_and_is_answered(call: Caller, stack: Stack) -> None:
+    """Three calls marked prank: the next call hears the warning, queues at priority 0, reaches a human."""
+    number = "089912345678"
+    now = datetime.now(UTC)
+    for n in range(3):
+        uniqueid = f"history-{number}-{n}"
+        await stack.store.record(IvrRecord(uniqueid, (now - timedelta(hours=n + 1)).isoformat(timespec="seconds"),
+                                           number, "", "siaga112", "", "id", "silence", "darurat-umum", CENTRAL,
+                                           10, "routed", 10.0))
+        assert stack.store.set_disposition(uniqueid, "prank")
+    report = await call("", caller=number)
+    assert report.prompts == ["id/menu-utama", "id/peringatan-iseng"]
+    assert (report.route["QueuePriority"], report.queue, report.answered) == ("0", CENTRAL, True)
+    history = stack.store.history(number, now - timedelta(days=1))
+    assert [flag.level for flag in history.flags] == [1]
+
+
+async def test_an_sop_edit_applied_while_a_call_waits_does_not_drop_it(
+    call: Caller, ami_live: tuple[AmiClient, LiveQueues], stack: Stack
+) -> None:
+    """A new queue is rendered and Asterisk reloaded while a caller waits in the central queue: the
+    caller stays queued and is answered; the new queue exists in Asterisk."""
+    ami, live = ami_live
+    agencies = stack.settings.root / "sop" / "agencies.yaml"
+    original = agencies.read_text()
+    applied: list[Config] = []
+
+    def apply(config: Config) -> None:
+        apply_sop(stack.settings, config.sop)
+        applied.append(config)
+
+    stack.config.appliers.append(apply)
+    hung_up: list[str] = []
+    unsubscribe = ami.on("Hangup", lambda fields: hung_up.append(fields.get("Uniqueid", "")))
+    joined: list[str] = []
+    unjoin = ami.on("QueueCallerJoin", lambda fields: joined.append(fields.get("Uniqueid", ""))
+                    if fields.get("Queue") == CENTRAL else None)
+    await pause(ami, CENTRAL, True)
+    try:
+        waiting = asyncio.create_task(call("", answer_timeout=90))
+        await until(lambda: joined, timeout=30)
+        agencies.write_text(original.replace("      q-dinsos: {strategy: rrmemory, ring_seconds: 20}",
+                                             "      q-dinsos: {strategy: rrmemory, ring_seconds: 20}\n"
+                                             "      q-dinsos-malam: {strategy: ringall, ring_seconds: 20}"))
+        assert await stack.config.reload_if_changed()
+        assert applied
+        reloaded_at = time.monotonic()
+        await _until_queue_exists(live, "q-dinsos-malam")
+        assert joined[0] not in hung_up
+        await pause(ami, CENTRAL, False)
+        report = await waiting
+    finally:
+        unsubscribe()
+        unjoin()
+        stack.config.appliers.remove(apply)
+        agencies.write_text(original)
+        await stack.config.reload_if_changed()
+        apply_sop(stack.settings, stack.config.current().sop)
+        await pause(ami, CENTRAL, False)
+    assert report.answered and report.queue == CENTRAL
+    assert time.monotonic() - reloaded_at < 60
+
+
+async def _until_queue_exists(live: LiveQueues, queue: str, timeout: float = 20.0) -> None:
+    """Poll QueueStatus (it lists every configured queue, members or not) until ``queue`` is there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        await live.resync()
+        if queue in live.queues:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"queue {queue} not in Asterisk after {timeout}s")
+        await asyncio.sleep(0.2)
