@@ -109,6 +109,6 @@ def apply_sop(settings: Settings, sop: Sop) -> None:
 
 
 def _log_queue_event(fields: dict[str, str]) -> None:
-    log.info("queue_event", event=fields.get("Event"), queue=fields.get("Queue"),
+    log.info("queue_event", ami_event=fields.get("Event"), queue=fields.get("Queue"),
              uniqueid=fields.get("Uniqueid"), linkedid=fields.get("Linkedid"),
              member=fields.get("MemberName"))

@@ -38,8 +38,9 @@ def configure(level: str = "info", json: bool | None = None, stream: Any = None)
     else:
         processors.append(_escape_controls)
         renderer = structlog.dev.ConsoleRenderer(colors=False)
-    # panoramisk logs each failed reconnect attempt; our AMI client reports connection state itself.
-    logging.getLogger("panoramisk").setLevel(logging.ERROR)
+    # panoramisk logs each failed reconnect attempt and lost connection in its own format; our AMI
+    # client reports connection state itself, as structured events.
+    logging.getLogger("panoramisk").setLevel(logging.CRITICAL)
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),

@@ -76,7 +76,11 @@ class AmiClient:
         fields = {str(key): str(value) for key, value in event.items()}
         for pattern, callback in list(self._listeners):
             if pattern in ("*", name):
-                callback(fields)
+                try:
+                    callback(fields)
+                except Exception:
+                    # A listener's bug must not reach panoramisk: it would drop the AMI connection.
+                    log.exception("ami_listener_failed", ami_event=name)
 
     def on(self, event: str, callback: EventCallback) -> Callable[[], None]:
         """Call ``callback(fields)`` for each event named ``event`` (or "*"); returns an unsubscribe."""

@@ -1,0 +1,63 @@
+"""`ivr serve` as users run it (its own process, its own AMI connection) against the real Asterisk."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import urllib.request
+
+from ivr.ami.client import AmiClient
+from ivr.ami.testcall import place_call
+from tests.integration.conftest import AgiSwitch, Stack, free_port
+
+
+def _get_json(url: str) -> dict[str, object]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        data: dict[str, object] = json.loads(response.read())
+        return data
+
+
+async def test_ivr_serve_routes_calls_reports_health_and_stops_cleanly(
+    stack: Stack, agi: AgiSwitch, ami: AmiClient
+) -> None:
+    """The serve process answers FastAGI, keeps AMI ready through queue events, and exits 0 on SIGTERM."""
+    web_port = free_port()
+    await agi.stop()
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ivr", "--root", str(stack.settings.root), "serve",
+        env={**os.environ, "IVR_AGI_PORT": str(stack.settings.agi_port), "IVR_WEB_PORT": str(web_port),
+             "IVR_AMI_PORT": str(stack.settings.ami_port)},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        url = f"http://127.0.0.1:{web_port}/healthz"
+
+        async def healthy() -> bool:
+            try:
+                body = await asyncio.to_thread(_get_json, url)
+            except OSError:
+                return False
+            return bool(body["ami"]["ready"])  # type: ignore[index]
+
+        deadline = asyncio.get_running_loop().time() + 20
+        while not await healthy():
+            assert asyncio.get_running_loop().time() < deadline, "ivr serve never became healthy"
+            await asyncio.sleep(0.2)
+        report = await place_call(ami, "12", gap=1.0)
+        assert (report.route["Category"], report.queue, report.answered) == ("kecelakaan", "q-psc119", True)
+        assert await healthy(), "AMI in ivr serve did not survive the queue events of a call"
+        child.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(child.communicate(), 15)
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+        await agi.start_real()
+    assert child.returncode == 0, err.decode()[-2000:]
+    lines = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
+    assert not [line for line in lines if line.get("level") in ("error", "critical")], lines[-5:]
+    assert not [line for line in lines if line.get("event") == "ami_connection_lost"]
+    assert any(line.get("event") == "agi_call_end" and line.get("queue") == "q-psc119" for line in lines)
