@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 MAX_HEADER_BYTES = 16 * 1024
 MAX_REPLY_BYTES = 16 * 1024
@@ -54,6 +55,15 @@ class HeaderParser:
         """Add bytes; returns whatever followed the blank line once complete (else ``b""``)."""
         if self.complete:
             return data
+        if not self._buffer and not self._consumed:
+            # The usual case: the whole block in the first segment, LF line ends.
+            end = data.find(b"\n\n")
+            if 0 <= end < self.limit and b"\r" not in data[:end]:
+                for line in data[:end].split(b"\n"):
+                    self._add_line(line)
+                self._consumed = end + 2
+                self.complete = True
+                return data[end + 2:]
         self._buffer += data
         while True:
             end = self._buffer.find(b"\n")
@@ -86,14 +96,19 @@ class HeaderParser:
         self.headers[name] = _decode(value.strip())
 
 
-@dataclass(frozen=True)
-class Reply:
-    """One answer to one command: ``200 result=1 (timeout) endpos=1234``."""
+_NO_EXTRAS: dict[str, str] = {}
+
+
+class Reply(NamedTuple):
+    """One answer to one command: ``200 result=1 (timeout) endpos=1234``.
+
+    A NamedTuple, not a dataclass: one is built per command, and that is the hot path.
+    """
 
     code: int
     result: str = ""
     data: str = ""
-    extras: dict[str, str] = field(default_factory=dict)
+    extras: dict[str, str] = _NO_EXTRAS
     text: str = ""
 
     @property
@@ -115,28 +130,26 @@ class NoiseLine:
 
 ReplyEvent = Reply | HangupNotice | NoiseLine
 
-_RESULT = re.compile(r"^result=(?P<result>\S*)\s*(?:\((?P<data>.*?)\))?\s*(?P<extras>.*)$")
-_STATUS = re.compile(r"^(?P<code>\d{3})(?P<sep>[ -])(?P<rest>.*)$")
+_RESULT = re.compile(r"result=(\S*)\s*(?:\((.*?)\))?\s*(.*)")
+_STATUS = re.compile(r"(\d{3})[ -](.*)")
 
 
 def parse_reply_line(line: str) -> ReplyEvent:
     """Parse one complete line (without its newline)."""
+    if line.startswith("200 "):
+        rest = line[4:]
+        match = _RESULT.fullmatch(rest)
+        if match is None:
+            return Reply(200, text=rest)
+        result, data, tail = match.groups()
+        extras = dict(part.split("=", 1) for part in tail.split() if "=" in part) if tail else _NO_EXTRAS
+        return Reply(200, result, data or "", extras, rest)
     if line == "HANGUP":
         return HangupNotice()
-    status = _STATUS.match(line)
+    status = _STATUS.fullmatch(line)
     if status is None:
         return NoiseLine(line)
-    code = int(status["code"])
-    rest = status["rest"]
-    if code == 200:
-        match = _RESULT.match(rest)
-        if match is None:
-            return Reply(code=code, text=rest)
-        extras = dict(
-            part.split("=", 1) for part in match["extras"].split() if "=" in part
-        )
-        return Reply(code, match["result"], match["data"] or "", extras, rest)
-    return Reply(code=code, text=rest)
+    return Reply(int(status[1]), text=status[2])
 
 
 @dataclass
@@ -151,6 +164,9 @@ class ReplyParser:
     _usage: list[str] | None = None
 
     def feed(self, data: bytes) -> list[ReplyEvent]:
+        if data and not self._buffer and self._usage is None and data.find(b"\n") == len(data) - 1:
+            # The usual case: exactly one whole reply line in one segment.
+            return [parse_reply_line(_decode(data[:-1].rstrip(b"\r")))]
         self._buffer += data
         events: list[ReplyEvent] = []
         while True:

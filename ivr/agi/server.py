@@ -8,14 +8,13 @@ into the log context, and ends with one summary line.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import resource
 import secrets
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import structlog
 
@@ -116,12 +115,19 @@ class AgiSession:
     noise_lines: int = 0
     noise_samples: list[str] = field(default_factory=list)
     _replies: deque[Reply] = field(default_factory=deque)
-    _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    # One future per wait, resolved by the protocol: cheaper than Event + wait_for (a task each).
+    _waiter: asyncio.Future[None] | None = None
+    _deadline: float = 0.0
+    _timed_out: bool = False
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     def _deliver(self, event: ReplyEvent) -> None:
         if isinstance(event, HangupNotice):
             self.hung_up = True
-            self._arrived.set()
+            self._wake()
         elif isinstance(event, NoiseLine):
             # Only a caller name carrying newlines produces these; summarised once in agi_call_end.
             self.noise_lines += 1
@@ -129,24 +135,35 @@ class AgiSession:
                 self.noise_samples.append(event.text[:200])
         else:
             self._replies.append(event)
-            self._arrived.set()
+            self._wake()
 
     def _lost(self) -> None:
         self.closed = True
-        self._arrived.set()
+        self._wake()
+
+    def _expire_if_due(self, now: float) -> None:
+        """Called by the server's watchdog: one sweep for all sessions instead of a timer per command."""
+        if self._waiter is not None and now >= self._deadline:
+            self._timed_out = True
+            self._wake()
 
     async def _next_reply(self, timeout: float) -> Reply:
-        deadline = time.monotonic() + timeout
+        if self._replies:
+            return self._replies.popleft()
+        self._deadline = time.monotonic() + timeout
+        self._timed_out = False
+        loop = asyncio.get_running_loop()
         while not self._replies:
             if self.closed:
                 raise ConnectionLost("Asterisk closed the AGI connection")
-            self._arrived.clear()
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if self._timed_out:
                 self.transport.abort()
                 raise CommandTimeout(f"no AGI reply within {timeout:.1f}s")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), remaining)
+            self._waiter = loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
         return self._replies.popleft()
 
     def _send(self, line: str) -> None:
@@ -176,7 +193,7 @@ class AgiSession:
         self._send(commands.get_full_variable(nonce))
         deadline = time.monotonic() + timeout
         for _ in range(64):
-            reply = await self._next_reply(max(0.0, deadline - time.monotonic()))
+            reply = await self._next_reply(deadline - time.monotonic())
             if reply.code == 511:
                 raise ChannelHungUp(reply.text)
             if reply.ok and reply.data == nonce:
@@ -201,12 +218,12 @@ class _Connection(asyncio.Protocol):
         self.peer = ""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        peer = transport.get_extra_info("peername")
+        # uvloop's transports are not asyncio.Transport subclasses, only alike: no isinstance here.
+        self.transport = cast(asyncio.Transport, transport)
+        peer = self.transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         if not self.server._admit(self):
-            transport.abort()
+            self.transport.abort()
             return
         loop = asyncio.get_running_loop()
         self.header_timer = loop.call_later(self.server.limits.header_timeout, self._header_timeout)
@@ -273,6 +290,7 @@ class AgiServer:
         self._server: asyncio.Server | None = None
         self._refused = 0
         self._refused_logged_at = 0.0
+        self._watchdog: asyncio.Task[None] | None = None
 
     @property
     def active_sessions(self) -> int:
@@ -285,9 +303,22 @@ class AgiServer:
         )
         sockname = self._server.sockets[0].getsockname()
         self.port = sockname[1]
+        self._watchdog = loop.create_task(self._watch())
         log.info("agi_server_listening", host=self.host, port=self.port, max_connections=self._max)
 
+    async def _watch(self, interval: float = 0.1) -> None:
+        """Command time limits for every session: a reply overdue by up to ``interval`` is noticed."""
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for connection in list(self._connections):
+                if connection.session is not None:
+                    connection.session._expire_if_due(now)
+
     async def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            await asyncio.gather(self._watchdog, return_exceptions=True)
         if self._server is not None:
             self._server.close()
         for task in list(self._tasks):

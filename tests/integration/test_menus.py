@@ -80,9 +80,11 @@ async def test_hangup_during_a_prompt_is_recorded_as_abandoned(call: Caller, sta
         report = await call("", hold=2, answer_timeout=15)
         entry = f"{report.channel}-in"
         row = await until(lambda: stack.store.get(entry), timeout=10)
+        # The summary line comes after the record is written: wait for it too.
+        ends = await until(lambda: [line for line in logged if line["event"] == "agi_call_end"
+                                    and line.get("uniqueid") == entry], timeout=10)
     assert report.hung_up and not report.queue
     assert row["outcome"] == "abandoned_in_ivr" and row["category"] == ""
-    ends = [line for line in logged if line["event"] == "agi_call_end" and line.get("uniqueid") == entry]
     assert ends[0]["outcome"] == "caller_hung_up"
     assert not [line for line in logged if line.get("log_level") in ("error", "critical")]
 
