@@ -1,1 +1,1 @@
-"""agi"""
+"""Our FastAGI side: a sans-IO protocol parser, command quoting, the server, the flow channel."""

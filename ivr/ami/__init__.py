@@ -1,1 +1,1 @@
-"""ami"""
+"""One supervised AMI connection (panoramisk), live queue state, test calls, simulated operators."""

@@ -1,1 +1,1 @@
-"""asterisk"""
+"""Finding or provisioning a real Asterisk, rendering its configuration, running it."""

@@ -1,1 +1,1 @@
-"""prompts"""
+"""Prompt audio from the YAML texts (espeak-ng + sox), with per-key timing."""

@@ -1,1 +1,1 @@
-"""store"""
+"""Call records, operator dispositions and prank flags (SQLite under var/)."""

@@ -1,1 +1,1 @@
-"""web"""
+"""The web side (aiohttp): health, the SOP in force, operator dispositions."""
