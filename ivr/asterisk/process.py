@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,23 +155,8 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _group_alive(pgid: int) -> bool:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(") ", 1)[1].split()
-        # fields[0] is the state, fields[2] the process group id
-        if fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
-
-
-def _asterisk_pid(pgid: int) -> int | None:
-    """The Asterisk process itself in our process group (under bubblewrap the leader is bwrap)."""
+def _processes() -> Iterator[tuple[int, str, str, int]]:
+    """(pid, command name, state, process group) of every process, from /proc."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -180,9 +166,16 @@ def _asterisk_pid(pgid: int) -> int | None:
             continue
         name = stat.split("(", 1)[1].rsplit(")", 1)[0]
         fields = stat.rsplit(") ", 1)[1].split()
-        if name == "asterisk" and int(fields[2]) == pgid:
-            return int(entry.name)
-    return None
+        yield int(entry.name), name, fields[0], int(fields[2])
+
+
+def _group_alive(pgid: int) -> bool:
+    return any(state != "Z" and group == pgid for _pid, _name, state, group in _processes())
+
+
+def _asterisk_pid(pgid: int) -> int | None:
+    """The Asterisk process itself in our process group (under bubblewrap the leader is bwrap)."""
+    return next((pid for pid, name, _state, group in _processes() if name == "asterisk" and group == pgid), None)
 
 
 def reload(settings: Settings) -> bool:

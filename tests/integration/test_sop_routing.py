@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -26,6 +27,22 @@ async def pause(ami: AmiClient, queue: str, paused: bool, seats: range = range(1
     for seat in seats:
         await ami.action({"Action": "QueuePause", "Queue": queue, "Interface": sim_interface(queue, seat),
                           "Paused": "true" if paused else "false"})
+
+
+@contextmanager
+def uniqueids(ami: AmiClient, event: str, queue: str | None = None) -> Iterator[list[str]]:
+    """The Uniqueid of every ``event`` (in ``queue``, if given) while the block runs, in order."""
+    seen: list[str] = []
+
+    def record(fields: dict[str, str]) -> None:
+        if queue is None or fields.get("Queue") == queue:
+            seen.append(fields.get("Uniqueid", ""))
+
+    unsubscribe = ami.on(event, record)
+    try:
+        yield seen
+    finally:
+        unsubscribe()
 
 
 def ready(live: LiveQueues, queue: str) -> Callable[[], int | None]:
@@ -104,13 +121,8 @@ async def test_an_emergency_is_answered_before_an_earlier_non_emergency(
     call: Caller, ami: AmiClient
 ) -> None:
     """Informasi joins the central queue first, darurat second; the first free operator takes darurat."""
-    connected: list[str] = []
-    unsubscribe = ami.on("AgentConnect", lambda fields: connected.append(fields.get("Uniqueid", "")))
-    joined: list[str] = []
-    unjoin = ami.on("QueueCallerJoin", lambda fields: joined.append(fields.get("Uniqueid", ""))
-                    if fields.get("Queue") == CENTRAL else None)
     await pause(ami, CENTRAL, True)
-    try:
+    with uniqueids(ami, "AgentConnect") as connected, uniqueids(ami, "QueueCallerJoin", CENTRAL) as joined:
         informasi = asyncio.create_task(call("24", gap=1.0, answer_timeout=90))
         await until(lambda: len(joined) >= 1, timeout=30)
         darurat = asyncio.create_task(call("", answer_timeout=90))
@@ -119,10 +131,7 @@ async def test_an_emergency_is_answered_before_an_earlier_non_emergency(
         await until(lambda: connected, timeout=20)
         await pause(ami, CENTRAL, False, range(2, SEATS + 1))
         first, second = await darurat, await informasi
-    finally:
-        unsubscribe()
-        unjoin()
-        await pause(ami, CENTRAL, False)
+    await pause(ami, CENTRAL, False)
     assert joined[:2] == [f"{second.channel}-in", f"{first.channel}-in"]  # informasi joined first
     assert connected[0] == f"{first.channel}-in"  # ... darurat was answered first
     assert (first.route["QueuePriority"], second.route["QueuePriority"]) == ("10", "1")
@@ -161,28 +170,22 @@ async def test_an_sop_edit_applied_while_a_call_waits_does_not_drop_it(
         applied.append(config)
 
     stack.config.appliers.append(apply)
-    hung_up: list[str] = []
-    unsubscribe = ami.on("Hangup", lambda fields: hung_up.append(fields.get("Uniqueid", "")))
-    joined: list[str] = []
-    unjoin = ami.on("QueueCallerJoin", lambda fields: joined.append(fields.get("Uniqueid", ""))
-                    if fields.get("Queue") == CENTRAL else None)
     await pause(ami, CENTRAL, True)
     try:
-        waiting = asyncio.create_task(call("", answer_timeout=90))
-        await until(lambda: joined, timeout=30)
-        agencies.write_text(original.replace("      q-dinsos: {strategy: rrmemory, ring_seconds: 20}",
-                                             "      q-dinsos: {strategy: rrmemory, ring_seconds: 20}\n"
-                                             "      q-dinsos-malam: {strategy: ringall, ring_seconds: 20}"))
-        assert await stack.config.reload_if_changed()
-        assert applied
-        reloaded_at = time.monotonic()
-        await _until_queue_exists(live, "q-dinsos-malam")
-        assert joined[0] not in hung_up
-        await pause(ami, CENTRAL, False)
-        report = await waiting
+        with uniqueids(ami, "Hangup") as hung_up, uniqueids(ami, "QueueCallerJoin", CENTRAL) as joined:
+            waiting = asyncio.create_task(call("", answer_timeout=90))
+            await until(lambda: joined, timeout=30)
+            agencies.write_text(original.replace("      q-dinsos: {strategy: rrmemory, ring_seconds: 20}",
+                                                 "      q-dinsos: {strategy: rrmemory, ring_seconds: 20}\n"
+                                                 "      q-dinsos-malam: {strategy: ringall, ring_seconds: 20}"))
+            assert await stack.config.reload_if_changed()
+            assert applied
+            reloaded_at = time.monotonic()
+            await _until_queue_exists(live, "q-dinsos-malam")
+            assert joined[0] not in hung_up
+            await pause(ami, CENTRAL, False)
+            report = await waiting
     finally:
-        unsubscribe()
-        unjoin()
         stack.config.appliers.remove(apply)
         agencies.write_text(original)
         await stack.config.reload_if_changed()

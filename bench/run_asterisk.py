@@ -1,0 +1,191 @@
+"""N simultaneous calls through the real Asterisk, the whole IVR, into a queue of simulated operators.
+
+    .venv/bin/python bench/run_asterisk.py [--steps 25 50 100 200 300]
+
+Every caller presses 1 (darurat) then 1 (kebakaran) and should reach q-damkar and an operator.
+Per step: calls routed correctly, misrouted, lost; CPU of Asterisk and of `ivr serve`; and the IVR
+overhead per call: answer→queue-join time minus what the caller's own key presses take
+(1.5 s before the first key, 1.0 s to the second, 0.1 s per DTMF tone), from AMI event timestamps.
+Steps go up until the first step that loses or misroutes a call. Writes bench/results/asterisk.*.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.run_agi import cpu_seconds, free_port, machine
+from ivr.ami.client import AmiClient
+from ivr.ami.operators import sim_interface
+from ivr.asterisk import process
+from ivr.asterisk.provision import find_or_provision
+from ivr.asterisk.render import load_secrets, render, runtime_dirs
+from ivr.config import load_config
+from ivr.prompts.build import build_all
+from ivr.settings import Settings
+
+QUEUE = "q-damkar"
+KEYS, FIRST_DELAY, GAP, TONE = "11", 1.5, 1.0, 0.1
+SCRIPTED = FIRST_DELAY + GAP + len(KEYS) * TONE
+
+
+def given_root() -> Path:
+    root = BENCH / "build" / "asterisk-root"
+    shutil.rmtree(root, ignore_errors=True)
+    for name in ("dialplan", "sop", "asterisk-config"):
+        shutil.copytree(ROOT / name, root / name)
+    return root
+
+
+class Collector:
+    """One AMI listener for all calls, keyed by the caller's Linkedid (cheap at hundreds of calls)."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, dict[str, Any]] = {}
+
+    def __call__(self, fields: dict[str, str]) -> None:
+        call = self.calls.get(fields.get("Linkedid", ""))
+        if call is None:
+            return
+        name, stamp = fields.get("Event"), float(fields.get("Timestamp", "0") or 0)
+        entry = fields.get("Uniqueid") == call["entry"]
+        if name == "Newstate" and entry and fields.get("ChannelState") == "6":
+            call.setdefault("answered_at", stamp)
+        elif name == "QueueCallerJoin" and entry:
+            call["queue"], call["joined_at"] = fields.get("Queue"), stamp
+        elif name == "AgentConnect" and entry:
+            call["operator_at"] = stamp
+
+
+def pid_of_asterisk(settings: Settings) -> int:
+    leader = process.running_pid(settings)
+    assert leader is not None
+    return process._asterisk_pid(leader) or leader
+
+
+async def step(ami: AmiClient, collector: Collector, settings: Settings, serve_pid: int, n: int) -> dict[str, Any]:
+    for seat in range(1, n + 1):
+        await ami.action({"Action": "QueueAdd", "Queue": QUEUE, "Interface": sim_interface(QUEUE, seat),
+                          "MemberName": f"Simulasi {seat}"})
+    asterisk_pid = pid_of_asterisk(settings)
+    cpu_a, cpu_s, started = cpu_seconds(asterisk_pid), cpu_seconds(serve_pid), time.monotonic()
+    ids = []
+    for _ in range(n):
+        call_id = f"bench-{secrets.token_hex(5)}"
+        collector.calls[call_id] = {"entry": f"{call_id}-in"}
+        ids.append(call_id)
+        await ami.action({
+            "Action": "Originate", "Channel": "Local/112@siaga-sim-entry", "Context": "siaga-sim-caller",
+            "Exten": "s", "Priority": "1", "CallerID": "Bench <0811000000>", "Async": "true",
+            "ChannelId": call_id, "OtherChannelId": f"{call_id}-in", "Timeout": "30000",
+            "Variable": ["SIM_DIGITS=1ww1", f"SIM_FIRST_DELAY={FIRST_DELAY}", "SIM_HOLD=120", "SIM_DTMF_GAP_MS=250",
+                         "SIM_CALLER_NUM=0811000000"],
+        }, timeout=30)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all("operator_at" in collector.calls[i] for i in ids):
+        await asyncio.sleep(0.2)
+    elapsed = time.monotonic() - started
+    cpu_a, cpu_s = cpu_seconds(asterisk_pid) - cpu_a, cpu_seconds(serve_pid) - cpu_s
+    calls = [collector.calls[i] for i in ids]
+    for call_id in ids:
+        await ami.action({"Action": "Hangup", "Channel": call_id}, timeout=10)
+    for seat in range(1, n + 1):
+        await ami.action({"Action": "QueueRemove", "Queue": QUEUE, "Interface": sim_interface(QUEUE, seat)})
+    await asyncio.sleep(3)
+    overheads = sorted((c["joined_at"] - c["answered_at"] - SCRIPTED) * 1000 for c in calls
+                       if "joined_at" in c and "answered_at" in c)
+    return {
+        "calls": n,
+        "routed_and_answered": sum(1 for c in calls if c.get("queue") == QUEUE and "operator_at" in c),
+        "misrouted": sum(1 for c in calls if c.get("queue") not in (None, QUEUE)),
+        "lost": sum(1 for c in calls if "operator_at" not in c),
+        "seconds_to_all_answered": round(elapsed, 1),
+        "asterisk_cpu_pct_of_one_core": round(cpu_a / elapsed * 100, 1),
+        "serve_cpu_pct_of_one_core": round(cpu_s / elapsed * 100, 1),
+        "serve_cpu_ms_per_call": round(cpu_s / n * 1000, 2),
+        "ivr_overhead_ms_p50": round(statistics.median(overheads), 1) if overheads else None,
+        "ivr_overhead_ms_p95": round(overheads[int(len(overheads) * 0.95) - 1], 1) if overheads else None,
+        "ivr_overhead_ms_max": round(overheads[-1], 1) if overheads else None,
+    }
+
+
+async def run(steps: list[int]) -> dict[str, Any]:
+    root = given_root()
+    settings = replace(Settings.load(root), agi_port=free_port(), ami_port=free_port(), sip_port=free_port(),
+                       web_port=free_port(), sim_operators=0)
+    config = load_config(root)
+    build_all(config.prompts, settings.sounds_dir, root / "dialplan" / "recordings", runtime_dirs(settings)["moh_dir"])
+    install = find_or_provision()
+    await asyncio.to_thread(process.start, settings, install, render(settings, config.sop, install), 60)
+    env = {**os.environ, "IVR_AGI_PORT": str(settings.agi_port), "IVR_AMI_PORT": str(settings.ami_port),
+           "IVR_WEB_PORT": str(settings.web_port), "IVR_SIM_OPERATORS": "0"}
+    serve = subprocess.Popen([sys.executable, "-m", "ivr", "--root", str(root), "--log-level", "warning", "serve"],
+                             env=env, stderr=open(BENCH / "build" / "serve.stderr", "wb"))
+    keys = load_secrets(settings, create=False)
+    ami = AmiClient("127.0.0.1", settings.ami_port, keys.ami_user, keys.ami_secret)
+    collector = Collector()
+    ami.on("*", collector)
+    results: dict[str, Any] = {"command": " ".join(["bench/run_asterisk.py", *sys.argv[1:]]), "machine": machine(),
+                               "asterisk": install.version, "keys": KEYS, "queue": QUEUE, "steps": []}
+    try:
+        await ami.connect(timeout=20)
+        await asyncio.sleep(2)  # ivr serve up
+        for n in steps:
+            outcome = await step(ami, collector, settings, serve.pid, n)
+            results["steps"].append(outcome)
+            print(json.dumps(outcome), flush=True)
+            if outcome["lost"] or outcome["misrouted"]:
+                break
+    finally:
+        await ami.close()
+        serve.terminate()
+        serve.wait(10)
+        await asyncio.to_thread(process.stop, settings)
+    return results
+
+
+def write(results: dict[str, Any]) -> None:
+    out = BENCH / "results"
+    out.mkdir(exist_ok=True)
+    (out / "asterisk.json").write_text(json.dumps(results, indent=2) + "\n")
+    lines = ["# Calls through the real Asterisk", "",
+             f"Command: `.venv/bin/python {results['command']}`  ",
+             f"Machine: {results['machine']}; {results['asterisk']}  ",
+             f"Each caller presses {' then '.join(results['keys'])} and must reach {results['queue']} and an operator."
+             " IVR overhead = answer→queue join − the caller's scripted key time"
+             f" ({SCRIPTED:.1f} s), from AMI timestamps.", "",
+             "| calls | routed+answered | misrouted | lost | s to all answered | Asterisk CPU % | serve CPU % |"
+             " serve ms/call | overhead p50 ms | p95 ms | max ms |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for s in results["steps"]:
+        lines.append(f"| {s['calls']} | {s['routed_and_answered']} | {s['misrouted']} | {s['lost']} | "
+                     f"{s['seconds_to_all_answered']} | {s['asterisk_cpu_pct_of_one_core']} | "
+                     f"{s['serve_cpu_pct_of_one_core']} | {s['serve_cpu_ms_per_call']} | {s['ivr_overhead_ms_p50']} | "
+                     f"{s['ivr_overhead_ms_p95']} | {s['ivr_overhead_ms_max']} |")
+    (out / "asterisk.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, nargs="*", default=[25, 50, 100, 200, 300])
+    args = parser.parse_args()
+    write(asyncio.run(run(args.steps)))
+
+
+if __name__ == "__main__":
+    main()
