@@ -176,7 +176,12 @@ int main(int argc, char **argv) {
     uint64_t measure_to = measure_from + (uint64_t)(duration * 1e6);
     for (;;) {
         uint64_t t = now_us();
-        if (!measuring && t >= measure_from) measuring = 1;
+        if (!measuring && t >= measure_from) {
+            measuring = 1;
+            /* Tells the runner to sample the server's CPU now: the warm-up is not measured. */
+            fprintf(stderr, "MEASURING\n");
+            fflush(stderr);
+        }
         if (t >= measure_to) break;
         int n = epoll_wait(epfd, events, 512, 50);
         for (int i = 0; i < n; i++) {

@@ -26,8 +26,9 @@ def write_agi_report(report: dict[str, Any], out: Path) -> None:
         "",
         f"Command: `.venv/bin/python {report['command']}`  ",
         f"Machine: {report['machine']}  ",
-        f"Each point: median of {report['runs_per_point']} runs of {report['seconds_per_run']} s; server on core 1,"
-        " C load generator on core 0. One call = 10 commands (sync, 2 STREAM FILE, 7 SET VARIABLE).",
+        f"Each point: median of {report['runs_per_point']} runs of {report['seconds_per_run']} s measured after a 1 s"
+        " warm-up, each on a fresh server process; server on core 1, C load generator on core 0."
+        " One call = 10 commands (sync, 2 STREAM FILE, 7 SET VARIABLE).",
         "",
         "| server | loop | concurrency | calls/s | server CPU µs/call | turnaround p50 µs | p99 µs |"
         " connect→1st command p99 µs | RSS KiB | errors |",

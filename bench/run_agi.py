@@ -91,12 +91,17 @@ class Server:
         self.stderr.close()
 
 
-def throughput(gen: Path, server: Server, concurrency: int, seconds: float) -> dict[str, Any]:
+def throughput(gen: Path, server: Server, concurrency: int, seconds: float, warmup: float = 1.0) -> dict[str, Any]:
+    """One run: connections ramp up during the warm-up, then calls, latency and CPU are measured."""
+    run = subprocess.Popen(["taskset", "-c", "0", str(gen), str(server.port), str(concurrency), str(seconds),
+                            str(warmup)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert run.stderr is not None
+    marker = run.stderr.readline()
+    assert marker.strip() == "MEASURING", marker
     cpu0 = cpu_seconds(server.process.pid)
-    done = subprocess.run(["taskset", "-c", "0", str(gen), str(server.port), str(concurrency), str(seconds), "0"],
-                          capture_output=True, text=True, check=True, timeout=seconds + 30)
+    out, _err = run.communicate(timeout=seconds + 30)
     cpu = cpu_seconds(server.process.pid) - cpu0
-    result: dict[str, Any] = json.loads(done.stdout)
+    result: dict[str, Any] = json.loads(out)
     result["server_cpu_s"] = round(cpu, 3)
     result["cpu_us_per_call"] = round(cpu / result["calls"] * 1e6, 1) if result["calls"] else None
     result["rss_kib"] = rss_kib(server.process.pid)
@@ -159,13 +164,13 @@ def check_silent_connection(gen: Path, server: Server) -> dict[str, Any]:
 
 def check_stalled_neighbours(gen: Path, server: Server) -> dict[str, Any]:
     """Calls per second at 50 concurrent calls, alone and beside 1,000 stalled sessions."""
-    alone = json.loads(subprocess.run(["taskset", "-c", "0", str(gen), str(server.port), "50", "2", "0"],
+    alone = json.loads(subprocess.run(["taskset", "-c", "0", str(gen), str(server.port), "50", "2", "0.5"],
                                       capture_output=True, text=True, check=True).stdout)["calls_per_s"]
 
     async def beside() -> float:
         writers = await idle_sessions(server.port, 1000)
         loaded = await asyncio.to_thread(subprocess.run, ["taskset", "-c", "0", str(gen), str(server.port), "50",
-                                                          "2", "0"], capture_output=True, text=True)
+                                                          "2", "0.5"], capture_output=True, text=True)
         for writer in writers:
             writer.close()
         return float(json.loads(loaded.stdout)["calls_per_s"])

@@ -46,12 +46,13 @@ class _Manager(Manager):  # type: ignore[misc]
 
 
 class AmiClient:
-    def __init__(self, host: str, port: int, username: str, secret: str) -> None:
+    def __init__(self, host: str, port: int, username: str, secret: str, events: str = "on") -> None:
+        """``events``: the event classes to receive ('on' for all, or e.g. 'system,agent')."""
         self._booted = asyncio.Event()
         self._listeners: list[tuple[str, EventCallback]] = []
         self._ready_hooks: list[Callable[[], None]] = []
         self.manager = _Manager(
-            host=host, port=port, username=username, secret=secret,
+            host=host, port=port, username=username, secret=secret, events=events,
             ping_delay=10, ping_interval=10, reconnect_timeout=1, encoding="utf-8",
             on_login=self._on_login, on_disconnect=self._on_disconnect,
             on_connect=lambda _manager: None,
