@@ -60,12 +60,13 @@ class LiveConfig:
             self.rejected = [str(problem) for problem in result.problems]
             log.error("config_rejected_last_good_kept", errors=self.rejected)
             return False
-        previous, self._config = self._config, result.config
-        self.rejected = []
-        self.generation += 1
-        if previous.sop != result.config.sop:
+        if self._config.sop != result.config.sop:
+            # Asterisk first: a call routed by the new SOP must find its queue already there.
             for apply in self.appliers:
                 await asyncio.to_thread(apply, result.config)
+        self._config = result.config
+        self.rejected = []
+        self.generation += 1
         log.info("config_reloaded", generation=self.generation, flows=sorted(result.config.flows),
                  categories=len(result.config.sop.categories))
         return True

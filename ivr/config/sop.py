@@ -181,6 +181,10 @@ def parse_sop_file(top: Node, parts: SopParts) -> None:
             parts.agencies[name] = _agency(name, spec, parts)
     if "categories" in sections:
         for name, spec in sections["categories"].items():
+            if not QUEUE_NAME.match(name):
+                # The name travels into the dialplan (IVR_CATEGORY, events): plain names only.
+                spec.error("category names are lower-case letters, digits, '-' and '_'")
+                continue
             category = _category(name, spec, parts)
             if category is not None:
                 parts.categories[name] = category

@@ -58,6 +58,11 @@ CASES: list[tuple[str, list[tuple[str, str, str]], list[str]]] = [
     ("unknown-queue", [(CATEGORIES, "queue: ambulans-x,", "queue: ambulans-y,")],
      ["sop/categories.yaml:3:62: categories.medis.queue: unknown queue 'ambulans-y' "
       "(known: ambulans-x, jaga-pusat, regu-api-1)"]),
+    ("bad-category-name", [(CATEGORIES, "  tanya: {", "  Tanya Lagi: {")],
+     ["dialplan/112.yaml:19:12: nodes.pintu.options.\"#\": unknown category 'tanya' (known: api, jaga, medis)",
+      "dialplan/112.yaml:33:17: nodes.bantuan.on_invalid: unknown category 'tanya' (known: api, jaga, medis)",
+      "sop/categories.yaml:5:15: categories.\"Tanya Lagi\": category names are lower-case letters, digits, "
+      "'-' and '_'"]),
     ("no-central-agency", [(AGENCIES, "    central: true\n", "")],
      ["sop/agencies.yaml:2:3: agencies: exactly one agency must be 'central: true' (the 24/7 call-takers), "
       "found 0"]),
