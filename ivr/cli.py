@@ -183,7 +183,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     keys = load_secrets(settings, create=False)
     print(f"""
 Siaga 112 is up.
-  place a test call:  ivr call --press 1        (or: ivr call --press 1 --json)
+  place a test call:  .venv/bin/ivr call --press 1 2    (darurat, ambulans; add --json for JSON)
   SIP phone:          sip:test112@{settings.host}:{settings.sip_port}
                       password {keys.phone_password}, dial 112
   web:                http://{settings.host}:{settings.web_port}/healthz

@@ -19,7 +19,7 @@ import structlog
 
 from ivr.agi import commands
 from ivr.agi.channel import REPLY_MARGIN, AgiChannel
-from ivr.agi.server import AgiSession, ChannelHungUp
+from ivr.agi.server import AgiSession, ChannelHungUp, ConnectionLost
 from ivr.config import Config
 from ivr.flow.engine import ALL_KEYS, FlowEngine
 from ivr.routing.decide import Decision, QueueState, Standing, decide
@@ -68,8 +68,10 @@ class CallService:
                 await channel.play(config.sop.prank.warning_prompt, result.language, ALL_KEYS)
             await _publish(channel, decision, result.flags)
             outcome = "routed"
-        except ChannelHungUp:
-            outcome = "abandoned_in_ivr"
+        except (ChannelHungUp, ConnectionLost):
+            # With AGIEXITONHANGUP Asterisk may close the socket instead of answering 511: the
+            # HANGUP notice before it tells a caller's hang-up from a failure of ours.
+            outcome = "abandoned_in_ivr" if session.hung_up else "failed"
             raise
         finally:
             partial = engine.result

@@ -364,7 +364,7 @@ class AgiServer:
         except ChannelHungUp:
             outcome = "caller_hung_up"
         except AgiSessionError as error:
-            outcome = error.code
+            outcome = "caller_hung_up" if session.hung_up else error.code
         except Exception:
             outcome = "handler_error"
             log.exception("agi_handler_failed")

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
+import structlog
 
 from ivr.agi.server import AgiServer, AgiSession, ChannelHungUp, ServerLimits
 
@@ -154,3 +155,30 @@ async def test_command_after_hangup_raises() -> None:
     finally:
         await agi.close()
     assert raised
+
+
+async def test_hangup_notice_then_close_is_the_caller_hanging_up() -> None:
+    """With AGIEXITONHANGUP Asterisk may write HANGUP and close without a 511: still a caller hang-up."""
+
+    async def handler(session: AgiSession) -> None:
+        await session.command('STREAM FILE "x" ""')
+
+    agi = AgiServer(handler, "127.0.0.1", 0)
+    await agi.start()
+    try:
+        with structlog.testing.capture_logs() as logged:
+            reader, writer = await asyncio.open_connection("127.0.0.1", agi.port)
+            writer.write(ENV)
+            sync = (await reader.readline()).decode()
+            writer.write(f"200 result=1 ({sync.split(chr(34))[1]})\n".encode())
+            assert (await reader.readline()).startswith(b"STREAM FILE")
+            writer.write(b"HANGUP\n")
+            writer.close()
+            for _ in range(100):
+                if any(line["event"] == "agi_call_end" for line in logged):
+                    break
+                await asyncio.sleep(0.02)
+    finally:
+        await agi.close()
+    ends = [line for line in logged if line["event"] == "agi_call_end"]
+    assert ends and ends[0]["outcome"] == "caller_hung_up"
