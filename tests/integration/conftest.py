@@ -12,6 +12,7 @@ import shutil
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -128,14 +129,29 @@ class AgiSwitch:
             self.server = None
 
 
-async def given_agi(stack: Stack, live: LiveQueues) -> AgiSwitch:
+@asynccontextmanager
+async def serving_agi(stack: Stack, live: LiveQueues) -> AsyncIterator[AgiSwitch]:
+    """Our FastAGI service for ``stack``, in this process, for as long as the block runs."""
     logs.configure("info", json=True)
     switch = AgiSwitch(stack, live)
     await switch.start_real()
-    return switch
+    try:
+        yield switch
+    finally:
+        await switch.stop()
 
 
-async def given_ami(stack: Stack) -> tuple[AmiClient, LiveQueues]:
+@asynccontextmanager
+async def connected_ami(stack: Stack) -> AsyncIterator[tuple[AmiClient, LiveQueues]]:
+    client, live = await _given_ami(stack)
+    try:
+        yield client, live
+    finally:
+        await live.close()
+        await client.close()
+
+
+async def _given_ami(stack: Stack) -> tuple[AmiClient, LiveQueues]:
     """One AMI connection with live queue state; simulated operators log in after every (re)login."""
     keys = load_secrets(stack.settings, create=False)
     client = AmiClient("127.0.0.1", stack.settings.ami_port, keys.ami_user, keys.ami_secret)
@@ -152,10 +168,8 @@ async def given_ami(stack: Stack) -> tuple[AmiClient, LiveQueues]:
 
 @pytest.fixture(scope="session")
 async def ami_live(stack: Stack) -> AsyncIterator[tuple[AmiClient, LiveQueues]]:
-    client, live = await given_ami(stack)
-    yield client, live
-    await live.close()
-    await client.close()
+    async with connected_ami(stack) as connected:
+        yield connected
 
 
 @pytest.fixture(scope="session")
@@ -165,9 +179,8 @@ def ami(ami_live: tuple[AmiClient, LiveQueues]) -> AmiClient:
 
 @pytest.fixture(scope="session")
 async def agi(stack: Stack, ami_live: tuple[AmiClient, LiveQueues]) -> AsyncIterator[AgiSwitch]:
-    switch = await given_agi(stack, ami_live[1])
-    yield switch
-    await switch.stop()
+    async with serving_agi(stack, ami_live[1]) as switch:
+        yield switch
 
 
 Caller = Callable[..., Awaitable[CallReport]]

@@ -19,9 +19,9 @@ from tests.integration.conftest import (
     SEATS,
     AgiSwitch,
     Stack,
-    given_agi,
-    given_ami,
+    connected_ami,
     given_root,
+    serving_agi,
     start_stack,
     stop_stack,
     until,
@@ -41,10 +41,8 @@ def alt_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 async def alt_ami_live(alt_stack: Stack) -> AsyncIterator[tuple[AmiClient, LiveQueues]]:
-    client, live = await given_ami(alt_stack)
-    yield client, live
-    await live.close()
-    await client.close()
+    async with connected_ami(alt_stack) as connected:
+        yield connected
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +52,8 @@ def alt_ami(alt_ami_live: tuple[AmiClient, LiveQueues]) -> AmiClient:
 
 @pytest.fixture(scope="module")
 async def alt_agi(alt_stack: Stack, alt_ami_live: tuple[AmiClient, LiveQueues]) -> AsyncIterator[AgiSwitch]:
-    switch = await given_agi(alt_stack, alt_ami_live[1])
-    yield switch
-    await switch.stop()
+    async with serving_agi(alt_stack, alt_ami_live[1]) as switch:
+        yield switch
 
 
 async def test_the_alternative_flow_routes_by_its_own_sop(alt_ami: AmiClient, alt_agi: AgiSwitch) -> None:
