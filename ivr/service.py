@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -66,7 +66,7 @@ class CallService:
             decision = decide(result.category, config.sop, now, self.live(), standing)
             if decision.warn:
                 await channel.play(config.sop.prank.warning_prompt, result.language, ALL_KEYS)
-            await _publish(channel, decision, result.flags)
+            await _publish(session, decision, result.flags)
             outcome = "routed"
         except (ChannelHungUp, ConnectionLost):
             # With AGIEXITONHANGUP Asterisk may close the socket instead of answering 511: the
@@ -115,10 +115,8 @@ class CallService:
         decision = decide(values["IVR_CATEGORY"], config.sop, self.clock(), self.live(), tried=tried)
         if values["IVR_PRIORITY"].isdigit():
             # The priority chosen for this caller (prank triage included) holds along the whole chain.
-            decision = Decision(decision.action, decision.target, int(values["IVR_PRIORITY"]), decision.category,
-                                decision.timeout, decision.reason, decision.warn, decision.tried)
-        channel = AgiChannel(session, self.sounds_dir, "id")
-        await _publish(channel, decision, values["IVR_FLAGS"].split())
+            decision = replace(decision, priority=int(values["IVR_PRIORITY"]))
+        await _publish(session, decision, values["IVR_FLAGS"].split())
         session.summary.update(overflow_from=tried[-1] if tried else "", action=decision.action,
                                queue=decision.target, reason=decision.reason)
 
@@ -136,6 +134,6 @@ def route_variables(decision: Decision, flags: list[str]) -> list[tuple[str, str
     ]
 
 
-async def _publish(channel: AgiChannel, decision: Decision, flags: list[str]) -> None:
+async def _publish(session: AgiSession, decision: Decision, flags: list[str]) -> None:
     for name, value in route_variables(decision, flags):
-        await channel.set_variable(name, value)
+        await session.command(commands.set_variable(name, value), REPLY_MARGIN)

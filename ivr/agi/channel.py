@@ -50,9 +50,6 @@ class AgiChannel:
         )
         return _key(reply.result)
 
-    async def set_variable(self, name: str, value: str) -> None:
-        await self.session.command(commands.set_variable(name, value), REPLY_MARGIN)
-
 
 def _key(result: str) -> str:
     """AGI reports a key as its ASCII code (49 = '1'); 0 means none."""
