@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable
 
 import structlog
 from aiohttp import web
@@ -19,11 +20,13 @@ from ivr.ami.operators import login_sim_operators
 from ivr.asterisk import process
 from ivr.asterisk.provision import AsteriskUnavailable, find_or_provision
 from ivr.asterisk.render import load_secrets, render
+from ivr.asterisk.supervisor import supervise
 from ivr.config.live import LiveConfig
 from ivr.config.sop import Sop
 from ivr.service import CallService
 from ivr.settings import Settings
 from ivr.store.calls import CallStore
+from ivr.store.spool import SpoolingRecords
 from ivr.web.app import build_web_app
 
 log = structlog.get_logger("ivr.app")
@@ -32,10 +35,13 @@ QUEUE_EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "Ag
                 "AgentComplete", "AgentRingNoAnswer")
 
 
-async def serve(settings: Settings, with_ami: bool = True) -> None:
+async def serve(settings: Settings, with_ami: bool = True,
+                supervise_asterisk: Callable[[], int] | None = None) -> None:
+    """Run until SIGINT/SIGTERM. ``supervise_asterisk`` (``ivr up``): restarts a dead Asterisk with it."""
     config = LiveConfig(settings.root, settings.sounds_dir)
     config.appliers.append(lambda new: apply_sop(settings, new.sop))
-    store = CallStore(settings.store_file)
+    store = CallStore.open(settings.store_file)
+    records = SpoolingRecords(store)
     tasks: set[asyncio.Task[object]] = set()
 
     ami: AmiClient | None = None
@@ -66,16 +72,20 @@ async def serve(settings: Settings, with_ami: bool = True) -> None:
             # Calls do not depend on AMI: keep serving FastAGI and let panoramisk reconnect.
             log.warning("ami_not_ready_serving_anyway", error=str(error))
 
-    service = CallService(config.current, settings.sounds_dir, store, live.snapshot if live else lambda: None)
+    service = CallService(config.current, settings.sounds_dir, records, live.snapshot if live else lambda: None)
     agi = AgiServer(service.handle, settings.host, settings.agi_port)
     await agi.start()
-    runner = web.AppRunner(build_web_app(settings, config, agi, ami, store))
+    runner = web.AppRunner(build_web_app(settings, config, agi, ami, store, records.health))
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.web_port)
     await site.start()
     log.info("serving", agi_port=agi.port, web_port=settings.web_port, ami_port=settings.ami_port)
 
     watcher = asyncio.create_task(config.watch())
+    flusher = asyncio.create_task(_flush_spool(records))
+    if supervise_asterisk is not None:
+        supervisor = asyncio.create_task(supervise(settings, supervise_asterisk))
+        tasks.add(supervisor)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -86,16 +96,26 @@ async def serve(settings: Settings, with_ami: bool = True) -> None:
     finally:
         log.info("shutting_down")
         watcher.cancel()
+        flusher.cancel()
         for task in list(tasks):
             task.cancel()
-        await asyncio.gather(watcher, *tasks, return_exceptions=True)
+        await asyncio.gather(watcher, flusher, *tasks, return_exceptions=True)
         await runner.cleanup()
         await agi.close()
+        await records.flush()
         if live is not None:
             await live.close()
         if ami is not None:
             await ami.close()
         store.close()
+
+
+async def _flush_spool(records: SpoolingRecords, interval: float = 5.0) -> None:
+    """Records spooled during a store outage are written as soon as the store works again."""
+    while True:
+        await asyncio.sleep(interval)
+        if records.health().spooled:
+            await records.flush()
 
 
 def apply_sop(settings: Settings, sop: Sop) -> None:

@@ -8,11 +8,15 @@ import json
 import os
 import sys
 from collections.abc import Coroutine
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ivr import logs
 from ivr.settings import Settings
+
+# Simulated operators per queue in `ivr up --demo` (IVR_SIM_OPERATORS overrides).
+DEMO_SEATS = 2
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -178,32 +182,72 @@ def cmd_up(args: argparse.Namespace) -> int:
     from ivr.asterisk.render import load_secrets
 
     settings = _settings(args)
+    if args.demo and not os.environ.get("IVR_SIM_OPERATORS"):
+        settings = replace(settings, sim_operators=DEMO_SEATS)
     cmd_prompts(args)
+    reused = process.running_pid(settings)
     _start_asterisk(settings)
     keys = load_secrets(settings, create=False)
+    operators = (f"{settings.sim_operators} simulated operators per queue (demo)" if settings.sim_operators
+                 else "none simulated: calls wait for a real operator (`ivr up --demo` adds simulated ones)")
     print(f"""
 Siaga 112 is up.
   place a test call:  .venv/bin/ivr call --press 1 2    (darurat, ambulans; add --json for JSON)
   SIP phone:          sip:test112@{settings.host}:{settings.sip_port}
                       password {keys.phone_password}, dial 112
+  operators:          {operators}
   web:                http://{settings.host}:{settings.web_port}/healthz
   Ctrl-C stops everything.
 """, flush=True)
     try:
-        run_service(serve(settings))
+        run_service(serve(settings, supervise_asterisk=lambda: _start_asterisk(settings)))
     except KeyboardInterrupt:
         pass
-    finally:
+    except Exception as error:
+        # Our service failed (port in use, ...): Asterisk keeps answering 112 with the dialplan's
+        # fallback (every caller to the central call-takers), so it is left running on purpose.
+        pid = process.running_pid(settings)
+        print(f"ivr up: our service failed: {error!r}\n"
+              f"Asterisk (pid {pid}) keeps answering 112 without the menu: every caller goes to the central "
+              f"call-takers. Fix the error and run `ivr up` again; `ivr asterisk stop` stops the line.",
+              file=sys.stderr)
+        return 1
+    if reused is None:
         process.stop(settings)
+    else:
+        print(f"Asterisk (pid {reused}) was already running before `ivr up`: left running", file=sys.stderr)
     return 0
 
 
+def describe_route(route: dict[str, str]) -> str:
+    """The dialplan's last route decision (a SiagaRoute event) in words."""
+    action = route.get("Action", "")
+    if not action:
+        return "(no route seen)"
+    if action == "fallback":
+        return (f"fallback to the central call-takers (our service gave no route; AGISTATUS "
+                f"{route.get('AgiStatus', '?')})")
+    words = f"{action} {route.get('Target', '?')}"
+    if route.get("Category"):
+        words += f" for '{route['Category']}'"
+    if route.get("QueuePriority"):
+        words += f", priority {route['QueuePriority']}"
+    timeout = route.get("Timeout")
+    words += f", at most {timeout} s before the next step" if timeout else ", no time limit"
+    return words
+
+
 def cmd_call(args: argparse.Namespace) -> int:
-    from ivr.ami.client import AmiClient
-    from ivr.ami.testcall import place_call
+    from ivr.ami.client import AmiClient, AmiError
+    from ivr.ami.testcall import TestCallError, place_call, validate_request
     from ivr.asterisk.render import load_secrets
 
     settings = _settings(args)
+    try:
+        validate_request("".join(args.press), args.caller)
+    except TestCallError as error:
+        print(f"ivr call: {error}", file=sys.stderr)
+        return 2
     keys = load_secrets(settings, create=False)
 
     async def run() -> dict[str, object]:
@@ -216,14 +260,19 @@ def cmd_call(args: argparse.Namespace) -> int:
             await client.close()
         return report.as_dict()
 
-    result = asyncio.run(run())
+    try:
+        result = asyncio.run(run())
+    except AmiError as error:
+        print(f"ivr call: Asterisk's AMI at {settings.host}:{settings.ami_port} did not answer ({error}); "
+              f"is `ivr up` running?", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
     else:
-        route = result["route"]
+        route: dict[str, str] = result["route"]  # type: ignore[assignment]
         print(f"caller {result['caller']} pressed '{result['pressed'] or '(nothing)'}'")
         print(f"prompts played: {', '.join(result['prompts']) or '(none)'}")  # type: ignore[arg-type]
-        print(f"route: {route}")
+        print(f"route: {describe_route(route)}")
         print(f"queue joined: {result['queue'] or '(none)'}")
         if result["answered"]:
             print(f"answered by {result['operator']} after {result['seconds_to_answer']}s")
@@ -232,34 +281,54 @@ def cmd_call(args: argparse.Namespace) -> int:
     return 0 if result["answered"] else 2
 
 
+def _common_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    """Options every command takes, before or after the subcommand's name (``ivr --root X check``
+    and ``ivr check --root X`` are the same). After the name their defaults are suppressed, so they
+    do not overwrite a value given before it."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument("--root", default=default(Path(".")), type=Path,
+                        help="directory holding dialplan/, sop/, asterisk-config/ (default: .)")
+    parser.add_argument("--log-level", default=default("info"))
+    parser.add_argument("--log-format", choices=("auto", "console", "json"), default=default("auto"),
+                        help="auto: readable lines on a terminal, JSON when piped")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ivr", description="Siaga 112: the 112 line of Kabupaten Tangerang")
-    parser.add_argument("--root", default=".", type=Path,
-                        help="directory holding dialplan/, sop/, asterisk-config/ (default: .)")
-    parser.add_argument("--log-level", default="info")
+    _common_options(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("check", help="validate dialplan/ and sop/, prove and time every path").set_defaults(
-        func=cmd_check)
-    simulate = sub.add_parser("simulate", help="where a call would go, without Asterisk")
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        subparser = sub.add_parser(name, help=help_text)
+        _common_options(subparser, suppress=True)
+        return subparser
+
+    command("check", "validate dialplan/ and sop/, prove and time every path").set_defaults(func=cmd_check)
+    simulate = command("simulate", "where a call would go, without Asterisk")
     simulate.add_argument("--press", nargs="*", default=[], help="keys, e.g. --press 1 2")
     simulate.add_argument("--caller", default="081234567890")
     simulate.add_argument("--at", help="ISO time of the call (default: now)")
     simulate.add_argument("--script", default="112", help="the flow (dialplan/<script>.yaml)")
     simulate.add_argument("--json", action="store_true")
     simulate.set_defaults(func=cmd_simulate)
-    schema = sub.add_parser("schema", help="JSON Schema of the YAML files, for editors")
+    schema = command("schema", "JSON Schema of the YAML files, for editors")
     schema.add_argument("--out", type=Path, help="write <kind>.schema.json files into this directory")
     schema.set_defaults(func=cmd_schema)
-    sub.add_parser("render", help="write the runtime Asterisk config").set_defaults(func=cmd_render)
-    sub.add_parser("prompts", help="build prompt audio").set_defaults(func=cmd_prompts)
-    asterisk = sub.add_parser("asterisk", help="provision and run a real Asterisk")
+    command("render", "write the runtime Asterisk config").set_defaults(func=cmd_render)
+    command("prompts", "build prompt audio").set_defaults(func=cmd_prompts)
+    asterisk = command("asterisk", "provision and run a real Asterisk")
     asterisk.add_argument("action", choices=("start", "stop", "status"))
     asterisk.set_defaults(func=cmd_asterisk)
-    sub.add_parser("serve", help="FastAGI + AMI + web").set_defaults(func=cmd_serve)
-    sub.add_parser("up", help="prompts, render, Asterisk, serve").set_defaults(func=cmd_up)
+    command("serve", "FastAGI + AMI + web").set_defaults(func=cmd_serve)
+    up = command("up", "prompts, render, Asterisk, serve")
+    up.add_argument("--demo", action="store_true",
+                    help=f"log {DEMO_SEATS} simulated operators into every queue (never in production)")
+    up.set_defaults(func=cmd_up)
 
-    call = sub.add_parser("call", help="place a test call through the real Asterisk")
+    call = command("call", "place a test call through the real Asterisk")
     call.add_argument("--press", nargs="*", default=[], help="keys, e.g. --press 1 2")
     call.add_argument("--caller", default="081234567890")
     call.add_argument("--timeout", type=float, default=60.0)
@@ -270,5 +339,5 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logs.configure(args.log_level)
+    logs.configure(args.log_level, json={"auto": None, "console": False, "json": True}[args.log_format])
     return int(args.func(args))

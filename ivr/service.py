@@ -1,9 +1,11 @@
 """What our service does for a call: run its flow and choose a route (script ``112``), or choose the
 next step when a step could not take the call (script ``overflow``).
 
-The route goes back to the dialplan as channel variables; IVR_ACTION is set last, so a session that
-dies half way leaves it empty and the dialplan queues the caller centrally on its own. Every call
-is recorded, including one whose caller hung up during the menu.
+One call gives one typed ``CallOutcome``; the store record and the summary log line are both derived
+from it, nothing is written on the side. The route goes back to the dialplan as channel variables;
+IVR_ACTION is set last, so a session that dies half way leaves it empty and the dialplan queues the
+caller centrally on its own. A failing store costs the caller's history and (for a while) the record,
+never the menu or the route.
 """
 
 from __future__ import annotations
@@ -14,36 +16,106 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, Protocol
 
 import structlog
 
 from ivr.agi import commands
 from ivr.agi.channel import REPLY_MARGIN, AgiChannel
-from ivr.agi.server import AgiSession, ChannelHungUp, ConnectionLost
+from ivr.agi.protocol import Reply
+from ivr.agi.server import AgiEnvironment, ChannelHungUp, ConnectionLost
 from ivr.config import Config
-from ivr.flow.engine import ALL_KEYS, FlowEngine
+from ivr.flow.engine import ALL_KEYS, FlowEngine, FlowResult
 from ivr.routing.decide import Decision, QueueState, Standing, decide
-from ivr.routing.triage import assess, normalise_number
-from ivr.store.calls import CallStore, IvrRecord
+from ivr.routing.triage import CallerHistory, Flag, assess, normalise_number
+from ivr.store.calls import IvrRecord
 
 log = structlog.get_logger("ivr.service")
 
 OVERFLOW_SCRIPT = "overflow"
+# The caller's history is looked up while the greeting plays; past this, route without it.
+HISTORY_DEADLINE = 2.0
+
+
+class CallSession(Protocol):
+    """The part of a FastAGI session the service uses (``ivr.agi.server.AgiSession`` in production)."""
+
+    env: AgiEnvironment
+    summary: dict[str, Any]
+    hung_up: bool
+
+    async def command(self, line: str, timeout: float = 30.0) -> Reply: ...
+
+
+class CallRecords(Protocol):
+    """The store as the service sees it (``ivr.store``): history in, one record out."""
+
+    async def record(self, record: IvrRecord) -> None: ...
+
+    def history(self, caller: str, since: datetime) -> CallerHistory: ...
+
+    def add_flag(self, caller: str, flag: Flag) -> None: ...
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class CallOutcome:
+    """Everything one call through the menu came to; the record and the log line derive from it."""
+
+    uniqueid: str
+    started_at: datetime
+    caller: str  # the history key (normalised number)
+    caller_name: str
+    flow: str
+    result: FlowResult
+    outcome: str  # routed | abandoned_in_ivr | failed
+    ivr_seconds: float
+    decision: Decision | None = None
+    failed_prompts: tuple[str, ...] = ()
+    standing: Standing = field(default_factory=Standing)
+    # What went wrong on our side without costing the caller the route (history_unavailable, ...).
+    degraded: tuple[str, ...] = ()
+
+    def record(self) -> IvrRecord:
+        decision = self.decision
+        return IvrRecord(
+            uniqueid=self.uniqueid, started_at=self.started_at.isoformat(timespec="seconds"),
+            caller=self.caller, caller_name=self.caller_name, flow=self.flow, keys=self.result.keys,
+            language=self.result.language, exit=self.result.exit,
+            category=decision.category if decision else self.result.category,
+            queue=decision.target if decision else "", priority=decision.priority if decision else 0,
+            outcome=self.outcome, ivr_seconds=self.ivr_seconds,
+            reason=decision.reason if decision else "", nodes=list(self.result.nodes),
+            flags=list(self.result.flags),
+        )
+
+    def log_fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = dict(
+            flow=self.flow, keys=self.result.keys, nodes=self.result.nodes, language=self.result.language,
+            exit=self.result.exit, flags=self.result.flags, failed_prompts=list(self.failed_prompts),
+            ivr_outcome=self.outcome, flagged=self.standing.flagged, ivr_seconds=self.ivr_seconds,
+        )
+        if self.degraded:
+            fields["degraded"] = list(self.degraded)
+        if self.decision is not None:
+            fields.update(category=self.decision.category, queue=self.decision.target,
+                          action=self.decision.action, priority=self.decision.priority,
+                          reason=self.decision.reason)
+        return fields
+
+
 @dataclass
 class CallService:
     config: Callable[[], Config]
     sounds_dir: Path
-    store: CallStore | None = None
+    store: CallRecords | None = None
     live: Callable[[], Mapping[str, QueueState] | None] = field(default=lambda: None)
     clock: Callable[[], datetime] = field(default=_utc_now)
 
-    async def handle(self, session: AgiSession) -> None:
+    async def handle(self, session: CallSession) -> None:
         config = self.config()  # one snapshot for the whole call, even if a reload happens
         if session.env.script == OVERFLOW_SCRIPT:
             await self._overflow(session, config)
@@ -56,47 +128,64 @@ class CallService:
         now = self.clock()
         started = time.monotonic()
         caller = normalise_number(session.env.caller_number)
-        standing = await asyncio.to_thread(self._standing, config, caller, now)
-        channel = AgiChannel(session, self.sounds_dir, flow.default_language)
+        # The history lookup runs while the greeting plays: nothing slow stands between the answer
+        # and the first prompt, or between a prompt and the wait for its key.
+        standing_task = asyncio.ensure_future(self._standing(config, caller, now))
+        channel = AgiChannel(session, self.sounds_dir, flow.default_language)  # type: ignore[arg-type]
         engine = FlowEngine(flow)
         decision: Decision | None = None
-        outcome = "failed"
+        standing = Standing()
+        degraded: list[str] = []
+        status = "failed"
         try:
             result = await engine.run(channel)
+            standing, history_note = await standing_task
+            if history_note:
+                degraded.append(history_note)
             decision = decide(result.category, config.sop, now, self.live(), standing)
             if decision.warn:
                 await channel.play(config.sop.prank.warning_prompt, result.language, ALL_KEYS)
             await _publish(session, decision, result.flags)
-            outcome = "routed"
+            status = "routed"
         except (ChannelHungUp, ConnectionLost):
             # With AGIEXITONHANGUP Asterisk may close the socket instead of answering 511: the
             # HANGUP notice before it tells a caller's hang-up from a failure of ours.
-            outcome = "abandoned_in_ivr" if session.hung_up else "failed"
+            status = "abandoned_in_ivr" if session.hung_up else "failed"
             raise
         finally:
-            partial = engine.result
-            session.summary.update(
-                flow=flow.name, keys=partial.keys, nodes=partial.nodes, language=partial.language,
-                exit=partial.exit, flags=partial.flags, failed_prompts=channel.failed_prompts,
-                ivr_outcome=outcome, flagged=standing.flagged,
+            if not standing_task.done():
+                standing_task.cancel()
+            outcome = CallOutcome(
+                uniqueid=session.env.uniqueid, started_at=now, caller=caller,
+                caller_name=session.env.caller_name, flow=flow.name, result=engine.result, outcome=status,
+                ivr_seconds=round(time.monotonic() - started, 3), decision=decision,
+                failed_prompts=tuple(channel.failed_prompts), standing=standing, degraded=tuple(degraded),
             )
-            if decision is not None:
-                session.summary.update(category=decision.category, queue=decision.target, action=decision.action,
-                                       priority=decision.priority, reason=decision.reason)
-            if self.store is not None:
-                await self.store.record(IvrRecord(
-                    uniqueid=session.env.uniqueid, started_at=now.isoformat(timespec="seconds"),
-                    caller=caller, caller_name=session.env.caller_name, flow=flow.name, keys=partial.keys,
-                    language=partial.language, exit=partial.exit,
-                    category=decision.category if decision else partial.category,
-                    queue=decision.target if decision else "", priority=decision.priority if decision else 0,
-                    outcome=outcome, ivr_seconds=round(time.monotonic() - started, 3),
-                    reason=decision.reason if decision else "", nodes=partial.nodes, flags=partial.flags,
-                ))
+            session.summary.update(outcome.log_fields())
+            await self._record(outcome)
 
-    def _standing(self, config: Config, caller: str, now: datetime) -> Standing:
+    async def _record(self, outcome: CallOutcome) -> None:
+        if self.store is None:
+            return
+        try:
+            await self.store.record(outcome.record())
+        except Exception as error:
+            # The spooling store keeps records through an outage; a bare store that fails loses
+            # this one, and says so (the caller was routed all the same).
+            log.error("call_record_lost", error=repr(error))
+
+    async def _standing(self, config: Config, caller: str, now: datetime) -> tuple[Standing, str]:
+        """The caller's standing, or none with a note when the store cannot say in time."""
         if self.store is None or not caller:
-            return Standing()
+            return Standing(), ""
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(self._assess, config, caller, now), HISTORY_DEADLINE), ""
+        except Exception as error:  # TimeoutError included: history is worth less than the route
+            log.warning("caller_history_unavailable", error=repr(error))
+            return Standing(), "history_unavailable"
+
+    def _assess(self, config: Config, caller: str, now: datetime) -> Standing:
+        assert self.store is not None
         rules = config.sop.prank
         history = self.store.history(caller, now - timedelta(days=max(rules.window_days, 365)))
         standing, new_flag = assess(history, rules, now)
@@ -105,7 +194,7 @@ class CallService:
             log.info("caller_flagged", level=new_flag.level, until=new_flag.until.isoformat(), reason=new_flag.reason)
         return standing
 
-    async def _overflow(self, session: AgiSession, config: Config) -> None:
+    async def _overflow(self, session: CallSession, config: Config) -> None:
         """A step could not take the call: choose the next one with fresh live state."""
         values = {}
         for name in ("IVR_CATEGORY", "IVR_TRIED", "IVR_PRIORITY", "IVR_FLAGS"):
@@ -134,6 +223,6 @@ def route_variables(decision: Decision, flags: list[str]) -> list[tuple[str, str
     ]
 
 
-async def _publish(session: AgiSession, decision: Decision, flags: list[str]) -> None:
+async def _publish(session: CallSession, decision: Decision, flags: list[str]) -> None:
     for name, value in route_variables(decision, flags):
         await session.command(commands.set_variable(name, value), REPLY_MARGIN)

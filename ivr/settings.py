@@ -33,8 +33,9 @@ class Settings:
     sip_port: int = 15060
     # Source address of the telco's 112 trunk; calls from it are identified by IP, not by password.
     trunk_ip: str = "127.0.0.2"
-    # Local-channel operators that answer, for the demo and tests; 0 in production.
-    sim_operators: int = 2
+    # Local-channel "operators" that answer and hold a caller in silence: a test and demo device only
+    # (`ivr up --demo`, the tests). Never on by default: they would take real 112 callers.
+    sim_operators: int = 0
     # Upper bound, in seconds, of one FastAGI session; past it the dialplan queues the caller itself.
     agi_session_limit: int = 60
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from ivr.ami.client import AmiClient, AmiError
+from ivr.ami.operators import is_simulated
 from ivr.routing.decide import QueueState
 
 log = structlog.get_logger("ivr.ami")
@@ -102,6 +103,19 @@ class LiveQueues:
         self.queues = fresh
         self.synced = True
         log.info("ami_queues_resynced", queues=len(fresh), members=sum(len(v.members) for v in fresh.values()))
+        self.log_staffing()
+
+    def log_staffing(self) -> None:
+        """Per queue, who could answer: a queue with no real member is said loudly, at every resync."""
+        for name, view in sorted(self.queues.items()):
+            simulated = sum(is_simulated(interface) for interface in view.members)
+            real = len(view.members) - simulated
+            ready = sum(member.ready for member in view.members.values() if not is_simulated(member.interface))
+            if real == 0:
+                log.warning("queue_unstaffed", queue=name, real_members=0, simulated_members=simulated,
+                            note="no real operator logged in: callers routed here overflow or wait")
+            else:
+                log.info("queue_staffing", queue=name, real_members=real, ready=ready, simulated_members=simulated)
 
     async def close(self) -> None:
         if self._resync_task is not None:

@@ -15,8 +15,15 @@ from ivr.ami.client import AmiClient
 log = structlog.get_logger("ivr.ami")
 
 
+SIM_CONTEXT = "siaga-sim-operator"
+
+
 def sim_interface(queue: str, seat: int) -> str:
-    return f"Local/op-{queue}-{seat}@siaga-sim-operator/n"
+    return f"Local/op-{queue}-{seat}@{SIM_CONTEXT}/n"
+
+
+def is_simulated(interface: str) -> bool:
+    return f"@{SIM_CONTEXT}/" in interface
 
 
 async def login_sim_operators(client: AmiClient, queues: Iterable[str], seats: int) -> int:

@@ -59,6 +59,14 @@ class CallReport:
         return data
 
 
+def validate_request(keys: str, caller: str) -> None:
+    """Refuse keys or a caller number that could be more than data on their way into AMI."""
+    if not KEYS.match(keys):
+        raise TestCallError(f"keys must be 0-9 * #, got {keys!r}")
+    if not NUMBER.match(caller):
+        raise TestCallError(f"caller must be a phone number, got {caller!r}")
+
+
 def dtmf_script(keys: str, gap: float) -> str:
     """SendDTMF's digit string: 'w' is a 0.5 s pause, so keys land one ``gap`` apart."""
     pause = "w" * max(0, round(gap / 0.5))
@@ -71,10 +79,7 @@ async def place_call(
     until: str = "answered", hangup: bool = True, hold: float | None = None, dtmf_gap_ms: int = 250,
 ) -> CallReport:
     """Place one call and follow it until ``until`` ('answered' or 'queued') or ``answer_timeout``."""
-    if not KEYS.match(keys):
-        raise TestCallError(f"keys must be 0-9 * #, got {keys!r}")
-    if not NUMBER.match(caller):
-        raise TestCallError(f"caller must be a phone number, got {caller!r}")
+    validate_request(keys, caller)
     token = secrets.token_hex(6)
     caller_id, entry_id = f"sim-{token}", f"sim-{token}-in"
     report = CallReport(caller=caller, pressed=keys, channel=caller_id)

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import threading
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from ivr.routing.triage import DISPOSITIONS, CallerHistory, Flag
+
+log = structlog.get_logger("ivr.store")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -76,11 +81,38 @@ class IvrRecord:
 class CallStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Caller numbers are personal data: the file is the service's alone (WAL files inherit it).
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        os.chmod(path, 0o600)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
-        self._migrate()
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(SCHEMA)
+            self._migrate()
+        except sqlite3.Error:
+            self._db.close()
+            raise
         self._lock = threading.Lock()
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> CallStore:
+        """Open the store; a file that is not a database is moved aside and a fresh one started.
+
+        Refusing to start would cost every caller the menu (the dialplan would queue them all
+        centrally); a fresh store costs only history. The old file is kept for the record.
+        """
+        try:
+            return cls(path)
+        except sqlite3.DatabaseError as error:
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+            for suffix in ("", "-wal", "-shm"):
+                part = Path(f"{path}{suffix}")
+                if part.exists():
+                    part.rename(Path(f"{aside}{suffix}"))
+            log.error("store_corrupt_moved_aside", path=str(path), moved_to=str(aside), error=str(error))
+            return cls(path)
 
     def _migrate(self) -> None:
         """Columns added after the first release: a store from an older version keeps its calls."""
@@ -89,7 +121,7 @@ class CallStore:
             if column not in present:
                 self._db.execute(f"ALTER TABLE calls ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
 
-    def _write(self, record: IvrRecord) -> None:
+    def write(self, record: IvrRecord) -> None:
         values = asdict(record)
         values["nodes"] = json.dumps(record.nodes)
         values["flags"] = json.dumps(record.flags)
@@ -100,7 +132,7 @@ class CallStore:
             self._db.execute(f"INSERT OR REPLACE INTO calls ({columns}) VALUES ({marks})", values)
 
     async def record(self, record: IvrRecord) -> None:
-        await asyncio.to_thread(self._write, record)
+        await asyncio.to_thread(self.write, record)
 
     def get(self, uniqueid: str) -> dict[str, Any] | None:
         with self._lock:

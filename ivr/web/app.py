@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -11,12 +12,14 @@ from ivr.ami.client import AmiClient
 from ivr.config.live import LiveConfig
 from ivr.settings import Settings
 from ivr.store.calls import CallStore, UnknownDisposition
+from ivr.store.spool import StoreHealth
 
 CONFIG_KEY = web.AppKey("config", LiveConfig)
 
 
 def build_web_app(settings: Settings, config: LiveConfig, agi: AgiServer,
-                  ami: AmiClient | None, store: CallStore | None = None) -> web.Application:
+                  ami: AmiClient | None, store: CallStore | None = None,
+                  store_health: Callable[[], StoreHealth] | None = None) -> web.Application:
     app = web.Application()
     app[CONFIG_KEY] = config
 
@@ -26,7 +29,19 @@ def build_web_app(settings: Settings, config: LiveConfig, agi: AgiServer,
             "ami": {"ready": bool(ami and ami.ready)},
             "config": {"rejected_edit": config.rejected},
         }
-        return web.json_response(body)
+        alarms: list[str] = []
+        if store_health is not None:
+            state = store_health()
+            body["store"] = state.as_dict()
+            if not state.healthy:
+                alarms.append("store_failing: call records are spooled in memory")
+            if state.dropped:
+                alarms.append(f"store_spool_overflowed: {state.dropped} call records lost")
+        if not (ami and ami.ready):
+            alarms.append("ami_not_ready: no live queue state")
+        body["alarms"] = alarms
+        # 503 lets a monitor page someone; calls are still answered and routed meanwhile.
+        return web.json_response(body, status=503 if alarms else 200)
 
     async def sop(_request: web.Request) -> web.Response:
         current = config.current()

@@ -23,12 +23,14 @@ def _get_json(url: str) -> dict[str, object]:
 async def test_ivr_serve_routes_calls_reports_health_and_stops_cleanly(
     stack: Stack, agi: AgiSwitch, ami: AmiClient
 ) -> None:
-    """The serve process answers FastAGI, keeps AMI ready through queue events, and exits 0 on SIGTERM."""
+    """The serve process answers FastAGI, keeps AMI ready through queue events, and exits 0 on SIGTERM;
+    by default it logs no simulated operator in and says, per queue, that no real operator is there."""
     web_port = free_port()
     await agi.stop()
     child = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "ivr", "--root", str(stack.settings.root), "serve",
-        env={**os.environ, "IVR_AGI_PORT": str(stack.settings.agi_port), "IVR_WEB_PORT": str(web_port),
+        env={**{k: v for k, v in os.environ.items() if k != "IVR_SIM_OPERATORS"},
+             "IVR_AGI_PORT": str(stack.settings.agi_port), "IVR_WEB_PORT": str(web_port),
              "IVR_AMI_PORT": str(stack.settings.ami_port)},
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )
@@ -61,3 +63,7 @@ async def test_ivr_serve_routes_calls_reports_health_and_stops_cleanly(
     assert not [line for line in lines if line.get("level") in ("error", "critical")], lines[-5:]
     assert not [line for line in lines if line.get("event") == "ami_connection_lost"]
     assert any(line.get("event") == "agi_call_end" and line.get("queue") == "q-psc119" for line in lines)
+    # Production defaults: simulated operators only when asked (the test session logged its own in).
+    assert not [line for line in lines if line.get("event") == "sim_operators_logged_in"]
+    unstaffed = {line["queue"] for line in lines if line.get("event") == "queue_unstaffed"}
+    assert unstaffed == set(stack.config.current().sop.queues), unstaffed

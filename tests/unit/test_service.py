@@ -1,0 +1,195 @@
+"""CallService over a scripted fake Asterisk session: one typed outcome per call, and a failing store
+costs history or a record, never the menu or the route."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from ivr.agi.protocol import Reply
+from ivr.agi.server import AgiEnvironment, ChannelHungUp
+from ivr.config import Config, load_config
+from ivr.routing.triage import CallerHistory, Flag
+from ivr.service import CallService
+from ivr.store.calls import IvrRecord
+
+NOW = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)  # 10:00 in Tangerang, a Wednesday
+SET_VARIABLE = re.compile(r'SET VARIABLE (\w+) "(.*)"')
+
+
+@dataclass
+class FakeAsterisk:
+    """Answers commands as Asterisk would for a caller who presses ``keys`` one per prompt/wait."""
+
+    keys: list[str]
+    uniqueid: str = "1700000000.1"
+    caller: str = "+62 812-3456-7890"
+    hang_up_at_command: int | None = None
+    env: AgiEnvironment = field(init=False)
+    summary: dict[str, Any] = field(default_factory=dict)
+    hung_up: bool = False
+    sent: list[str] = field(default_factory=list)
+    variables: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.env = AgiEnvironment({"agi_uniqueid": self.uniqueid, "agi_callerid": self.caller,
+                                   "agi_calleridname": "Warga", "agi_network_script": "112"})
+
+    async def command(self, line: str, timeout: float = 30.0) -> Reply:
+        self.sent.append(line)
+        if self.hang_up_at_command is not None and len(self.sent) >= self.hang_up_at_command:
+            self.hung_up = True
+            raise ChannelHungUp("511 Command Not Permitted on a dead channel")
+        if line.startswith(("STREAM FILE", "WAIT FOR DIGIT")):
+            key = self.keys.pop(0) if self.keys else ""
+            return Reply(200, str(ord(key)) if key else "0")
+        set_variable = SET_VARIABLE.fullmatch(line)
+        if set_variable:
+            self.variables[set_variable[1]] = set_variable[2]
+        return Reply(200, "1")
+
+    @property
+    def set_order(self) -> list[str]:
+        return [match[1] for line in self.sent if (match := SET_VARIABLE.fullmatch(line))]
+
+
+@dataclass
+class FakeStore:
+    """A store whose parts can be made to fail or stall."""
+
+    records: list[IvrRecord] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
+    dispositions: list[tuple[datetime, str]] = field(default_factory=list)
+    history_error: Exception | None = None
+    history_stall: float = 0.0
+    record_error: Exception | None = None
+
+    async def record(self, record: IvrRecord) -> None:
+        if self.record_error is not None:
+            raise self.record_error
+        self.records.append(record)
+
+    def history(self, caller: str, since: datetime) -> CallerHistory:
+        if self.history_stall:
+            import time
+
+            time.sleep(self.history_stall)
+        if self.history_error is not None:
+            raise self.history_error
+        return CallerHistory(caller, list(self.dispositions), list(self.flags))
+
+    def add_flag(self, caller: str, flag: Flag) -> None:
+        self.flags.append(flag)
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Config, Path]]:
+    """The shipped configuration, with an (empty) audio file for every prompt so none is skipped."""
+    config = load_config(Path(__file__).resolve().parents[2])
+    sounds = tmp_path_factory.mktemp("sounds")
+    for prompt, texts in config.prompts.items():
+        for language in texts:
+            (sounds / language).mkdir(exist_ok=True)
+            (sounds / language / f"{prompt}.wav").write_bytes(b"")
+    yield config, sounds
+
+
+def given_service(shipped: tuple[Config, Path], store: FakeStore | None) -> CallService:
+    config, sounds = shipped
+    return CallService(lambda: config, sounds, store, clock=lambda: NOW)
+
+
+async def test_fire_caller_is_routed_recorded_and_route_action_is_set_last(shipped: tuple[Config, Path]) -> None:
+    """Keys 1 1: the fire queue, one record with the outcome, and IVR_ACTION as the very last variable."""
+    store = FakeStore()
+    session = FakeAsterisk(keys=["1", "1"])
+    await given_service(shipped, store).handle(session)
+    assert session.variables["IVR_TARGET"] == "q-damkar"
+    assert session.set_order[-1] == "IVR_ACTION" and session.variables["IVR_ACTION"] == "queue"
+    [record] = store.records
+    assert (record.outcome, record.keys, record.category, record.queue, record.caller) == (
+        "routed", "11", "kebakaran", "q-damkar", "081234567890")
+    assert (session.summary["ivr_outcome"], session.summary["queue"]) == ("routed", "q-damkar")
+
+
+async def test_history_failure_costs_history_not_the_menu(shipped: tuple[Config, Path]) -> None:
+    """A store that cannot read history: the caller still hears the menu and reaches the chosen queue."""
+    store = FakeStore(history_error=OSError("disk I/O error"))
+    session = FakeAsterisk(keys=["1", "1"])
+    await given_service(shipped, store).handle(session)
+    assert session.variables["IVR_TARGET"] == "q-damkar"
+    assert session.summary["degraded"] == ["history_unavailable"]
+    assert store.records[0].outcome == "routed"
+
+
+async def test_a_stalled_history_lookup_is_given_up(shipped: tuple[Config, Path],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """History that takes longer than its deadline is dropped; the route does not wait for it."""
+    monkeypatch.setattr("ivr.service.HISTORY_DEADLINE", 0.05)
+    store = FakeStore(history_stall=0.5)
+    session = FakeAsterisk(keys=["1", "1"])
+    started = asyncio.get_running_loop().time()
+    await given_service(shipped, store).handle(session)
+    assert asyncio.get_running_loop().time() - started < 0.4
+    assert session.variables["IVR_TARGET"] == "q-damkar"
+    assert session.summary["degraded"] == ["history_unavailable"]
+
+
+async def test_a_failed_record_write_is_logged_and_the_route_stands(shipped: tuple[Config, Path]) -> None:
+    """The record cannot be written: the route was already published, the loss is logged as an error."""
+    store = FakeStore(record_error=OSError("database is locked"))
+    session = FakeAsterisk(keys=["1", "2"])
+    with capture_logs() as logs:
+        await given_service(shipped, store).handle(session)
+    assert session.variables["IVR_ACTION"] == "queue" and session.variables["IVR_TARGET"] == "q-psc119"
+    assert [entry["event"] for entry in logs if entry["log_level"] == "error"] == ["call_record_lost"]
+
+
+async def test_caller_who_hangs_up_in_the_menu_is_recorded_as_abandoned(shipped: tuple[Config, Path]) -> None:
+    """A hang-up during the second prompt: no route, a record 'abandoned_in_ivr' with the keys so far."""
+    store = FakeStore()
+    session = FakeAsterisk(keys=["1"], hang_up_at_command=2)
+    with pytest.raises(ChannelHungUp):
+        await given_service(shipped, store).handle(session)
+    [record] = store.records
+    assert (record.outcome, record.keys, record.queue) == ("abandoned_in_ivr", "1", "")
+    assert "IVR_ACTION" not in session.variables
+
+
+async def test_silent_caller_goes_to_the_emergency_call_takers(shipped: tuple[Config, Path]) -> None:
+    """No key at all: the central queue at an emergency's priority (staying on the line is darurat)."""
+    store = FakeStore()
+    session = FakeAsterisk(keys=[])
+    await given_service(shipped, store).handle(session)
+    config, _ = shipped
+    assert session.variables["IVR_TARGET"] == config.sop.central_queue.name
+    assert store.records[0].exit == "silence"
+    assert int(session.variables["IVR_PRIORITY"]) >= max(c.priority for c in config.sop.categories.values()
+                                                         if not c.emergency)
+
+
+async def test_flagged_number_hears_the_warning_and_waits_last(shipped: tuple[Config, Path]) -> None:
+    """A number with an active prank flag: the warning prompt plays, priority drops, still queued."""
+    config, _ = shipped
+    store = FakeStore(flags=[Flag(1, NOW - timedelta(hours=1), NOW + timedelta(hours=23), "3 prank")])
+    session = FakeAsterisk(keys=["1", "1"])
+    await given_service(shipped, store).handle(session)
+    assert any(config.sop.prank.warning_prompt in line for line in session.sent if line.startswith("STREAM FILE"))
+    assert session.variables["IVR_PRIORITY"] == str(config.sop.prank.priority)
+    assert session.variables["IVR_ACTION"] == "queue"
+    assert store.records[0].priority == config.sop.prank.priority
+
+
+async def test_service_without_a_store_still_routes(shipped: tuple[Config, Path]) -> None:
+    """No store configured at all: routing does not depend on it."""
+    session = FakeAsterisk(keys=["2", "4"])
+    await given_service(shipped, None).handle(session)
+    assert session.variables["IVR_CATEGORY"] == "informasi"
