@@ -26,6 +26,7 @@ from ivr.config.sop import Sop
 from ivr.service import CallService
 from ivr.settings import Settings
 from ivr.store.calls import CallStore
+from ivr.store.reconcile import AsteriskRecords
 from ivr.store.spool import SpoolingRecords
 from ivr.web.app import build_web_app
 
@@ -83,6 +84,7 @@ async def serve(settings: Settings, with_ami: bool = True,
 
     watcher = asyncio.create_task(config.watch())
     flusher = asyncio.create_task(_flush_spool(records))
+    reconciler = asyncio.create_task(_reconcile(AsteriskRecords(store, settings.asterisk_dir / "log")))
     if supervise_asterisk is not None:
         supervisor = asyncio.create_task(supervise(settings, supervise_asterisk))
         tasks.add(supervisor)
@@ -97,9 +99,10 @@ async def serve(settings: Settings, with_ami: bool = True,
         log.info("shutting_down")
         watcher.cancel()
         flusher.cancel()
+        reconciler.cancel()
         for task in list(tasks):
             task.cancel()
-        await asyncio.gather(watcher, flusher, *tasks, return_exceptions=True)
+        await asyncio.gather(watcher, flusher, reconciler, *tasks, return_exceptions=True)
         await runner.cleanup()
         await agi.close()
         await records.flush()
@@ -116,6 +119,17 @@ async def _flush_spool(records: SpoolingRecords, interval: float = 5.0) -> None:
         await asyncio.sleep(interval)
         if records.health().spooled:
             await records.flush()
+
+
+async def _reconcile(asterisk_records: AsteriskRecords, interval: float = 2.0) -> None:
+    """Fold Asterisk's own records (queue_log, CDR) into the store: queue outcomes, unseen calls."""
+    while True:
+        try:
+            await asyncio.to_thread(asterisk_records.sync)
+        except Exception as error:  # a store or file fault: log it, read everything again next round
+            log.error("asterisk_records_sync_failed", error=repr(error))
+            asterisk_records.reread()
+        await asyncio.sleep(interval)
 
 
 def apply_sop(settings: Settings, sop: Sop) -> None:

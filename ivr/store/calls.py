@@ -18,7 +18,8 @@ from typing import Any
 
 import structlog
 
-from ivr.routing.triage import DISPOSITIONS, CallerHistory, Flag
+from ivr.routing.triage import DISPOSITIONS, CallerHistory, Flag, normalise_number
+from ivr.store.asterisk_records import CdrRow, QueueVisit
 
 log = structlog.get_logger("ivr.store")
 
@@ -37,10 +38,14 @@ CREATE TABLE IF NOT EXISTS calls (
     category     TEXT NOT NULL,
     queue        TEXT NOT NULL,
     priority     INTEGER NOT NULL,
-    outcome      TEXT NOT NULL,   -- routed | abandoned_in_ivr | failed
+    outcome      TEXT NOT NULL,   -- routed | abandoned_in_ivr | failed | fallback (rebuilt from the CDR)
     ivr_seconds  REAL NOT NULL,
     reason       TEXT NOT NULL DEFAULT '',
-    disposition  TEXT NOT NULL DEFAULT ''  -- set by the operator: genuine | prank | silent | ...
+    disposition  TEXT NOT NULL DEFAULT '',  -- set by the operator: genuine | prank | silent | ...
+    -- From Asterisk's queue_log (ivr.store.reconcile): how the last queue visit ended.
+    queue_outcome TEXT NOT NULL DEFAULT '',  -- answered | abandoned | timeout | empty | waiting
+    queue_wait    REAL NOT NULL DEFAULT 0,
+    answered_by   TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS calls_caller ON calls (caller, started_at);
 CREATE TABLE IF NOT EXISTS prank_flags (
@@ -52,6 +57,16 @@ CREATE TABLE IF NOT EXISTS prank_flags (
 );
 CREATE INDEX IF NOT EXISTS prank_flags_caller ON prank_flags (caller, started);
 """
+
+
+# Columns added after the first release, with their definitions (constants, never input).
+MIGRATED_COLUMNS = (
+    ("reason", "TEXT NOT NULL DEFAULT ''"),
+    ("disposition", "TEXT NOT NULL DEFAULT ''"),
+    ("queue_outcome", "TEXT NOT NULL DEFAULT ''"),
+    ("queue_wait", "REAL NOT NULL DEFAULT 0"),
+    ("answered_by", "TEXT NOT NULL DEFAULT ''"),
+)
 
 
 class UnknownDisposition(ValueError):
@@ -117,19 +132,47 @@ class CallStore:
     def _migrate(self) -> None:
         """Columns added after the first release: a store from an older version keeps its calls."""
         present = {row[1] for row in self._db.execute("PRAGMA table_info(calls)")}
-        for column in ("reason", "disposition"):
+        for column, kind in MIGRATED_COLUMNS:
             if column not in present:
-                self._db.execute(f"ALTER TABLE calls ADD COLUMN {column} TEXT NOT NULL DEFAULT ''")
+                self._db.execute(f"ALTER TABLE calls ADD COLUMN {column} {kind}")
 
     def write(self, record: IvrRecord) -> None:
         values = asdict(record)
         values["nodes"] = json.dumps(record.nodes)
         values["flags"] = json.dumps(record.flags)
-        # Column names are IvrRecord's own field names; every value is a bound parameter.
+        # Column names are IvrRecord's own field names; every value is a bound parameter. An upsert,
+        # not a replace: a row rebuilt from Asterisk's records first keeps its queue outcome.
         columns = ", ".join(values)
         marks = ", ".join(f":{name}" for name in values)
+        updates = ", ".join(f"{name} = excluded.{name}" for name in values if name != "uniqueid")
         with self._lock:
-            self._db.execute(f"INSERT OR REPLACE INTO calls ({columns}) VALUES ({marks})", values)
+            self._db.execute(f"INSERT INTO calls ({columns}) VALUES ({marks}) "
+                             f"ON CONFLICT (uniqueid) DO UPDATE SET {updates}", values)
+
+    def apply_queue_visit(self, visit: QueueVisit) -> bool:
+        """How the call's last queue visit ended (queue_log); False if the call has no row yet."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE calls SET queue = ?, queue_outcome = ?, queue_wait = ?, answered_by = ? WHERE uniqueid = ?",
+                (visit.queue, visit.outcome, round(visit.wait_seconds, 1), visit.answered_by, visit.uniqueid))
+        return cursor.rowcount == 1
+
+    def add_unseen_call(self, cdr: CdrRow, visit: QueueVisit | None) -> bool:
+        """A 112 call Asterisk recorded and our service never did (it was down, killed or frozen, and
+        the dialplan queued the caller itself). True if it was new."""
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT OR IGNORE INTO calls (uniqueid, started_at, caller, caller_name, flow, keys, language, "
+                "nodes, flags, exit, category, queue, priority, outcome, ivr_seconds, reason, queue_outcome, "
+                "queue_wait, answered_by) VALUES (?, ?, ?, '', '', '', '', '[]', '[]', '', '', ?, 0, 'fallback', "
+                "0, ?, ?, ?, ?)",
+                (cdr.uniqueid, cdr.started_at.isoformat(timespec="seconds"), normalise_number(cdr.caller),
+                 visit.queue if visit else "",
+                 "rebuilt from Asterisk's CDR: our service has no record of this call; the dialplan queued "
+                 f"it itself (CDR {cdr.disposition}, last application {cdr.last_app})",
+                 visit.outcome if visit else "", round(visit.wait_seconds, 1) if visit else 0.0,
+                 visit.answered_by if visit else ""))
+        return cursor.rowcount == 1
 
     async def record(self, record: IvrRecord) -> None:
         await asyncio.to_thread(self.write, record)

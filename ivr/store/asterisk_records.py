@@ -1,0 +1,107 @@
+"""Asterisk's own records of a call, parsed without I/O: ``queue_log`` lines and ``cdr-csv`` rows.
+
+Our service sees a call only while it runs the menu. What happens after (answered, abandoned in the
+queue) and calls it never saw (our service down, killed or frozen: the dialplan's fallback) are in
+Asterisk's records; ``ivr.store.reconcile`` folds them into our store.
+
+queue_log: ``time|callid|queue|agent|event|data…`` (app_queue). cdr-csv with ``loguniqueid`` and
+``loguserfield`` (asterisk-config/cdr.conf): accountcode, src, dst, dcontext, clid, channel,
+dstchannel, lastapp, lastdata, start, answer, end, duration, billsec, disposition, amaflags,
+uniqueid, userfield.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+# Marks a CDR as a 112 call (the dialplan sets CDR(userfield) at answer).
+USERFIELD = "siaga112"
+CDR_FIELDS = ("accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata",
+              "start", "answer", "end", "duration", "billsec", "disposition", "amaflags", "uniqueid", "userfield")
+# How a queue visit ended, by queue_log event.
+QUEUE_ENDINGS = {
+    "CONNECT": "answered",
+    "ABANDON": "abandoned",
+    "EXITWITHTIMEOUT": "timeout",
+    "EXITEMPTY": "empty",
+    "EXITWITHKEY": "left_with_key",
+}
+
+
+@dataclass(frozen=True)
+class QueueVisit:
+    """A call's last queue visit so far, from queue_log."""
+
+    uniqueid: str
+    queue: str
+    entered_at: datetime
+    outcome: str = "waiting"  # answered | abandoned | timeout | empty | waiting
+    wait_seconds: float = 0.0
+    answered_by: str = ""
+    visits: int = 1
+
+
+@dataclass(frozen=True)
+class CdrRow:
+    uniqueid: str
+    caller: str
+    started_at: datetime
+    duration: int
+    disposition: str
+    last_app: str
+
+
+def fold_queue_log(lines: Iterable[str], visits: dict[str, QueueVisit] | None = None) -> dict[str, QueueVisit]:
+    """Each call's latest queue visit, updated with ``lines`` (new lines of the file, in order)."""
+    visits = {} if visits is None else visits
+    for line in lines:
+        parts = line.rstrip("\r\n").split("|")
+        if len(parts) < 5:
+            continue
+        stamp, callid, queue, agent, event, data = parts[0], parts[1], parts[2], parts[3], parts[4], parts[5:]
+        if callid in ("NONE", "MANAGER", "") or not stamp.isdigit():
+            continue
+        at = datetime.fromtimestamp(int(stamp), UTC)
+        known = visits.get(callid)
+        if event == "ENTERQUEUE":
+            count = known.visits + 1 if known else 1
+            visits[callid] = QueueVisit(callid, queue, at, visits=count)
+            continue
+        if known is None or event not in QUEUE_ENDINGS:
+            continue
+        outcome = QUEUE_ENDINGS[event]
+        # CONNECT: holdtime|…; ABANDON: position|origposition|waittime; EXITWITHTIMEOUT: position|…
+        wait = _number(data[0] if event == "CONNECT" else (data[2] if event == "ABANDON" and len(data) > 2 else ""))
+        if not wait:
+            wait = (at - known.entered_at).total_seconds()
+        visits[callid] = replace(known, outcome=outcome, wait_seconds=wait,
+                                 answered_by=agent if event == "CONNECT" else "")
+    return visits
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
+
+
+def parse_cdr_rows(lines: Iterable[str]) -> list[CdrRow]:
+    """The 112 calls among cdr-csv rows (``userfield`` siaga112); other rows and broken ones are skipped."""
+    rows: list[CdrRow] = []
+    for values in csv.reader(lines):
+        if len(values) != len(CDR_FIELDS):
+            continue
+        row = dict(zip(CDR_FIELDS, values, strict=True))
+        if row["userfield"] != USERFIELD or not row["uniqueid"]:
+            continue
+        try:
+            started = datetime.fromisoformat(row["start"]).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+        rows.append(CdrRow(row["uniqueid"], row["src"], started, int(_number(row["duration"])),
+                           row["disposition"], row["lastapp"]))
+    return rows

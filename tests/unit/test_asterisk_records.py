@@ -1,0 +1,155 @@
+"""Asterisk's own records (queue_log, cdr-csv) folded into our store: queue outcomes of the calls we
+routed, and the calls our service never saw."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ivr.store.asterisk_records import QueueVisit, fold_queue_log, parse_cdr_rows
+from ivr.store.calls import CallStore, IvrRecord
+from ivr.store.reconcile import AsteriskRecords
+
+T = 1796181710  # 2026-12-02T03:21:50Z
+AT = datetime.fromtimestamp(T, UTC)
+
+QUEUE_LOG = [
+    f"{T - 5}|NONE|NONE|NONE|QUEUESTART|",
+    f"{T - 4}|MANAGER|q112|Local/op-q112-1@siaga-sim-operator/n|ADDMEMBER|",
+    f"{T}|c1|q-damkar|NONE|ENTERQUEUE||081234567890|1",
+    f"{T + 3}|c1|q-damkar|Ani|CONNECT|3|1796181713.4|1",
+    f"{T + 60}|c1|q-damkar|Ani|COMPLETECALLER|3|57|1",
+    f"{T}|c2|q-bpbd|NONE|ENTERQUEUE||0811|1",
+    f"{T + 30}|c2|q-bpbd|NONE|EXITWITHTIMEOUT|1|1|30",
+    f"{T + 30}|c2|q112|NONE|ENTERQUEUE||0811|1",
+    f"{T + 42}|c2|q112|NONE|ABANDON|1|1|12",
+    "garbage without fields",
+    f"notatime|c3|q112|NONE|ENTERQUEUE||0|1",
+]
+
+
+def test_queue_log_gives_each_call_its_last_visit_and_how_it_ended() -> None:
+    """Answered after 3 s by Ani; an overflowed caller who abandoned the central queue after 12 s."""
+    visits = fold_queue_log(QUEUE_LOG)
+    assert visits == {
+        "c1": QueueVisit("c1", "q-damkar", AT, "answered", 3.0, "Ani", 1),
+        "c2": QueueVisit("c2", "q112", datetime.fromtimestamp(T + 30, UTC), "abandoned", 12.0, "", 2),
+    }
+
+
+def test_a_caller_still_waiting_is_waiting() -> None:
+    """ENTERQUEUE and nothing else yet: the visit is open."""
+    assert fold_queue_log([f"{T}|c9|q112|NONE|ENTERQUEUE||0|1"])["c9"].outcome == "waiting"
+
+
+def cdr_line(uniqueid: str, userfield: str = "siaga112", src: str = "0812", last_app: str = "Queue") -> str:
+    return (f'"","{src}","112","siaga-112","""Warga"" <{src}>","PJSIP/telco-112-0001","","{last_app}","q112",'
+            f'"2026-12-02 03:21:50","2026-12-02 03:21:51","2026-12-02 03:22:50",60,59,"ANSWERED",'
+            f'"DOCUMENTATION","{uniqueid}","{userfield}"')
+
+
+def test_cdr_rows_of_112_calls_are_kept_and_others_skipped() -> None:
+    """Only rows marked siaga112 with a uniqueid; a short or broken row is skipped, not fatal."""
+    rows = parse_cdr_rows([cdr_line("c1"), cdr_line("c2", userfield=""), '"too","short"', cdr_line("")])
+    assert [(row.uniqueid, row.caller, row.duration, row.disposition) for row in rows] == [
+        ("c1", "0812", 60, "ANSWERED")]
+    assert rows[0].started_at == datetime(2026, 12, 2, 3, 21, 50, tzinfo=UTC)
+
+
+def given_record(uniqueid: str) -> IvrRecord:
+    return IvrRecord(uniqueid, "2026-12-02T03:21:40+00:00", "0812", "Warga", "siaga112", "11", "id", "selected",
+                     "kebakaran", "q-damkar", 9, "routed", 4.2)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> CallStore:
+    return CallStore(tmp_path / "calls.sqlite3")
+
+
+def given_logs(tmp_path: Path, queue_log: list[str], cdrs: list[str]) -> Path:
+    log_dir = tmp_path / "log"
+    (log_dir / "cdr-csv").mkdir(parents=True, exist_ok=True)
+    with (log_dir / "queue_log").open("a") as handle:
+        handle.writelines(line + "\n" for line in queue_log)
+    with (log_dir / "cdr-csv" / "Master.csv").open("a") as handle:
+        handle.writelines(line + "\n" for line in cdrs)
+    return log_dir
+
+
+def test_a_routed_call_gets_its_queue_outcome_and_an_unseen_call_is_added(store: CallStore, tmp_path: Path) -> None:
+    """c1 (ours) gains 'answered by Ani after 3 s'; c2 (fallback, never seen) becomes a row of its own."""
+    store.write(given_record("c1"))
+    records = AsteriskRecords(store, given_logs(tmp_path, QUEUE_LOG, [cdr_line("c1"), cdr_line("c2", src="0811")]))
+    result = records.sync(now=AT)
+    assert (result.visits_applied, result.unseen_added) == (2, 1)
+    ours, unseen = store.get("c1"), store.get("c2")
+    assert ours is not None and unseen is not None
+    assert (ours["outcome"], ours["queue_outcome"], ours["queue_wait"], ours["answered_by"]) == (
+        "routed", "answered", 3.0, "Ani")
+    assert (unseen["outcome"], unseen["caller"], unseen["queue"], unseen["queue_outcome"]) == (
+        "fallback", "0811", "q112", "abandoned")
+    assert "our service has no record" in unseen["reason"]
+
+
+def test_sync_reads_only_new_lines_and_is_idempotent(store: CallStore, tmp_path: Path) -> None:
+    """A second round with nothing new changes nothing; a line appended later is picked up."""
+    store.write(given_record("c5"))
+    log_dir = given_logs(tmp_path, [f"{T}|c5|q-damkar|NONE|ENTERQUEUE||0812|1"], [])
+    records = AsteriskRecords(store, log_dir)
+    assert records.sync(now=AT).visits_applied == 1
+    assert records.sync(now=AT).visits_applied == 0
+    given_logs(tmp_path, [f"{T + 9}|c5|q-damkar|NONE|ABANDON|1|1|9"], [])
+    assert records.sync(now=AT).visits_applied == 1
+    row = store.get("c5")
+    assert row is not None and (row["queue_outcome"], row["queue_wait"]) == ("abandoned", 9.0)
+
+
+def test_a_visit_waits_for_its_row_and_a_later_service_record_keeps_it(store: CallStore, tmp_path: Path) -> None:
+    """queue_log before our (spooled) record: applied once the record lands, and not wiped by it."""
+    records = AsteriskRecords(store, given_logs(tmp_path, QUEUE_LOG[2:4], []))
+    assert records.sync(now=AT).visits_applied == 0
+    store.write(given_record("c1"))
+    assert records.sync(now=AT).visits_applied == 1
+    store.write(given_record("c1"))  # a spooled record written again later
+    row = store.get("c1")
+    assert row is not None and (row["outcome"], row["queue_outcome"]) == ("routed", "answered")
+
+
+def test_a_rotated_queue_log_is_read_from_its_start(store: CallStore, tmp_path: Path) -> None:
+    """logrotate replaced the file: the new file's lines are not skipped by the old offset."""
+    store.write(given_record("c1"))
+    log_dir = given_logs(tmp_path, QUEUE_LOG, [])
+    records = AsteriskRecords(store, log_dir)
+    records.sync(now=AT)
+    (log_dir / "queue_log").unlink()
+    store.write(given_record("c7"))
+    given_logs(tmp_path, [f"{T}|c7|q112|NONE|ENTERQUEUE||0812|1"], [])
+    assert records.sync(now=AT).visits_applied == 1
+
+
+def test_a_partial_last_line_waits_for_the_next_round(store: CallStore, tmp_path: Path) -> None:
+    """Asterisk is mid-write: the unfinished line is not parsed until its newline arrives."""
+    store.write(given_record("c8"))
+    log_dir = given_logs(tmp_path, [], [])
+    (log_dir / "queue_log").write_text(f"{T}|c8|q112|NONE|ENTERQUEUE||0812|1\n{T + 5}|c8|q112|Ani|CONN")
+    records = AsteriskRecords(store, log_dir)
+    records.sync(now=AT)
+    assert records.visits["c8"].outcome == "waiting"
+    with (log_dir / "queue_log").open("a") as handle:
+        handle.write("ECT|5|x|1\n")
+    records.sync(now=AT)
+    assert records.visits["c8"].outcome == "answered"
+
+
+def test_our_late_record_replaces_a_row_rebuilt_from_the_cdr(store: CallStore, tmp_path: Path) -> None:
+    """The store was down during the call: the CDR row came first; our spooled record then takes its
+    place (outcome, keys, category) and the queue outcome from queue_log stays."""
+    records = AsteriskRecords(store, given_logs(tmp_path, QUEUE_LOG[2:4], [cdr_line("c1")]))
+    assert records.sync(now=AT).unseen_added == 1
+    store.write(given_record("c1"))
+    row = store.get("c1")
+    assert row is not None
+    assert (row["outcome"], row["keys"], row["category"], row["queue_outcome"], row["answered_by"]) == (
+        "routed", "11", "kebakaran", "answered", "Ani")
