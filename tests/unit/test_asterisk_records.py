@@ -26,7 +26,7 @@ QUEUE_LOG = [
     f"{T + 30}|c2|q112|NONE|ENTERQUEUE||0811|1",
     f"{T + 42}|c2|q112|NONE|ABANDON|1|1|12",
     "garbage without fields",
-    f"notatime|c3|q112|NONE|ENTERQUEUE||0|1",
+    "notatime|c3|q112|NONE|ENTERQUEUE||0|1",
 ]
 
 
