@@ -55,18 +55,43 @@ def build_web_app(settings: Settings, config: LiveConfig, agi: AgiServer,
 
     async def disposition(request: web.Request) -> web.Response:
         """An operator's verdict on a call (genuine, prank, silent, ...): feeds prank triage."""
+        refused = _refuse_cross_site_or_non_json(request)
+        if refused is not None:
+            return refused
         if store is None:
-            raise web.HTTPServiceUnavailable(text="no call store")
-        body = await request.json()
+            return _error(503, "no_call_store", "this service runs without a call store")
         try:
-            found = store.set_disposition(request.match_info["uniqueid"], str(body.get("disposition", "")))
+            body = await request.json()
+        except ValueError:
+            return _error(400, "invalid_json", 'expected a JSON object like {"disposition": "prank"}')
+        if not isinstance(body, dict) or not isinstance(body.get("disposition"), str):
+            return _error(400, "invalid_body", 'expected a JSON object like {"disposition": "prank"}')
+        try:
+            found = store.set_disposition(request.match_info["uniqueid"], body["disposition"])
         except UnknownDisposition as error:
-            return web.json_response({"error": error.code, "detail": str(error)}, status=400)
+            return _error(400, error.code, str(error))
         if not found:
-            return web.json_response({"error": "unknown_call"}, status=404)
+            return _error(404, "unknown_call", "no call with this uniqueid")
         return web.json_response({"ok": True})
 
     app.router.add_get("/healthz", health)
     app.router.add_post("/api/calls/{uniqueid}/disposition", disposition)
     app.router.add_get("/api/sop", sop)
     return app
+
+
+def _error(status: int, code: str, detail: str) -> web.Response:
+    """Errors carry a stable code (tests and clients rely on it) and words for a person."""
+    return web.json_response({"error": code, "detail": detail}, status=status)
+
+
+def _refuse_cross_site_or_non_json(request: web.Request) -> web.Response | None:
+    """Until the console brings logins: no write from another site's page, and JSON only (a
+    cross-site form cannot send application/json without a preflight, which we never grant)."""
+    origin = request.headers.get("Origin")
+    if request.headers.get("Sec-Fetch-Site") == "cross-site" or (
+            origin is not None and origin != f"{request.scheme}://{request.host}"):
+        return _error(403, "cross_origin", "requests from another site are refused")
+    if request.content_type != "application/json":
+        return _error(415, "not_json", "send Content-Type: application/json")
+    return None
