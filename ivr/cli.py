@@ -141,6 +141,13 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
     from ivr.asterisk import process
 
     settings = _settings(args)
+    if args.action == "run":
+        from ivr.asterisk.provision import find_or_provision
+        from ivr.asterisk.render import render
+        from ivr.config import load_config
+
+        install = find_or_provision()
+        process.run_foreground(settings, install, render(settings, load_config(settings.root).sop, install))
     if args.action == "start":
         pid = _start_asterisk(settings)
         print(f"asterisk running (pid {pid}); AMI {settings.host}:{settings.ami_port}, "
@@ -320,7 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("render", "write the runtime Asterisk config").set_defaults(func=cmd_render)
     command("prompts", "build prompt audio").set_defaults(func=cmd_prompts)
     asterisk = command("asterisk", "provision and run a real Asterisk")
-    asterisk.add_argument("action", choices=("start", "stop", "status"))
+    asterisk.add_argument("action", choices=("start", "stop", "status", "run"),
+                          help="run: in the foreground, for systemd (docker/systemd/)")
     asterisk.set_defaults(func=cmd_asterisk)
     command("serve", "FastAGI + AMI + web").set_defaults(func=cmd_serve)
     up = command("up", "prompts, render, Asterisk, serve")

@@ -7,6 +7,7 @@ Asterisk inside it go together, and escalates to SIGKILL if Asterisk does not ex
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import structlog
 
@@ -65,7 +67,9 @@ def running_pid(settings: Settings) -> int | None:
         pid = int(_pid_file(settings).read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid) else None
+    # The leader (bubblewrap under a sid root) may be gone while Asterisk in its group lives on: that
+    # Asterisk still holds the ports, so it is still "running" (and `stop` signals the whole group).
+    return pid if _alive(pid) or _group_alive(pid) else None
 
 
 async def wait_ready(settings: Settings, timeout: float = 30.0, pid: int | None = None) -> None:
@@ -201,3 +205,19 @@ def status(settings: Settings) -> Status:
     except (AsteriskStartError, OSError) as error:
         return Status(True, pid, False, f"running, AMI not ready: {error}")
     return Status(True, pid, True, f"running (pid {pid}), AMI ready on {settings.host}:{settings.ami_port}")
+
+
+def run_foreground(settings: Settings, install: AsteriskInstall, conf: Path) -> NoReturn:
+    """Become Asterisk (exec), in the foreground: for a supervisor (systemd) that restarts it itself.
+
+    The pid file names this process, so `ivr asterisk status` and `ivr up` see the same Asterisk.
+    """
+    if (pid := running_pid(settings)) is not None:
+        raise AsteriskStartError(f"Asterisk already runs for {settings.root} (pid {pid})")
+    argv = install.command(["-C", str(conf), "-f", "-n"], shared_dirs=[settings.var], foreground=True)
+    # Our own process group, so that `ivr asterisk stop` (killpg) stops Asterisk and nothing else.
+    with contextlib.suppress(PermissionError):  # already a group leader (systemd makes it one)
+        os.setsid()
+    _pid_file(settings).write_text(f"{os.getpid()}\n")
+    log.info("asterisk_exec", pid=os.getpid(), version=install.version)
+    os.execvp(argv[0], argv)

@@ -45,13 +45,17 @@ class AsteriskInstall:
     # The package's data dir: Asterisk needs its XML documentation to register config options.
     data_dir: str = "/usr/share/asterisk"
 
-    def command(self, args: Sequence[str], shared_dirs: Sequence[Path] = ()) -> list[str]:
-        """The argv that runs ``asterisk ARGS``; ``shared_dirs`` appear at the same path inside."""
+    def command(self, args: Sequence[str], shared_dirs: Sequence[Path] = (), foreground: bool = False) -> list[str]:
+        """The argv that runs ``asterisk ARGS``; ``shared_dirs`` appear at the same path inside.
+
+        ``foreground``: Asterisk must not outlive the process a supervisor watches (bubblewrap's
+        ``--die-with-parent``); detached (``ivr up``), it must outlive us, so it is not set there.
+        """
         if self.rootfs is None:
             return [self.binary, *args]
         argv = [
             "bwrap", "--bind", str(self.rootfs), "/", "--proc", "/proc", "--dev", "/dev",
-            "--tmpfs", "/tmp", "--share-net",
+            "--tmpfs", "/tmp", "--share-net", *(["--die-with-parent"] if foreground else []),
         ]
         for directory in shared_dirs:
             argv += ["--bind", str(directory), str(directory)]

@@ -147,3 +147,40 @@ async def test_a_second_ivr_up_that_fails_leaves_asterisk_answering(tmp_path: Pa
         assert "keeps answering 112" in err.decode()
         assert process.running_pid(up.settings) == leader
         await given_healthy(up)
+
+
+async def test_asterisk_run_is_asterisk_in_the_foreground_for_systemd(tmp_path: Path) -> None:
+    """`ivr asterisk run` (what siaga-asterisk.service starts) becomes the Asterisk process itself:
+    the pid file names it, AMI answers, and when it dies the line's state says so at once."""
+    root = given_root(tmp_path / "siaga")
+    env = up_env()
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ivr", "--root", str(root), "--log-format", "json", "asterisk", "run", env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    settings = Settings.load(root)
+    try:
+        status = await asyncio.to_thread(subprocess.run, [
+            sys.executable, "-m", "ivr", "--root", str(root), "asterisk", "status"], env=env, capture_output=True,
+            text=True, timeout=60, check=False)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while status.returncode != 0:
+            assert child.returncode is None and loop.time() < deadline, status.stdout
+            await asyncio.sleep(0.3)
+            status = await asyncio.to_thread(subprocess.run, [
+                sys.executable, "-m", "ivr", "--root", str(root), "asterisk", "status"], env=env,
+                capture_output=True, text=True, timeout=60, check=False)
+        assert process.running_pid(settings) == child.pid
+        child.kill()
+        await child.wait()
+        # No Asterisk may outlive the process its supervisor watches (it would hold the ports).
+        deadline = loop.time() + 5
+        while process._group_alive(child.pid):
+            assert loop.time() < deadline, "an orphaned Asterisk outlived `ivr asterisk run`"
+            await asyncio.sleep(0.1)
+        assert process.running_pid(settings) is None
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+        process.stop(settings)
