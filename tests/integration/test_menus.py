@@ -26,7 +26,8 @@ def leaves(stack: Stack) -> dict[str, tuple[str, str]]:
     now = datetime.now(UTC)
     found = {}
     for path in timed_paths(config.flows["112"], config.sop, {}):
-        if all(step.choice not in ("silence", "invalid", "next") for step in path.steps):
+        # Back paths (⟲) end at the same leaves: test_back_then_hold_reaches_the_emergency_queue takes one.
+        if not path.came_back and all(step.choice not in ("silence", "invalid", "next") for step in path.steps):
             keys = "".join(step.choice for step in path.steps)
             found[keys] = (path.category, decide(path.category, config.sop, now).target)
     return found
