@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivr.config import Config, ConfigError, Problem, load_config
-from ivr.flow.analysis import TimedPath, over_budget, safety_findings, timed_paths
+from ivr.flow.analysis import IncompleteProof, TimedPath, over_budget, safety_findings, timed_paths
 from ivr.prompts.build import PromptBuildError, PromptTiming, build_all, estimate, tools_missing
 
 
@@ -45,18 +45,32 @@ def check(root: Path, sounds_dir: Path | None) -> CheckResult:
     timings, source = prompt_timings(config, sounds_dir)
     result = CheckResult(config, timing_source=source)
     for script, flow in sorted(config.flows.items()):
-        for finding in safety_findings(flow):
+        findings = safety_findings(flow)
+        for finding in findings:
             line, col = flow.positions.get(finding.node, (1, 1))
             result.problems.append(Problem(flow.file, line, col, f"nodes.{finding.node}", finding.message))
-        paths = timed_paths(flow, config.sop, timings)
+        if any(finding.loop for finding in findings):
+            continue  # a caller who loops forever has no worst case to time: the loop is the error
+        try:
+            paths = timed_paths(flow, config.sop, timings)
+        except IncompleteProof as error:
+            line, col = flow.positions.get(flow.start, (1, 1))
+            result.problems.append(Problem(flow.file, line, col, f"nodes.{flow.start}", str(error)))
+            continue
         result.paths[script] = paths
+        # One problem per node where slow paths end: its worst path, and how many more (all are listed).
+        slow: dict[str, list[TimedPath]] = {}
         for path in over_budget(flow, paths):
-            last = path.steps[-1].node
+            slow.setdefault(path.steps[-1].node, []).append(path)
+        for last, ending in slow.items():
+            path = max(ending, key=lambda p: (p.seconds, -len(p.steps)))
             line, col = flow.positions.get(last, (1, 1))
+            since = " since the caller came back (⟲)" if path.came_back else ""
+            more = f" (and {len(ending) - 1} more path(s) ending here)" if len(ending) > 1 else ""
             result.problems.append(Problem(
                 flow.file, line, col, f"nodes.{last}",
-                f"emergency path {path.describe()} ({path.language}) takes {path.seconds:.1f} s, over "
-                f"the {flow.emergency_budget:g} s emergency_budget: shorten its prompts or timeouts",
+                f"emergency path {path.describe()} ({path.language}) takes {path.seconds:.1f} s{since}, over "
+                f"the {flow.emergency_budget:g} s emergency_budget{more}: shorten its prompts or timeouts",
             ))
     result.problems.sort()
     if result.problems:

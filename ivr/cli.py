@@ -33,9 +33,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         budget = f", emergency budget {flow.emergency_budget:g} s" if flow else ""
         print(f"dialplan/{script}.yaml: {len(paths)} paths, worst case from answer to queue"
               f"{budget} (prompt times {result.timing_source}):")
+        if any(path.came_back for path in paths):
+            print("  (⟲: the caller came back from a non-emergency menu; the time counts from that key)")
         for path in sorted(paths, key=lambda p: (not p.emergency, -p.seconds)):
             kind = "DARURAT" if path.emergency else "       "
-            print(f"  {path.seconds:5.1f} s  {kind}  {path.language}  {path.describe()}")
+            since = f"  [{path.from_answer:.1f} s from answer]" if path.came_back else ""
+            print(f"  {path.seconds:5.1f} s  {kind}  {path.language}  {path.describe()}{since}")
     for problem in result.problems:
         print(problem)
     if result.problems:

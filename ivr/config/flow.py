@@ -43,7 +43,10 @@ class MenuNode:
     # defaults to 0: a caller who stays on the line is put through, not made to listen again.
     replay_on_silence: int = 0
     replay_on_invalid: int = 2
-    inter_digit_timeout: float = 2.0
+    # How long the engine waits for the next key while the keys so far only start a multi-key option
+    # ("5" of "55"). Long enough for a caller who cannot speak and presses 5, then 5 slowly (2 s missed
+    # them); `ivr check` counts the whole wait on every path through such a menu.
+    inter_digit_timeout: float = 3.5
     kind: Literal["menu"] = "menu"
 
 
@@ -154,7 +157,7 @@ def _parse_node(name: str, spec: Node) -> FlowNode | None:
         on_silence = found["replay_on_silence"].integer(0, 3) if "replay_on_silence" in found else 0
         on_invalid = found["replay_on_invalid"].integer(0, 5) if "replay_on_invalid" in found else 2
         inter = (found["inter_digit_timeout"].number(0.5, 10)
-                 if "inter_digit_timeout" in found else 2.0)
+                 if "inter_digit_timeout" in found else MenuNode.inter_digit_timeout)
         required = ("prompt", "options", "on_silence", "on_invalid")
         if any(key not in found for key in required):
             return None

@@ -26,7 +26,8 @@ def leaves(stack: Stack) -> dict[str, tuple[str, str]]:
     now = datetime.now(UTC)
     found = {}
     for path in timed_paths(config.flows["112"], config.sop, {}):
-        if all(step.choice not in ("silence", "invalid", "next") for step in path.steps):
+        # Back paths (⟲) end at the same leaves: test_back_then_hold_reaches_the_emergency_queue takes one.
+        if not path.came_back and all(step.choice not in ("silence", "invalid", "next") for step in path.steps):
             keys = "".join(step.choice for step in path.steps)
             found[keys] = (path.category, decide(path.category, config.sop, now).target)
     return found
@@ -156,3 +157,15 @@ async def test_hot_reload_new_calls_follow_the_edit_calls_in_progress_keep_their
     assert (after.route["Category"], after.queue) == ("informasi", "q112")
     assert (still.route["Category"], still.queue) == ("informasi", "q112")
     assert stack.config.current().flows["112"].start == "utama"
+
+
+async def test_back_then_hold_and_a_slow_55_reach_the_emergency_queue(call: Caller, stack: Stack) -> None:
+    """2, 0 (back), then holding: the short re-prompt and the emergency call-takers within the 12 s budget
+    from answer; and 5, then 5 2.5 s later (over the old 2 s wait) is still the silent caller."""
+    budget = load_config(stack.settings.root).flows["112"].emergency_budget
+    back = await call("20", gap=1.0, until="queued")
+    assert back.prompts == ["id/menu-utama", "id/menu-non-darurat", "id/menu-kembali"]
+    assert (back.route["Category"], back.queue) == ("darurat-umum", "q112")
+    assert back.seconds_to_queue is not None and back.seconds_to_queue <= budget, back.seconds_to_queue
+    slow = await call("55", gap=2.5, until="queued")
+    assert (slow.route["Category"], slow.queue) == ("darurat-senyap", "q112"), slow.route
