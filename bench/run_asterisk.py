@@ -153,7 +153,7 @@ async def run(steps: list[int]) -> dict[str, Any]:
     serve = subprocess.Popen([sys.executable, "-m", "ivr", "--root", str(root), "--log-level", "warning", "serve"],
                              env=env, stderr=open(BENCH / "build" / "serve.stderr", "wb"))
     keys = load_secrets(settings, create=False)
-    ami = AmiClient("127.0.0.1", settings.ami_port, keys.ami_user, keys.ami_secret)
+    ami = AmiClient("127.0.0.1", settings.ami_port, keys.test_ami_user, keys.test_ami_secret)
     collector = Collector()
     ami.on("*", collector)
     results: dict[str, Any] = {"command": " ".join(["bench/run_asterisk.py", *sys.argv[1:]]), "machine": machine(),

@@ -261,7 +261,8 @@ def cmd_call(args: argparse.Namespace) -> int:
     keys = load_secrets(settings, create=False)
 
     async def run() -> dict[str, object]:
-        client = AmiClient(settings.host, settings.ami_port, keys.ami_user, keys.ami_secret)
+        # Originate and Hangup: the test-call account (the service's may only manage queue members).
+        client = AmiClient(settings.host, settings.ami_port, keys.test_ami_user, keys.test_ami_secret)
         await client.connect(timeout=10.0)
         try:
             report = await place_call(client, "".join(args.press), caller=args.caller,

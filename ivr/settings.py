@@ -38,6 +38,9 @@ class Settings:
     sim_operators: int = 0
     # Upper bound, in seconds, of one FastAGI session; past it the dialplan queues the caller itself.
     agi_session_limit: int = 60
+    # The address RTP (the callers' audio) binds to and announces in SDP. Loopback unless the trunk's
+    # media comes from elsewhere; never all interfaces.
+    media_address: str = "127.0.0.1"
 
     @classmethod
     def load(cls, root: Path | str = ".") -> Settings:
@@ -51,6 +54,7 @@ class Settings:
             trunk_ip=os.environ.get("IVR_TRUNK_IP", base.trunk_ip),
             sim_operators=_env_int("IVR_SIM_OPERATORS", base.sim_operators),
             agi_session_limit=_env_int("IVR_AGI_SESSION_LIMIT", base.agi_session_limit),
+            media_address=os.environ.get("IVR_MEDIA_ADDRESS", base.media_address),
         )
 
     @property

@@ -21,10 +21,14 @@ import structlog
 
 from ivr.ami.client import AmiClient, AmiError
 from ivr.asterisk.provision import AsteriskInstall
-from ivr.asterisk.render import load_secrets
+from ivr.asterisk.render import PRIVATE_DIR_MODE, load_secrets, runtime_dirs
 from ivr.settings import Settings
 
 log = structlog.get_logger("ivr.asterisk")
+
+# What Asterisk creates (queue_log, CDR, messages.log, astdb) holds caller numbers: owner read-write,
+# group read, nothing for others. Asterisk itself sets no umask, so it inherits ours.
+ASTERISK_UMASK = 0o027
 
 
 class AsteriskStartError(Exception):
@@ -101,17 +105,27 @@ def _tail(path: Path, lines: int = 20) -> str:
         return "(no log)"
 
 
+def _close_to_others(log_dir: Path) -> None:
+    """Logs written by an older version (or another umask) lose their group-write and world bits."""
+    for path in (log_dir, *log_dir.rglob("*")):
+        mode = path.lstat().st_mode
+        if not path.is_symlink() and mode & 0o027:
+            path.chmod(mode & 0o7750)
+
+
 def start(settings: Settings, install: AsteriskInstall, conf: Path, timeout: float = 30.0) -> int:
     """Start Asterisk detached (or reuse the running one) and wait until it is ready."""
     pid = running_pid(settings)
     if pid is None:
         console = _console_log(settings)
-        console.parent.mkdir(parents=True, exist_ok=True)
+        # cdr_csv creates no directory: without this one no call would leave a CDR.
+        runtime_dirs(settings)["cdr_csv_dir"].mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+        _close_to_others(console.parent)
         argv = install.command(["-C", str(conf), "-f", "-n"], shared_dirs=[settings.var])
-        with open(console, "ab") as out:
+        with open(os.open(console, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640), "ab") as out:
             process = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True,
+                start_new_session=True, close_fds=True, umask=ASTERISK_UMASK,
             )
         pid = process.pid
         _pid_file(settings).write_text(f"{pid}\n")
@@ -219,5 +233,6 @@ def run_foreground(settings: Settings, install: AsteriskInstall, conf: Path) -> 
     with contextlib.suppress(PermissionError):  # already a group leader (systemd makes it one)
         os.setsid()
     _pid_file(settings).write_text(f"{os.getpid()}\n")
+    os.umask(ASTERISK_UMASK)
     log.info("asterisk_exec", pid=os.getpid(), version=install.version)
     os.execvp(argv[0], argv)

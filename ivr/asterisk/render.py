@@ -20,6 +20,9 @@ from ivr.settings import Settings
 
 PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
 AMI_USER = "siaga"
+TEST_AMI_USER = "siaga-test"
+# var/ holds the store, queue_log, CDR and logs: caller numbers. Owner and group only.
+PRIVATE_DIR_MODE = 0o750
 
 
 class RenderError(Exception):
@@ -28,20 +31,36 @@ class RenderError(Exception):
 
 @dataclass(frozen=True)
 class Secrets:
+    """``ami_user``: the service's AMI account (queue members only); ``test_ami_user``: test calls."""
+
     ami_user: str
     ami_secret: str
     phone_password: str
+    test_ami_user: str
+    test_ami_secret: str
 
 
 def load_secrets(settings: Settings, create: bool = True) -> Secrets:
-    """Secrets generated on first use and kept (mode 0600) under var/; never in git."""
+    """Secrets generated on first use and kept (mode 0600) under var/; never in git.
+
+    A file from before the AMI accounts were split gains the test account's secret on first use.
+    """
     path = settings.secrets_file
     if path.exists():
         data = json.loads(path.read_text())
-        return Secrets(data["ami_user"], data["ami_secret"], data["phone_password"])
+        if "test_ami_secret" in data:
+            return Secrets(data["ami_user"], data["ami_secret"], data["phone_password"],
+                           data["test_ami_user"], data["test_ami_secret"])
+        if not create:
+            raise RenderError(f"{path} has no test AMI account yet: run 'ivr render' (or 'ivr up') first")
+        keys = Secrets(data["ami_user"], data["ami_secret"], data["phone_password"],
+                       TEST_AMI_USER, secrets.token_urlsafe(24))
+        _write(path, json.dumps(keys.__dict__, indent=2, sort_keys=True))
+        return keys
     if not create:
         raise RenderError(f"{path} not found: run 'ivr render' (or 'ivr up') first")
-    generated = Secrets(AMI_USER, secrets.token_urlsafe(24), secrets.token_urlsafe(12))
+    generated = Secrets(AMI_USER, secrets.token_urlsafe(24), secrets.token_urlsafe(12),
+                        TEST_AMI_USER, secrets.token_urlsafe(24))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -55,6 +74,8 @@ def runtime_dirs(settings: Settings) -> dict[str, Path]:
         "etc_dir": base / "etc", "lib_dir": base / "lib", "data_dir": base / "data",
         "spool_dir": base / "spool", "run_dir": base / "run", "log_dir": base / "log",
         "moh_dir": base / "data" / "moh",
+        # cdr_csv writes here and creates nothing: without it no CDR is written at all.
+        "cdr_csv_dir": base / "log" / "cdr-csv",
     }
 
 
@@ -101,6 +122,9 @@ def render(settings: Settings, sop: Sop, install: AsteriskInstall,
     dirs = runtime_dirs(settings)
     for directory in dirs.values():
         directory.mkdir(parents=True, exist_ok=True)
+    for private in (settings.var, settings.asterisk_dir, dirs["log_dir"], dirs["cdr_csv_dir"],
+                    dirs["lib_dir"], dirs["spool_dir"]):
+        private.chmod(PRIVATE_DIR_MODE)
     (dirs["lib_dir"] / "agi-bin").mkdir(exist_ok=True)
     values = {
         **{name: str(path) for name, path in dirs.items()},
@@ -112,6 +136,9 @@ def render(settings: Settings, sop: Sop, install: AsteriskInstall,
         "trunk_ip": settings.trunk_ip,
         "ami_user": keys.ami_user,
         "ami_secret": keys.ami_secret,
+        "test_ami_user": keys.test_ami_user,
+        "test_ami_secret": keys.test_ami_secret,
+        "media_address": settings.media_address,
         "phone_password": keys.phone_password,
         "agi_url": settings.agi_url,
         "agi_session_limit": str(settings.agi_session_limit),

@@ -154,7 +154,8 @@ async def connected_ami(stack: Stack) -> AsyncIterator[tuple[AmiClient, LiveQueu
 async def _given_ami(stack: Stack) -> tuple[AmiClient, LiveQueues]:
     """One AMI connection with live queue state; simulated operators log in after every (re)login."""
     keys = load_secrets(stack.settings, create=False)
-    client = AmiClient("127.0.0.1", stack.settings.ami_port, keys.ami_user, keys.ami_secret)
+    # The test-call account: tests originate, follow every event and hang up; the service's cannot.
+    client = AmiClient("127.0.0.1", stack.settings.ami_port, keys.test_ami_user, keys.test_ami_secret)
     live = LiveQueues(client)
     queues = sorted(stack.config.current().sop.queues)
     logged_in: list[asyncio.Task[int]] = []

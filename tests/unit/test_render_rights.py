@@ -1,0 +1,80 @@
+"""Rendering (no Asterisk): AMI accounts by need, safety values as constants, private var/, media address."""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+from pathlib import Path
+
+import pytest
+
+from ivr.asterisk.provision import AsteriskInstall
+from ivr.asterisk.render import RenderError, load_secrets, render
+from ivr.config import load_config
+from ivr.settings import Settings
+from tests.unit.conftest import REPO, given_root
+
+INSTALL = AsteriskInstall(binary="/usr/sbin/asterisk", module_dir="/usr/lib/asterisk/modules", version="22")
+
+
+def rendered(root: Path) -> Path:
+    given_root(root, REPO)
+    settings = Settings.load(root)
+    render(settings, load_config(root).sop, INSTALL, REPO / "asterisk-config")
+    return settings.asterisk_dir / "etc"
+
+
+def account(manager: str, user: str) -> dict[str, str]:
+    section = manager.split(f"[{user}]\n", 1)[1].split("\n[", 1)[0]
+    return dict(re.findall(r"^(read|write) = (.*)$", section, re.M))
+
+
+def test_service_account_manages_queue_members_only(tmp_path: Path) -> None:
+    """The service's AMI account writes only `agent`; calls and variables belong to the test account."""
+    etc = rendered(tmp_path)
+    keys = load_secrets(Settings.load(tmp_path), create=False)
+    manager = (etc / "manager.conf").read_text()
+    assert account(manager, keys.ami_user) == {"read": "system,agent", "write": "agent"}
+    assert account(manager, keys.test_ami_user) == {"read": "system,call,agent,user,dialplan,agi",
+                                                    "write": "originate,call,agent"}
+    assert keys.ami_secret != keys.test_ami_secret
+
+
+def test_safety_values_are_constants_not_globals(tmp_path: Path) -> None:
+    """extensions.conf has no [globals] and names the central queue and AGI URL literally."""
+    text = (rendered(tmp_path) / "extensions.conf").read_text()
+    assert not re.search(r"^\[globals\]", text, re.M)
+    assert "Queue(q112)" in text and f"AGI({Settings.load(tmp_path).agi_url}/112)" in text
+    assert not re.search(r"\$\{IVR_(CENTRAL_QUEUE|AGI_URL|AGI_LIMIT|FALLBACK_PRIORITY)\}", text)
+
+
+def test_old_secrets_file_gains_the_test_account(tmp_path: Path) -> None:
+    """A secrets.json from before the split keeps its secrets and gains the test account, still 0600."""
+    settings = Settings.load(tmp_path)
+    settings.var.mkdir()
+    old = {"ami_user": "siaga", "ami_secret": "s3cret", "phone_password": "pw"}
+    settings.secrets_file.write_text(json.dumps(old))
+    with pytest.raises(RenderError, match="no test AMI account yet"):
+        load_secrets(settings, create=False)
+    keys = load_secrets(settings)
+    assert (keys.ami_user, keys.ami_secret, keys.phone_password) == ("siaga", "s3cret", "pw")
+    assert keys.test_ami_user == "siaga-test" and len(keys.test_ami_secret) > 20
+    assert load_secrets(settings, create=False) == keys
+    assert stat.S_IMODE(settings.secrets_file.stat().st_mode) == 0o600
+
+
+def test_var_is_private_and_cdr_directory_exists(tmp_path: Path) -> None:
+    """After render var/ is 0750 and cdr_csv's directory exists (cdr_csv creates none)."""
+    rendered(tmp_path)
+    settings = Settings.load(tmp_path)
+    assert stat.S_IMODE(settings.var.stat().st_mode) == 0o750
+    assert (settings.asterisk_dir / "log" / "cdr-csv").is_dir()
+
+
+def test_media_address_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """IVR_MEDIA_ADDRESS sets the address RTP binds to; 127.0.0.1 by default."""
+    assert Settings.load(tmp_path).media_address == "127.0.0.1"
+    monkeypatch.setenv("IVR_MEDIA_ADDRESS", "10.1.2.3")
+    pjsip = (rendered(tmp_path) / "pjsip.conf").read_text()
+    assert pjsip.count("media_address = 10.1.2.3\nbind_rtp_to_media_address = yes") == 2
