@@ -296,6 +296,11 @@ class AgiServer:
     def active_sessions(self) -> int:
         return len(self._tasks)
 
+    @property
+    def open_connections(self) -> int:
+        """Connections counted against the cap (sessions plus those still sending headers)."""
+        return len(self._connections)
+
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
