@@ -16,8 +16,8 @@ from typing import Any
 
 from ivr.ami.client import AmiClient, AmiError
 
-KEYS = re.compile(r"^[0-9*#]*$")
-NUMBER = re.compile(r"^\+?[0-9]{0,20}$")
+KEYS = re.compile(r"[0-9*#]*")
+NUMBER = re.compile(r"\+?[0-9]{0,20}")
 STREAM_FILE = re.compile(r'^STREAM FILE "([^"]*)"')
 ROUTE_FIELDS = ("Action", "Target", "Category", "QueuePriority", "Timeout", "AgiStatus", "From", "Status", "Hop")
 
@@ -71,9 +71,9 @@ async def place_call(
     until: str = "answered", hangup: bool = True, hold: float | None = None, dtmf_gap_ms: int = 250,
 ) -> CallReport:
     """Place one call and follow it until ``until`` ('answered' or 'queued') or ``answer_timeout``."""
-    if not KEYS.match(keys):
+    if not KEYS.fullmatch(keys):
         raise TestCallError(f"keys must be 0-9 * #, got {keys!r}")
-    if not NUMBER.match(caller):
+    if not NUMBER.fullmatch(caller):
         raise TestCallError(f"caller must be a phone number, got {caller!r}")
     token = secrets.token_hex(6)
     caller_id, entry_id = f"sim-{token}", f"sim-{token}-in"
