@@ -51,6 +51,11 @@ class HeaderParser:
     _buffer: bytearray = field(default_factory=bytearray)
     _consumed: int = 0
 
+    @property
+    def received(self) -> int:
+        """Bytes of the header block taken in so far."""
+        return self._consumed + len(self._buffer)
+
     def feed(self, data: bytes) -> bytes:
         """Add bytes; returns whatever followed the blank line once complete (else ``b""``)."""
         if self.complete:

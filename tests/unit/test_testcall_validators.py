@@ -6,8 +6,8 @@ from typing import cast
 
 import pytest
 
-from ivr.ami.client import AmiClient
 from ivr.ami import testcall
+from ivr.ami.client import AmiClient
 from ivr.ami.testcall import place_call
 
 # place_call validates before it touches the client, so a client that cannot do anything is enough.
