@@ -28,6 +28,7 @@ import enum
 from dataclasses import dataclass
 from typing import cast
 
+from ivr.agi import commands
 from ivr.agi.protocol import (
     MAX_HEADER_BYTES,
     MAX_REPLY_BYTES,
@@ -252,7 +253,7 @@ class Conversation:
                 self.channel_dead = True
                 return DeadChannel(reply)
             return reply
-        if phase is Phase.SYNCING and reply.ok and reply.data == self._nonce:
+        if phase is Phase.SYNCING and reply.ok and reply.result == "1" and reply.data == self._nonce:
             self.phase = Phase.IDLE
             return Synchronised(self.dropped_before_sync)
         if phase is Phase.READY or phase is Phase.SYNCING:
@@ -276,7 +277,7 @@ class Conversation:
         self._nonce = nonce
         self.phase = Phase.SYNCING
         self.commands_sent += 1
-        return b'GET FULL VARIABLE "' + nonce.encode("ascii") + b'"\n'
+        return commands.get_full_variable(nonce).encode("ascii") + b"\n"
 
     def send_command(self, line: str) -> bytes:
         """The bytes of one command line; the conversation now waits for its reply."""
