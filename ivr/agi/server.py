@@ -90,13 +90,14 @@ class AgiSession:
     the connection when the answer (or an error) arrives, or by the server's watchdog at the deadline.
     """
 
-    __slots__ = ("_deadline", "_timeout", "_transport", "_waiter", "conversation", "env", "summary")
+    __slots__ = ("_deadline", "_loop", "_timeout", "_transport", "_waiter", "conversation", "env", "summary")
 
     def __init__(self, env: AgiEnvironment, conversation: Conversation, transport: asyncio.Transport) -> None:
         self.env = env
         self.summary: dict[str, Any] = {}
         self.conversation = conversation
         self._transport = transport
+        self._loop = asyncio.get_running_loop()
         self._waiter: asyncio.Future[Answer] | None = None
         self._deadline = 0.0
         self._timeout = 0.0
@@ -137,7 +138,7 @@ class AgiSession:
     async def _answer(self, timeout: float) -> Answer:
         self._deadline = time.monotonic() + timeout
         self._timeout = timeout
-        waiter: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[Answer] = self._loop.create_future()
         self._waiter = waiter
         try:
             return await waiter
@@ -204,19 +205,25 @@ class _Connection(asyncio.Protocol):
                 self.session._fail(error if isinstance(error, AgiSessionError) else ConnectionLost(str(error)))
             return
         session = self.session
+        if len(events) == 1 and session is not None and type(events[0]) is Reply:
+            # The hot path: the answer to the one outstanding command.
+            waiter = session._waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(events[0])
+            return
         for event in events:
             kind = type(event)
             if kind is Reply or kind is DeadChannel or kind is Synchronised:
                 assert session is not None
-                session._settle(cast(Answer, event))
+                session._settle(cast("Answer", event))
             elif kind is DroppedReply:
-                dropped = cast(DroppedReply, event)
+                dropped = cast("DroppedReply", event)
                 log.warning(
                     "agi_reply_before_sync_dropped" if dropped.before_sync else "agi_unsolicited_reply_dropped",
                     code=dropped.reply.code, text=dropped.reply.text[:200],
                 )
             elif kind is Headers:
-                session = self._start_session(cast(Headers, event))
+                session = self._start_session(cast("Headers", event))
             # HangupNotice, NoiseLine: their state is the conversation's, summarised at the call's end.
 
     def _start_session(self, headers: Headers) -> AgiSession:
