@@ -99,3 +99,20 @@ def test_escape_digits_are_checked(digits: str) -> None:
     """Escape digits are a fixed alphabet; anything else, a trailing newline too, is refused, not quoted."""
     with pytest.raises(commands.UnsafeName):
         commands.stream_file("x", digits)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (commands.stream_file("/s/id/menu"), 'STREAM FILE "/s/id/menu" ""'),
+        (commands.stream_file("/s/id/menu", "12#"), 'STREAM FILE "/s/id/menu" "12#"'),
+        (commands.get_data("/s/id/menu", 5000, 2), 'GET DATA "/s/id/menu" 5000 2'),
+        (commands.wait_for_digit(4000), "WAIT FOR DIGIT 4000"),
+        (commands.verbose('say "x"'), r'VERBOSE "say \"x\"" 3'),
+        (commands.verbose("x", 1), 'VERBOSE "x" 1'),
+        (commands.get_full_variable("${CALLERID(num)}"), 'GET FULL VARIABLE "${CALLERID(num)}"'),
+    ],
+)
+def test_command_lines_table(line: str, expected: str) -> None:
+    """Each builder writes the exact line Asterisk expects, numbers as integers, defaults included."""
+    assert line == expected

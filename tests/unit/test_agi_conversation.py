@@ -82,25 +82,26 @@ PHASES: dict[Phase, Callable[[], Conversation]] = {
 
 
 @pytest.mark.parametrize(
-    ("raw", "events", "phase"),
+    ("raw", "events", "phase", "header_bytes"),
     [
-        (HEAD, [Headers(ENV)], Phase.READY),
-        (b"agi_a: 1\r\nagi_b: 2\r\n\r\n", [Headers({"agi_a": "1", "agi_b": "2"})], Phase.READY),
-        (b"agi_a: 1\nnonsense\nagi_a: 2\n\n", [Headers({"agi_a": "1"}, ("agi_a",), 1)], Phase.READY),
-        (b"agi_network: yes\nagi_uniq", [], Phase.HEADERS),
-        (b"", [], Phase.HEADERS),
+        (HEAD, [Headers(ENV)], Phase.READY, len(HEAD)),
+        (b"agi_a: 1\r\nagi_b: 2\r\n\r\n", [Headers({"agi_a": "1", "agi_b": "2"})], Phase.READY, 22),
+        (b"agi_a: 1\nnonsense\nagi_a: 2\n\n", [Headers({"agi_a": "1"}, ("agi_a",), 1)], Phase.READY, 28),
+        (b"agi_network: yes\nagi_uniq", [], Phase.HEADERS, 25),
+        (b"", [], Phase.HEADERS, 0),
         # A caller name carrying "\n\n" ends the block early; what follows is the command phase.
-        (HEAD + b"200 result=49\n", [Headers(ENV), DroppedReply(R49, before_sync=True)], Phase.READY),
-        (HEAD + b"agi_context: x\n", [Headers(ENV), NoiseLine("agi_context: x")], Phase.READY),
-        (HEAD + b"HANGUP\n", [Headers(ENV), HangupNotice()], Phase.READY),
-        (HEAD + b"200 res", [Headers(ENV)], Phase.READY),
+        (HEAD + b"200 result=49\n", [Headers(ENV), DroppedReply(R49, before_sync=True)], Phase.READY, len(HEAD)),
+        (HEAD + b"agi_context: x\n", [Headers(ENV), NoiseLine("agi_context: x")], Phase.READY, len(HEAD)),
+        (HEAD + b"HANGUP\n", [Headers(ENV), HangupNotice()], Phase.READY, len(HEAD)),
+        (HEAD + b"200 res", [Headers(ENV)], Phase.READY, len(HEAD)),
     ],
 )
-def test_header_phase_table(raw: bytes, events: list[Event], phase: Phase) -> None:
+def test_header_phase_table(raw: bytes, events: list[Event], phase: Phase, header_bytes: int) -> None:
     """The header block gives one Headers event; bytes after its blank line are already the command phase."""
     conversation = Conversation()
     assert conversation.receive_data(raw) == events
     assert conversation.phase is phase
+    assert conversation.header_bytes == header_bytes
 
 
 @pytest.mark.parametrize(
