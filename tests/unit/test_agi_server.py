@@ -11,7 +11,7 @@ import pytest
 import structlog
 
 from ivr.agi.protocol import Reply
-from ivr.agi.server import AgiServer, AgiSession, ChannelHungUp, ServerLimits
+from ivr.agi.server import AgiServer, AgiSession, ChannelHungUp, CommandTimeout, ServerLimits
 
 ENV = b"agi_network: yes\nagi_network_script: 112\nagi_uniqueid: 42.1\nagi_callerid: 0812\n\n"
 
@@ -247,3 +247,33 @@ async def test_hangup_notice_then_close_is_the_caller_hanging_up() -> None:
         await agi.close()
     ends = [line for line in logged if line["event"] == "agi_call_end"]
     assert ends and ends[0]["outcome"] == "caller_hung_up"
+
+
+async def test_a_command_without_reply_times_out_and_drops_the_connection() -> None:
+    """No reply within the bound: the handler gets CommandTimeout and the socket closes even if it lingers."""
+    raised: list[BaseException] = []
+    release = asyncio.Event()
+
+    async def handler(session: AgiSession) -> None:
+        try:
+            await session.command("NOOP", timeout=0.2)
+        except CommandTimeout as error:
+            raised.append(error)
+            # A handler that swallows the timeout must not keep Asterisk waiting on this socket.
+            await release.wait()
+
+    agi = AgiServer(handler, "127.0.0.1", 0)
+    await agi.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", agi.port)
+        writer.write(ENV)
+        sync = (await asyncio.wait_for(reader.readline(), 3)).decode()
+        writer.write(f"200 result=1 ({sync.split(chr(34))[1]})\n".encode())
+        assert await asyncio.wait_for(reader.readline(), 3) == b"NOOP\n"
+        with contextlib.suppress(ConnectionResetError):
+            assert await asyncio.wait_for(reader.read(), 3) == b""
+        writer.close()
+    finally:
+        release.set()
+        await agi.close()
+    assert len(raised) == 1
