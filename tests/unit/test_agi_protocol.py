@@ -166,6 +166,12 @@ def test_header_limit_is_the_whole_block_blank_line_included(split: bool) -> Non
         assert (outcome != ("too large",)) == passes, (limit, outcome)
 
 
+def test_an_unfinished_block_of_exactly_the_limit_waits() -> None:
+    """Bytes of an unfinished block up to the limit wait for more; one more byte is refused."""
+    assert feed_whole(b"a" * 64, 64)[0] is False
+    assert feed_whole(b"a" * 65, 64) == ("too large",)
+
+
 def test_an_unfinished_block_hands_back_nothing() -> None:
     """Until the blank line, feed returns no bytes for the command phase."""
     parser = HeaderParser()
@@ -181,6 +187,7 @@ def test_an_unfinished_block_hands_back_nothing() -> None:
         (b"agi_a: 1\n\nagi_b: 2\n\n", {"agi_a": "1"}, 0, b"agi_b: 2\n\n"),
         (b"x\ny\nagi_a: 1\n\n", {"agi_a": "1"}, 2, b""),
         (b"agi_a: 1XX\r\n\r\n", {"agi_a": "1XX"}, 0, b""),
+        (b"agi_a: 1\r\n \r\nagi_b: 2\r\n\r\n", {"agi_a": "1", "agi_b": "2"}, 1, b""),
     ],
 )
 def test_header_block_edges(raw: bytes, headers: dict[str, str], malformed: int, rest: bytes) -> None:
