@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 
 _DROP = str.maketrans("", "", "\r\n\0")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,79}$")
-_DIGITS = re.compile(r"^[0-9*#]*$")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,79}")
+_DIGITS = re.compile(r"[0-9*#]*")
 
 
 class UnsafeName(ValueError):
@@ -29,13 +29,13 @@ def quote(value: str) -> str:
 
 
 def _name(name: str) -> str:
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise UnsafeName(f"not a plain variable name: {name!r}")
     return name
 
 
 def _escape_digits(digits: str) -> str:
-    if not _DIGITS.match(digits):
+    if not _DIGITS.fullmatch(digits):
         raise UnsafeName(f"escape digits must be 0-9 * #: {digits!r}")
     return digits
 

@@ -51,14 +51,20 @@ class HeaderParser:
     _buffer: bytearray = field(default_factory=bytearray)
     _consumed: int = 0
 
+    @property
+    def received(self) -> int:
+        """Bytes of the header block taken in so far."""
+        return self._consumed + len(self._buffer)
+
     def feed(self, data: bytes) -> bytes:
         """Add bytes; returns whatever followed the blank line once complete (else ``b""``)."""
         if self.complete:
             return data
         if not self._buffer and not self._consumed:
-            # The usual case: the whole block in the first segment, LF line ends.
+            # The usual case: the whole block in the first segment, LF line ends. The block is
+            # ``end + 2`` bytes; a leading "\n" is an empty block, which the general path handles.
             end = data.find(b"\n\n")
-            if 0 <= end < self.limit and b"\r" not in data[:end]:
+            if 0 < end <= self.limit - 2 and data[0] != 0x0A and b"\r" not in data[:end]:
                 for line in data[:end].split(b"\n"):
                     self._add_line(line)
                 self._consumed = end + 2
@@ -164,8 +170,9 @@ class ReplyParser:
     _usage: list[str] | None = None
 
     def feed(self, data: bytes) -> list[ReplyEvent]:
-        if data and not self._buffer and self._usage is None and data.find(b"\n") == len(data) - 1:
-            # The usual case: exactly one whole reply line in one segment.
+        if (data and not self._buffer and self._usage is None and data.find(b"\n") == len(data) - 1
+                and not data.startswith(b"520-")):
+            # The usual case: exactly one whole reply line in one segment (a usage block spans several).
             return [parse_reply_line(_decode(data[:-1].rstrip(b"\r")))]
         self._buffer += data
         events: list[ReplyEvent] = []

@@ -11,53 +11,34 @@ import asyncio
 import resource
 import secrets
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 import structlog
 
-from ivr.agi import commands
-from ivr.agi.protocol import (
-    AgiProtocolError,
-    HangupNotice,
-    HeaderParser,
-    NoiseLine,
-    Reply,
-    ReplyEvent,
-    ReplyParser,
+from ivr.agi.conversation import (
+    AgiSessionError,
+    Answer,
+    ChannelHungUp,
+    ClosedBeforeHeaders,
+    CommandTimeout,
+    ConnectionLost,
+    Conversation,
+    DeadChannel,
+    DroppedReply,
+    Headers,
+    OutOfStep,
+    Synchronised,
 )
+from ivr.agi.protocol import AgiProtocolError, Reply
+
+__all__ = [
+    "AgiEnvironment", "AgiServer", "AgiSession", "AgiSessionError", "ChannelHungUp", "CommandTimeout",
+    "ConnectionLost", "Handler", "OutOfStep", "ServerLimits",
+]
 
 log = structlog.get_logger("ivr.agi")
-
-
-class AgiSessionError(Exception):
-    code = "agi_session_error"
-
-
-class ChannelHungUp(AgiSessionError):
-    """The caller hung up (HANGUP notice or 511 on a dead channel)."""
-
-    code = "agi_channel_hung_up"
-
-
-class ConnectionLost(AgiSessionError):
-    """Asterisk closed the socket (EOF) while we waited for a reply."""
-
-    code = "agi_connection_lost"
-
-
-class CommandTimeout(AgiSessionError):
-    """No reply within the command's bound; the connection is dropped so Asterisk falls back."""
-
-    code = "agi_command_timeout"
-
-
-class OutOfStep(AgiSessionError):
-    """The reply stream could not be matched to our commands."""
-
-    code = "agi_out_of_step"
 
 
 @dataclass(frozen=True)
@@ -102,117 +83,95 @@ class ServerLimits:
 Handler = Callable[["AgiSession"], Awaitable[None]]
 
 
-@dataclass
 class AgiSession:
-    """One call's command channel. ``command`` sends a line and returns its reply."""
+    """One call's command channel over a Conversation. ``command`` sends a line and returns its reply.
 
-    env: AgiEnvironment
-    transport: asyncio.Transport
-    summary: dict[str, Any] = field(default_factory=dict)
-    hung_up: bool = False
-    closed: bool = False
-    commands_sent: int = 0
-    noise_lines: int = 0
-    noise_samples: list[str] = field(default_factory=list)
-    _replies: deque[Reply] = field(default_factory=deque)
-    # One future per wait, resolved by the protocol: cheaper than Event + wait_for (a task each).
-    _waiter: asyncio.Future[None] | None = None
-    _deadline: float = 0.0
-    _timed_out: bool = False
+    The protocol rules are the conversation's; this only waits: one future per command, settled by
+    the connection when the answer (or an error) arrives, or by the server's watchdog at the deadline.
+    """
 
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+    __slots__ = ("_deadline", "_loop", "_timeout", "_transport", "_waiter", "conversation", "env", "summary")
 
-    def _deliver(self, event: ReplyEvent) -> None:
-        if isinstance(event, HangupNotice):
-            self.hung_up = True
-            self._wake()
-        elif isinstance(event, NoiseLine):
-            # Only a caller name carrying newlines produces these; summarised once in agi_call_end.
-            self.noise_lines += 1
-            if len(self.noise_samples) < 5:
-                self.noise_samples.append(event.text[:200])
-        else:
-            self._replies.append(event)
-            self._wake()
+    def __init__(self, env: AgiEnvironment, conversation: Conversation, transport: asyncio.Transport) -> None:
+        self.env = env
+        self.summary: dict[str, Any] = {}
+        self.conversation = conversation
+        self._transport = transport
+        self._loop = asyncio.get_running_loop()
+        self._waiter: asyncio.Future[Answer] | None = None
+        self._deadline = 0.0
+        self._timeout = 0.0
 
-    def _lost(self) -> None:
-        self.closed = True
-        self._wake()
+    @property
+    def hung_up(self) -> bool:
+        return self.conversation.hung_up
+
+    @property
+    def closed(self) -> bool:
+        return self.conversation.closed
+
+    @property
+    def commands_sent(self) -> int:
+        return self.conversation.commands_sent
+
+    @property
+    def noise_lines(self) -> int:
+        return self.conversation.noise_lines
+
+    @property
+    def noise_samples(self) -> list[str]:
+        return self.conversation.noise_samples
+
+    async def command(self, line: str, timeout: float = 30.0) -> Reply:
+        self._transport.write(self.conversation.send_command(line))
+        answer = await self._answer(timeout)
+        if type(answer) is Reply:
+            return answer
+        assert type(answer) is DeadChannel
+        raise ChannelHungUp(answer.reply.text)
+
+    async def synchronise(self, timeout: float = 5.0) -> None:
+        """Match replies to commands before the first real one (the conversation drops all before the echo)."""
+        self._transport.write(self.conversation.send_sync(secrets.token_hex(8)))
+        await self._answer(timeout)
+
+    async def _answer(self, timeout: float) -> Answer:
+        self._deadline = time.monotonic() + timeout
+        self._timeout = timeout
+        waiter: asyncio.Future[Answer] = self._loop.create_future()
+        self._waiter = waiter
+        try:
+            return await waiter
+        finally:
+            self._waiter = None
+
+    def _settle(self, answer: Answer) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(answer)
+
+    def _fail(self, error: AgiSessionError) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error)
 
     def _expire_if_due(self, now: float) -> None:
         """Called by the server's watchdog: one sweep for all sessions instead of a timer per command."""
         if self._waiter is not None and now >= self._deadline:
-            self._timed_out = True
-            self._wake()
-
-    async def _next_reply(self, timeout: float) -> Reply:
-        if self._replies:
-            return self._replies.popleft()
-        self._deadline = time.monotonic() + timeout
-        self._timed_out = False
-        loop = asyncio.get_running_loop()
-        while not self._replies:
-            if self.closed:
-                raise ConnectionLost("Asterisk closed the AGI connection")
-            if self._timed_out:
-                self.transport.abort()
-                raise CommandTimeout(f"no AGI reply within {timeout:.1f}s")
-            self._waiter = loop.create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self._replies.popleft()
-
-    def _send(self, line: str) -> None:
-        if self.closed:
-            raise ConnectionLost("AGI connection already closed")
-        while self._replies:
-            stale = self._replies.popleft()
-            log.warning("agi_unsolicited_reply_dropped", code=stale.code, text=stale.text[:200])
-        self.commands_sent += 1
-        self.transport.write(line.encode("utf-8") + b"\n")
-
-    async def command(self, line: str, timeout: float = 30.0) -> Reply:
-        self._send(line)
-        reply = await self._next_reply(timeout)
-        if reply.code == 511 or (reply.ok and reply.result == "-1" and self.hung_up):
-            raise ChannelHungUp(reply.text)
-        return reply
-
-    async def synchronise(self, timeout: float = 5.0) -> None:
-        """Match replies to commands before the first real one.
-
-        A caller name can carry a newline and a blank line into the header block, so lines that
-        look like replies may already sit in the stream. We ask Asterisk to echo a nonce nobody can
-        guess and drop every reply before it.
-        """
-        nonce = secrets.token_hex(8)
-        self._send(commands.get_full_variable(nonce))
-        deadline = time.monotonic() + timeout
-        for _ in range(64):
-            reply = await self._next_reply(deadline - time.monotonic())
-            if reply.code == 511:
-                raise ChannelHungUp(reply.text)
-            if reply.ok and reply.data == nonce:
-                return
-            log.warning("agi_reply_before_sync_dropped", code=reply.code, text=reply.text[:200])
-        raise OutOfStep("AGI reply stream never echoed our sync nonce")
+            self._transport.abort()
+            self._fail(CommandTimeout(f"no AGI reply within {self._timeout:.1f}s"))
 
     def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.transport.close()
+        if not self.conversation.closed:
+            self.conversation.close()
+            self._transport.close()
 
 
 class _Connection(asyncio.Protocol):
     def __init__(self, server: AgiServer) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
-        self.headers = HeaderParser()
-        self.replies = ReplyParser()
+        self.conversation = Conversation()
         self.session: AgiSession | None = None
         self.header_timer: asyncio.TimerHandle | None = None
         self.peer = ""
@@ -229,7 +188,7 @@ class _Connection(asyncio.Protocol):
         self.header_timer = loop.call_later(self.server.limits.header_timeout, self._header_timeout)
 
     def _header_timeout(self) -> None:
-        log.warning("agi_header_timeout", peer=self.peer, received=self.headers._consumed)
+        log.warning("agi_header_timeout", peer=self.peer, received=self.conversation.header_bytes)
         self._abort()
 
     def _abort(self) -> None:
@@ -238,40 +197,58 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         try:
-            if self.session is None:
-                rest = self.headers.feed(data)
-                if not self.headers.complete:
-                    return
-                self._start_session()
-                data = rest
-            assert self.session is not None
-            for event in self.replies.feed(data):
-                self.session._deliver(event)
-        except AgiProtocolError as error:
+            events = self.conversation.receive_data(data)
+        except (AgiProtocolError, AgiSessionError) as error:
             log.warning(error.code, peer=self.peer, error=str(error))
             self._abort()
+            if self.session is not None:
+                self.session._fail(error if isinstance(error, AgiSessionError) else ConnectionLost(str(error)))
+            return
+        session = self.session
+        if len(events) == 1 and session is not None and type(events[0]) is Reply:
+            # The hot path: the answer to the one outstanding command.
+            waiter = session._waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(events[0])
+            return
+        for event in events:
+            kind = type(event)
+            if kind is Reply or kind is DeadChannel or kind is Synchronised:
+                assert session is not None
+                session._settle(cast("Answer", event))
+            elif kind is DroppedReply:
+                dropped = cast("DroppedReply", event)
+                log.warning(
+                    "agi_reply_before_sync_dropped" if dropped.before_sync else "agi_unsolicited_reply_dropped",
+                    code=dropped.reply.code, text=dropped.reply.text[:200],
+                )
+            elif kind is Headers:
+                session = self._start_session(cast("Headers", event))
+            # HangupNotice, NoiseLine: their state is the conversation's, summarised at the call's end.
 
-    def _start_session(self) -> None:
+    def _start_session(self, headers: Headers) -> AgiSession:
         assert self.transport is not None
         if self.header_timer is not None:
             self.header_timer.cancel()
-        env = AgiEnvironment(dict(self.headers.headers))
-        self.session = AgiSession(env=env, transport=self.transport)
-        if self.headers.duplicate_keys or self.headers.malformed_lines:
-            self.session.summary["suspicious_headers"] = {
-                "duplicate_keys": self.headers.duplicate_keys[:20],
-                "malformed_lines": self.headers.malformed_lines,
+        session = self.session = AgiSession(AgiEnvironment(headers.headers), self.conversation, self.transport)
+        if headers.duplicate_keys or headers.malformed_lines:
+            session.summary["suspicious_headers"] = {
+                "duplicate_keys": list(headers.duplicate_keys[:20]),
+                "malformed_lines": headers.malformed_lines,
             }
-        self.server._spawn(self.session)
+        self.server._spawn(session)
+        return session
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.header_timer is not None:
             self.header_timer.cancel()
-        if self.session is None:
-            if self.headers._consumed or self.headers._buffer:
-                log.info("agi_closed_before_headers", peer=self.peer)
-        else:
-            self.session._lost()
+        try:
+            self.conversation.receive_eof()
+        except ClosedBeforeHeaders:
+            log.info("agi_closed_before_headers", peer=self.peer)
+        except ConnectionLost as error:
+            if self.session is not None:
+                self.session._fail(error)
         self.server._release(self)
 
 
@@ -295,6 +272,11 @@ class AgiServer:
     @property
     def active_sessions(self) -> int:
         return len(self._tasks)
+
+    @property
+    def open_connections(self) -> int:
+        """Connections counted against the cap (sessions plus those still sending headers)."""
+        return len(self._connections)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

@@ -16,8 +16,8 @@ from typing import Any
 
 from ivr.ami.client import AmiClient, AmiError
 
-KEYS = re.compile(r"^[0-9*#]*$")
-NUMBER = re.compile(r"^\+?[0-9]{0,20}$")
+KEYS = re.compile(r"[0-9*#]*")
+NUMBER = re.compile(r"\+?[0-9]{0,20}")
 STREAM_FILE = re.compile(r'^STREAM FILE "([^"]*)"')
 ROUTE_FIELDS = ("Action", "Target", "Category", "QueuePriority", "Timeout", "AgiStatus", "From", "Status", "Hop")
 
@@ -61,9 +61,9 @@ class CallReport:
 
 def validate_request(keys: str, caller: str) -> None:
     """Refuse keys or a caller number that could be more than data on their way into AMI."""
-    if not KEYS.match(keys):
+    if not KEYS.fullmatch(keys):
         raise TestCallError(f"keys must be 0-9 * #, got {keys!r}")
-    if not NUMBER.match(caller):
+    if not NUMBER.fullmatch(caller):
         raise TestCallError(f"caller must be a phone number, got {caller!r}")
 
 

@@ -6,6 +6,8 @@ property tests check our quoting against the parser that will actually read it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -78,14 +80,41 @@ def test_stream_file_has_exactly_two_arguments(path: str, keys: str) -> None:
     assert len(argv) == 4 and argv[3] == keys
 
 
-@pytest.mark.parametrize("name", ["", "1ABC", "A B", "A\nB", 'A"', "X" * 81])
+@pytest.mark.parametrize("name", ["", "1ABC", "A B", "A\nB", 'A"', "X" * 81, "X\n", "X\r\n", "\nX"])
 def test_variable_names_must_be_plain(name: str) -> None:
-    """Names are never quoted, so anything but a plain identifier is refused."""
+    """Names are never quoted, so anything but a plain identifier is refused, a trailing newline too."""
     with pytest.raises(commands.UnsafeName):
         commands.set_variable(name, "v")
-
-
-def test_escape_digits_are_checked() -> None:
-    """Escape digits are a fixed alphabet; anything else is refused, not quoted."""
     with pytest.raises(commands.UnsafeName):
-        commands.stream_file("x", '1" EXEC')
+        commands.get_variable(name)
+
+
+@pytest.mark.parametrize("name", ["X", "_", "IVR_ACTION", "a" + "9" * 79])
+def test_plain_variable_names_are_accepted(name: str) -> None:
+    """A plain identifier up to 80 characters goes into the line as it is."""
+    assert commands.set_variable(name, "v") == f'SET VARIABLE {name} "v"'
+    assert commands.get_variable(name) == f"GET VARIABLE {name}"
+
+
+@pytest.mark.parametrize("digits", ['1" EXEC', "1\n", "12\n", "a", " "])
+def test_escape_digits_are_checked(digits: str) -> None:
+    """Escape digits are a fixed alphabet; anything else, a trailing newline too, is refused, not quoted."""
+    with pytest.raises(commands.UnsafeName):
+        commands.stream_file("x", digits)
+
+
+@pytest.mark.parametrize(
+    ("build", "expected"),
+    [
+        (lambda: commands.stream_file("/s/id/menu"), 'STREAM FILE "/s/id/menu" ""'),
+        (lambda: commands.stream_file("/s/id/menu", "12#"), 'STREAM FILE "/s/id/menu" "12#"'),
+        (lambda: commands.get_data("/s/id/menu", 5000, 2), 'GET DATA "/s/id/menu" 5000 2'),
+        (lambda: commands.wait_for_digit(4000), "WAIT FOR DIGIT 4000"),
+        (lambda: commands.verbose('say "x"'), r'VERBOSE "say \"x\"" 3'),
+        (lambda: commands.verbose("x", 1), 'VERBOSE "x" 1'),
+        (lambda: commands.get_full_variable("${CALLERID(num)}"), 'GET FULL VARIABLE "${CALLERID(num)}"'),
+    ],
+)
+def test_command_lines_table(build: Callable[[], str], expected: str) -> None:
+    """Each builder writes the exact line Asterisk expects, numbers as integers, defaults included."""
+    assert build() == expected

@@ -129,3 +129,107 @@ def test_reply_parser_one_event_per_line(lines: list[str]) -> None:
     lines = [line for line in lines if not line.startswith("520")]
     data = "".join(line + "\n" for line in lines).encode()
     assert len(ReplyParser(limit=1 << 20).feed(data)) == len(lines)
+
+
+def feed_whole(data: bytes, limit: int) -> tuple[object, ...]:
+    return feed_chunks([data], limit)
+
+
+def feed_chunks(chunks: list[bytes], limit: int) -> tuple[object, ...]:
+    parser = HeaderParser(limit=limit)
+    rest = b""
+    try:
+        for chunk in chunks:
+            rest += parser.feed(chunk)
+    except HeadersTooLarge:
+        return ("too large",)
+    return parser.complete, parser.headers, parser.duplicate_keys, parser.malformed_lines, parser.received, rest
+
+
+HEADER_LINES = st.sampled_from([b"agi_a: 1", b"agi_b: x: y", b"", b"nonsense", b"agi_a: 2", b"agi_c:", b" : v"])
+
+
+@given(st.lists(HEADER_LINES, max_size=12), st.sampled_from([b"\n", b"\r\n"]), st.integers(min_value=8, max_value=80))
+def test_one_segment_and_byte_by_byte_agree(lines: list[bytes], end: bytes, limit: int) -> None:
+    """The one-segment shortcut parses exactly like the general path: same headers, counts, size and rest."""
+    data = b"".join(line + end for line in lines) + b"200 result=0\n"
+    assert feed_whole(data, limit) == feed_chunks([bytes([byte]) for byte in data], limit)
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_header_limit_is_the_whole_block_blank_line_included(split: bool) -> None:
+    """A block of exactly ``limit`` bytes passes, one byte more is refused, in one segment or byte by byte."""
+    block = b"agi_a: " + b"x" * 13 + b"\n\n"  # 22 bytes
+    for limit, passes in ((22, True), (21, False)):
+        chunks = [bytes([byte]) for byte in block] if split else [block]
+        outcome = feed_chunks(chunks, limit)
+        assert (outcome != ("too large",)) == passes, (limit, outcome)
+
+
+def test_an_unfinished_block_of_exactly_the_limit_waits() -> None:
+    """Bytes of an unfinished block up to the limit wait for more; one more byte is refused."""
+    assert feed_whole(b"a" * 64, 64)[0] is False
+    assert feed_whole(b"a" * 65, 64) == ("too large",)
+
+
+def test_an_unfinished_block_hands_back_nothing() -> None:
+    """Until the blank line, feed returns no bytes for the command phase."""
+    parser = HeaderParser()
+    assert parser.feed(b"agi_a: 1\n") == b""
+    assert parser.feed(b"agi_b") == b"" and not parser.complete
+
+
+@pytest.mark.parametrize(
+    ("raw", "headers", "malformed", "rest"),
+    [
+        (b"\nagi_a: 1\n\n", {}, 0, b"agi_a: 1\n\n"),
+        (b"\n\n", {}, 0, b"\n"),
+        (b"agi_a: 1\n\nagi_b: 2\n\n", {"agi_a": "1"}, 0, b"agi_b: 2\n\n"),
+        (b"x\ny\nagi_a: 1\n\n", {"agi_a": "1"}, 2, b""),
+        (b"agi_a: 1XX\r\n\r\n", {"agi_a": "1XX"}, 0, b""),
+        (b"agi_a: 1\r\n \r\nagi_b: 2\r\n\r\n", {"agi_a": "1", "agi_b": "2"}, 1, b""),
+    ],
+)
+def test_header_block_edges(raw: bytes, headers: dict[str, str], malformed: int, rest: bytes) -> None:
+    """The first empty line ends the block, wherever it is; malformed lines are all counted; only CR is stripped."""
+    parser, after = given_headers(raw)
+    assert (parser.headers, parser.malformed_lines, after) == (headers, malformed, rest)
+    assert parser.received == len(raw) - len(rest)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"200 foo\n", [Reply(200, text="foo")]),
+        (b"200 result=1 x=a=b\n", [Reply(200, "1", "", {"x": "a=b"}, "result=1 x=a=b")]),
+        (b"200 result=0 ext=XX\r\n", [Reply(200, "0", "", {"ext": "XX"}, "result=0 ext=XX")]),
+        (b"200 result=0 \r\n", [Reply(200, "0", "", {}, "result=0 ")]),
+        (b"200 result=0 ext=XX\r\n200 result=0 \r\n",
+         [Reply(200, "0", "", {"ext": "XX"}, "result=0 ext=XX"), Reply(200, "0", "", {}, "result=0 ")]),
+    ],
+)
+def test_reply_bytes_table(raw: bytes, expected: list[object]) -> None:
+    """Reply lines from bytes: one or several per segment, only the CR stripped, extras split at the first '='."""
+    assert ReplyParser().feed(raw) == expected
+
+
+def test_usage_reply_line_by_line() -> None:
+    """A 520 usage reply arriving one line per segment is still one Reply."""
+    parser = ReplyParser()
+    assert parser.feed(b"520-Invalid command syntax.  Proper usage follows:\n") == []
+    assert parser.feed(b"Usage: x\n") == []
+    assert parser.feed(b"520 End of proper usage.\n") == [
+        Reply(520, text="Invalid command syntax.  Proper usage follows:\nUsage: x")
+    ]
+
+
+def test_reply_limits_are_exact() -> None:
+    """An unfinished line or usage block of exactly the limit is kept; one byte more is refused."""
+    assert ReplyParser(limit=100).feed(b"2" * 100) == []
+    with pytest.raises(ReplyTooLarge):
+        ReplyParser(limit=100).feed(b"2" * 101)
+    parser = ReplyParser(limit=100)
+    parser.feed(b"520-" + b"u" * 50 + b"\n")
+    assert parser.feed(b"u" * 50 + b"\n") == []
+    with pytest.raises(ReplyTooLarge):
+        parser.feed(b"u\n")

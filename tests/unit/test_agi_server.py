@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 
 import pytest
 import structlog
 
-from ivr.agi.server import AgiServer, AgiSession, ChannelHungUp, ServerLimits
+from ivr.agi.protocol import Reply
+from ivr.agi.server import AgiServer, AgiSession, ChannelHungUp, CommandTimeout, ServerLimits
 
 ENV = b"agi_network: yes\nagi_network_script: 112\nagi_uniqueid: 42.1\nagi_callerid: 0812\n\n"
 
@@ -37,27 +39,36 @@ class FakeAsterisk:
             elif hangup_after is not None and len(self.commands) > hangup_after:
                 self.writer.write(b"HANGUP\n511 Command Not Permitted on a dead channel\n")
             else:
-                self.writer.write(reply)
+                # The command's position rides in the reply, so a handler can see which line it answers.
+                self.writer.write(reply.replace(b"{n}", str(len(self.commands)).encode()))
+
+
+@dataclass
+class Served:
+    """The server under test, the sessions its handler saw and the replies that handler got."""
+
+    agi: AgiServer
+    seen: list[AgiSession] = field(default_factory=list)
+    answers: list[Reply] = field(default_factory=list)
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[tuple[AgiServer, list[AgiSession]]]:
-    seen: list[AgiSession] = []
-
+async def server() -> AsyncIterator[Served]:
     async def handler(session: AgiSession) -> None:
-        seen.append(session)
-        await session.command("STREAM FILE \"x\" \"\"")
-        await session.command("SET VARIABLE IVR_ACTION \"queue\"")
+        served.seen.append(session)
+        served.answers.append(await session.command("STREAM FILE \"x\" \"\""))
+        served.answers.append(await session.command("SET VARIABLE IVR_ACTION \"queue\""))
 
     agi = AgiServer(handler, "127.0.0.1", 0, ServerLimits(header_timeout=0.5, max_connections=50))
+    served = Served(agi)
     await agi.start()
-    yield agi, seen
+    yield served
     await agi.close()
 
 
-async def test_a_session_runs_the_handler_after_the_sync(server: tuple[AgiServer, list[AgiSession]]) -> None:
+async def test_a_session_runs_the_handler_after_the_sync(server: Served) -> None:
     """The first command is the nonce echo; then the handler's commands, then the socket closes."""
-    agi, seen = server
+    agi, seen = server.agi, server.seen
     fake = await FakeAsterisk.connect(agi.port)
     await asyncio.wait_for(fake.serve(), 5)
     assert fake.commands[0].startswith("GET FULL VARIABLE")
@@ -65,21 +76,45 @@ async def test_a_session_runs_the_handler_after_the_sync(server: tuple[AgiServer
     assert seen[0].env.uniqueid == "42.1" and seen[0].env.script == "112"
 
 
-Served = tuple[AgiServer, list[AgiSession]]
+SMUGGLED = b"200 result=49\nagi_context: x\n"
 
 
 async def test_replies_smuggled_before_the_sync_are_dropped(server: Served) -> None:
-    """Reply-looking lines already in the stream are not taken as answers to our commands."""
-    agi, seen = server
-    fake = await FakeAsterisk.connect(agi.port, ENV + b"200 result=49\nagi_context: x\n")
-    await asyncio.wait_for(fake.serve(reply=b"200 result=0\n"), 5)
+    """Reply-looking lines in the header segment are not taken as answers to our commands."""
+    agi, seen = server.agi, server.seen
+    fake = await FakeAsterisk.connect(agi.port, ENV + SMUGGLED)
+    await asyncio.wait_for(fake.serve(reply=b"200 result=0 (answer {n})\n"), 5)
     assert len(fake.commands) == 3
     assert seen[0].noise_lines == 1
+    # Commands 2 and 3 each got their own answer, not the smuggled line or the sync echo.
+    assert [reply.data for reply in server.answers] == ["answer 2", "answer 3"]
 
 
-async def test_hangup_notice_ends_the_session(server: tuple[AgiServer, list[AgiSession]]) -> None:
+async def test_replies_arriving_after_the_sync_was_sent_wait_for_its_echo(server: Served) -> None:
+    """A smuggled reply that lands after our sync went out is dropped: only the nonce echo ends the sync."""
+    with structlog.testing.capture_logs() as logged:
+        fake = await FakeAsterisk.connect(server.agi.port)
+        sync = (await asyncio.wait_for(fake.reader.readline(), 3)).decode().rstrip("\n")
+        fake.commands.append(sync)
+        fake.writer.write(SMUGGLED)
+        # The echo goes out only once the server has dealt with the smuggled line, as Asterisk's would.
+        await until(lambda: any(line["event"] == "agi_reply_before_sync_dropped" for line in logged))
+        fake.writer.write(f"200 result=1 ({sync.split(chr(34))[1]})\n".encode())
+        await asyncio.wait_for(fake.serve(reply=b"200 result=0 (answer {n})\n"), 5)
+    assert [reply.data for reply in server.answers] == ["answer 2", "answer 3"]
+
+
+async def until(condition: Callable[[], bool], seconds: float = 3.0) -> None:
+    """Poll ``condition`` until it holds; fail the test at the deadline."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met before the deadline"
+        await asyncio.sleep(0.01)
+
+
+async def test_hangup_notice_ends_the_session(server: Served) -> None:
     """HANGUP then 511 raise ChannelHungUp inside the handler and the connection is closed."""
-    agi, seen = server
+    agi, seen = server.agi, server.seen
     fake = await FakeAsterisk.connect(agi.port)
     await asyncio.wait_for(fake.serve(hangup_after=1), 5)
     assert seen[0].hung_up and seen[0].closed
@@ -87,10 +122,10 @@ async def test_hangup_notice_ends_the_session(server: tuple[AgiServer, list[AgiS
 
 
 async def test_early_close_and_silence_do_not_block_a_real_session(
-    server: tuple[AgiServer, list[AgiSession]],
+    server: Served,
 ) -> None:
     """A client that closes before the blank line, and one that stalls, leave a real call served."""
-    agi, seen = server
+    agi, seen = server.agi, server.seen
     _reader, early = await asyncio.open_connection("127.0.0.1", agi.port)
     early.write(b"agi_network: yes\n")
     early.close()
@@ -105,16 +140,28 @@ async def test_early_close_and_silence_do_not_block_a_real_session(
     assert len(seen) == 1
 
 
-async def test_oversized_headers_are_refused_quickly(server: tuple[AgiServer, list[AgiSession]]) -> None:
-    """A header block over the limit closes that connection; nothing reaches the handler."""
-    agi, seen = server
-    reader, writer = await asyncio.open_connection("127.0.0.1", agi.port)
-    writer.write(b"agi_x: " + b"A" * (1 << 20))
-    with contextlib.suppress(ConnectionError):
-        await writer.drain()
-        assert await asyncio.wait_for(reader.read(), 3) == b""
-    writer.close()
+async def test_oversized_headers_are_refused_quickly() -> None:
+    """A header block over the limit is cut at once, long before the header timeout would."""
+    seen: list[AgiSession] = []
+
+    async def handler(session: AgiSession) -> None:
+        seen.append(session)
+
+    # A header timeout far beyond the wait below: only the byte cap can close this connection in time.
+    agi = AgiServer(handler, "127.0.0.1", 0, ServerLimits(header_timeout=60))
+    await agi.start()
+    try:
+        with structlog.testing.capture_logs() as logged:
+            reader, writer = await asyncio.open_connection("127.0.0.1", agi.port)
+            writer.write(b"agi_x: " + b"A" * (1 << 20))
+            with contextlib.suppress(ConnectionError):
+                await asyncio.wait_for(writer.drain(), 2)
+                assert await asyncio.wait_for(reader.read(), 2) == b""
+            writer.close()
+    finally:
+        await agi.close()
     assert seen == []
+    assert [line["event"] for line in logged if line["log_level"] == "warning"] == ["agi_headers_too_large"]
 
 
 async def test_connection_cap_refuses_beyond_it() -> None:
@@ -126,14 +173,32 @@ async def test_connection_cap_refuses_beyond_it() -> None:
     agi = AgiServer(handler, "127.0.0.1", 0, ServerLimits(header_timeout=5, max_connections=2))
     await agi.start()
     try:
-        held = [await asyncio.open_connection("127.0.0.1", agi.port) for _ in range(2)]
-        reader, writer = await asyncio.open_connection("127.0.0.1", agi.port)
-        assert await asyncio.wait_for(reader.read(), 3) == b""
-        writer.close()
-        for _reader, held_writer in held:
-            held_writer.close()
+        held = [await FakeAsterisk.connect(agi.port) for _ in range(2)]
+        for fake in held:
+            # Each held connection is admitted: its session starts and sends the sync.
+            assert (await asyncio.wait_for(fake.reader.readline(), 3)).startswith(b"GET FULL VARIABLE")
+        assert await given_refused(agi.port)
+        for fake in held:
+            fake.writer.close()
+        # The cap counts open connections: once the held ones are gone a new call is served in full.
+        await until(lambda: agi.open_connections == 0)
+        fake = await FakeAsterisk.connect(agi.port)
+        await asyncio.wait_for(fake.serve(), 5)
+        assert fake.commands[1:] == ["NOOP"]
     finally:
         await agi.close()
+
+
+async def given_refused(port: int) -> bool:
+    """True when the server closes a new connection without sending anything."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(ENV)
+    try:
+        return await asyncio.wait_for(reader.read(), 3) == b""
+    except ConnectionResetError:
+        return True
+    finally:
+        writer.close()
 
 
 async def test_command_after_hangup_raises() -> None:
@@ -182,3 +247,33 @@ async def test_hangup_notice_then_close_is_the_caller_hanging_up() -> None:
         await agi.close()
     ends = [line for line in logged if line["event"] == "agi_call_end"]
     assert ends and ends[0]["outcome"] == "caller_hung_up"
+
+
+async def test_a_command_without_reply_times_out_and_drops_the_connection() -> None:
+    """No reply within the bound: the handler gets CommandTimeout and the socket closes even if it lingers."""
+    raised: list[BaseException] = []
+    release = asyncio.Event()
+
+    async def handler(session: AgiSession) -> None:
+        try:
+            await session.command("NOOP", timeout=0.2)
+        except CommandTimeout as error:
+            raised.append(error)
+            # A handler that swallows the timeout must not keep Asterisk waiting on this socket.
+            await release.wait()
+
+    agi = AgiServer(handler, "127.0.0.1", 0)
+    await agi.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", agi.port)
+        writer.write(ENV)
+        sync = (await asyncio.wait_for(reader.readline(), 3)).decode()
+        writer.write(f"200 result=1 ({sync.split(chr(34))[1]})\n".encode())
+        assert await asyncio.wait_for(reader.readline(), 3) == b"NOOP\n"
+        with contextlib.suppress(ConnectionResetError):
+            assert await asyncio.wait_for(reader.read(), 3) == b""
+        writer.close()
+    finally:
+        release.set()
+        await agi.close()
+    assert len(raised) == 1
