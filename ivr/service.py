@@ -42,7 +42,9 @@ class CallSession(Protocol):
 
     env: AgiEnvironment
     summary: dict[str, Any]
-    hung_up: bool
+
+    @property
+    def hung_up(self) -> bool: ...
 
     async def command(self, line: str, timeout: float = 30.0) -> Reply: ...
 
@@ -131,7 +133,7 @@ class CallService:
         # The history lookup runs while the greeting plays: nothing slow stands between the answer
         # and the first prompt, or between a prompt and the wait for its key.
         standing_task = asyncio.ensure_future(self._standing(config, caller, now))
-        channel = AgiChannel(session, self.sounds_dir, flow.default_language)  # type: ignore[arg-type]
+        channel = AgiChannel(session, self.sounds_dir, flow.default_language)
         engine = FlowEngine(flow)
         decision: Decision | None = None
         standing = Standing()

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 from ivr.agi import commands
-from ivr.agi.server import AgiSession
+from ivr.agi.protocol import Reply
 
 # Bounds for one command's reply, beyond the time the command itself may take.
 REPLY_MARGIN = 10.0
 LONGEST_PROMPT = 120.0
 
 
+class Commands(Protocol):
+    """What the channel needs of a FastAGI session: one command, its reply."""
+
+    async def command(self, line: str, timeout: float = 30.0) -> Reply: ...
+
+
 class AgiChannel:
-    def __init__(self, session: AgiSession, sounds_dir: Path, default_language: str) -> None:
+    def __init__(self, session: Commands, sounds_dir: Path, default_language: str) -> None:
         self.session = session
         self.sounds_dir = sounds_dir
         self.default_language = default_language
