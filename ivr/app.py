@@ -15,6 +15,7 @@ from aiohttp import web
 
 from ivr.agi.server import AgiServer
 from ivr.ami.client import AmiClient, AmiError
+from ivr.ami.dtmf import KeyLedger
 from ivr.ami.live import LiveQueues
 from ivr.ami.operators import login_sim_operators
 from ivr.asterisk import process
@@ -47,11 +48,18 @@ async def serve(settings: Settings, with_ami: bool = True,
 
     ami: AmiClient | None = None
     live: LiveQueues | None = None
+    ledger: KeyLedger | None = None
     if with_ami:
         keys = load_secrets(settings, create=False)
         # Boot state and queue/member events only: every call's dialplan steps, variables and AGI
         # commands would otherwise arrive here too, and cost ~13 ms of CPU per call (bench/).
-        ami = AmiClient(settings.host, settings.ami_port, keys.ami_user, keys.ami_secret, events="system,agent")
+        # dtmf: every key the caller presses, also those Asterisk drops between two AGI commands.
+        ami = AmiClient(settings.host, settings.ami_port, keys.ami_user, keys.ami_secret,
+                        events="system,agent,dtmf")
+        if settings.dtmf_ledger:
+            ledger = KeyLedger(lambda: ami is not None and ami.ready)
+            ami.on("DTMFEnd", ledger.on_dtmf_end)
+            ami.on_ready(ledger.on_login)
         for name in QUEUE_EVENTS:
             ami.on(name, _log_queue_event)
         live = LiveQueues(ami)
@@ -73,7 +81,8 @@ async def serve(settings: Settings, with_ami: bool = True,
             # Calls do not depend on AMI: keep serving FastAGI and let panoramisk reconnect.
             log.warning("ami_not_ready_serving_anyway", error=str(error))
 
-    service = CallService(config.current, settings.sounds_dir, records, live.snapshot if live else lambda: None)
+    service = CallService(config.current, settings.sounds_dir, records, live.snapshot if live else lambda: None,
+                          keys=ledger)
     agi = AgiServer(service.handle, settings.host, settings.agi_port)
     await agi.start()
     runner = web.AppRunner(build_web_app(settings, config, agi, ami, store, records.health))

@@ -24,10 +24,12 @@ from ivr.agi import commands
 from ivr.agi.channel import REPLY_MARGIN, AgiChannel
 from ivr.agi.protocol import Reply
 from ivr.agi.server import AgiEnvironment, ChannelHungUp, ConnectionLost
+from ivr.ami.dtmf import KeyLedger
 from ivr.config import Config
 from ivr.flow.engine import ALL_KEYS, FlowEngine, FlowResult
+from ivr.routing.callerid import CallerId, decode_raw, history_key
 from ivr.routing.decide import Decision, QueueState, Standing, decide
-from ivr.routing.triage import CallerHistory, Flag, assess, normalise_number
+from ivr.routing.triage import CallerHistory, Flag, assess
 from ivr.store.calls import IvrRecord
 
 log = structlog.get_logger("ivr.service")
@@ -71,6 +73,7 @@ class CallOutcome:
     started_at: datetime
     caller: str  # the history key (normalised number)
     caller_name: str
+    caller_raw: CallerId | None  # what the trunk sent, before the dialplan cleaned it
     flow: str
     result: FlowResult
     outcome: str  # routed | abandoned_in_ivr | failed
@@ -80,6 +83,10 @@ class CallOutcome:
     standing: Standing = field(default_factory=Standing)
     # What went wrong on our side without costing the caller the route (history_unavailable, ...).
     degraded: tuple[str, ...] = ()
+    # Keys Asterisk saw (AMI), and how many of the flow's keys came only from there (pressed while
+    # none of our commands ran, which AGI alone would have lost).
+    keys_asterisk: str = ""
+    keys_recovered: int = 0
 
     def record(self) -> IvrRecord:
         decision = self.decision
@@ -91,7 +98,9 @@ class CallOutcome:
             queue=decision.target if decision else "", priority=decision.priority if decision else 0,
             outcome=self.outcome, ivr_seconds=self.ivr_seconds,
             reason=decision.reason if decision else "", nodes=list(self.result.nodes),
-            flags=list(self.result.flags),
+            flags=list(self.result.flags), keys_asterisk=self.keys_asterisk,
+            caller_raw=self.caller_raw.number_text if self.caller_raw else "",
+            caller_name_raw=self.caller_raw.name_text if self.caller_raw else "",
         )
 
     def log_fields(self) -> dict[str, Any]:
@@ -99,6 +108,7 @@ class CallOutcome:
             flow=self.flow, keys=self.result.keys, nodes=self.result.nodes, language=self.result.language,
             exit=self.result.exit, flags=self.result.flags, failed_prompts=list(self.failed_prompts),
             ivr_outcome=self.outcome, flagged=self.standing.flagged, ivr_seconds=self.ivr_seconds,
+            keys_asterisk=self.keys_asterisk, keys_recovered=self.keys_recovered,
         )
         if self.degraded:
             fields["degraded"] = list(self.degraded)
@@ -116,6 +126,7 @@ class CallService:
     store: CallRecords | None = None
     live: Callable[[], Mapping[str, QueueState] | None] = field(default=lambda: None)
     clock: Callable[[], datetime] = field(default=_utc_now)
+    keys: KeyLedger | None = None
 
     async def handle(self, session: CallSession) -> None:
         config = self.config()  # one snapshot for the whole call, even if a reload happens
@@ -129,11 +140,12 @@ class CallService:
             return
         now = self.clock()
         started = time.monotonic()
-        caller = normalise_number(session.env.caller_number)
+        raw = decode_raw(session.env.get("agi_arg_1"))
+        caller = history_key(session.env.caller_number, raw)
         # The history lookup runs while the greeting plays: nothing slow stands between the answer
         # and the first prompt, or between a prompt and the wait for its key.
         standing_task = asyncio.ensure_future(self._standing(config, caller, now))
-        channel = AgiChannel(session, self.sounds_dir, flow.default_language)
+        channel = AgiChannel(session, self.sounds_dir, flow.default_language, self.keys, session.env.uniqueid)
         engine = FlowEngine(flow)
         decision: Decision | None = None
         standing = Standing()
@@ -158,11 +170,14 @@ class CallService:
             if not standing_task.done():
                 standing_task.cancel()
             outcome = CallOutcome(
-                uniqueid=session.env.uniqueid, started_at=now, caller=caller,
-                caller_name=session.env.caller_name, flow=flow.name, result=engine.result, outcome=status,
+                uniqueid=session.env.uniqueid, started_at=now, caller=caller, caller_name=session.env.caller_name,
+                caller_raw=raw, flow=flow.name, result=engine.result, outcome=status,
                 ivr_seconds=round(time.monotonic() - started, 3), decision=decision,
                 failed_prompts=tuple(channel.failed_prompts), standing=standing, degraded=tuple(degraded),
+                keys_asterisk=channel.keys_seen, keys_recovered=channel.recovered,
             )
+            if self.keys is not None:
+                self.keys.close(session.env.uniqueid)
             session.summary.update(outcome.log_fields())
             await self._record(outcome)
 

@@ -41,6 +41,9 @@ class Settings:
     # The address RTP (the callers' audio) binds to and announces in SDP. Loopback unless the trunk's
     # media comes from elsewhere; never all interfaces.
     media_address: str = "127.0.0.1"
+    # Keys from AMI's DTMF events (Asterisk drops keys pressed between two AGI commands; AMI does not).
+    # Off only to measure what it saves (bench/run_asterisk.py --ledger both).
+    dtmf_ledger: bool = True
 
     @classmethod
     def load(cls, root: Path | str = ".") -> Settings:
@@ -55,6 +58,7 @@ class Settings:
             sim_operators=_env_int("IVR_SIM_OPERATORS", base.sim_operators),
             agi_session_limit=_env_int("IVR_AGI_SESSION_LIMIT", base.agi_session_limit),
             media_address=os.environ.get("IVR_MEDIA_ADDRESS", base.media_address),
+            dtmf_ledger=os.environ.get("IVR_DTMF_LEDGER", "1") != "0",
         )
 
     @property

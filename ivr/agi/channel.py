@@ -1,16 +1,28 @@
-"""The flow engine's ``Channel`` over one FastAGI session."""
+"""The flow engine's ``Channel`` over one FastAGI session.
+
+Keys come from Asterisk's own stream of the caller's keys (``ivr.ami.dtmf.KeyLedger``, fed by AMI)
+when it is available: Asterisk discards a key that arrives while none of our commands runs, so a
+key pressed between two commands (the gaps widen under load) is taken from the ledger, in the order
+the caller pressed it. Without AMI the keys AGI commands return are used, as before.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Protocol
 
+import structlog
+
 from ivr.agi import commands
 from ivr.agi.protocol import Reply
+
+log = structlog.get_logger("ivr.agi")
 
 # Bounds for one command's reply, beyond the time the command itself may take.
 REPLY_MARGIN = 10.0
 LONGEST_PROMPT = 120.0
+# How long to wait for AMI to report the key an AGI command returned (normally a few milliseconds).
+AMI_KEY_GRACE = 0.5
 
 
 class Commands(Protocol):
@@ -19,12 +31,77 @@ class Commands(Protocol):
     async def command(self, line: str, timeout: float = 30.0) -> Reply: ...
 
 
+class CallerKeys(Protocol):
+    """Every key Asterisk read on a channel, in order (``ivr.ami.dtmf.KeyLedger``)."""
+
+    @property
+    def epoch(self) -> int: ...
+
+    @property
+    def available(self) -> bool: ...
+
+    def keys(self, uniqueid: str) -> str: ...
+
+    async def wait_for(self, uniqueid: str, count: int, timeout: float) -> bool: ...
+
+
 class AgiChannel:
-    def __init__(self, session: Commands, sounds_dir: Path, default_language: str) -> None:
+    def __init__(self, session: Commands, sounds_dir: Path, default_language: str,
+                 ledger: CallerKeys | None = None, uniqueid: str = "") -> None:
         self.session = session
         self.sounds_dir = sounds_dir
         self.default_language = default_language
         self.failed_prompts: list[str] = []
+        self.ledger = ledger
+        self.uniqueid = uniqueid
+        # The ledger is trusted only if AMI stayed connected since the call began (no events missed).
+        self._epoch = ledger.epoch if ledger is not None and ledger.available and uniqueid else None
+        self.delivered = 0  # keys of Asterisk's stream handed to the flow
+        self.recovered = 0  # of those, keys no AGI command returned: pressed between two commands
+
+    def _ledger_on(self) -> bool:
+        return self.ledger is not None and self._epoch is not None and self.ledger.available \
+            and self.ledger.epoch == self._epoch
+
+    def _take_pending(self) -> str:
+        """The next key Asterisk read while none of our commands ran, if any."""
+        if not self._ledger_on():
+            return ""
+        assert self.ledger is not None
+        seen = self.ledger.keys(self.uniqueid)
+        if len(seen) <= self.delivered:
+            return ""
+        self.delivered += 1
+        self.recovered += 1
+        return seen[self.delivered - 1]
+
+    async def _settle(self, agi_key: str) -> str:
+        """The caller's next key, given what the AGI command that just ended returned."""
+        if not self._ledger_on():
+            return agi_key
+        if not agi_key:
+            return self._take_pending()
+        assert self.ledger is not None
+        if await self.ledger.wait_for(self.uniqueid, self.delivered + 1, AMI_KEY_GRACE):
+            # A key lost in a gap before this one comes first; this one stays next in the ledger.
+            key = self.ledger.keys(self.uniqueid)[self.delivered]
+            self.delivered += 1
+            self.recovered += key != agi_key
+            return key
+        log.warning("ami_key_late", key=agi_key, grace=AMI_KEY_GRACE)
+        self.delivered += 1
+        return agi_key
+
+    def _skip_seen(self) -> None:
+        """Keys pressed during a prompt that takes none are not input (as Playback() in a dialplan)."""
+        if self._ledger_on():
+            assert self.ledger is not None
+            self.delivered = max(self.delivered, len(self.ledger.keys(self.uniqueid)))
+
+    @property
+    def keys_seen(self) -> str:
+        """What Asterisk saw the caller press so far ('' without the ledger)."""
+        return self.ledger.keys(self.uniqueid) if self.ledger is not None and self.uniqueid else ""
 
     def prompt_path(self, prompt: str, language: str) -> str | None:
         """Absolute path without extension; a language lacking the file falls back to the default."""
@@ -35,27 +112,34 @@ class AgiChannel:
         return None
 
     async def play(self, prompt: str, language: str, escape_keys: str) -> str:
+        if escape_keys and (pending := self._take_pending()):
+            return pending  # the caller already answered this menu: do not make them hear it
         path = self.prompt_path(prompt, language)
         if path is None:
             # Measured on Asterisk 22: STREAM FILE of a missing file answers result=-1 *and* leaves
             # AGISTATUS=FAILURE at the end, which would send the routed caller to the fallback queue.
             # So a missing prompt is skipped here; the menu still waits for the caller's key.
             self.failed_prompts.append(prompt)
-            return ""
+            return await self._settle("")
         reply = await self.session.command(
             commands.stream_file(path, escape_keys), LONGEST_PROMPT + REPLY_MARGIN
         )
         if reply.result == "-1":
             # Unreadable (or deleted since we looked): the call goes on, Asterisk's fallback applies.
             self.failed_prompts.append(prompt)
+            return await self._settle("")
+        if not escape_keys:
+            self._skip_seen()
             return ""
-        return _key(reply.result)
+        return await self._settle(_key(reply.result))
 
     async def wait_key(self, seconds: float) -> str:
+        if pending := self._take_pending():
+            return pending
         reply = await self.session.command(
             commands.wait_for_digit(int(seconds * 1000)), seconds + REPLY_MARGIN
         )
-        return _key(reply.result)
+        return await self._settle(_key(reply.result))
 
 
 def _key(result: str) -> str:

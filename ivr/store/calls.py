@@ -43,6 +43,9 @@ CREATE TABLE IF NOT EXISTS calls (
     reason       TEXT NOT NULL DEFAULT '',
     disposition  TEXT NOT NULL DEFAULT '',  -- set by the operator: genuine | prank | silent | ...
     -- From Asterisk's queue_log (ivr.store.reconcile): how the last queue visit ended.
+    keys_asterisk TEXT NOT NULL DEFAULT '',  -- keys Asterisk saw (AMI) by the time the route was chosen
+    caller_raw    TEXT NOT NULL DEFAULT '',  -- the number as the trunk sent it, escaped (caller is cleaned)
+    caller_name_raw TEXT NOT NULL DEFAULT '',
     queue_outcome TEXT NOT NULL DEFAULT '',  -- answered | abandoned | timeout | empty | waiting
     queue_wait    REAL NOT NULL DEFAULT 0,
     answered_by   TEXT NOT NULL DEFAULT ''
@@ -63,6 +66,9 @@ CREATE INDEX IF NOT EXISTS prank_flags_caller ON prank_flags (caller, started);
 MIGRATED_COLUMNS = (
     ("reason", "TEXT NOT NULL DEFAULT ''"),
     ("disposition", "TEXT NOT NULL DEFAULT ''"),
+    ("keys_asterisk", "TEXT NOT NULL DEFAULT ''"),
+    ("caller_raw", "TEXT NOT NULL DEFAULT ''"),
+    ("caller_name_raw", "TEXT NOT NULL DEFAULT ''"),
     ("queue_outcome", "TEXT NOT NULL DEFAULT ''"),
     ("queue_wait", "REAL NOT NULL DEFAULT 0"),
     ("answered_by", "TEXT NOT NULL DEFAULT ''"),
@@ -91,6 +97,9 @@ class IvrRecord:
     reason: str = ""
     nodes: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    keys_asterisk: str = ""
+    caller_raw: str = ""
+    caller_name_raw: str = ""
 
 
 class CallStore:

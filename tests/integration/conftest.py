@@ -20,8 +20,10 @@ from typing import Any, TypeVar
 import pytest
 
 from ivr import logs
+from ivr.agi.protocol import Reply
 from ivr.agi.server import AgiServer, AgiSession
 from ivr.ami.client import AmiClient
+from ivr.ami.dtmf import KeyLedger
 from ivr.ami.live import LiveQueues
 from ivr.ami.operators import login_sim_operators
 from ivr.ami.testcall import CallReport, place_call
@@ -109,14 +111,20 @@ class AgiSwitch:
         self.stack = stack
         self.live = live
         self.use_live_state = True  # a test may turn it off to exercise Asterisk's own joinempty rules
+        # Every key callers press, from AMI, as `ivr serve` keeps it (the test account reads dtmf too).
+        self.keys = KeyLedger(lambda: live.client.ready)
+        live.client.on("DTMFEnd", self.keys.on_dtmf_end)
+        live.client.on_ready(self.keys.on_login)
         self.service = CallService(stack.config.current, stack.settings.sounds_dir, stack.store,
-                                   lambda: self.live.snapshot() if self.use_live_state else None)
+                                   lambda: self.live.snapshot() if self.use_live_state else None, keys=self.keys)
         self.server: AgiServer | None = None
         self.sessions: list[AgiSession] = []
+        # Seconds our service waits before each command: a test's stand-in for a service under load.
+        self.command_delay = 0.0
 
     async def _handle(self, session: AgiSession) -> None:
         self.sessions.append(session)
-        await self.service.handle(session)
+        await self.service.handle(SlowSession(session, self) if self.command_delay else session)
 
     async def start_real(self) -> None:
         await self.stop()
@@ -127,6 +135,24 @@ class AgiSwitch:
         if self.server is not None:
             await self.server.close()
             self.server = None
+
+
+class SlowSession:
+    """A session whose every command waits ``switch.command_delay`` first (the gap keys fall into)."""
+
+    def __init__(self, session: AgiSession, switch: AgiSwitch) -> None:
+        self.session = session
+        self.switch = switch
+        self.env = session.env
+        self.summary = session.summary
+
+    @property
+    def hung_up(self) -> bool:
+        return self.session.hung_up
+
+    async def command(self, line: str, timeout: float = 30.0) -> Reply:
+        await asyncio.sleep(self.switch.command_delay)
+        return await self.session.command(line, timeout)
 
 
 @asynccontextmanager

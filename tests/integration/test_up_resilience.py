@@ -18,7 +18,8 @@ from pathlib import Path
 
 from ivr.asterisk import process
 from ivr.settings import Settings
-from tests.integration.conftest import free_port, given_root
+from ivr.store.calls import CallStore
+from tests.integration.conftest import free_port, given_root, until
 
 
 @dataclass
@@ -121,6 +122,14 @@ async def test_a_killed_asterisk_is_restarted_and_the_line_answers_again(tmp_pat
         await given_healthy(up)
         result = await asyncio.to_thread(ivr_call, up, "1", "1")
         assert (result["queue"], result["answered"]) == ("q-damkar", True), result
+        # ivr serve folds Asterisk's queue_log into its store by itself: who answered, after how long.
+        store = CallStore(up.settings.store_file)
+        try:
+            row = await until(lambda: (found := store.get(f"{result['channel']}-in")) and found["queue_outcome"]
+                              and found, timeout=20)
+        finally:
+            store.close()
+        assert (row["outcome"], row["queue_outcome"]) == ("routed", "answered")
 
 
 async def test_a_corrupt_store_costs_history_not_the_service(tmp_path: Path) -> None:

@@ -193,3 +193,33 @@ async def test_service_without_a_store_still_routes(shipped: tuple[Config, Path]
     session = FakeAsterisk(keys=["2", "4"])
     await given_service(shipped, None).handle(session)
     assert session.variables["IVR_CATEGORY"] == "informasi"
+
+
+def raw_arg(number: bytes, name: bytes) -> str:
+    """agi_arg_1 as the dialplan builds it: base64 of the %-escaped values, joined by ':'."""
+    import base64
+    from urllib.parse import quote_from_bytes
+
+    return ":".join(base64.b64encode(quote_from_bytes(value, safe="").encode()).decode() for value in (number, name))
+
+
+async def test_the_original_caller_id_is_recorded_escaped(shipped: tuple[Config, Path]) -> None:
+    """A number carrying a newline and an expression: routed on the clean number, the original kept
+    as inert text, and its history key is its own (not the clean digits another sender has)."""
+    store = FakeStore()
+    session = FakeAsterisk(keys=["1", "1"], caller="0812")
+    session.env.headers["agi_arg_1"] = raw_arg(b"0812\n${SHELL(id)}", b"Budi\xff")
+    await given_service(shipped, store).handle(session)
+    [record] = store.records
+    assert (record.caller_raw, record.caller_name_raw) == ("0812\\x0a${SHELL(id)}", "Budi\\xff")
+    assert record.caller.startswith("x-") and record.caller != "0812"
+    assert session.variables["IVR_TARGET"] == "q-damkar"
+
+
+async def test_a_plain_number_keys_history_by_its_digits(shipped: tuple[Config, Path]) -> None:
+    """'+62 812-3456-7890' as sent by the trunk: the usual history key, 081234567890."""
+    store = FakeStore()
+    session = FakeAsterisk(keys=["1", "1"], caller="+6281234567890")
+    session.env.headers["agi_arg_1"] = raw_arg(b"+62 812-3456-7890", b"Warga")
+    await given_service(shipped, store).handle(session)
+    assert (store.records[0].caller, store.records[0].caller_raw) == ("081234567890", "+62 812-3456-7890")

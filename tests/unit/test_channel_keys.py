@@ -1,0 +1,125 @@
+"""The channel's keys come from Asterisk's own key stream (the AMI ledger) when it is whole: keys
+pressed between two of our commands are not lost, and the caller's order is kept."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from ivr.agi.channel import AgiChannel
+from ivr.agi.protocol import Reply
+from ivr.ami.dtmf import KeyLedger
+
+UID = "sim-1-in"
+
+
+def dtmf(digit: str) -> dict[str, str]:
+    return {"Event": "DTMFEnd", "Uniqueid": UID, "Digit": digit, "Direction": "Received"}
+
+
+@dataclass
+class ScriptedAsterisk:
+    """Each command returns the next scripted key ('' = none) after running ``during`` (keys that
+    AMI reports while the command runs)."""
+
+    results: list[str]
+    during: list[Callable[[], None]] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)
+
+    async def command(self, line: str, timeout: float = 30.0) -> Reply:
+        self.sent.append(line.split(" ")[0] + " " + line.split(" ")[1])
+        if self.during:
+            self.during.pop(0)()
+        key = self.results.pop(0) if self.results else ""
+        return Reply(200, str(ord(key)) if key else "0")
+
+
+@pytest.fixture
+def sounds(tmp_path: Path) -> Path:
+    (tmp_path / "id").mkdir()
+    for prompt in ("a", "b"):
+        (tmp_path / "id" / f"{prompt}.wav").write_bytes(b"")
+    return tmp_path
+
+
+def given_channel(asterisk: ScriptedAsterisk, sounds: Path, ledger: KeyLedger | None) -> AgiChannel:
+    if ledger is not None:
+        ledger.on_login()
+    return AgiChannel(asterisk, sounds, "id", ledger, UID)
+
+
+async def test_a_key_pressed_between_two_commands_answers_the_next_menu(sounds: Path) -> None:
+    """1 ends prompt a; the second 1 came while no command ran: prompt b is not even played."""
+    ledger = KeyLedger(lambda: True)
+    asterisk = ScriptedAsterisk(["1"], during=[lambda: (ledger.on_dtmf_end(dtmf("1")), ledger.on_dtmf_end(dtmf("1")))])
+    channel = given_channel(asterisk, sounds, ledger)
+    assert await channel.play("a", "id", "0123456789*#") == "1"
+    assert await channel.play("b", "id", "0123456789*#") == "1"
+    assert asterisk.sent == ["STREAM FILE"]
+    assert (channel.delivered, channel.recovered) == (2, 1)
+
+
+async def test_a_gap_key_reported_late_is_taken_after_the_prompt(sounds: Path) -> None:
+    """AMI reports the gap key only while prompt b plays: b plays out, then the key is the answer."""
+    ledger = KeyLedger(lambda: True)
+    asterisk = ScriptedAsterisk(["1", ""], during=[lambda: ledger.on_dtmf_end(dtmf("1")),
+                                                   lambda: ledger.on_dtmf_end(dtmf("3"))])
+    channel = given_channel(asterisk, sounds, ledger)
+    assert await channel.play("a", "id", "0123456789*#") == "1"
+    assert await channel.play("b", "id", "0123456789*#") == "3"
+    assert asterisk.sent == ["STREAM FILE", "STREAM FILE"]
+
+
+async def test_keys_keep_the_order_the_caller_pressed_them(sounds: Path) -> None:
+    """2 was lost in a gap, then 5 ended the prompt: the flow gets 2 first, then 5 without waiting."""
+    ledger = KeyLedger(lambda: True)
+    asterisk = ScriptedAsterisk(["5"], during=[lambda: (ledger.on_dtmf_end(dtmf("2")), ledger.on_dtmf_end(dtmf("5")))])
+    channel = given_channel(asterisk, sounds, ledger)
+    assert await channel.play("a", "id", "0123456789*#") == "2"
+    assert await channel.wait_key(3.0) == "5"
+    assert asterisk.sent == ["STREAM FILE"]
+
+
+async def test_silence_stays_silence(sounds: Path) -> None:
+    """No key anywhere: the wait times out and the flow hears nothing."""
+    ledger = KeyLedger(lambda: True)
+    channel = given_channel(ScriptedAsterisk(["", ""]), sounds, ledger)
+    assert await channel.play("a", "id", "0123456789*#") == ""
+    assert await channel.wait_key(3.0) == ""
+
+
+@pytest.mark.parametrize("ledger_state", ["absent", "ami_down", "reconnected"])
+async def test_without_a_whole_ledger_the_agi_key_is_used(sounds: Path, ledger_state: str) -> None:
+    """No ledger, AMI down, or AMI reconnected since the call began (events may be missing): the
+    key the AGI command returned is used, and nothing is invented from the ledger."""
+    ready = [ledger_state != "ami_down"]
+    ledger = None if ledger_state == "absent" else KeyLedger(lambda: ready[0])
+    channel = given_channel(ScriptedAsterisk(["7", ""]), sounds, ledger)
+    if ledger is not None:
+        ledger.on_dtmf_end(dtmf("9"))
+        if ledger_state == "reconnected":
+            ledger.on_login()
+    assert await channel.play("a", "id", "0123456789*#") == "7"
+    assert await channel.wait_key(1.0) == ""
+
+
+async def test_keys_during_a_prompt_that_takes_none_are_not_input(sounds: Path) -> None:
+    """A play node without barge-in: keys pressed during it do not answer the next menu."""
+    ledger = KeyLedger(lambda: True)
+    asterisk = ScriptedAsterisk(["", ""], during=[lambda: ledger.on_dtmf_end(dtmf("4"))])
+    channel = given_channel(asterisk, sounds, ledger)
+    assert await channel.play("a", "id", "") == ""
+    assert await channel.play("b", "id", "0123456789*#") == ""
+    assert asterisk.sent == ["STREAM FILE", "STREAM FILE"]
+
+
+async def test_a_key_ami_never_reports_falls_back_to_the_agi_key(sounds: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """AMI lags past the grace: the AGI key is used (and the call goes on) rather than waiting."""
+    monkeypatch.setattr("ivr.agi.channel.AMI_KEY_GRACE", 0.05)
+    ledger = KeyLedger(lambda: True)
+    channel = given_channel(ScriptedAsterisk(["8"]), sounds, ledger)
+    assert await channel.play("a", "id", "0123456789*#") == "8"
