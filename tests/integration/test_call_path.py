@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import signal
@@ -139,11 +140,14 @@ def heard(ami: AmiClient) -> Iterator[Callable[[str], list[tuple[float, str, dic
             stop()
 
 
-async def test_hold_music_plays_until_our_first_prompt_replaces_it(call: Caller, ami: AmiClient) -> None:
+async def test_hold_music_plays_until_our_first_prompt_replaces_it(
+    call: Caller, ami: AmiClient, agi: AgiSwitch
+) -> None:
     """The caller hears the hold message from before the AGI starts; our first STREAM FILE stops it
-    (Asterisk reports MusicOnHoldStop right after that command), so the menu plays alone."""
+    (Asterisk reports MusicOnHoldStop right after that command), so the menu plays alone; and the raw
+    caller ID reaches our service as agi_arg_1 with no extra round trip."""
     with heard(ami) as events:
-        report = await call("1")
+        report = await call("1", caller_name=b"Budi%:x")
         mine = events(f"{report.channel}-in")
     names = [name if name != "AGIExecStart" else fields["Command"].split(" ")[0] for _, name, fields in mine]
     assert names[:3] == ["MusicOnHoldStart", "GET", "STREAM"], names
@@ -152,6 +156,8 @@ async def test_hold_music_plays_until_our_first_prompt_replaces_it(call: Caller,
     assert mine[first_prompt + 1][0] - mine[first_prompt][0] < 0.5
     assert "MusicOnHoldStart" not in names[first_prompt:names.index("QueueCallerJoin")]
     assert report.queue == EMERGENCY and report.answered
+    raw = [base64.b64encode(value.encode()).decode() for value in ("081234567890", "Budi%25%3Ax")]
+    assert agi.sessions[-1].env.get("agi_arg_1") == ":".join(raw)
 
 
 async def test_a_frozen_service_plays_hold_music_until_the_bound(
