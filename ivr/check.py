@@ -10,7 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivr.config import Config, ConfigError, Problem, load_config
-from ivr.flow.analysis import IncompleteProof, TimedPath, over_budget, safety_findings, timed_paths
+from ivr.flow.analysis import (
+    IncompleteProof,
+    TimedPath,
+    over_budget,
+    safety_findings,
+    session_seconds,
+    timed_paths,
+)
 from ivr.prompts.build import PromptBuildError, PromptTiming, build_all, estimate, tools_missing
 
 
@@ -76,3 +83,20 @@ def check(root: Path, sounds_dir: Path | None) -> CheckResult:
     if result.problems:
         result.config = None
     return result
+
+
+def session_worst_case(config: Config, sounds_dir: Path | None) -> float:
+    """The longest a FastAGI session of ours may hold a caller, over every flow and every path
+    ``check`` lists: the path with every key pressed as late as the flow allows
+    (``analysis.session_seconds``), then the prank warning in that path's language, which the
+    service may play after the menu. Raises ``IncompleteProof`` where ``check`` would fail."""
+    timings, _source = prompt_timings(config, sounds_dir)
+    warning = config.sop.prank.warning_prompt
+    worst = 0.0
+    for flow in config.flows.values():
+        if any(finding.loop for finding in safety_findings(flow)):
+            continue  # ``check`` refuses such a flow: it is never served
+        for path in timed_paths(flow, config.sop, timings):
+            warned = timings.get((warning, path.language)) or timings.get((warning, flow.default_language))
+            worst = max(worst, session_seconds(flow, path, timings) + (warned.seconds if warned else 0.0))
+    return round(worst, 2)

@@ -2,17 +2,17 @@
 next step when a step could not take the call (script ``overflow``).
 
 One call gives one typed ``CallOutcome``; the store record and the summary log line are both derived
-from it, nothing is written on the side. The route goes back to the dialplan as channel variables;
-IVR_ACTION is set last, so a session that dies half way leaves it empty and the dialplan queues the
-caller centrally on its own. A failing store costs the caller's history and (for a while) the record,
-never the menu or the route.
+from it, nothing is written on the side. The route goes back to the dialplan in one channel variable
+(IVR_ROUTE, split there by ARRAY()), set in one command: a session that dies before it leaves it empty
+and the dialplan queues the caller centrally on its own. A failing store costs the caller's history
+and (for a while) the record, never the menu or the route.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -213,10 +213,10 @@ class CallService:
 
     async def _overflow(self, session: CallSession, config: Config) -> None:
         """A step could not take the call: choose the next one with fresh live state."""
-        values = {}
-        for name in ("IVR_CATEGORY", "IVR_TRIED", "IVR_PRIORITY", "IVR_FLAGS"):
-            reply = await session.command(commands.get_variable(name), REPLY_MARGIN)
-            values[name] = reply.data if reply.result == "1" else ""
+        # The dialplan keeps the route that failed in IVR_FROM_ROUTE and clears IVR_ROUTE before
+        # this session, so a session that dies here leaves no route and the caller goes central.
+        reply = await session.command(commands.get_variable(FAILED_ROUTE_VARIABLE), REPLY_MARGIN)
+        values = split_route(reply.data if reply.result == "1" else "")
         tried = tuple(values["IVR_TRIED"].split())
         decision = decide(values["IVR_CATEGORY"], config.sop, self.clock(), self.live(), tried=tried)
         if values["IVR_PRIORITY"].isdigit():
@@ -227,19 +227,57 @@ class CallService:
                                queue=decision.target, reason=decision.reason)
 
 
-def route_variables(decision: Decision, flags: list[str]) -> list[tuple[str, str]]:
-    """The channel variables that carry a route to the dialplan, IVR_ACTION last."""
-    return [
-        ("IVR_TARGET", decision.target),
-        ("IVR_PRIORITY", str(decision.priority)),
-        ("IVR_CATEGORY", decision.category),
-        ("IVR_TIMEOUT", str(decision.timeout) if decision.timeout else ""),
-        ("IVR_TRIED", " ".join(decision.tried)),
-        ("IVR_FLAGS", " ".join(flags)),
-        ("IVR_ACTION", decision.action),
-    ]
+# The route reaches the dialplan as ONE variable, split there by
+# Set(ARRAY(IVR_ACTION,...)=${IVR_ROUTE}): one round trip, and it is set whole or not at all.
+ROUTE_VARIABLE = "IVR_ROUTE"
+# Where the dialplan keeps the route that failed while the overflow session chooses the next one.
+FAILED_ROUTE_VARIABLE = "IVR_FROM_ROUTE"
+ROUTE_FIELDS = ("IVR_ACTION", "IVR_TARGET", "IVR_PRIORITY", "IVR_CATEGORY", "IVR_TIMEOUT", "IVR_TRIED", "IVR_FLAGS")
+# ARRAY() splits with ast_app_separate_args: ',' separates, '"' quotes, brackets and parentheses
+# nest, '\\' escapes; CR/LF/NUL would end or cut the AGI line. SOP names never hold any of them.
+_SPLIT_CHARS = frozenset(',\r\n\0"\\()[]{}')
 
 
-async def _publish(session: CallSession, decision: Decision, flags: list[str]) -> None:
+class RouteError(ValueError):
+    """A route token would not survive the dialplan's split: a bug in the SOP validation, not input."""
+
+
+def _token(value: str, what: str) -> str:
+    bad = sorted({*value} & (_SPLIT_CHARS | {" ", "\t"}))
+    if bad:
+        raise RouteError(f"route {what} {value!r} contains {bad!r}: it would not survive ARRAY's split")
+    return value
+
+
+def _tokens(values: Iterable[str], what: str) -> str:
+    return " ".join(_token(value, what) for value in values)
+
+
+def route_value(decision: Decision, flags: Iterable[str]) -> str:
+    """``action,target,priority,category,timeout,tried,flags``; tried and flags space-separated."""
+    return ",".join((
+        _token(decision.action, "action"),
+        _token(decision.target, "target"),
+        str(decision.priority),
+        _token(decision.category, "category"),
+        str(decision.timeout) if decision.timeout else "",
+        _tokens(decision.tried, "tried queue"),
+        _tokens(flags, "flag"),
+    ))
+
+
+def split_route(value: str) -> dict[str, str]:
+    """What Set(ARRAY(<ROUTE_FIELDS>)=value) leaves in each variable: missing fields are empty."""
+    parts = value.split(",")
+    return {name: parts[index] if index < len(parts) else "" for index, name in enumerate(ROUTE_FIELDS)}
+
+
+def route_variables(decision: Decision, flags: Iterable[str]) -> list[tuple[str, str]]:
+    """The channel variables that carry a route to the dialplan: one, set in one round trip."""
+    return [(ROUTE_VARIABLE, route_value(decision, flags))]
+
+
+async def _publish(session: CallSession, decision: Decision, flags: Iterable[str]) -> None:
+    # Built before anything is sent: a token that would not split cleanly raises and sets nothing.
     for name, value in route_variables(decision, flags):
         await session.command(commands.set_variable(name, value), REPLY_MARGIN)

@@ -37,7 +37,8 @@ class Settings:
     # (`ivr up --demo`, the tests). Never on by default: they would take real 112 callers.
     sim_operators: int = 0
     # Upper bound, in seconds, of one FastAGI session; past it the dialplan queues the caller itself.
-    agi_session_limit: int = 60
+    # None (the default): derived at render time from the flows' worst case (ivr.asterisk.render).
+    agi_session_limit: int | None = None
     # The address RTP (the callers' audio) binds to and announces in SDP. Loopback unless the trunk's
     # media comes from elsewhere; never all interfaces.
     media_address: str = "127.0.0.1"
@@ -56,7 +57,7 @@ class Settings:
             sip_port=_env_int("IVR_SIP_PORT", base.sip_port),
             trunk_ip=os.environ.get("IVR_TRUNK_IP", base.trunk_ip),
             sim_operators=_env_int("IVR_SIM_OPERATORS", base.sim_operators),
-            agi_session_limit=_env_int("IVR_AGI_SESSION_LIMIT", base.agi_session_limit),
+            agi_session_limit=_env_int("IVR_AGI_SESSION_LIMIT", 0) or None,
             media_address=os.environ.get("IVR_MEDIA_ADDRESS", base.media_address),
             dtmf_ledger=os.environ.get("IVR_DTMF_LEDGER", "1") != "0",
         )

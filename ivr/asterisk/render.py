@@ -8,6 +8,7 @@ SOP and are written here, never copied by hand.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import secrets
@@ -15,7 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ivr.asterisk.provision import AsteriskInstall
+from ivr.check import session_worst_case
+from ivr.config import ConfigError, load_config
 from ivr.config.sop import Sop
+from ivr.flow.analysis import IncompleteProof
 from ivr.settings import Settings
 
 PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
@@ -23,6 +27,23 @@ AMI_USER = "siaga"
 TEST_AMI_USER = "siaga-test"
 # var/ holds the store, queue_log, CDR and logs: caller numbers. Owner and group only.
 PRIVATE_DIR_MODE = 0o750
+
+
+# The FastAGI session bound (TIMEOUT(absolute) around AGI()): a frozen or silent service holds the
+# caller (on hold music) only this long before the dialplan queues them centrally, so it is as short
+# as the flows allow: their worst case (``ivr.check.session_worst_case``: every listed path with
+# every key pressed as late as the flow waits, plus the prank warning) and a margin for what that
+# model leaves out: the history lookup the route may wait for (ivr.service.HISTORY_DEADLINE, 2 s),
+# the route's round trip and our per-command overhead under a surge (issue 14 measured 0.38 s per
+# call at 100 calls, growing with load): SESSION_MARGIN seconds, plus SESSION_MARGIN_SHARE of the
+# worst case for playback running slower than the audio's length on a loaded host.
+SESSION_MARGIN = 5.0
+SESSION_MARGIN_SHARE = 0.10
+# When no worst case can be computed (flows that do not load or cannot be timed, which `ivr serve`
+# refuses anyway): the bound this project used before it was derived.
+FALLBACK_SESSION_LIMIT = 60
+# The overflow step only reads the failed route and sets the next: two round trips, no prompt.
+OVERFLOW_SESSION_LIMIT = 5
 
 
 class RenderError(Exception):
@@ -114,6 +135,19 @@ def render_queues(sop: Sop) -> str:
     return "\n".join(lines)
 
 
+def agi_session_limit(settings: Settings) -> int:
+    """``IVR_AGI_SESSION_LIMIT`` when set, else the flows' worst case plus the margin, whole seconds."""
+    if settings.agi_session_limit:
+        return settings.agi_session_limit
+    try:
+        worst = session_worst_case(load_config(settings.root), settings.sounds_dir)
+    except (ConfigError, IncompleteProof):
+        return FALLBACK_SESSION_LIMIT
+    if worst <= 0:
+        return FALLBACK_SESSION_LIMIT
+    return math.ceil(worst * (1 + SESSION_MARGIN_SHARE) + SESSION_MARGIN)
+
+
 def render(settings: Settings, sop: Sop, install: AsteriskInstall,
            template_dir: Path | None = None) -> Path:
     """Write the runtime config; returns the path of asterisk.conf."""
@@ -126,6 +160,7 @@ def render(settings: Settings, sop: Sop, install: AsteriskInstall,
                     dirs["lib_dir"], dirs["spool_dir"]):
         private.chmod(PRIVATE_DIR_MODE)
     (dirs["lib_dir"] / "agi-bin").mkdir(exist_ok=True)
+    session_limit = agi_session_limit(settings)
     values = {
         **{name: str(path) for name, path in dirs.items()},
         "module_dir": install.module_dir,
@@ -141,7 +176,8 @@ def render(settings: Settings, sop: Sop, install: AsteriskInstall,
         "media_address": settings.media_address,
         "phone_password": keys.phone_password,
         "agi_url": settings.agi_url,
-        "agi_session_limit": str(settings.agi_session_limit),
+        "agi_session_limit": str(session_limit),
+        "agi_overflow_limit": str(min(OVERFLOW_SESSION_LIMIT, session_limit)),
         "central_queue": sop.central_queue.name,
         "fallback_priority": str(max((c.priority for c in sop.categories.values() if c.emergency), default=10)),
     }

@@ -255,3 +255,20 @@ def timed_paths(flow: Flow, sop: Sop, timings: Mapping[tuple[str, str], PromptTi
 
 def over_budget(flow: Flow, paths: list[TimedPath]) -> list[TimedPath]:
     return [path for path in paths if path.emergency and path.seconds > flow.emergency_budget]
+
+
+def session_seconds(flow: Flow, path: TimedPath, timings: Mapping[tuple[str, str], PromptTiming]) -> float:
+    """Upper bound of the time our service holds the caller along ``path``: unlike the budget's model
+    (a caller who follows the prompt), every play of a menu may end only after its whole prompt, its
+    whole wait and the longest multi-key wait (a key pressed at the last moment), a play node after
+    its whole prompt."""
+    total = 0.0
+    for step in path.steps:
+        node = flow.nodes[step.node]
+        timing = _timing(timings, node.prompt, step.language, flow.default_language)
+        if isinstance(node, PlayNode):
+            total += timing.seconds
+            continue
+        longest = max((len(key) for key in node.options), default=1)
+        total += timing.seconds + node.timeout + (longest - 1) * digit_wait(flow, node)
+    return round(total, 2)

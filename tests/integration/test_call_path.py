@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import signal
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -119,6 +122,77 @@ async def test_silent_fastagi_server_is_bounded(call: Caller, agi: AgiSwitch, st
     assert report.seconds_to_queue is not None
     assert AGI_SESSION_LIMIT <= report.seconds_to_queue < AGI_SESSION_LIMIT + 5
     assert report.answered
+
+
+HEARD = ("MusicOnHoldStart", "MusicOnHoldStop", "AGIExecStart", "QueueCallerJoin")
+
+
+@contextlib.contextmanager
+def heard(ami: AmiClient) -> Iterator[Callable[[str], list[tuple[float, str, dict[str, str]]]]]:
+    """(seconds, event, fields) of hold music, AGI commands and queue joins, for one Uniqueid."""
+    seen: list[tuple[float, str, dict[str, str]]] = []
+    unsubscribe = [ami.on(name, lambda fields, name=name: seen.append((time.monotonic(), name, fields)))
+                   for name in HEARD]
+    try:
+        yield lambda uniqueid: [event for event in seen if event[2].get("Uniqueid") == uniqueid]
+    finally:
+        for stop in unsubscribe:
+            stop()
+
+
+async def test_hold_music_plays_until_our_first_prompt_replaces_it(
+    call: Caller, ami: AmiClient, agi: AgiSwitch
+) -> None:
+    """The caller hears the hold message from before the AGI starts; our first STREAM FILE stops it
+    (Asterisk reports MusicOnHoldStop right after that command), so the menu plays alone; and the raw
+    caller ID reaches our service as agi_arg_1 with no extra round trip."""
+    with heard(ami) as events:
+        report = await call("1", caller_name=b"Budi%:x")
+        mine = events(f"{report.channel}-in")
+    names = [name if name != "AGIExecStart" else fields["Command"].split(" ")[0] for _, name, fields in mine]
+    assert names[:3] == ["MusicOnHoldStart", "GET", "STREAM"], names
+    first_prompt = names.index("STREAM")
+    assert names[first_prompt + 1] == "MusicOnHoldStop", names
+    assert mine[first_prompt + 1][0] - mine[first_prompt][0] < 0.5
+    assert "MusicOnHoldStart" not in names[first_prompt:names.index("QueueCallerJoin")]
+    assert report.queue == EMERGENCY and report.answered
+    raw = [base64.b64encode(value.encode()).decode() for value in ("081234567890", "Budi%25%3Ax")]
+    assert agi.sessions[-1].env.get("agi_arg_1") == ":".join(raw)
+
+
+async def test_a_frozen_service_plays_hold_music_until_the_bound(
+    call: Caller, agi: AgiSwitch, stack: Stack, ami: AmiClient
+) -> None:
+    """`ivr serve` stopped (SIGSTOP) before the call: Asterisk connects and waits; the caller hears the
+    hold message from the start until the bound, then the central queue (and its own music) takes over."""
+    await agi.stop()
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ivr", "--root", str(stack.settings.root), "serve",
+        env={**os.environ, "IVR_AGI_PORT": str(stack.settings.agi_port), "IVR_WEB_PORT": "0",
+             "IVR_AMI_PORT": str(stack.settings.ami_port)},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        await _wait_for_port(stack.settings.agi_port)
+        child.send_signal(signal.SIGSTOP)
+        with heard(ami) as events:
+            report = await call("1", answer_timeout=AGI_SESSION_LIMIT + 20)
+            mine = events(f"{report.channel}-in")
+    finally:
+        child.send_signal(signal.SIGCONT)
+        child.kill()
+        await child.wait()
+        await agi.start_real()
+    assert report.route == {"Action": "fallback", "AgiStatus": "TIMEOUT"}
+    assert report.queue == CENTRAL and report.answered
+    assert report.seconds_to_queue is not None and AGI_SESSION_LIMIT <= report.seconds_to_queue < AGI_SESSION_LIMIT + 5
+    names = [name for _, name, _ in mine]
+    assert "AGIExecStart" not in names  # our service never spoke
+    assert names[:3] == ["MusicOnHoldStart", "MusicOnHoldStop", "QueueCallerJoin"], names
+    started, stopped, joined = (moment for moment, _, _ in mine[:3])
+    assert stopped - started >= AGI_SESSION_LIMIT - 0.5  # playing through the whole frozen session
+    assert joined - stopped < 0.5  # and the queue's music follows at once
+    assert mine[0][2].get("Class") == "default"
 
 
 async def test_a_long_queue_wait_is_not_cut_by_the_fastagi_bound(call: Caller, ami: AmiClient) -> None:
