@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from ivr.config import Config, load_config
-from ivr.routing.decide import QueueState, Standing, decide
+from ivr.routing.decide import Decision, QueueState, Standing, decide, fallback_decision
 
 WIB = ZoneInfo("Asia/Jakarta")
 REPO = Path(__file__).resolve().parents[2]
@@ -87,3 +87,11 @@ def test_bridge_first_then_the_queue_chain(alt_config: Config) -> None:
     assert (bridge.action, bridge.target, bridge.timeout) == ("bridge", "Local/posko@siaga-sim-bridge", 8)
     after = decide("medis", alt_config.sop, TUESDAY_NOON, tried=bridge.tried)
     assert (after.action, after.target) == ("queue", "ambulans-x")
+
+
+def test_fallback_decision_is_the_central_queue_at_emergency_priority(config: Config) -> None:
+    """When routing fails, the caller goes to the central queue at the darurat priority, saying why."""
+    decision = fallback_decision(config.sop, "lalu-lintas", "routing overran 0.2 s")
+    assert decision == Decision("queue", "q112", 10, "lalu-lintas", 0, "routing overran 0.2 s; queue q112: the "
+                                "central call-takers, 24/7, no time limit", False, ("q112",))
+    assert fallback_decision(config.sop, "nope", "decide raised KeyError").category == ""
