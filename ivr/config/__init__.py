@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ivr.config.chains import chain_problems
 from ivr.config.errors import ConfigError, Problem, Problems
 from ivr.config.flow import Flow, MenuNode, PlayNode, Target, parse_flow
 from ivr.config.nodes import load_file
@@ -98,6 +99,8 @@ def _check_sop(sop: Sop, parts: SopParts, problems: Problems, prompts: Prompts) 
             file, line, col = sop.positions.get(f"{name}.route", ("sop", 1, 1))
             problems.add(file, line, col, f"categories.{name}.route",
                          f"route 'bridge' needs a 'bridge:' on agency '{agency.name}' (or use route 'queue')")
+    for problem in chain_problems(sop):
+        problems.add(problem.file, problem.line, problem.col, problem.path, problem.message)
     warning = sop.prank.warning_prompt
     if warning and warning not in prompts:
         problems.add(*sop.agencies_at, "prank.warning_prompt",

@@ -255,6 +255,8 @@ def _agency(name: str, spec: Node, parts: SopParts) -> Agency:
     if "after_hours" in fields:
         after = fields["after_hours"].text()
         parts.refs.append((fields["after_hours"], after))
+        at = fields["after_hours"]
+        parts.positions[f"agencies.{name}.after_hours"] = (at.file, at.line, at.col)  # for loops (config/chains.py)
     bridge = None
     if "bridge" in fields:
         bridge_fields = fields["bridge"].fields(("target",), ("ring_seconds",))
@@ -287,9 +289,10 @@ def _category(name: str, spec: Node, parts: SopParts) -> Category | None:
     max_wait = fields["max_wait"].integer(0, 3600) if "max_wait" in fields else 0
     overflow: list[str] = []
     if "overflow" in fields:
-        for item in fields["overflow"].sequence():
+        for index, item in enumerate(fields["overflow"].sequence()):
             overflow.append(item.text())
             parts.refs.append((item, overflow[-1]))
+            parts.positions[f"categories.{name}.overflow[{index}]"] = (item.file, item.line, item.col)
     queue = fields["queue"]
     parts.positions[name] = (queue.file, queue.line, queue.col)
     parts.refs.append((queue, queue.text()))
