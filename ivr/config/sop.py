@@ -21,7 +21,7 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HOURS_RANGE = re.compile(r"^(?P<days>[a-z]{3}(?:-[a-z]{3})?(?:,[a-z]{3}(?:-[a-z]{3})?)*) "
                          r"(?P<start>\d\d:\d\d)-(?P<end>\d\d:\d\d)$")
 HOURS_HELP = "expected '24/7' or ranges like 'mon-fri 08:00-16:00'"
-SOP_SECTIONS = ("timezone", "agencies", "categories", "holidays", "prank", "neighbours")
+SOP_SECTIONS = ("timezone", "agencies", "categories", "holidays", "holidays_until", "prank", "neighbours")
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,8 @@ class Sop:
     prank: PrankRules = field(default_factory=PrankRules)
     neighbours: dict[str, Neighbour] = field(default_factory=dict)
     timezone: str = "Asia/Jakarta"
+    # The last day the holiday list was checked through (None: the last holiday listed); see config/calendar.py.
+    holidays_until: date | None = None
 
     @property
     def queues(self) -> dict[str, Queue]:
@@ -156,11 +158,12 @@ class SopParts:
     prank: PrankRules = field(default_factory=PrankRules)
     neighbours: dict[str, Neighbour] = field(default_factory=dict)
     timezone: str = "Asia/Jakarta"
+    holidays_until: date | None = None
     refs: list[tuple[Node, str]] = field(default_factory=list)  # (where, queue name) to check
 
     def build(self) -> Sop:
         return Sop(self.agencies, self.categories, self.positions, self.agencies_at, self.holidays,
-                   self.prank, self.neighbours, self.timezone)
+                   self.prank, self.neighbours, self.timezone, self.holidays_until)
 
 
 def parse_sop_file(top: Node, parts: SopParts) -> None:
@@ -192,8 +195,18 @@ def parse_sop_file(top: Node, parts: SopParts) -> None:
         for day, holiday in sections["holidays"].items():
             try:
                 parts.holidays[date.fromisoformat(day)] = holiday.text()
+                parts.positions[holiday.path] = (holiday.file, holiday.line, holiday.col)
             except ValueError:
                 holiday.error(f"'{day}' is not a date like 2026-08-17")
+    if "holidays_until" in sections:
+        until = sections["holidays_until"]
+        # Unquoted, YAML reads 2026-12-31 as a timestamp, which Node.text() refuses: take the scalar as written.
+        written = until.node.value if isinstance(until.node.value, str) else ""  # a list or mapping: not a date
+        try:
+            parts.holidays_until = date.fromisoformat(written)
+            parts.positions["holidays_until"] = (until.file, until.line, until.col)
+        except ValueError:
+            until.error(f"expected the last day the holidays were checked through, like 2026-12-31, got {until.kind()}")
     if "prank" in sections:
         parts.prank = _prank(sections["prank"])
     if "neighbours" in sections:
