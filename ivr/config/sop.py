@@ -12,14 +12,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr.config.nodes import Node
 
-QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+QUEUE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 # What Asterisk may dial for a bridge route: a technology and a plain resource, nothing to expand.
-DIAL_TARGET = re.compile(r"^(PJSIP|Local|IAX2|DAHDI)/[A-Za-z0-9@._+-]{1,80}$")
+DIAL_TARGET = re.compile(r"(PJSIP|Local|IAX2|DAHDI)/[A-Za-z0-9@._+-]{1,80}")
 STRATEGIES = ("ringall", "rrmemory", "leastrecent", "fewestcalls", "random", "linear")
 ROUTES = ("queue", "bridge")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-HOURS_RANGE = re.compile(r"^(?P<days>[a-z]{3}(?:-[a-z]{3})?(?:,[a-z]{3}(?:-[a-z]{3})?)*) "
-                         r"(?P<start>\d\d:\d\d)-(?P<end>\d\d:\d\d)$")
+HOURS_RANGE = re.compile(r"(?P<days>[a-z]{3}(?:-[a-z]{3})?(?:,[a-z]{3}(?:-[a-z]{3})?)*) "
+                         r"(?P<start>\d\d:\d\d)-(?P<end>\d\d:\d\d)")
 HOURS_HELP = "expected '24/7' or ranges like 'mon-fri 08:00-16:00'"
 SOP_SECTIONS = ("timezone", "agencies", "categories", "holidays", "holidays_until", "prank", "neighbours")
 
@@ -184,7 +184,7 @@ def parse_sop_file(top: Node, parts: SopParts) -> None:
             parts.agencies[name] = _agency(name, spec, parts)
     if "categories" in sections:
         for name, spec in sections["categories"].items():
-            if not QUEUE_NAME.match(name):
+            if not QUEUE_NAME.fullmatch(name):
                 # The name travels into the dialplan (IVR_CATEGORY, events): plain names only.
                 spec.error("category names are lower-case letters, digits, '-' and '_'")
                 continue
@@ -213,7 +213,7 @@ def parse_sop_file(top: Node, parts: SopParts) -> None:
         for name, spec in sections["neighbours"].items():
             fields = spec.fields(("name", "target"))
             target = fields["target"].text() if "target" in fields else ""
-            if target and not DIAL_TARGET.match(target):
+            if target and not DIAL_TARGET.fullmatch(target):
                 fields["target"].error("expected a dial target like 'PJSIP/112-kota-tangerang'")
             label = fields["name"].text() if "name" in fields else name
             parts.neighbours[name] = Neighbour(name, label, target)
@@ -230,9 +230,9 @@ def _hours(spec: Node) -> Hours:
     ranges = []
     for item in items:
         text = item.text()
-        match = HOURS_RANGE.match(text)
+        match = HOURS_RANGE.fullmatch(text)
         if match is None:
-            item.error(f"{HOURS_HELP}, got '{text}'")
+            item.error(f"{HOURS_HELP}, got {text!r}")
             continue
         days: set[int] = set()
         for part in match["days"].split(","):
@@ -245,7 +245,7 @@ def _hours(spec: Node) -> Hours:
         try:
             ranges.append((frozenset(days), time.fromisoformat(match["start"]), time.fromisoformat(match["end"])))
         except ValueError:
-            item.error(f"{HOURS_HELP}, got '{text}'")
+            item.error(f"{HOURS_HELP}, got {text!r}")
     text = "; ".join(item.text() for item in items)
     return Hours(False, tuple(ranges), text)
 
@@ -255,7 +255,7 @@ def _agency(name: str, spec: Node, parts: SopParts) -> Agency:
     queues: list[Queue] = []
     if "queues" in fields:
         for queue_name, queue_spec in fields["queues"].items():
-            if not QUEUE_NAME.match(queue_name):
+            if not QUEUE_NAME.fullmatch(queue_name):
                 queue_spec.error("queue names are lower-case letters, digits, '-' and '_'")
                 continue
             queues.append(_queue(queue_name, name, queue_spec))
@@ -274,7 +274,7 @@ def _agency(name: str, spec: Node, parts: SopParts) -> Agency:
     if "bridge" in fields:
         bridge_fields = fields["bridge"].fields(("target",), ("ring_seconds",))
         target = bridge_fields["target"].text() if "target" in bridge_fields else ""
-        if target and not DIAL_TARGET.match(target):
+        if target and not DIAL_TARGET.fullmatch(target):
             bridge_fields["target"].error("expected a dial target like 'PJSIP/damkar-posko' or 'Local/x@context'")
         ring = bridge_fields["ring_seconds"].integer(5, 120) if "ring_seconds" in bridge_fields else 20
         bridge = Bridge(target, ring)
