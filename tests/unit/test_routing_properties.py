@@ -2,6 +2,23 @@
 
 The SOPs here are built directly, not loaded, so they include what ``ivr check`` refuses: after-hours
 cycles and self-loops, unknown queues, overflow lists with repeats and the central queue in the middle.
+
+Mutation testing of ivr/routing (issue 8), by hand, in a scratch copy of the repository (mutmut writes
+a mutants/ tree where it runs), with this setup.cfg:
+
+    [mutmut]
+    source_paths=ivr/
+    only_mutate=ivr/routing/*
+    pytest_add_cli_args_test_selection=tests/unit/
+    also_copy=
+        dialplan/
+        sop/
+        asterisk-config/
+    pytest_add_cli_args=--deselect=tests/unit/test_config_reload_and_schema.py::test_ivr_schema_writes_one_file_per_kind
+
+(that test calls ``ivr.cli.main``, which points structlog at pytest's captured stderr; in mutmut's
+order, fastest first, later tests then log to a closed file), then ``mutmut run --max-children 1``
+(about 15 minutes on one core) and ``mutmut results``.
 """
 
 from __future__ import annotations
