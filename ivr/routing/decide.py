@@ -119,7 +119,7 @@ def decide(
     while chain:
         queue = chain.popleft()
         if queue == central:
-            return result("queue", central, 0, f"queue {central}: the central call-takers, 24/7, no time limit")
+            break
         if queue in seen or queue in tried:
             continue
         seen.add(queue)
@@ -141,4 +141,5 @@ def decide(
         wait = chosen.max_wait if chosen else 0
         limit = f"wait at most {wait} s, then the next step" if wait else "no time limit"
         return result("queue", queue, wait, f"queue {queue} ({agency.label}): {limit}")
-    return result("queue", central, 0, f"queue {central}: the central call-takers")  # not reached: central ends it
+    # Reached by the central queue in the chain (always there, last if nowhere earlier).
+    return result("queue", central, 0, f"queue {central}: the central call-takers, 24/7, no time limit")
