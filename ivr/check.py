@@ -7,9 +7,11 @@ so what ``ivr check`` accepts is exactly what ``ivr serve`` will run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 
 from ivr.config import Config, ConfigError, Problem, load_config
+from ivr.config.calendar import ConfigWarning, calendar_warning
 from ivr.flow.analysis import (
     IncompleteProof,
     TimedPath,
@@ -27,6 +29,8 @@ class CheckResult:
     problems: list[Problem] = field(default_factory=list)
     paths: dict[str, list[TimedPath]] = field(default_factory=dict)
     timing_source: str = "audio"
+    # Printed, never fatal: the configuration is used all the same.
+    warnings: list[ConfigWarning] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -44,13 +48,16 @@ def prompt_timings(config: Config, sounds_dir: Path | None) -> tuple[dict[tuple[
         return estimate(config.prompts), f"estimated from text length ({error})"
 
 
-def check(root: Path, sounds_dir: Path | None) -> CheckResult:
+def check(root: Path, sounds_dir: Path | None, today: date | None = None) -> CheckResult:
+    """``today`` (default: the SOP's local date now) is when the holiday calendar must still cover 60 days."""
     try:
         config = load_config(root)
     except ConfigError as error:
         return CheckResult(None, list(error.problems))
     timings, source = prompt_timings(config, sounds_dir)
     result = CheckResult(config, timing_source=source)
+    gap = calendar_warning(config.sop, today or datetime.now(config.sop.zone()).date())
+    result.warnings.extend([gap] if gap else [])
     for script, flow in sorted(config.flows.items()):
         findings = safety_findings(flow)
         for finding in findings:

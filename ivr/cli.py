@@ -41,6 +41,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"  {path.seconds:5.1f} s  {kind}  {path.language}  {path.describe()}{since}")
     for problem in result.problems:
         print(problem)
+    for warning in result.warnings:  # never fatal: the exit code follows the errors alone
+        print(warning)
     if result.problems:
         print(f"{len(result.problems)} error(s); nothing was changed", file=sys.stderr)
         return 1

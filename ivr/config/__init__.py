@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ivr.config.chains import chain_problems
 from ivr.config.errors import ConfigError, Problem, Problems
-from ivr.config.flow import Flow, MenuNode, PlayNode, Target, parse_flow
+from ivr.config.flow import DIGIT_KEYS, NAME, Flow, MenuNode, PlayNode, Target, parse_flow
 from ivr.config.nodes import load_file
 from ivr.config.prompts import Prompts, parse_prompts
 from ivr.config.sop import Sop, SopParts, parse_sop_file
@@ -98,6 +100,8 @@ def _check_sop(sop: Sop, parts: SopParts, problems: Problems, prompts: Prompts) 
             file, line, col = sop.positions.get(f"{name}.route", ("sop", 1, 1))
             problems.add(file, line, col, f"categories.{name}.route",
                          f"route 'bridge' needs a 'bridge:' on agency '{agency.name}' (or use route 'queue')")
+    for problem in chain_problems(sop):
+        problems.add(problem.file, problem.line, problem.col, problem.path, problem.message)
     warning = sop.prank.warning_prompt
     if warning and warning not in prompts:
         problems.add(*sop.agencies_at, "prank.warning_prompt",
@@ -111,7 +115,8 @@ def _check_flow(flow: Flow, sop: Sop, prompts: Prompts, problems: Problems) -> N
         else:
             problems.add(flow.file, target_or_pos[0], target_or_pos[1], path, message)
 
-    known_nodes = ", ".join(flow.declared)
+    # A refused name (say, with a newline) is shown quoted, so the message stays on one line.
+    known_nodes = ", ".join(name if NAME.fullmatch(name) else json.dumps(name) for name in flow.declared)
     if flow.start not in flow.declared:
         report((1, 1), "start", f"unknown node '{flow.start}' (known: {known_nodes})")
 
@@ -138,7 +143,7 @@ def _check_flow(flow: Flow, sop: Sop, prompts: Prompts, problems: Problems) -> N
                 check_target(target)
             for language, text in prompts.get(node.prompt, {}).items():
                 for key in text.announced_keys:
-                    if key not in node.options:
+                    if key not in node.options and DIGIT_KEYS.fullmatch(key):  # a malformed key is reported as such
                         problems.add(
                             PROMPTS_PATH, text.line, text.col, f"prompts.{node.prompt}.{language}",
                             f"announces key '{key}' but menu '{name}' has no such option "

@@ -14,8 +14,8 @@ from typing import Literal
 
 from ivr.config.nodes import Node
 
-DIGIT_KEYS = re.compile(r"^[0-9*#]{1,4}$")
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+DIGIT_KEYS = re.compile(r"[0-9*#]{1,4}")
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def parse_flow(top: Node) -> Flow | None:
     if "nodes" in found:
         for node_name, spec in found["nodes"].items():
             declared.append(node_name)
-            if not NAME.match(node_name):
+            if not NAME.fullmatch(node_name):
                 spec.error("node names are lower-case letters, digits, '-' and '_'")
             parsed = _parse_node(node_name, spec)
             if parsed is not None:
@@ -149,7 +149,7 @@ def _parse_node(name: str, spec: Node) -> FlowNode | None:
         options: dict[str, Target] = {}
         if "options" in found:
             for digits, target in found["options"].items():
-                if not DIGIT_KEYS.match(digits):
+                if not DIGIT_KEYS.fullmatch(digits):
                     target.error("option keys are 1 to 4 of 0-9 * # (quote them: \"1\")")
                     continue
                 options[digits] = parse_target(target)

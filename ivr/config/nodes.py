@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,8 @@ MISSING: Any = _Missing()
 
 def _key_text(key: str) -> str:
     plain = key.replace("_", "").replace("-", "").isalnum() and not key[:1].isdigit()
-    return key if plain else f'"{key}"'
+    # JSON quoting keeps a key with a newline (refused, but reported) on the one line of its message.
+    return key if plain else json.dumps(key, ensure_ascii=False)
 
 
 @dataclass(frozen=True)

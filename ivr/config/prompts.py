@@ -62,7 +62,7 @@ def _segments(value: Node) -> tuple[Segment, ...]:
             if item.is_mapping():
                 fields = item.fields(("text",), ("key",))
                 key = fields["key"].text() if "key" in fields else ""
-                if key and not DIGIT_KEYS.match(key):
+                if key and not DIGIT_KEYS.fullmatch(key):
                     fields["key"].error("a key is 1 to 4 of 0-9 * # (quote it: \"1\")")
                 text = fields["text"].text() if "text" in fields else ""
                 if text.strip():

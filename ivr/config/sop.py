@@ -12,16 +12,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr.config.nodes import Node
 
-QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+QUEUE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 # What Asterisk may dial for a bridge route: a technology and a plain resource, nothing to expand.
-DIAL_TARGET = re.compile(r"^(PJSIP|Local|IAX2|DAHDI)/[A-Za-z0-9@._+-]{1,80}$")
+DIAL_TARGET = re.compile(r"(PJSIP|Local|IAX2|DAHDI)/[A-Za-z0-9@._+-]{1,80}")
 STRATEGIES = ("ringall", "rrmemory", "leastrecent", "fewestcalls", "random", "linear")
 ROUTES = ("queue", "bridge")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-HOURS_RANGE = re.compile(r"^(?P<days>[a-z]{3}(?:-[a-z]{3})?(?:,[a-z]{3}(?:-[a-z]{3})?)*) "
-                         r"(?P<start>\d\d:\d\d)-(?P<end>\d\d:\d\d)$")
+HOURS_RANGE = re.compile(r"(?P<days>[a-z]{3}(?:-[a-z]{3})?(?:,[a-z]{3}(?:-[a-z]{3})?)*) "
+                         r"(?P<start>\d\d:\d\d)-(?P<end>\d\d:\d\d)")
 HOURS_HELP = "expected '24/7' or ranges like 'mon-fri 08:00-16:00'"
-SOP_SECTIONS = ("timezone", "agencies", "categories", "holidays", "prank", "neighbours")
+SOP_SECTIONS = ("timezone", "agencies", "categories", "holidays", "holidays_until", "prank", "neighbours")
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,8 @@ class Sop:
     prank: PrankRules = field(default_factory=PrankRules)
     neighbours: dict[str, Neighbour] = field(default_factory=dict)
     timezone: str = "Asia/Jakarta"
+    # The last day the holiday list was checked through (None: the last holiday listed); see config/calendar.py.
+    holidays_until: date | None = None
 
     @property
     def queues(self) -> dict[str, Queue]:
@@ -156,11 +158,12 @@ class SopParts:
     prank: PrankRules = field(default_factory=PrankRules)
     neighbours: dict[str, Neighbour] = field(default_factory=dict)
     timezone: str = "Asia/Jakarta"
+    holidays_until: date | None = None
     refs: list[tuple[Node, str]] = field(default_factory=list)  # (where, queue name) to check
 
     def build(self) -> Sop:
         return Sop(self.agencies, self.categories, self.positions, self.agencies_at, self.holidays,
-                   self.prank, self.neighbours, self.timezone)
+                   self.prank, self.neighbours, self.timezone, self.holidays_until)
 
 
 def parse_sop_file(top: Node, parts: SopParts) -> None:
@@ -181,7 +184,7 @@ def parse_sop_file(top: Node, parts: SopParts) -> None:
             parts.agencies[name] = _agency(name, spec, parts)
     if "categories" in sections:
         for name, spec in sections["categories"].items():
-            if not QUEUE_NAME.match(name):
+            if not QUEUE_NAME.fullmatch(name):
                 # The name travels into the dialplan (IVR_CATEGORY, events): plain names only.
                 spec.error("category names are lower-case letters, digits, '-' and '_'")
                 continue
@@ -192,15 +195,25 @@ def parse_sop_file(top: Node, parts: SopParts) -> None:
         for day, holiday in sections["holidays"].items():
             try:
                 parts.holidays[date.fromisoformat(day)] = holiday.text()
+                parts.positions[holiday.path] = (holiday.file, holiday.line, holiday.col)
             except ValueError:
                 holiday.error(f"'{day}' is not a date like 2026-08-17")
+    if "holidays_until" in sections:
+        until = sections["holidays_until"]
+        # Unquoted, YAML reads 2026-12-31 as a timestamp, which Node.text() refuses: take the scalar as written.
+        written = until.node.value if isinstance(until.node.value, str) else ""  # a list or mapping: not a date
+        try:
+            parts.holidays_until = date.fromisoformat(written)
+            parts.positions["holidays_until"] = (until.file, until.line, until.col)
+        except ValueError:
+            until.error(f"expected the last day the holidays were checked through, like 2026-12-31, got {until.kind()}")
     if "prank" in sections:
         parts.prank = _prank(sections["prank"])
     if "neighbours" in sections:
         for name, spec in sections["neighbours"].items():
             fields = spec.fields(("name", "target"))
             target = fields["target"].text() if "target" in fields else ""
-            if target and not DIAL_TARGET.match(target):
+            if target and not DIAL_TARGET.fullmatch(target):
                 fields["target"].error("expected a dial target like 'PJSIP/112-kota-tangerang'")
             label = fields["name"].text() if "name" in fields else name
             parts.neighbours[name] = Neighbour(name, label, target)
@@ -217,9 +230,9 @@ def _hours(spec: Node) -> Hours:
     ranges = []
     for item in items:
         text = item.text()
-        match = HOURS_RANGE.match(text)
+        match = HOURS_RANGE.fullmatch(text)
         if match is None:
-            item.error(f"{HOURS_HELP}, got '{text}'")
+            item.error(f"{HOURS_HELP}, got {text!r}")
             continue
         days: set[int] = set()
         for part in match["days"].split(","):
@@ -232,7 +245,7 @@ def _hours(spec: Node) -> Hours:
         try:
             ranges.append((frozenset(days), time.fromisoformat(match["start"]), time.fromisoformat(match["end"])))
         except ValueError:
-            item.error(f"{HOURS_HELP}, got '{text}'")
+            item.error(f"{HOURS_HELP}, got {text!r}")
     text = "; ".join(item.text() for item in items)
     return Hours(False, tuple(ranges), text)
 
@@ -242,7 +255,7 @@ def _agency(name: str, spec: Node, parts: SopParts) -> Agency:
     queues: list[Queue] = []
     if "queues" in fields:
         for queue_name, queue_spec in fields["queues"].items():
-            if not QUEUE_NAME.match(queue_name):
+            if not QUEUE_NAME.fullmatch(queue_name):
                 queue_spec.error("queue names are lower-case letters, digits, '-' and '_'")
                 continue
             queues.append(_queue(queue_name, name, queue_spec))
@@ -255,11 +268,13 @@ def _agency(name: str, spec: Node, parts: SopParts) -> Agency:
     if "after_hours" in fields:
         after = fields["after_hours"].text()
         parts.refs.append((fields["after_hours"], after))
+        at = fields["after_hours"]
+        parts.positions[f"agencies.{name}.after_hours"] = (at.file, at.line, at.col)  # for loops (config/chains.py)
     bridge = None
     if "bridge" in fields:
         bridge_fields = fields["bridge"].fields(("target",), ("ring_seconds",))
         target = bridge_fields["target"].text() if "target" in bridge_fields else ""
-        if target and not DIAL_TARGET.match(target):
+        if target and not DIAL_TARGET.fullmatch(target):
             bridge_fields["target"].error("expected a dial target like 'PJSIP/damkar-posko' or 'Local/x@context'")
         ring = bridge_fields["ring_seconds"].integer(5, 120) if "ring_seconds" in bridge_fields else 20
         bridge = Bridge(target, ring)
@@ -287,9 +302,10 @@ def _category(name: str, spec: Node, parts: SopParts) -> Category | None:
     max_wait = fields["max_wait"].integer(0, 3600) if "max_wait" in fields else 0
     overflow: list[str] = []
     if "overflow" in fields:
-        for item in fields["overflow"].sequence():
+        for index, item in enumerate(fields["overflow"].sequence()):
             overflow.append(item.text())
             parts.refs.append((item, overflow[-1]))
+            parts.positions[f"categories.{name}.overflow[{index}]"] = (item.file, item.line, item.col)
     queue = fields["queue"]
     parts.positions[name] = (queue.file, queue.line, queue.col)
     parts.refs.append((queue, queue.text()))

@@ -8,6 +8,7 @@ and always, last, the central call-takers, who are never skipped and never time 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -59,15 +60,33 @@ def _prefix(category: str, sop: Sop) -> str:
     return f"{chosen.name} ({chosen.label})"
 
 
+def fallback_priority(sop: Sop) -> int:
+    """The priority of a call whose category is unknown: the highest of the darurat categories."""
+    return max((c.priority for c in sop.categories.values() if c.emergency), default=10)
+
+
+def fallback_decision(sop: Sop, category: str, reason: str) -> Decision:
+    """The central call-takers at the emergency priority, for when routing itself failed or overran.
+
+    Needs nothing of the SOP but its central queue, so it holds when ``decide`` raised on the same SOP.
+    """
+    central = sop.central_queue.name
+    name = category if category in sop.categories else ""
+    return Decision("queue", central, fallback_priority(sop), name, 0,
+                    f"{reason}; queue {central}: the central call-takers, 24/7, no time limit", tried=(central,))
+
+
 def decide(
     category: str, sop: Sop, now: datetime, live: Mapping[str, QueueState] | None = None,
     standing: Standing | None = None, tried: tuple[str, ...] = (),
 ) -> Decision:
+    """Where the call goes next. Terminates on any SOP, also one ``ivr check`` refuses (after-hours
+    cycles, unknown queues): each queue is considered at most once, and the central queue ends the chain.
+    """
     central = sop.central_queue.name
     chosen = sop.categories.get(category)
     reasons = [_prefix(category, sop)]
-    fallback_priority = max((c.priority for c in sop.categories.values() if c.emergency), default=10)
-    priority = chosen.priority if chosen else fallback_priority
+    priority = chosen.priority if chosen else fallback_priority(sop)
     warn = False
     if standing is not None and standing.flagged and not standing.whitelisted:
         priority = min(priority, sop.prank.priority)
@@ -92,21 +111,28 @@ def decide(
     if tried:
         reasons.append(f"after {', '.join(tried)}")
 
-    chain = [*(([chosen.queue, *chosen.overflow]) if chosen else []), central]
-    index = 0
-    while index < len(chain):
-        queue = chain[index]
-        index += 1
-        if queue in tried:
-            continue
+    # The chain is consumed from the front; a closed agency puts its after-hours queue next. A queue
+    # enters `seen` when first considered and is never considered again, and only a first
+    # consideration can add to the chain, so the loop runs at most len(start) + len(sop.queues) times.
+    chain = deque([*(([chosen.queue, *chosen.overflow]) if chosen else []), central])
+    seen: set[str] = set()
+    while chain:
+        queue = chain.popleft()
         if queue == central:
-            return result("queue", central, 0, f"queue {central}: the central call-takers, 24/7, no time limit")
+            break
+        if queue in seen or queue in tried:
+            continue
+        seen.add(queue)
         agency = sop.agency_of(queue)
-        if agency is not None and not agency.hours.open_at(local, holiday is not None):
+        if agency is None:
+            reasons.append(f"{queue}: not a queue of the SOP, skipped")
+            continue
+        if not agency.hours.open_at(local, holiday is not None):
             instead = agency.after_hours or central
             why = f"holiday: {holiday}" if holiday else f"hours {agency.hours.text}"
-            reasons.append(f"{agency.label} closed now ({why}): its calls go to {instead}")
-            chain.insert(index, instead)
+            again = ", already considered" if instead in seen else ""
+            reasons.append(f"{agency.label} closed now ({why}): its calls go to {instead}{again}")
+            chain.appendleft(instead)
             continue
         state = live.get(queue) if live is not None else None
         if state is not None and state.ready == 0:
@@ -114,5 +140,6 @@ def decide(
             continue
         wait = chosen.max_wait if chosen else 0
         limit = f"wait at most {wait} s, then the next step" if wait else "no time limit"
-        return result("queue", queue, wait, f"queue {queue} ({agency.label if agency else '?'}): {limit}")
-    return result("queue", central, 0, f"queue {central}: the central call-takers")
+        return result("queue", queue, wait, f"queue {queue} ({agency.label}): {limit}")
+    # Reached by the central queue in the chain (always there, last if nowhere earlier).
+    return result("queue", central, 0, f"queue {central}: the central call-takers, 24/7, no time limit")

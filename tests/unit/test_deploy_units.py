@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import configparser
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,8 +38,9 @@ def test_the_two_units_do_not_bind_each_other() -> None:
 
 @pytest.mark.parametrize("unit", UNITS, ids=lambda path: path.name)
 def test_systemd_accepts_the_unit(unit: Path, tmp_path: Path) -> None:
-    """`systemd-analyze verify` on the unit with /opt/siaga112 pointed at this checkout."""
+    """`systemd-analyze verify` on the unit with /opt/siaga112 pointed at this checkout and its venv."""
     copy = tmp_path / unit.name
-    copy.write_text(unit.read_text().replace("/opt/siaga112", str(REPO)))
+    text = unit.read_text().replace("/opt/siaga112/.venv", sys.prefix).replace("/opt/siaga112", str(REPO))
+    copy.write_text(text)
     done = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from ivr.config import Config, load_config
-from ivr.routing.decide import QueueState, Standing, decide
+from ivr.config.sop import Agency, Bridge, Category, Hours, Queue, Sop
+from ivr.routing.decide import Decision, QueueState, Standing, decide, fallback_decision
 
 WIB = ZoneInfo("Asia/Jakarta")
 REPO = Path(__file__).resolve().parents[2]
@@ -87,3 +88,77 @@ def test_bridge_first_then_the_queue_chain(alt_config: Config) -> None:
     assert (bridge.action, bridge.target, bridge.timeout) == ("bridge", "Local/posko@siaga-sim-bridge", 8)
     after = decide("medis", alt_config.sop, TUESDAY_NOON, tried=bridge.tried)
     assert (after.action, after.target) == ("queue", "ambulans-x")
+
+
+def test_fallback_decision_is_the_central_queue_at_emergency_priority(config: Config) -> None:
+    """When routing fails, the caller goes to the central queue at the darurat priority, saying why."""
+    decision = fallback_decision(config.sop, "lalu-lintas", "routing overran 0.2 s")
+    assert decision == Decision("queue", "q112", 10, "lalu-lintas", 0, "routing overran 0.2 s; queue q112: the "
+                                "central call-takers, 24/7, no time limit", False, ("q112",))
+    assert fallback_decision(config.sop, "nope", "decide raised KeyError").category == ""
+
+
+CENTRAL_REASON = "queue q112: the central call-takers, 24/7, no time limit"
+
+
+@pytest.mark.parametrize(("category", "at", "standing", "reason", "name"), [
+    ("sosial", TUESDAY_NIGHT, None,
+     "sosial (Orang terlantar / ODGJ); Dinas Sosial closed now (hours mon-fri 08:00-16:00): its calls go to "
+     "q-satpolpp; Satuan Polisi Pamong Praja closed now (hours mon-sat 07:00-22:00): its calls go to q112; "
+     f"{CENTRAL_REASON}", "sosial"),
+    ("nope", TUESDAY_NIGHT, None, f"category 'nope' not in the SOP; {CENTRAL_REASON}", ""),
+    ("", TUESDAY_NIGHT, None, f"no category chosen; {CENTRAL_REASON}", ""),
+    ("kebakaran", TUESDAY_NOON, Standing(True, 2, TUESDAY_NIGHT),
+     "kebakaran (Kebakaran); number flagged for pranks (level 2, until 2026-12-01T23:30+07:00): priority 0, still "
+     "queued for a human; queue q-damkar (Dinas Pemadam Kebakaran dan Penyelamatan): wait at most 30 s, then the "
+     "next step", "kebakaran"),
+    ("kebakaran", TUESDAY_NOON, Standing(True, 1, None),
+     "kebakaran (Kebakaran); number flagged for pranks (level 1, until ?): priority 0, still queued for a human; "
+     "queue q-damkar (Dinas Pemadam Kebakaran dan Penyelamatan): wait at most 30 s, then the next step", "kebakaran"),
+])
+def test_reason_and_category_are_exact(config: Config, category: str, at: datetime, standing: Standing | None,
+                                       reason: str, name: str) -> None:
+    """The operator and the log read exactly why; IVR_CATEGORY is the SOP's name, or empty when none was chosen."""
+    decision = decide(category, config.sop, at, standing=standing)
+    assert (decision.reason, decision.category) == (reason, name)
+
+
+def test_queue_without_time_limit_says_so(alt_config: Config) -> None:
+    """A category queue with max_wait 0 is a wait with no limit, and the reason says so."""
+    decision = decide("api", alt_config.sop, TUESDAY_NOON)
+    assert (decision.target, decision.timeout) == ("regu-api-1", 0)
+    assert decision.reason == "api (Api); queue regu-api-1 (Regu Api): no time limit"
+
+
+OFFICE = Hours(False, ((frozenset(range(5)), time(8), time(16)),), "mon-fri 08:00-16:00")
+
+
+def given_sop(overflow: tuple[str, ...] = (), categories: dict[str, Category] | None = None) -> Sop:
+    """A central queue, and a desk (with a bridge) that keeps office hours."""
+    return Sop({"pusat": Agency("pusat", "Pusat", (Queue("q0", "pusat"),), central=True),
+                "meja": Agency("meja", "Meja", (Queue("q-meja", "meja"),), hours=OFFICE,
+                               bridge=Bridge("PJSIP/meja", 20))},
+               categories if categories is not None else
+               {"lapor": Category("lapor", "Lapor", False, 3, "q-meja", route="bridge", overflow=overflow)},
+               holidays={INDEPENDENCE_DAY.date(): "Hari Kemerdekaan"})
+
+
+def test_no_bridge_to_a_desk_closed_for_a_holiday() -> None:
+    """On a holiday an office-hours desk is not dialled (20 s of ringing nobody answers): straight to central."""
+    assert decide("lapor", given_sop(), datetime(2026, 8, 18, 10, 0, tzinfo=WIB)).action == "bridge"  # a Tuesday
+    decision = decide("lapor", given_sop(), INDEPENDENCE_DAY)
+    assert (decision.action, decision.target) == ("queue", "q0")
+    assert "Meja closed, no bridge" in decision.reason
+
+
+def test_a_queue_no_agency_owns_is_skipped_not_the_end_of_the_chain() -> None:
+    """An unknown queue in an overflow (refused by ivr check) is passed over; the chain goes on to the next one."""
+    sop = given_sop(categories={"x": Category("x", "X", False, 3, "q-gone", overflow=("q-meja",))})
+    decision = decide("x", sop, TUESDAY_NOON)
+    assert decision.target == "q-meja"
+    assert "q-gone: not a queue of the SOP, skipped" in decision.reason
+
+
+def test_fallback_priority_without_darurat_categories_is_10() -> None:
+    """With no darurat category to copy, a fallback call still gets priority 10."""
+    assert fallback_decision(given_sop(), "lapor", "x").priority == 10

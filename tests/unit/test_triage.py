@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ivr.config.sop import PrankRules
+from ivr.routing.decide import Standing
 from ivr.routing.triage import CallerHistory, Flag, assess, normalise_number
 from ivr.store.calls import CallStore, IvrRecord, UnknownDisposition
 
@@ -91,3 +92,36 @@ async def test_store_history_and_flags_round_trip(tmp_path: Path) -> None:
     assert history.flags[0].level == 1
     assert store.get("u0")["caller_name"] == "x' OR 1=1 --"
     store.close()
+
+
+@pytest.mark.parametrize(("raw", "normal"), [
+    ("621234567", "621234567"),      # 9 digits starting 62: a local number, kept
+    ("6212345678", "012345678"),     # 10 digits: the country code, replaced
+    ("1" * 25, "1" * 20),            # a caller ID is cut to 20 digits: one bounded key per number
+])
+def test_number_normalisation_boundaries(raw: str, normal: str) -> None:
+    """Where '62' stops being a local prefix, and the length a caller ID is cut to."""
+    assert normalise_number(raw) == normal
+
+
+def test_standing_and_flag_carry_level_until_counts_and_reason() -> None:
+    """What the operator and the log see: the flag's level, end, counts and why, while it lasts and when made."""
+    now = T0 + timedelta(hours=1)
+    history = CallerHistory("0812", given_pranks(3, T0) + given_pranks(2, T0, "silent"))
+    standing, flag = assess(history, RULES, now)
+    assert flag == Flag(1, now, now + timedelta(hours=24), "3 prank, 2 silent since 2026-10-02")
+    assert standing == Standing(True, 1, flag.until, pranks=3, silent=2)
+    quiet, _none = assess(CallerHistory("0812", given_pranks(2, T0, "silent")), RULES, now)
+    assert quiet == Standing(pranks=0, silent=2)
+    older = Flag(1, T0, T0 + timedelta(days=2))
+    newer = Flag(2, T0 + timedelta(hours=1), T0 + timedelta(days=3))
+    assert assess(CallerHistory("0812", flags=[newer, older]), RULES, now)[0] == Standing(True, 2, newer.until)
+
+
+def test_a_flag_ends_at_its_end_and_dispositions_count_after_its_start() -> None:
+    """At the instant a flag ends the number is clean; a disposition at the very start of a flag counts to it."""
+    flag = Flag(1, T0, T0 + timedelta(hours=24))
+    assert not assess(CallerHistory("0812", flags=[flag]), RULES, flag.until)[0].flagged
+    at_start = [(T0, "prank"), *given_pranks(2, T0 + timedelta(minutes=1))]
+    standing, _flag = assess(CallerHistory("0812", at_start, [flag]), RULES, flag.until + timedelta(minutes=1))
+    assert standing.pranks == 2  # the one at T0 belonged to the flag that just ended
