@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable
+from datetime import datetime
 
 import structlog
 from aiohttp import web
@@ -22,6 +23,7 @@ from ivr.asterisk import process
 from ivr.asterisk.provision import AsteriskUnavailable, find_or_provision
 from ivr.asterisk.render import load_secrets, render
 from ivr.asterisk.supervisor import supervise
+from ivr.config.calendar import calendar_warning
 from ivr.config.live import LiveConfig
 from ivr.config.sop import Sop
 from ivr.service import CallService
@@ -93,6 +95,7 @@ async def serve(settings: Settings, with_ami: bool = True,
 
     watcher = asyncio.create_task(config.watch())
     flusher = asyncio.create_task(_flush_spool(records))
+    tasks.add(asyncio.create_task(_warn_calendar(config)))
     reconciler = asyncio.create_task(_reconcile(AsteriskRecords(store, settings.asterisk_dir / "log")))
     if supervise_asterisk is not None:
         supervisor = asyncio.create_task(supervise(settings, supervise_asterisk))
@@ -120,6 +123,16 @@ async def serve(settings: Settings, with_ami: bool = True,
         if ami is not None:
             await ami.close()
         store.close()
+
+
+async def _warn_calendar(config: LiveConfig, interval: float = 24 * 3600) -> None:
+    """Once a day: the holiday list must cover the next weeks, or agencies count as open on holidays."""
+    while True:
+        sop = config.current().sop
+        gap = calendar_warning(sop, datetime.now(sop.zone()).date())
+        if gap is not None:
+            log.warning("holiday_calendar_runs_out", detail=str(gap))
+        await asyncio.sleep(interval)
 
 
 async def _flush_spool(records: SpoolingRecords, interval: float = 5.0) -> None:

@@ -28,7 +28,7 @@ from ivr.ami.dtmf import KeyLedger
 from ivr.config import Config
 from ivr.flow.engine import ALL_KEYS, FlowEngine, FlowResult
 from ivr.routing.callerid import CallerId, decode_raw, history_key
-from ivr.routing.decide import Decision, QueueState, Standing, decide
+from ivr.routing.decide import Decision, QueueState, Standing, decide, fallback_decision
 from ivr.routing.triage import CallerHistory, Flag, assess
 from ivr.store.calls import IvrRecord
 
@@ -37,6 +37,9 @@ log = structlog.get_logger("ivr.service")
 OVERFLOW_SCRIPT = "overflow"
 # The caller's history is looked up while the greeting plays; past this, route without it.
 HISTORY_DEADLINE = 2.0
+# A routing decision takes microseconds and ends by construction; one that raises or overruns this
+# (a bug) must not hold the caller: the central call-takers take the call, and the log says why.
+ROUTING_DEADLINE = 0.5
 
 
 class CallSession(Protocol):
@@ -156,7 +159,7 @@ class CallService:
             standing, history_note = await standing_task
             if history_note:
                 degraded.append(history_note)
-            decision = decide(result.category, config.sop, now, self.live(), standing)
+            decision = await _decide_or_central(config, result.category, now, self.live(), standing)
             if decision.warn:
                 await channel.play(config.sop.prank.warning_prompt, result.language, ALL_KEYS)
             await _publish(session, decision, result.flags)
@@ -218,7 +221,7 @@ class CallService:
         reply = await session.command(commands.get_variable(FAILED_ROUTE_VARIABLE), REPLY_MARGIN)
         values = split_route(reply.data if reply.result == "1" else "")
         tried = tuple(values["IVR_TRIED"].split())
-        decision = decide(values["IVR_CATEGORY"], config.sop, self.clock(), self.live(), tried=tried)
+        decision = await _decide_or_central(config, values["IVR_CATEGORY"], self.clock(), self.live(), tried=tried)
         if values["IVR_PRIORITY"].isdigit():
             # The priority chosen for this caller (prank triage included) holds along the whole chain.
             decision = replace(decision, priority=int(values["IVR_PRIORITY"]))
@@ -281,3 +284,16 @@ async def _publish(session: CallSession, decision: Decision, flags: Iterable[str
     # Built before anything is sent: a token that would not split cleanly raises and sets nothing.
     for name, value in route_variables(decision, flags):
         await session.command(commands.set_variable(name, value), REPLY_MARGIN)
+
+
+async def _decide_or_central(config: Config, category: str, now: datetime,
+                             live: Mapping[str, QueueState] | None, standing: Standing | None = None,
+                             tried: tuple[str, ...] = ()) -> Decision:
+    """``decide`` in a worker thread with a deadline: a decision that raises or overruns sends the
+    caller to the central call-takers instead of freezing every call on the event loop."""
+    try:
+        return await asyncio.wait_for(
+            asyncio.to_thread(decide, category, config.sop, now, live, standing, tried), ROUTING_DEADLINE)
+    except Exception as error:  # TimeoutError included: the caller must not wait on our bug
+        log.error("routing_failed_central_fallback", error=repr(error), category=category)
+        return fallback_decision(config.sop, category, f"routing failed ({type(error).__name__}): central fallback")

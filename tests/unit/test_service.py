@@ -227,3 +227,40 @@ async def test_a_plain_number_keys_history_by_its_digits(shipped: tuple[Config, 
     session.env.headers["agi_arg_1"] = raw_arg(b"+62 812-3456-7890", b"Warga")
     await given_service(shipped, store).handle(session)
     assert (store.records[0].caller, store.records[0].caller_raw) == ("081234567890", "+62 812-3456-7890")
+
+
+async def test_a_routing_decision_that_raises_sends_the_caller_to_central(
+    shipped: tuple[Config, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in routing: the caller still gets a route, the central call-takers, and the log says why."""
+    def broken(*_args: Any) -> None:
+        raise KeyError("q-ghost")
+
+    monkeypatch.setattr("ivr.service.decide", broken)
+    session = FakeAsterisk(keys=["1", "1"])
+    with capture_logs() as logs:
+        await given_service(shipped, FakeStore()).handle(session)
+    config, _ = shipped
+    central = config.sop.central_queue.name
+    assert (session.variables["IVR_ACTION"], session.variables["IVR_TARGET"]) == ("queue", central)
+    assert session.variables["IVR_CATEGORY"] == "kebakaran"
+    assert [entry["event"] for entry in logs if entry["log_level"] == "error"] == ["routing_failed_central_fallback"]
+
+
+async def test_a_routing_decision_that_overruns_is_abandoned_for_central(
+    shipped: tuple[Config, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A decision that spins past the deadline does not hold the caller (nor the loop's other calls)."""
+    import time as clock
+
+    def spinning(*_args: Any) -> None:
+        clock.sleep(1.0)
+
+    monkeypatch.setattr("ivr.service.decide", spinning)
+    monkeypatch.setattr("ivr.service.ROUTING_DEADLINE", 0.05)
+    session = FakeAsterisk(keys=["1", "2"])
+    started = asyncio.get_running_loop().time()
+    await given_service(shipped, FakeStore()).handle(session)
+    assert asyncio.get_running_loop().time() - started < 0.8
+    config, _ = shipped
+    assert session.variables["IVR_TARGET"] == config.sop.central_queue.name
