@@ -118,7 +118,9 @@ class AgiChannel:
         if path is None:
             # Measured on Asterisk 22: STREAM FILE of a missing file answers result=-1 *and* leaves
             # AGISTATUS=FAILURE at the end, which would send the routed caller to the fallback queue.
-            # So a missing prompt is skipped here; the menu still waits for the caller's key.
+            # So a missing prompt is skipped here; the menu still waits for the caller's key. Loudly:
+            # a caller is hearing silence where a menu should be (`ivr prompts` builds the audio).
+            log.warning("prompt_missing", prompt=prompt, language=language, sounds_dir=str(self.sounds_dir))
             self.failed_prompts.append(prompt)
             return await self._settle("")
         reply = await self.session.command(
@@ -126,6 +128,7 @@ class AgiChannel:
         )
         if reply.result == "-1":
             # Unreadable (or deleted since we looked): the call goes on, Asterisk's fallback applies.
+            log.warning("prompt_unplayable", prompt=prompt, language=language, path=path)
             self.failed_prompts.append(prompt)
             return await self._settle("")
         if not escape_keys:

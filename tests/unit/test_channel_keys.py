@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from ivr.agi.channel import AgiChannel
 from ivr.agi.protocol import Reply
@@ -123,3 +124,13 @@ async def test_a_key_ami_never_reports_falls_back_to_the_agi_key(sounds: Path,
     ledger = KeyLedger(lambda: True)
     channel = given_channel(ScriptedAsterisk(["8"]), sounds, ledger)
     assert await channel.play("a", "id", "0123456789*#") == "8"
+
+
+async def test_a_missing_prompt_is_skipped_with_a_warning(sounds: Path) -> None:
+    """No audio file for the prompt: nothing is sent to Asterisk, and the log says which prompt."""
+    asterisk = ScriptedAsterisk([""])
+    channel = given_channel(asterisk, sounds, None)
+    with capture_logs() as logs:
+        assert await channel.play("not-built", "id", "0123456789*#") == ""
+    assert asterisk.sent == [] and channel.failed_prompts == ["not-built"]
+    assert [(entry["event"], entry["prompt"]) for entry in logs] == [("prompt_missing", "not-built")]
