@@ -11,8 +11,10 @@ and (for a while) the record, never the menu or the route.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +42,10 @@ HISTORY_DEADLINE = 2.0
 # A routing decision takes microseconds and ends by construction; one that raises or overruns this
 # (a bug) must not hold the caller: the central call-takers take the call, and the log says why.
 ROUTING_DEADLINE = 0.5
+# Decisions get threads of their own: in the shared default pool they queued behind store I/O at
+# 300 simultaneous calls and overran the deadline (bench/results/asterisk.md, first run), sending
+# fire callers to the central queue. Two threads: a decision that spins (a bug) leaves one working.
+_ROUTING_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ivr-routing")
 
 
 class CallSession(Protocol):
@@ -291,9 +297,10 @@ async def _decide_or_central(config: Config, category: str, now: datetime,
                              tried: tuple[str, ...] = ()) -> Decision:
     """``decide`` in a worker thread with a deadline: a decision that raises or overruns sends the
     caller to the central call-takers instead of freezing every call on the event loop."""
+    decision = functools.partial(decide, category, config.sop, now, live, standing, tried)
     try:
         return await asyncio.wait_for(
-            asyncio.to_thread(decide, category, config.sop, now, live, standing, tried), ROUTING_DEADLINE)
+            asyncio.get_running_loop().run_in_executor(_ROUTING_THREADS, decision), ROUTING_DEADLINE)
     except Exception as error:  # TimeoutError included: the caller must not wait on our bug
         log.error("routing_failed_central_fallback", error=repr(error), category=category)
         return fallback_decision(config.sop, category, f"routing failed ({type(error).__name__}): central fallback")
