@@ -326,8 +326,6 @@ class Obj:
             "additionalProperties": False,
             "properties": {f.name: f.schema() for f in self.fields},
         }
-        if self.title:
-            schema = {"description": self.title, **schema}
         if self.required:
             schema["required"] = list(self.required)
         if self.not_empty:
