@@ -34,6 +34,19 @@ from ivr.config.spec import (
 DIGIT_KEYS = re.compile(r"[0-9*#]{1,4}")
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where a key (or silence) leads: exactly one of node / category; language switches first."""
+
+    node: str = ""
+    category: str = ""
+    language: str = ""
+    flags: tuple[str, ...] = ()
+    line: int = 0
+    col: int = 0
+    path: str = ""
+
+
 GIVE_ONE = "give exactly one of 'next' (a node) or 'category' (an SOP category)"
 TARGET_FIELDS = Obj((
     Field("next", Ref(NAME), "the node to go to"),
@@ -112,19 +125,6 @@ FLOW_FILE = Obj((
                          keep_bad_keys=True),
           "the nodes by name", required=True),
 ), title="Siaga 112 call flow (dialplan/<script>.yaml)")
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where a key (or silence) leads: exactly one of node / category; language switches first."""
-
-    node: str = ""
-    category: str = ""
-    language: str = ""
-    flags: tuple[str, ...] = ()
-    line: int = 0
-    col: int = 0
-    path: str = ""
 
 
 @dataclass(frozen=True)

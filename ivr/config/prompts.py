@@ -76,7 +76,7 @@ class PromptTextKind:
         return tuple(found)
 
     def schema(self) -> dict[str, Any]:
-        says = {"type": "string", "pattern": _SAYS.pattern}
+        says = {"anyOf": [{"type": "string", "pattern": _SAYS.pattern}, {"type": "integer"}]}  # as Node.text
         return {"oneOf": [
             says,
             {"type": "array", "items": {"oneOf": [Text().schema(), SEGMENT.schema()]},
