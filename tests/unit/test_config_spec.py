@@ -110,6 +110,9 @@ SPEC_CASES: list[tuple[str, Edits, list[str]]] = [
     ("node-and-next", [(FLOW, '"8": bantuan', '"8": {node: bantuan, next: bantuan}')],
      ["dialplan/112.yaml:18:12: nodes.pintu.options.\"8\": give exactly one of 'next' (a node) or 'category' "
       "(an SOP category)"]),
+    # Each key once in "known" (the hand-written lists named type, prompt and next twice).
+    ("unknown-key-in-play-node", [(FLOW, "    prompt: salam\n", "    prompt: salam\n    volume: 3\n")],
+     ["dialplan/112.yaml:11:5: nodes.sapa.volume: unknown key (known: type, prompt, next, barge_in)"]),
     ("empty-next", [(FLOW, '"8": bantuan', '"8": ""')],
      ["dialplan/112.yaml:18:12: nodes.pintu.options.\"8\": expected a node name, got ''"]),
     ("holidays-until-not-a-date", [(CATEGORIES, "categories:", "holidays_until: soon\ncategories:")],
