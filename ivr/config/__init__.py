@@ -8,10 +8,11 @@ from pathlib import Path
 
 from ivr.config.chains import chain_problems
 from ivr.config.errors import ConfigError, Problem, Problems
-from ivr.config.flow import DIGIT_KEYS, NAME, Flow, MenuNode, PlayNode, Target, parse_flow
+from ivr.config.flow import DIGIT_KEYS, Flow, MenuNode, PlayNode, Target, parse_flow
 from ivr.config.nodes import load_file
 from ivr.config.prompts import Prompts, parse_prompts
 from ivr.config.sop import Sop, SopParts, parse_sop_file
+from ivr.config.spec import NAME
 
 __all__ = ["Config", "ConfigError", "Problem", "load_config"]
 

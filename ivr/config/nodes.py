@@ -116,6 +116,20 @@ class Node:
 
     # --- sequences and scalars ----------------------------------------------------------------
 
+    def is_sequence(self) -> bool:
+        return isinstance(self.node, yaml.SequenceNode)
+
+    def is_text(self) -> bool:
+        """What ``text()`` takes without a complaint."""
+        return isinstance(self.node, yaml.ScalarNode) and self.node.tag in (_STR, _INT)
+
+    def elements(self) -> list[Node]:
+        """A list's items without reporting anything (for positions of items already read)."""
+        if not isinstance(self.node, yaml.SequenceNode):
+            return []
+        return [Node(item, self.file, f"{self.path}[{index}]", self.problems)
+                for index, item in enumerate(self.node.value)]
+
     def sequence(self) -> list[Node]:
         if not isinstance(self.node, yaml.SequenceNode):
             self.error(f"expected a list, got {self.kind()}")
@@ -135,7 +149,7 @@ class Node:
         return names.get(tag, f"'{self.node.value}'")
 
     def text(self, default: Any = MISSING) -> str:
-        if isinstance(self.node, yaml.ScalarNode) and self.node.tag in (_STR, _INT):
+        if self.is_text():
             return str(self.node.value)
         self.error(f"expected text, got {self.kind()}")
         return "" if default is MISSING else default

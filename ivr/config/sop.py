@@ -1,6 +1,9 @@
 """The SOP (``sop/*.yaml``) as frozen models: agencies (queues, hours, bridge), incident categories
 (priority, route, maximum wait, overflow chain, checklist), holidays, prank rules, neighbouring 112
 centers. Each section may live in any file under ``sop/``.
+
+The tables of fields (``QUEUE``, ``AGENCY``, ``CATEGORY``, ``SOP_FILE``...) are the one spec: the loader
+reads through them, the dataclass defaults come from them and ``ivr schema`` is generated from them.
 """
 
 from __future__ import annotations
@@ -8,11 +11,30 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr.config.nodes import Node
+from ivr.config.spec import (
+    DATE,
+    NAME,
+    PLAIN_NAMES,
+    Boolean,
+    Choice,
+    Date,
+    Field,
+    Found,
+    Integer,
+    Key,
+    ListOf,
+    MapOf,
+    Obj,
+    Ref,
+    Text,
+    text_schema,
+)
 
-QUEUE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+QUEUE_NAME = NAME
 # What Asterisk may dial for a bridge route: a technology and a plain resource, nothing to expand.
 DIAL_TARGET = re.compile(r"(PJSIP|Local|IAX2|DAHDI)/[A-Za-z0-9@._+-]{1,80}")
 STRATEGIES = ("ringall", "rrmemory", "leastrecent", "fewestcalls", "random", "linear")
@@ -21,7 +43,6 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HOURS_RANGE = re.compile(r"(?P<days>[a-z]{3}(?:-[a-z]{3})?(?:,[a-z]{3}(?:-[a-z]{3})?)*) "
                          r"(?P<start>\d\d:\d\d)-(?P<end>\d\d:\d\d)")
 HOURS_HELP = "expected '24/7' or ranges like 'mon-fri 08:00-16:00'"
-SOP_SECTIONS = ("timezone", "agencies", "categories", "holidays", "holidays_until", "prank", "neighbours")
 
 
 @dataclass(frozen=True)
@@ -31,6 +52,9 @@ class Hours:
     always: bool = True
     ranges: tuple[tuple[frozenset[int], time, time], ...] = ()
     text: str = "24/7"
+
+    def as_yaml(self) -> str:
+        return self.text
 
     def open_at(self, local: datetime, holiday: bool) -> bool:
         if self.always:
@@ -49,18 +73,111 @@ class Hours:
         return False
 
 
+class HoursKind:
+    """'24/7', one range like 'mon-fri 08:00-16:00', or a list of ranges (over midnight: 22:00-06:00)."""
+
+    def read(self, at: Node) -> Hours:
+        return _hours(at)
+
+    def schema(self) -> dict[str, Any]:
+        day = f"(?:{'|'.join(DAYS)})"
+        clock = "(?:[01][0-9]|2[0-3]):[0-5][0-9]"
+        one = re.compile(f"{day}(?:-{day})?(?:,{day}(?:-{day})?)* {clock}-{clock}")
+        return {"oneOf": [{"const": "24/7"}, text_schema(one),
+                          {"type": "array", "items": text_schema(one), "minItems": 1}]}
+
+
+class TimeZoneKind:
+    """A time zone of the tz database; '' when unknown (reported)."""
+
+    def read(self, at: Node) -> str:
+        zone = at.text()
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            at.error(f"unknown time zone '{zone}' (e.g. Asia/Jakarta)")
+            return ""
+        return zone
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string"}
+
+
+RING = "seconds a call rings before the next step"
+QUEUE = Obj((
+    Field("strategy", Choice(STRATEGIES), "how the queue rings its call-takers", default="ringall"),
+    Field("ring_seconds", Integer(5, 120), RING, default=15),
+), nullable=True)
+BRIDGE = Obj((
+    Field("target", Text(DIAL_TARGET, "expected a dial target like 'PJSIP/damkar-posko' or 'Local/x@context'"),
+          "what Asterisk dials for a 'bridge' route", required=True),
+    Field("ring_seconds", Integer(5, 120), RING, default=20),
+))
+AGENCY = Obj((
+    Field("name", Text(), "the agency's name, for people", required=True),
+    Field("queues", MapOf(QUEUE, Key(NAME, f"queue names are {PLAIN_NAMES}")),
+          "its queues by name (the first takes its calls)", required=True),
+    Field("central", Boolean(), "the 24/7 central call-takers (exactly one agency)", default=False),
+    Field("hours", HoursKind(), "when it takes calls; closed on holidays unless 24/7", default=Hours()),
+    Field("after_hours", Ref(NAME), "the queue that takes its calls when it is closed ('': the central one)",
+          default=""),
+    Field("bridge", BRIDGE, "a direct line for categories with 'route: bridge'"),
+))
+CATEGORY = Obj((
+    Field("label", Text(), "the category's name, for people", required=True),
+    Field("emergency", Boolean(), "whether it is an emergency (the emergency budget applies)", required=True),
+    Field("priority", Integer(0, 100), "queue priority (higher is answered first)", required=True),
+    Field("queue", Ref(NAME), "the queue its calls go to", required=True),
+    Field("checklist", ListOf(Text()), "what the call-taker asks", default=()),
+    Field("route", Choice(ROUTES), "'queue', or 'bridge' (the agency's direct line first)", default="queue"),
+    Field("max_wait", Integer(0, 3600), "seconds in the first queue before the overflow (0: no limit)",
+          default=0),
+    Field("overflow", ListOf(Ref(NAME)), "queues tried next, in order", default=()),
+))
+PRANK = Obj((
+    Field("window_days", Integer(1, 365), "days over which calls of one number are counted", default=30),
+    Field("prank_threshold", Integer(1, 100), "prank calls in the window that flag a number", default=3),
+    Field("silent_threshold", Integer(1, 100), "silent calls in the window that flag a number", default=5),
+    Field("flag_hours", ListOf(Integer(1, 24 * 365)),
+          "hours a flag lasts: the first, the second, and every later flag", default=(24, 72, 720)),
+    Field("priority", Integer(0, 100), "queue priority of a flagged number (never a block)", default=0),
+    Field("warning_prompt", Text(), "a prompt played to a flagged number ('': none)", default=""),
+    Field("whitelist", ListOf(Text()), "numbers never flagged", default=()),
+))
+NEIGHBOUR = Obj((
+    Field("name", Text(), "the center's name, for people", required=True),
+    Field("target", Text(DIAL_TARGET, "expected a dial target like 'PJSIP/112-kota-tangerang'"),
+          "what Asterisk dials to reach it", required=True),
+))
+_SECTIONS = (
+    Field("timezone", TimeZoneKind(), "the time zone of the hours", default="Asia/Jakarta"),
+    Field("agencies", MapOf(AGENCY), "agencies by name"),
+    Field("categories", MapOf(CATEGORY, Key(NAME, f"category names are {PLAIN_NAMES}")),
+          "incident categories by name (the flows route to them)"),
+    Field("holidays", MapOf(Text(), Key(DATE, "'{key}' is not a date like 2026-08-17", date=True)),
+          "national holidays: date → name"),
+    Field("holidays_until", Date("expected the last day the holidays were checked through, like 2026-12-31"),
+          "the last day the holiday list was checked through (default: the last holiday listed)"),
+    Field("prank", PRANK, "triage of numbers that keep pranking"),
+    Field("neighbours", MapOf(NEIGHBOUR), "neighbouring 112 centers by name"),
+)
+SOP_SECTIONS = tuple(section.name for section in _SECTIONS)
+SOP_FILE = Obj(_SECTIONS, title="Siaga 112 SOP file (sop/*.yaml): any of these sections, in any file",
+               not_empty=f"expected one of: {', '.join(SOP_SECTIONS)}")
+
+
 @dataclass(frozen=True)
 class Queue:
     name: str
     agency: str
-    strategy: str = "ringall"
-    ring_seconds: int = 15
+    strategy: str = QUEUE.default("strategy")
+    ring_seconds: int = QUEUE.default("ring_seconds")
 
 
 @dataclass(frozen=True)
 class Bridge:
     target: str
-    ring_seconds: int = 20
+    ring_seconds: int = BRIDGE.default("ring_seconds")
 
 
 @dataclass(frozen=True)
@@ -68,10 +185,9 @@ class Agency:
     name: str
     label: str
     queues: tuple[Queue, ...]
-    central: bool = False
-    hours: Hours = field(default_factory=Hours)
-    # Where this agency's calls go when it is closed ('' = the central call-takers).
-    after_hours: str = ""
+    central: bool = AGENCY.default("central")
+    hours: Hours = AGENCY.default("hours")  # noqa: RUF009 -- a frozen Hours, shared safely
+    after_hours: str = AGENCY.default("after_hours")
     bridge: Bridge | None = None
 
 
@@ -82,25 +198,23 @@ class Category:
     emergency: bool
     priority: int
     queue: str
-    checklist: tuple[str, ...] = ()
-    route: str = "queue"
-    # Seconds a caller waits in the first queue before the next step of the overflow chain (0: no limit).
-    max_wait: int = 0
-    overflow: tuple[str, ...] = ()
+    checklist: tuple[str, ...] = CATEGORY.default("checklist")
+    route: str = CATEGORY.default("route")
+    max_wait: int = CATEGORY.default("max_wait")
+    overflow: tuple[str, ...] = CATEGORY.default("overflow")
 
 
 @dataclass(frozen=True)
 class PrankRules:
     """Triage of numbers that keep pranking: never a block, a lower place in the queue for a while."""
 
-    window_days: int = 30
-    prank_threshold: int = 3
-    silent_threshold: int = 5
-    # Hours a flag lasts: the first, the second, and every later flag of the same number.
-    flag_hours: tuple[int, ...] = (24, 72, 720)
-    priority: int = 0
-    warning_prompt: str = ""
-    whitelist: tuple[str, ...] = ()
+    window_days: int = PRANK.default("window_days")
+    prank_threshold: int = PRANK.default("prank_threshold")
+    silent_threshold: int = PRANK.default("silent_threshold")
+    flag_hours: tuple[int, ...] = PRANK.default("flag_hours")
+    priority: int = PRANK.default("priority")
+    warning_prompt: str = PRANK.default("warning_prompt")
+    whitelist: tuple[str, ...] = PRANK.default("whitelist")
 
 
 @dataclass(frozen=True)
@@ -120,7 +234,7 @@ class Sop:
     holidays: dict[date, str] = field(default_factory=dict)
     prank: PrankRules = field(default_factory=PrankRules)
     neighbours: dict[str, Neighbour] = field(default_factory=dict)
-    timezone: str = "Asia/Jakarta"
+    timezone: str = SOP_FILE.default("timezone")
     # The last day the holiday list was checked through (None: the last holiday listed); see config/calendar.py.
     holidays_until: date | None = None
 
@@ -157,7 +271,7 @@ class SopParts:
     holidays: dict[date, str] = field(default_factory=dict)
     prank: PrankRules = field(default_factory=PrankRules)
     neighbours: dict[str, Neighbour] = field(default_factory=dict)
-    timezone: str = "Asia/Jakarta"
+    timezone: str = SOP_FILE.default("timezone")
     holidays_until: date | None = None
     refs: list[tuple[Node, str]] = field(default_factory=list)  # (where, queue name) to check
 
@@ -167,56 +281,35 @@ class SopParts:
 
 
 def parse_sop_file(top: Node, parts: SopParts) -> None:
-    sections = top.fields((), SOP_SECTIONS)
-    if top.is_mapping() and not sections and not top.node.value:
-        top.error(f"expected one of: {', '.join(SOP_SECTIONS)}")
-    if "timezone" in sections:
-        zone = sections["timezone"].text()
-        try:
-            ZoneInfo(zone)
-            parts.timezone = zone
-        except (ZoneInfoNotFoundError, ValueError):
-            sections["timezone"].error(f"unknown time zone '{zone}' (e.g. Asia/Jakarta)")
-    if "agencies" in sections:
-        section = sections["agencies"]
+    found = SOP_FILE.read(top)
+    if found["timezone"] and "timezone" in found:  # an unknown zone was reported
+        parts.timezone = found["timezone"]
+    if "agencies" in found:
+        section = found.node("agencies")
         parts.agencies_at = (section.file, section.line, section.col)
-        for name, spec in section.items():
-            parts.agencies[name] = _agency(name, spec, parts)
-    if "categories" in sections:
-        for name, spec in sections["categories"].items():
-            if not QUEUE_NAME.fullmatch(name):
-                # The name travels into the dialplan (IVR_CATEGORY, events): plain names only.
-                spec.error("category names are lower-case letters, digits, '-' and '_'")
-                continue
-            category = _category(name, spec, parts)
-            if category is not None:
-                parts.categories[name] = category
-    if "holidays" in sections:
-        for day, holiday in sections["holidays"].items():
-            try:
-                parts.holidays[date.fromisoformat(day)] = holiday.text()
-                parts.positions[holiday.path] = (holiday.file, holiday.line, holiday.col)
-            except ValueError:
-                holiday.error(f"'{day}' is not a date like 2026-08-17")
-    if "holidays_until" in sections:
-        until = sections["holidays_until"]
-        # Unquoted, YAML reads 2026-12-31 as a timestamp, which Node.text() refuses: take the scalar as written.
-        written = until.node.value if isinstance(until.node.value, str) else ""  # a list or mapping: not a date
-        try:
-            parts.holidays_until = date.fromisoformat(written)
-            parts.positions["holidays_until"] = (until.file, until.line, until.col)
-        except ValueError:
-            until.error(f"expected the last day the holidays were checked through, like 2026-12-31, got {until.kind()}")
-    if "prank" in sections:
-        parts.prank = _prank(sections["prank"])
-    if "neighbours" in sections:
-        for name, spec in sections["neighbours"].items():
-            fields = spec.fields(("name", "target"))
-            target = fields["target"].text() if "target" in fields else ""
-            if target and not DIAL_TARGET.fullmatch(target):
-                fields["target"].error("expected a dial target like 'PJSIP/112-kota-tangerang'")
-            label = fields["name"].text() if "name" in fields else name
-            parts.neighbours[name] = Neighbour(name, label, target)
+        for name, agency in found["agencies"].items():
+            parts.agencies[name] = _agency(name, agency, parts)
+    if "categories" in found:
+        for name, category in found["categories"].items():
+            if category.complete:
+                parts.categories[name] = _category(name, category, parts)
+    if "holidays" in found:
+        section = found.node("holidays")
+        for day, holiday in found["holidays"].items():
+            parts.holidays[date.fromisoformat(day)] = holiday
+            at = section.get(day)
+            if at is not None:
+                parts.positions[at.path] = (at.file, at.line, at.col)
+    if "holidays_until" in found and found["holidays_until"] is not None:
+        until = found.node("holidays_until")
+        parts.holidays_until = found["holidays_until"]
+        parts.positions["holidays_until"] = (until.file, until.line, until.col)
+    if "prank" in found:
+        parts.prank = _prank(found["prank"])
+    if "neighbours" in found:
+        for name, neighbour in found["neighbours"].items():
+            label = neighbour["name"] if "name" in neighbour else name
+            parts.neighbours[name] = Neighbour(name, label, neighbour["target"] if "target" in neighbour else "")
 
 
 def _hours(spec: Node) -> Hours:
@@ -227,6 +320,8 @@ def _hours(spec: Node) -> Hours:
         items = [spec]
     else:
         items = spec.sequence()
+        if spec.is_sequence() and not items:
+            spec.error(f"{HOURS_HELP}, got an empty list")  # no range at all would close the agency for good
     ranges = []
     for item in items:
         text = item.text()
@@ -250,87 +345,39 @@ def _hours(spec: Node) -> Hours:
     return Hours(False, tuple(ranges), text)
 
 
-def _agency(name: str, spec: Node, parts: SopParts) -> Agency:
-    fields = spec.fields(("name", "queues"), ("central", "hours", "after_hours", "bridge"))
-    queues: list[Queue] = []
-    if "queues" in fields:
-        for queue_name, queue_spec in fields["queues"].items():
-            if not QUEUE_NAME.fullmatch(queue_name):
-                queue_spec.error("queue names are lower-case letters, digits, '-' and '_'")
-                continue
-            queues.append(_queue(queue_name, name, queue_spec))
-    central = fields["central"].boolean() if "central" in fields else False
-    label = fields["name"].text() if "name" in fields else name
-    hours = _hours(fields["hours"]) if "hours" in fields else Hours()
-    if central and not hours.always and "hours" in fields:
-        fields["hours"].error("the central call-takers answer 24/7: remove 'hours' or set '24/7'")
-    after = ""
-    if "after_hours" in fields:
-        after = fields["after_hours"].text()
-        parts.refs.append((fields["after_hours"], after))
-        at = fields["after_hours"]
+def _agency(name: str, found: Found, parts: SopParts) -> Agency:
+    queues = tuple(Queue(queue_name, name, queue["strategy"], queue["ring_seconds"])
+                   for queue_name, queue in (found["queues"] if "queues" in found else {}).items())
+    hours: Hours = found["hours"]
+    if found["central"] and not hours.always and "hours" in found:
+        found.node("hours").error("the central call-takers answer 24/7: remove 'hours' or set '24/7'")
+    if "after_hours" in found:
+        at = found.node("after_hours")
+        parts.refs.append((at, found["after_hours"]))
         parts.positions[f"agencies.{name}.after_hours"] = (at.file, at.line, at.col)  # for loops (config/chains.py)
     bridge = None
-    if "bridge" in fields:
-        bridge_fields = fields["bridge"].fields(("target",), ("ring_seconds",))
-        target = bridge_fields["target"].text() if "target" in bridge_fields else ""
-        if target and not DIAL_TARGET.fullmatch(target):
-            bridge_fields["target"].error("expected a dial target like 'PJSIP/damkar-posko' or 'Local/x@context'")
-        ring = bridge_fields["ring_seconds"].integer(5, 120) if "ring_seconds" in bridge_fields else 20
-        bridge = Bridge(target, ring)
-    return Agency(name, label, tuple(queues), central, hours, after, bridge)
+    if "bridge" in found:
+        spec: Found = found["bridge"]
+        bridge = Bridge(spec["target"] if "target" in spec else "", spec["ring_seconds"])
+    label = found["name"] if "name" in found else name
+    return Agency(name, label, queues, found["central"], hours, found["after_hours"], bridge)
 
 
-def _queue(name: str, agency: str, spec: Node) -> Queue:
-    if not spec.is_mapping() and spec.kind() == "nothing":
-        return Queue(name, agency)
-    fields = spec.fields((), ("strategy", "ring_seconds"))
-    strategy = fields["strategy"].choice(STRATEGIES) if "strategy" in fields else "ringall"
-    ring = fields["ring_seconds"].integer(5, 120) if "ring_seconds" in fields else 15
-    return Queue(name, agency, strategy, ring)
-
-
-def _category(name: str, spec: Node, parts: SopParts) -> Category | None:
-    required = ("label", "emergency", "priority", "queue")
-    fields = spec.fields(required, ("checklist", "route", "max_wait", "overflow"))
-    if not all(key in fields for key in required):
-        return None
-    checklist: tuple[str, ...] = ()
-    if "checklist" in fields:
-        checklist = tuple(item.text() for item in fields["checklist"].sequence())
-    route = fields["route"].choice(ROUTES) if "route" in fields else "queue"
-    max_wait = fields["max_wait"].integer(0, 3600) if "max_wait" in fields else 0
-    overflow: list[str] = []
-    if "overflow" in fields:
-        for index, item in enumerate(fields["overflow"].sequence()):
-            overflow.append(item.text())
-            parts.refs.append((item, overflow[-1]))
-            parts.positions[f"categories.{name}.overflow[{index}]"] = (item.file, item.line, item.col)
-    queue = fields["queue"]
+def _category(name: str, found: Found, parts: SopParts) -> Category:
+    for index, item in enumerate(found.node("overflow").elements() if "overflow" in found else []):
+        parts.refs.append((item, found["overflow"][index]))
+        parts.positions[f"categories.{name}.overflow[{index}]"] = (item.file, item.line, item.col)
+    queue = found.node("queue")
     parts.positions[name] = (queue.file, queue.line, queue.col)
-    parts.refs.append((queue, queue.text()))
-    if route == "bridge":
-        parts.positions[f"{name}.route"] = (fields["route"].file, fields["route"].line, fields["route"].col)
-    return Category(name, fields["label"].text(), fields["emergency"].boolean(), fields["priority"].integer(0, 100),
-                    queue.text(), checklist, route, max_wait, tuple(overflow))
+    parts.refs.append((queue, found["queue"]))
+    if found["route"] == "bridge":
+        route = found.node("route")
+        parts.positions[f"{name}.route"] = (route.file, route.line, route.col)
+    return Category(name, found["label"], found["emergency"], found["priority"], found["queue"], found["checklist"],
+                    found["route"], found["max_wait"], found["overflow"])
 
 
-def _prank(spec: Node) -> PrankRules:
-    keys = ("window_days", "prank_threshold", "silent_threshold", "flag_hours", "priority", "warning_prompt",
-            "whitelist")
-    fields = spec.fields((), keys)
-    defaults = PrankRules()
-    flag_hours = defaults.flag_hours
-    if "flag_hours" in fields:
-        flag_hours = tuple(item.integer(1, 24 * 365) for item in fields["flag_hours"].sequence()) or flag_hours
-    return PrankRules(
-        window_days=fields["window_days"].integer(1, 365) if "window_days" in fields else defaults.window_days,
-        prank_threshold=(fields["prank_threshold"].integer(1, 100) if "prank_threshold" in fields
-                         else defaults.prank_threshold),
-        silent_threshold=(fields["silent_threshold"].integer(1, 100) if "silent_threshold" in fields
-                          else defaults.silent_threshold),
-        flag_hours=flag_hours,
-        priority=fields["priority"].integer(0, 100) if "priority" in fields else defaults.priority,
-        warning_prompt=fields["warning_prompt"].text() if "warning_prompt" in fields else "",
-        whitelist=tuple(item.text() for item in fields["whitelist"].sequence()) if "whitelist" in fields else (),
-    )
+def _prank(found: Found) -> PrankRules:
+    values = {spec.name: found[spec.name] for spec in PRANK.fields}
+    values["flag_hours"] = values["flag_hours"] or PRANK.default("flag_hours")  # an empty list: the default
+    return PrankRules(**values)
