@@ -59,6 +59,7 @@ async def run_ours(port: int, full: bool) -> None:
         store = CallStore(Path(tempfile.mkdtemp()) / "bench.sqlite3")
         handler = CallService(lambda: config, SOUNDS, store).handle
     else:
+
         async def handler(session: AgiSession) -> None:
             for command in COMMANDS:
                 await session.command(command)
@@ -110,7 +111,7 @@ class Floor(asyncio.Protocol):
             if end < 0:
                 return
             self.in_headers = False
-            self.buffer = self.buffer[end + 2:]
+            self.buffer = self.buffer[end + 2 :]
             self._send()
         while b"\n" in self.buffer:
             _line, self.buffer = self.buffer.split(b"\n", 1)
@@ -136,8 +137,12 @@ def main() -> None:
         import uvloop
 
         uvloop.install()
-    runners = {"ours": lambda: run_ours(args.port, False), "ours-full": lambda: run_ours(args.port, True),
-               "panoramisk": lambda: run_panoramisk(args.port), "floor": lambda: run_floor(args.port)}
+    runners = {
+        "ours": lambda: run_ours(args.port, False),
+        "ours-full": lambda: run_ours(args.port, True),
+        "panoramisk": lambda: run_panoramisk(args.port),
+        "floor": lambda: run_floor(args.port),
+    }
     asyncio.run(runners[args.kind]())
 
 

@@ -16,8 +16,9 @@ COLORS = {"floor": "#777777", "panoramisk": "#d9822b", "ours": "#2b7bd9", "ours-
 
 
 def _point(report: dict[str, Any], kind: str, loop: str, concurrency: int) -> dict[str, Any] | None:
-    return next((p for p in report["points"] if (p["kind"], p["loop"], p["concurrency"]) == (kind, loop, concurrency)),
-                None)
+    return next(
+        (p for p in report["points"] if (p["kind"], p["loop"], p["concurrency"]) == (kind, loop, concurrency)), None
+    )
 
 
 def write_agi_report(report: dict[str, Any], out: Path) -> None:
@@ -35,16 +36,25 @@ def write_agi_report(report: dict[str, Any], out: Path) -> None:
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for p in report["points"]:
-        lines.append(f"| {p['kind']} | {p['loop']} | {p['concurrency']} | {p['calls_per_s']:.0f} | "
-                     f"{p['cpu_us_per_call']} | {_us(p['turnaround_p50_us'])} | {_us(p['turnaround_p99_us'])} | "
-                     f"{_us(p['first_command_p99_us'])} | {p['rss_kib']} | {p['errors']} |")
-    lines += ["", "## Ratios at concurrency 500", "", "| loop | ours / panoramisk (calls/s) | ours CPU / floor CPU |",
-              "| --- | ---: | ---: |"]
+        lines.append(
+            f"| {p['kind']} | {p['loop']} | {p['concurrency']} | {p['calls_per_s']:.0f} | "
+            f"{p['cpu_us_per_call']} | {_us(p['turnaround_p50_us'])} | {_us(p['turnaround_p99_us'])} | "
+            f"{_us(p['first_command_p99_us'])} | {p['rss_kib']} | {p['errors']} |"
+        )
+    lines += [
+        "",
+        "## Ratios at concurrency 500",
+        "",
+        "| loop | ours / panoramisk (calls/s) | ours CPU / floor CPU |",
+        "| --- | ---: | ---: |",
+    ]
     for loop in ("asyncio", "uvloop"):
         ours, pano, floor = (_point(report, kind, loop, 500) for kind in ("ours", "panoramisk", "floor"))
         if ours and pano and floor and pano["calls_per_s"] and floor["cpu_us_per_call"]:
-            lines.append(f"| {loop} | {ours['calls_per_s'] / pano['calls_per_s']:.2f} | "
-                         f"{ours['cpu_us_per_call'] / floor['cpu_us_per_call']:.2f} |")
+            lines.append(
+                f"| {loop} | {ours['calls_per_s'] / pano['calls_per_s']:.2f} | "
+                f"{ours['cpu_us_per_call'] / floor['cpu_us_per_call']:.2f} |"
+            )
     lines += ["", "## Memory per idle session (headers sent, waiting)", "", "| server/loop | bytes |", "| --- | ---: |"]
     lines += [f"| {name} | {value:.0f} |" for name, value in report["idle_session_bytes"].items()]
     lines += ["", "## Robustness (uvloop)", "", "| check | ours | panoramisk |", "| --- | --- | --- |"]
@@ -71,11 +81,13 @@ def latency_svg(report: dict[str, Any], loop: str = "uvloop") -> str:
     def y(us: float) -> float:
         return height - bottom - (math.log10(max(us, 1)) - low) / max(high - low, 1e-9) * (height - bottom - 30)
 
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' font-family='sans-serif' "
-             "font-size='12'>",
-             f"<text x='{left}' y='18'>p99 command turnaround (µs, log) vs concurrent sessions — {loop}</text>",
-             f"<line x1='{left}' y1='{height - bottom}' x2='{width - 20}' y2='{height - bottom}' stroke='black'/>",
-             f"<line x1='{left}' y1='30' x2='{left}' y2='{height - bottom}' stroke='black'/>"]
+    parts = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' font-family='sans-serif' "
+        "font-size='12'>",
+        f"<text x='{left}' y='18'>p99 command turnaround (µs, log) vs concurrent sessions — {loop}</text>",
+        f"<line x1='{left}' y1='{height - bottom}' x2='{width - 20}' y2='{height - bottom}' stroke='black'/>",
+        f"<line x1='{left}' y1='30' x2='{left}' y2='{height - bottom}' stroke='black'/>",
+    ]
     for c, px in x.items():
         parts.append(f"<text x='{px:.0f}' y='{height - bottom + 16}' text-anchor='middle'>{c}</text>")
     for exponent in range(int(low), int(high) + 1):
@@ -83,8 +95,11 @@ def latency_svg(report: dict[str, Any], loop: str = "uvloop") -> str:
             py = y(10**exponent)
             parts.append(f"<text x='{left - 6}' y='{py + 4:.0f}' text-anchor='end'>{10**exponent}</text>")
     for n, (kind, color) in enumerate(COLORS.items()):
-        points = [(x[p["concurrency"]], y(p["turnaround_p99_us"])) for p in report["points"]
-                  if p["kind"] == kind and p["loop"] == loop and p["turnaround_p99_us"]]
+        points = [
+            (x[p["concurrency"]], y(p["turnaround_p99_us"]))
+            for p in report["points"]
+            if p["kind"] == kind and p["loop"] == loop and p["turnaround_p99_us"]
+        ]
         if points:
             path = " ".join(f"{px:.1f},{py:.1f}" for px, py in points)
             parts.append(f"<polyline points='{path}' fill='none' stroke='{color}' stroke-width='2'/>")

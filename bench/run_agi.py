@@ -93,8 +93,12 @@ class Server:
 
 def throughput(gen: Path, server: Server, concurrency: int, seconds: float, warmup: float = 1.0) -> dict[str, Any]:
     """One run: connections ramp up during the warm-up, then calls, latency and CPU are measured."""
-    run = subprocess.Popen(["taskset", "-c", "0", str(gen), str(server.port), str(concurrency), str(seconds),
-                            str(warmup)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        ["taskset", "-c", "0", str(gen), str(server.port), str(concurrency), str(seconds), str(warmup)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert run.stderr is not None
     marker = run.stderr.readline()
     assert marker.strip() == "MEASURING", marker
@@ -146,8 +150,11 @@ def check_big_header(gen: Path, server: Server) -> dict[str, Any]:
             refused = False
         elapsed = time.monotonic() - started
     time.sleep(0.5)
-    return {"header_1mib_refused": refused, "header_1mib_ms": round(elapsed * 1000, 1),
-            "header_1mib_cpu_ms": round((cpu_seconds(server.process.pid) - cpu0) * 1000, 1)}
+    return {
+        "header_1mib_refused": refused,
+        "header_1mib_ms": round(elapsed * 1000, 1),
+        "header_1mib_cpu_ms": round((cpu_seconds(server.process.pid) - cpu0) * 1000, 1),
+    }
 
 
 def check_silent_connection(gen: Path, server: Server) -> dict[str, Any]:
@@ -164,13 +171,23 @@ def check_silent_connection(gen: Path, server: Server) -> dict[str, Any]:
 
 def check_stalled_neighbours(gen: Path, server: Server) -> dict[str, Any]:
     """Calls per second at 50 concurrent calls, alone and beside 1,000 stalled sessions."""
-    alone = json.loads(subprocess.run(["taskset", "-c", "0", str(gen), str(server.port), "50", "2", "0.5"],
-                                      capture_output=True, text=True, check=True).stdout)["calls_per_s"]
+    alone = json.loads(
+        subprocess.run(
+            ["taskset", "-c", "0", str(gen), str(server.port), "50", "2", "0.5"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )["calls_per_s"]
 
     async def beside() -> float:
         writers = await idle_sessions(server.port, 1000)
-        loaded = await asyncio.to_thread(subprocess.run, ["taskset", "-c", "0", str(gen), str(server.port), "50",
-                                                          "2", "0.5"], capture_output=True, text=True)
+        loaded = await asyncio.to_thread(
+            subprocess.run,
+            ["taskset", "-c", "0", str(gen), str(server.port), "50", "2", "0.5"],
+            capture_output=True,
+            text=True,
+        )
         for writer in writers:
             writer.close()
         return float(json.loads(loaded.stdout)["calls_per_s"])
@@ -188,8 +205,10 @@ def check_early_close(gen: Path, server: Server) -> dict[str, Any]:
     time.sleep(2.0)
     idle_pct = round((cpu_seconds(server.process.pid) - cpu0) / 2.0 * 100, 1)
     after = subprocess.run(["timeout", "10", str(gen), str(server.port), "1", "1", "0"], capture_output=True, text=True)
-    return {"early_close_idle_cpu_pct": idle_pct,
-            "early_close_next_call_served": bool(after.stdout) and json.loads(after.stdout)["calls"] > 0}
+    return {
+        "early_close_idle_cpu_pct": idle_pct,
+        "early_close_next_call_served": bool(after.stdout) and json.loads(after.stdout)["calls"] > 0,
+    }
 
 
 def robustness(gen: Path, kind: str) -> dict[str, Any]:
@@ -205,16 +224,25 @@ def robustness(gen: Path, kind: str) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), "?")
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "?",
+    )
     return {"cpu": model, "cores": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--robustness-only", action="store_true",
-                        help="rerun only the robustness checks into the existing bench/results/agi.json")
+    parser.add_argument(
+        "--robustness-only",
+        action="store_true",
+        help="rerun only the robustness checks into the existing bench/results/agi.json",
+    )
     args = parser.parse_args()
     runs, seconds = (1, 2.0) if args.quick else (3, 3.0)
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -230,9 +258,15 @@ def main() -> None:
         (RESULTS / "agi.json").write_text(json.dumps(saved, indent=2) + "\n")
         write_agi_report(saved, RESULTS)
         return
-    report: dict[str, Any] = {"command": " ".join(["bench/run_agi.py", *sys.argv[1:]]), "machine": machine(),
-                              "runs_per_point": runs, "seconds_per_run": seconds, "points": [], "robustness": {},
-                              "idle_session_bytes": {}}
+    report: dict[str, Any] = {
+        "command": " ".join(["bench/run_agi.py", *sys.argv[1:]]),
+        "machine": machine(),
+        "runs_per_point": runs,
+        "seconds_per_run": seconds,
+        "points": [],
+        "robustness": {},
+        "idle_session_bytes": {},
+    }
     for kind in KINDS:
         for loop in LOOPS:
             for concurrency in CONCURRENCY:
@@ -246,8 +280,16 @@ def main() -> None:
                     finally:
                         server.stop()
                 point = {"kind": kind, "loop": loop, "concurrency": concurrency}
-                for key in ("calls_per_s", "cpu_us_per_call", "turnaround_p50_us", "turnaround_p99_us",
-                            "first_command_p50_us", "first_command_p99_us", "rss_kib", "errors"):
+                for key in (
+                    "calls_per_s",
+                    "cpu_us_per_call",
+                    "turnaround_p50_us",
+                    "turnaround_p99_us",
+                    "first_command_p50_us",
+                    "first_command_p99_us",
+                    "rss_kib",
+                    "errors",
+                ):
                     values = [sample[key] for sample in samples if sample[key] is not None]
                     point[key] = statistics.median(values) if values else None
                 report["points"].append(point)

@@ -97,11 +97,18 @@ def flow_keys(settings: Settings, entries: list[str]) -> dict[str, str]:
         return dict(db.execute(f"SELECT uniqueid, keys FROM calls WHERE uniqueid IN ({marks})", entries).fetchall())
 
 
-async def step(ami: AmiClient, collector: Collector, settings: Settings, serve_pid: int, n: int,
-               gap_ms: int) -> dict[str, Any]:
+async def step(
+    ami: AmiClient, collector: Collector, settings: Settings, serve_pid: int, n: int, gap_ms: int
+) -> dict[str, Any]:
     for seat in range(1, n + 1):
-        await ami.action({"Action": "QueueAdd", "Queue": QUEUE, "Interface": sim_interface(QUEUE, seat),
-                          "MemberName": f"Simulasi {seat}"})
+        await ami.action(
+            {
+                "Action": "QueueAdd",
+                "Queue": QUEUE,
+                "Interface": sim_interface(QUEUE, seat),
+                "MemberName": f"Simulasi {seat}",
+            }
+        )
     asterisk_pid = pid_of_asterisk(settings)
     cpu_a, cpu_s, started = cpu_seconds(asterisk_pid), cpu_seconds(serve_pid), time.monotonic()
     ids = []
@@ -109,14 +116,28 @@ async def step(ami: AmiClient, collector: Collector, settings: Settings, serve_p
         call_id = f"bench-{secrets.token_hex(5)}"
         collector.calls[call_id] = {"entry": f"{call_id}-in"}
         ids.append(call_id)
-        await ami.action({
-            "Action": "Originate", "Channel": "Local/112@siaga-sim-entry", "Context": "siaga-sim-caller",
-            "Exten": "s", "Priority": "1", "CallerID": "Bench <0811000000>", "Async": "true",
-            "ChannelId": call_id, "OtherChannelId": f"{call_id}-in", "Timeout": "30000",
-            "Variable": [f"SIM_DIGITS={KEYS}", f"SIM_FIRST_DELAY={FIRST_DELAY}", "SIM_HOLD=120",
-                         f"SIM_DTMF_GAP_MS={gap_ms}",
-                         "SIM_CALLER_NUM=0811000000"],
-        }, timeout=30)
+        await ami.action(
+            {
+                "Action": "Originate",
+                "Channel": "Local/112@siaga-sim-entry",
+                "Context": "siaga-sim-caller",
+                "Exten": "s",
+                "Priority": "1",
+                "CallerID": "Bench <0811000000>",
+                "Async": "true",
+                "ChannelId": call_id,
+                "OtherChannelId": f"{call_id}-in",
+                "Timeout": "30000",
+                "Variable": [
+                    f"SIM_DIGITS={KEYS}",
+                    f"SIM_FIRST_DELAY={FIRST_DELAY}",
+                    "SIM_HOLD=120",
+                    f"SIM_DTMF_GAP_MS={gap_ms}",
+                    "SIM_CALLER_NUM=0811000000",
+                ],
+            },
+            timeout=30,
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not all("operator_at" in collector.calls[i] for i in ids):
         await asyncio.sleep(0.2)
@@ -142,8 +163,9 @@ async def step(ami: AmiClient, collector: Collector, settings: Settings, serve_p
         if len(seen) > len(flow):  # Asterisk read more keys than the flow got: lost in a gap
             lost_first += flow == ""
             lost_second += len(seen) - len(flow) - (flow == "")
-    overheads = sorted((c["joined_at"] - c["last_key_at"]) * 1000 for c in calls
-                       if "joined_at" in c and "last_key_at" in c)
+    overheads = sorted(
+        (c["joined_at"] - c["last_key_at"]) * 1000 for c in calls if "joined_at" in c and "last_key_at" in c
+    )
     to_queue = sorted(c["joined_at"] - c["answered_at"] for c in calls if "joined_at" in c and "answered_at" in c)
     return {
         "calls": n,
@@ -167,8 +189,14 @@ async def step(ami: AmiClient, collector: Collector, settings: Settings, serve_p
 
 async def run(steps: list[int], gap_ms: int, modes: list[str]) -> dict[str, Any]:
     root = given_root()
-    settings = replace(Settings.load(root), agi_port=free_port(), ami_port=free_port(), sip_port=free_port(),
-                       web_port=free_port(), sim_operators=0)
+    settings = replace(
+        Settings.load(root),
+        agi_port=free_port(),
+        ami_port=free_port(),
+        sip_port=free_port(),
+        web_port=free_port(),
+        sim_operators=0,
+    )
     config = load_config(root)
     build_all(config.prompts, settings.sounds_dir, root / "dialplan" / "recordings", runtime_dirs(settings)["moh_dir"])
     install = find_or_provision()
@@ -177,18 +205,31 @@ async def run(steps: list[int], gap_ms: int, modes: list[str]) -> dict[str, Any]
     ami = AmiClient("127.0.0.1", settings.ami_port, keys.test_ami_user, keys.test_ami_secret)
     collector = Collector()
     ami.on("*", collector)
-    results: dict[str, Any] = {"command": " ".join(["bench/run_asterisk.py", *sys.argv[1:]]), "machine": machine(),
-                               "asterisk": install.version, "keys": KEYS, "gap_ms": gap_ms, "queue": QUEUE,
-                               "steps": []}
+    results: dict[str, Any] = {
+        "command": " ".join(["bench/run_asterisk.py", *sys.argv[1:]]),
+        "machine": machine(),
+        "asterisk": install.version,
+        "keys": KEYS,
+        "gap_ms": gap_ms,
+        "queue": QUEUE,
+        "steps": [],
+    }
     try:
         await ami.connect(timeout=20)
         for mode in modes:
-            env = {**os.environ, "IVR_AGI_PORT": str(settings.agi_port), "IVR_AMI_PORT": str(settings.ami_port),
-                   "IVR_WEB_PORT": str(settings.web_port), "IVR_SIM_OPERATORS": "0",
-                   "IVR_DTMF_LEDGER": "1" if mode == "ledger" else "0"}
+            env = {
+                **os.environ,
+                "IVR_AGI_PORT": str(settings.agi_port),
+                "IVR_AMI_PORT": str(settings.ami_port),
+                "IVR_WEB_PORT": str(settings.web_port),
+                "IVR_SIM_OPERATORS": "0",
+                "IVR_DTMF_LEDGER": "1" if mode == "ledger" else "0",
+            }
             serve = subprocess.Popen(
                 [sys.executable, "-m", "ivr", "--root", str(root), "--log-level", "warning", "serve"],
-                env=env, stderr=open(BENCH / "build" / f"serve-{mode}.stderr", "wb"))
+                env=env,
+                stderr=open(BENCH / "build" / f"serve-{mode}.stderr", "wb"),
+            )
             try:
                 await asyncio.sleep(3)  # ivr serve up, AMI logged in
                 for n in steps:
@@ -211,27 +252,33 @@ def write(results: dict[str, Any]) -> None:
     out = BENCH / "results"
     out.mkdir(exist_ok=True)
     (out / "asterisk.json").write_text(json.dumps(results, indent=2) + "\n")
-    lines = ["# Calls through the real Asterisk", "",
-             f"Command: `.venv/bin/python {results['command']}`  ",
-             f"Machine: {results['machine']}; {results['asterisk']}  ",
-             f"Each caller presses {' then '.join(results['keys'])}, {results['gap_ms']} ms apart, and must reach"
-             f" {results['queue']} and an operator (one simulated operator per caller; the queue rings one at a"
-             " time). Keys from: `agi` = the keys AGI commands return (before issue 14), `ledger` = Asterisk's own"
-             " key stream from AMI. Keys lost = keys Asterisk read that the flow never got (first menu / second"
-             " menu). IVR overhead = from the end of the prompt the last key interrupted to the queue join (AMI"
-             " timestamps): the route decision, setting the route, the dialplan up to Queue().", "",
-             "| keys from | calls | routed+answered | misrouted | lost | keys lost 1st / 2nd menu |"
-             " s to all answered | Asterisk CPU % | serve CPU % |"
-             " serve ms/call | answer→queue p50 s | overhead p50 ms | p95 ms | max ms |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "# Calls through the real Asterisk",
+        "",
+        f"Command: `.venv/bin/python {results['command']}`  ",
+        f"Machine: {results['machine']}; {results['asterisk']}  ",
+        f"Each caller presses {' then '.join(results['keys'])}, {results['gap_ms']} ms apart, and must reach"
+        f" {results['queue']} and an operator (one simulated operator per caller; the queue rings one at a"
+        " time). Keys from: `agi` = the keys AGI commands return (before issue 14), `ledger` = Asterisk's own"
+        " key stream from AMI. Keys lost = keys Asterisk read that the flow never got (first menu / second"
+        " menu). IVR overhead = from the end of the prompt the last key interrupted to the queue join (AMI"
+        " timestamps): the route decision, setting the route, the dialplan up to Queue().",
+        "",
+        "| keys from | calls | routed+answered | misrouted | lost | keys lost 1st / 2nd menu |"
+        " s to all answered | Asterisk CPU % | serve CPU % |"
+        " serve ms/call | answer→queue p50 s | overhead p50 ms | p95 ms | max ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for s in results["steps"]:
-        lines.append(f"| {s['keys_from']} | {s['calls']} | {s['routed_and_answered']} | {s['misrouted']} | "
-                     f"{s['lost']} | "
-                     f"{s['keys_lost_first_menu']} / {s['keys_lost_second_menu']} | "
-                     f"{s['seconds_to_all_answered']} | {s['asterisk_cpu_pct_of_one_core']} | "
-                     f"{s['serve_cpu_pct_of_one_core']} | {s['serve_cpu_ms_per_call']} | "
-                     f"{s['answer_to_queue_s_p50']} | {s['ivr_overhead_ms_p50']} | "
-                     f"{s['ivr_overhead_ms_p95']} | {s['ivr_overhead_ms_max']} |")
+        lines.append(
+            f"| {s['keys_from']} | {s['calls']} | {s['routed_and_answered']} | {s['misrouted']} | "
+            f"{s['lost']} | "
+            f"{s['keys_lost_first_menu']} / {s['keys_lost_second_menu']} | "
+            f"{s['seconds_to_all_answered']} | {s['asterisk_cpu_pct_of_one_core']} | "
+            f"{s['serve_cpu_pct_of_one_core']} | {s['serve_cpu_ms_per_call']} | "
+            f"{s['answer_to_queue_s_p50']} | {s['ivr_overhead_ms_p50']} | "
+            f"{s['ivr_overhead_ms_p95']} | {s['ivr_overhead_ms_max']} |"
+        )
     (out / "asterisk.md").write_text("\n".join(lines) + "\n")
 
 
@@ -239,8 +286,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, nargs="*", default=[25, 50, 100, 200, 300])
     parser.add_argument("--gap-ms", type=int, default=250, help="between the caller's two keys")
-    parser.add_argument("--ledger", choices=("agi", "ledger", "both"), default="both",
-                        help="where ivr serve takes keys from (both: the same steps twice, agi first)")
+    parser.add_argument(
+        "--ledger",
+        choices=("agi", "ledger", "both"),
+        default="both",
+        help="where ivr serve takes keys from (both: the same steps twice, agi first)",
+    )
     args = parser.parse_args()
     modes = ["agi", "ledger"] if args.ledger == "both" else [args.ledger]
     write(asyncio.run(run(args.steps, args.gap_ms, modes)))

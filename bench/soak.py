@@ -40,8 +40,20 @@ from ivr.asterisk.render import load_secrets
 from ivr.settings import Settings
 
 # What callers press, roughly as the line sees it: silence and single keys dominate (DOMAIN.md).
-MIX = [("", 40), ("1", 10), ("11", 8), ("12", 8), ("13", 4), ("14", 4), ("21", 4), ("22", 4), ("24", 10),
-       ("9", 3), ("55", 2), ("7", 3)]
+MIX = [
+    ("", 40),
+    ("1", 10),
+    ("11", 8),
+    ("12", 8),
+    ("13", 4),
+    ("14", 4),
+    ("21", 4),
+    ("22", 4),
+    ("24", 10),
+    ("9", 3),
+    ("55", 2),
+    ("7", 3),
+]
 
 
 def given_root() -> Path:
@@ -71,7 +83,10 @@ class Line:
     def start(self) -> None:
         self.child = subprocess.Popen(
             [sys.executable, "-m", "ivr", "--root", str(self.root), "--log-format", "json", "up", "--demo"],
-            env=self.env, stdout=self.log, stderr=self.log)
+            env=self.env,
+            stdout=self.log,
+            stderr=self.log,
+        )
 
     def kill(self) -> None:
         if self.child is not None:
@@ -142,33 +157,53 @@ async def run(minutes: float, per_minute: int, kill_every: float, asterisk_kill_
                     while process.running_pid(settings) in (None, leader):  # ivr up restarts it
                         await asyncio.sleep(0.2)
                     back = time.monotonic() - started - asterisk_killed_at
-                    note("asterisk_back", seconds_after_kill=round(back, 1),
-                         seconds_to_healthy=round(await wait_healthy(health), 1))
+                    note(
+                        "asterisk_back",
+                        seconds_after_kill=round(back, 1),
+                        seconds_to_healthy=round(await wait_healthy(health), 1),
+                    )
             n += 1
             pressed = rng.choices(choices, weights)[0]
-            task = asyncio.create_task(place_call(ami, pressed, caller=f"0899{n:07d}", gap=1.0,
-                                                  answer_timeout=90))
+            task = asyncio.create_task(place_call(ami, pressed, caller=f"0899{n:07d}", gap=1.0, answer_timeout=90))
             calls.append((time.monotonic() - started, pressed, task))
             await asyncio.sleep(60 / per_minute)
         note("calls_done_placing", calls=n)
         reports: list[CallReport | BaseException] = list(
-            await asyncio.gather(*(task for _, _, task in calls), return_exceptions=True))
+            await asyncio.gather(*(task for _, _, task in calls), return_exceptions=True)
+        )
         await asyncio.sleep(8)  # the last CDRs, and our reconcile loop's next round
     finally:
         await ami.close()
         line.stop()
         await asyncio.to_thread(process.stop, settings)
-    return summarise(settings, calls, reports, events, asterisk_killed_at,
-                     {"minutes": minutes, "per_minute": per_minute, "kill_every_s": kill_every,
-                      "asterisk_kill_at_s": asterisk_kill_at})
+    return summarise(
+        settings,
+        calls,
+        reports,
+        events,
+        asterisk_killed_at,
+        {
+            "minutes": minutes,
+            "per_minute": per_minute,
+            "kill_every_s": kill_every,
+            "asterisk_kill_at_s": asterisk_kill_at,
+        },
+    )
 
 
-def summarise(settings: Settings, calls: list[tuple[float, str, asyncio.Task[CallReport]]],
-              reports: list[CallReport | BaseException], events: list[dict[str, Any]],
-              asterisk_killed_at: float | None, plan: dict[str, Any]) -> dict[str, Any]:
+def summarise(
+    settings: Settings,
+    calls: list[tuple[float, str, asyncio.Task[CallReport]]],
+    reports: list[CallReport | BaseException],
+    events: list[dict[str, Any]],
+    asterisk_killed_at: float | None,
+    plan: dict[str, Any],
+) -> dict[str, Any]:
     with sqlite3.connect(settings.store_file) as db:
-        rows = {uid: (outcome, queue_outcome) for uid, outcome, queue_outcome in
-                db.execute("SELECT uniqueid, outcome, queue_outcome FROM calls")}
+        rows = {
+            uid: (outcome, queue_outcome)
+            for uid, outcome, queue_outcome in db.execute("SELECT uniqueid, outcome, queue_outcome FROM calls")
+        }
     placed = answered = recorded = failed_to_place = cut_by_asterisk_kill = 0
     missing: list[dict[str, Any]] = []
     unanswered: list[dict[str, Any]] = []
@@ -181,8 +216,15 @@ def summarise(settings: Settings, calls: list[tuple[float, str, asyncio.Task[Cal
         answered += report.answered
         row = rows.get(f"{report.channel}-in")
         if not report.answered:
-            unanswered.append({"at_s": round(at, 1), "pressed": pressed, "queue": report.queue,
-                               "hung_up": report.hung_up, "record": row})
+            unanswered.append(
+                {
+                    "at_s": round(at, 1),
+                    "pressed": pressed,
+                    "queue": report.queue,
+                    "hung_up": report.hung_up,
+                    "record": row,
+                }
+            )
         near_kill = asterisk_killed_at is not None and -120 <= at - asterisk_killed_at <= 20
         if row is None:
             if near_kill and not report.answered:
@@ -192,11 +234,21 @@ def summarise(settings: Settings, calls: list[tuple[float, str, asyncio.Task[Cal
             continue
         recorded += 1
         outcomes[row[0]] = outcomes.get(row[0], 0) + 1
-    return {"command": " ".join(["bench/soak.py", *sys.argv[1:]]), "machine": machine(), "plan": plan,
-            "calls_attempted": len(calls), "calls_placed": placed, "failed_to_place": failed_to_place,
-            "answered_by_an_operator": answered, "recorded_in_store": recorded,
-            "cut_by_the_asterisk_kill": cut_by_asterisk_kill, "missing_records": missing, "unanswered": unanswered,
-            "outcomes": outcomes, "events": events}
+    return {
+        "command": " ".join(["bench/soak.py", *sys.argv[1:]]),
+        "machine": machine(),
+        "plan": plan,
+        "calls_attempted": len(calls),
+        "calls_placed": placed,
+        "failed_to_place": failed_to_place,
+        "answered_by_an_operator": answered,
+        "recorded_in_store": recorded,
+        "cut_by_the_asterisk_kill": cut_by_asterisk_kill,
+        "missing_records": missing,
+        "unanswered": unanswered,
+        "outcomes": outcomes,
+        "events": events,
+    }
 
 
 def write(results: dict[str, Any]) -> None:
@@ -205,25 +257,41 @@ def write(results: dict[str, Any]) -> None:
     (out / "soak.json").write_text(json.dumps(results, indent=2) + "\n")
     plan = results["plan"]
     lines = [
-        "# Soak through `ivr up --demo`", "",
+        "# Soak through `ivr up --demo`",
+        "",
         f"Command: `.venv/bin/python {results['command']}`  ",
         f"Machine: {results['machine']}  ",
         f"Plan: {plan['minutes']} min at {plan['per_minute']} calls a minute; `ivr up` killed (-9) every "
         f"{plan['kill_every_s']:.0f} s and started again 5 s later; Asterisk killed (-9) once at "
-        f"{plan['asterisk_kill_at_s']:.0f} s (ivr up restarts it).", "",
+        f"{plan['asterisk_kill_at_s']:.0f} s (ivr up restarts it).",
+        "",
         "| calls placed | answered by an operator | recorded in our store | cut by the Asterisk kill |"
         " missing records | failed to place |",
         "| ---: | ---: | ---: | ---: | ---: | ---: |",
         f"| {results['calls_placed']} | {results['answered_by_an_operator']} | {results['recorded_in_store']} | "
         f"{results['cut_by_the_asterisk_kill']} | {len(results['missing_records'])} | {results['failed_to_place']} |",
-        "", f"Outcomes in the store: {results['outcomes']}", "", "Events:", "",
-        *[f"- {event['at_s']} s: {event['event']}"
-          + (f" ({', '.join(f'{k}={v}' for k, v in event.items() if k not in ('at_s', 'event'))})"
-             if len(event) > 2 else "") for event in results["events"]],
+        "",
+        f"Outcomes in the store: {results['outcomes']}",
+        "",
+        "Events:",
+        "",
+        *[
+            f"- {event['at_s']} s: {event['event']}"
+            + (
+                f" ({', '.join(f'{k}={v}' for k, v in event.items() if k not in ('at_s', 'event'))})"
+                if len(event) > 2
+                else ""
+            )
+            for event in results["events"]
+        ],
     ]
     if results["unanswered"]:
-        lines += ["", "Not answered (with their record: outcome, queue outcome):", "",
-                  *[f"- {json.dumps(u)}" for u in results["unanswered"]]]
+        lines += [
+            "",
+            "Not answered (with their record: outcome, queue outcome):",
+            "",
+            *[f"- {json.dumps(u)}" for u in results["unanswered"]],
+        ]
     if results["missing_records"]:
         lines += ["", "Missing records:", "", *[f"- {json.dumps(m)}" for m in results["missing_records"]]]
     (out / "soak.md").write_text("\n".join(lines) + "\n")

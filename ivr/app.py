@@ -35,12 +35,17 @@ from ivr.web.app import build_web_app
 
 log = structlog.get_logger("ivr.app")
 
-QUEUE_EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon", "AgentConnect",
-                "AgentComplete", "AgentRingNoAnswer")
+QUEUE_EVENTS = (
+    "QueueCallerJoin",
+    "QueueCallerLeave",
+    "QueueCallerAbandon",
+    "AgentConnect",
+    "AgentComplete",
+    "AgentRingNoAnswer",
+)
 
 
-async def serve(settings: Settings, with_ami: bool = True,
-                supervise_asterisk: Callable[[], int] | None = None) -> None:
+async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: Callable[[], int] | None = None) -> None:
     """Run until SIGINT/SIGTERM. ``supervise_asterisk`` (``ivr up``): restarts a dead Asterisk with it."""
     config = LiveConfig(settings.root, settings.sounds_dir)
     config.appliers.append(lambda new: apply_sop(settings, new.sop))
@@ -56,8 +61,7 @@ async def serve(settings: Settings, with_ami: bool = True,
         # Boot state and queue/member events only: every call's dialplan steps, variables and AGI
         # commands would otherwise arrive here too, and cost ~13 ms of CPU per call (bench/).
         # dtmf: every key the caller presses, also those Asterisk drops between two AGI commands.
-        ami = AmiClient(settings.host, settings.ami_port, keys.ami_user, keys.ami_secret,
-                        events="system,agent,dtmf")
+        ami = AmiClient(settings.host, settings.ami_port, keys.ami_user, keys.ami_secret, events="system,agent,dtmf")
         if settings.dtmf_ledger:
             ledger = KeyLedger(lambda: ami is not None and ami.ready)
             ami.on("DTMFEnd", ledger.on_dtmf_end)
@@ -72,7 +76,8 @@ async def serve(settings: Settings, with_ami: bool = True,
                 # After every (re)login: a restarted Asterisk has forgotten its dynamic members.
                 queues = sorted(config.current().sop.queues)
                 task = asyncio.get_running_loop().create_task(
-                    login_sim_operators(client, queues, settings.sim_operators))
+                    login_sim_operators(client, queues, settings.sim_operators)
+                )
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
 
@@ -83,8 +88,9 @@ async def serve(settings: Settings, with_ami: bool = True,
             # Calls do not depend on AMI: keep serving FastAGI and let panoramisk reconnect.
             log.warning("ami_not_ready_serving_anyway", error=str(error))
 
-    service = CallService(config.current, settings.sounds_dir, records, live.snapshot if live else lambda: None,
-                          keys=ledger)
+    service = CallService(
+        config.current, settings.sounds_dir, records, live.snapshot if live else lambda: None, keys=ledger
+    )
     agi = AgiServer(service.handle, settings.host, settings.agi_port)
     await agi.start()
     runner = web.AppRunner(build_web_app(settings, config, agi, ami, store, records.health))
@@ -167,6 +173,11 @@ def apply_sop(settings: Settings, sop: Sop) -> None:
 
 
 def _log_queue_event(fields: dict[str, str]) -> None:
-    log.info("queue_event", ami_event=fields.get("Event"), queue=fields.get("Queue"),
-             uniqueid=fields.get("Uniqueid"), linkedid=fields.get("Linkedid"),
-             member=fields.get("MemberName"))
+    log.info(
+        "queue_event",
+        ami_event=fields.get("Event"),
+        queue=fields.get("Queue"),
+        uniqueid=fields.get("Uniqueid"),
+        linkedid=fields.get("Linkedid"),
+        member=fields.get("MemberName"),
+    )

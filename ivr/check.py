@@ -81,11 +81,16 @@ def check(root: Path, sounds_dir: Path | None, today: date | None = None) -> Che
             line, col = flow.positions.get(last, (1, 1))
             since = " since the caller came back (⟲)" if path.came_back else ""
             more = f" (and {len(ending) - 1} more path(s) ending here)" if len(ending) > 1 else ""
-            result.problems.append(Problem(
-                flow.file, line, col, f"nodes.{last}",
-                f"emergency path {path.describe()} ({path.language}) takes {path.seconds:.1f} s{since}, over "
-                f"the {flow.emergency_budget:g} s emergency_budget{more}: shorten its prompts or timeouts",
-            ))
+            result.problems.append(
+                Problem(
+                    flow.file,
+                    line,
+                    col,
+                    f"nodes.{last}",
+                    f"emergency path {path.describe()} ({path.language}) takes {path.seconds:.1f} s{since}, over "
+                    f"the {flow.emergency_budget:g} s emergency_budget{more}: shorten its prompts or timeouts",
+                )
+            )
     result.problems.sort()
     if result.problems:
         result.config = None

@@ -31,8 +31,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     for script, paths in sorted(result.paths.items()):
         flow = result.config.flows[script] if result.config else None
         budget = f", emergency budget {flow.emergency_budget:g} s" if flow else ""
-        print(f"dialplan/{script}.yaml: {len(paths)} paths, worst case from answer to queue"
-              f"{budget} (prompt times {result.timing_source}):")
+        print(
+            f"dialplan/{script}.yaml: {len(paths)} paths, worst case from answer to queue"
+            f"{budget} (prompt times {result.timing_source}):"
+        )
         if any(path.came_back for path in paths):
             print("  (⟲: the caller came back from a non-emergency menu; the time counts from that key)")
         for path in sorted(paths, key=lambda p: (not p.emergency, -p.seconds)):
@@ -48,8 +50,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     config = result.config
     assert config is not None
-    print(f"ok: {len(config.flows)} flow(s), {len(config.sop.agencies)} agencies, "
-          f"{len(config.sop.categories)} categories, {len(config.sop.queues)} queues")
+    print(
+        f"ok: {len(config.flows)} flow(s), {len(config.sop.agencies)} agencies, "
+        f"{len(config.sop.categories)} categories, {len(config.sop.queues)} queues"
+    )
     return 0
 
 
@@ -83,8 +87,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if at.tzinfo is None:
         at = at.replace(tzinfo=result.config.sop.zone())  # a bare time is the regency's local time
     store = CallStore(settings.store_file) if settings.store_file.exists() else None
-    outcome = simulate(result.config, "".join(args.press), script=args.script, caller=args.caller, at=at,
-                       sounds_dir=settings.sounds_dir, store=store)
+    outcome = simulate(
+        result.config,
+        "".join(args.press),
+        script=args.script,
+        caller=args.caller,
+        at=at,
+        sounds_dir=settings.sounds_dir,
+        store=store,
+    )
     if args.json:
         print(json.dumps(outcome, indent=2, ensure_ascii=False))
         return 0
@@ -122,8 +133,12 @@ def cmd_prompts(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     config = load_config(settings.root)
-    built = build_all(config.prompts, settings.sounds_dir, settings.root / "dialplan" / "recordings",
-                      runtime_dirs(settings)["moh_dir"])
+    built = build_all(
+        config.prompts,
+        settings.sounds_dir,
+        settings.root / "dialplan" / "recordings",
+        runtime_dirs(settings)["moh_dir"],
+    )
     for (prompt, language), timing in sorted(built.items()):
         keys = ", ".join(f"{key}@{offset:.1f}s" for key, offset in timing.key_offsets.items())
         print(f"{language}/{prompt}: {timing.seconds:.2f} s ({timing.source}){'  keys ' + keys if keys else ''}")
@@ -155,8 +170,10 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
         process.run_foreground(settings, install, render(settings, load_config(settings.root).sop, install))
     if args.action == "start":
         pid = _start_asterisk(settings)
-        print(f"asterisk running (pid {pid}); AMI {settings.host}:{settings.ami_port}, "
-              f"SIP {settings.host}:{settings.sip_port}")
+        print(
+            f"asterisk running (pid {pid}); AMI {settings.host}:{settings.ami_port}, "
+            f"SIP {settings.host}:{settings.sip_port}"
+        )
         return 0
     if args.action == "stop":
         print("stopped" if process.stop(settings) else "not running")
@@ -200,9 +217,13 @@ def cmd_up(args: argparse.Namespace) -> int:
     reused = process.running_pid(settings)
     _start_asterisk(settings)
     keys = load_secrets(settings, create=False)
-    operators = (f"{settings.sim_operators} simulated operators per queue (demo)" if settings.sim_operators
-                 else "none simulated: calls wait for a real operator (`ivr up --demo` adds simulated ones)")
-    print(f"""
+    operators = (
+        f"{settings.sim_operators} simulated operators per queue (demo)"
+        if settings.sim_operators
+        else "none simulated: calls wait for a real operator (`ivr up --demo` adds simulated ones)"
+    )
+    print(
+        f"""
 Siaga 112 is up.
   place a test call:  .venv/bin/ivr call --press 1 2    (darurat, ambulans; add --json for JSON)
   SIP phone:          sip:test112@{settings.host}:{settings.sip_port}
@@ -210,7 +231,9 @@ Siaga 112 is up.
   operators:          {operators}
   web:                http://{settings.host}:{settings.web_port}/healthz
   Ctrl-C stops everything.
-""", flush=True)
+""",
+        flush=True,
+    )
     try:
         run_service(serve(settings, supervise_asterisk=lambda: _start_asterisk(settings)))
     except KeyboardInterrupt:
@@ -219,10 +242,12 @@ Siaga 112 is up.
         # Our service failed (port in use, ...): Asterisk keeps answering 112 with the dialplan's
         # fallback (every caller to the central call-takers), so it is left running on purpose.
         pid = process.running_pid(settings)
-        print(f"ivr up: our service failed: {error!r}\n"
-              f"Asterisk (pid {pid}) keeps answering 112 without the menu: every caller goes to the central "
-              f"call-takers. Fix the error and run `ivr up` again; `ivr asterisk stop` stops the line.",
-              file=sys.stderr)
+        print(
+            f"ivr up: our service failed: {error!r}\n"
+            f"Asterisk (pid {pid}) keeps answering 112 without the menu: every caller goes to the central "
+            f"call-takers. Fix the error and run `ivr up` again; `ivr asterisk stop` stops the line.",
+            file=sys.stderr,
+        )
         return 1
     if reused is None:
         process.stop(settings)
@@ -237,8 +262,9 @@ def describe_route(route: dict[str, str]) -> str:
     if not action:
         return "(no route seen)"
     if action == "fallback":
-        return (f"fallback to the central call-takers (our service gave no route; AGISTATUS "
-                f"{route.get('AgiStatus', '?')})")
+        return (
+            f"fallback to the central call-takers (our service gave no route; AGISTATUS {route.get('AgiStatus', '?')})"
+        )
     words = f"{action} {route.get('Target', '?')}"
     if route.get("Category"):
         words += f" for '{route['Category']}'"
@@ -267,8 +293,7 @@ def cmd_call(args: argparse.Namespace) -> int:
         client = AmiClient(settings.host, settings.ami_port, keys.test_ami_user, keys.test_ami_secret)
         await client.connect(timeout=10.0)
         try:
-            report = await place_call(client, "".join(args.press), caller=args.caller,
-                                      answer_timeout=args.timeout)
+            report = await place_call(client, "".join(args.press), caller=args.caller, answer_timeout=args.timeout)
         finally:
             await client.close()
         return report.as_dict()
@@ -276,8 +301,11 @@ def cmd_call(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(run())
     except AmiError as error:
-        print(f"ivr call: Asterisk's AMI at {settings.host}:{settings.ami_port} did not answer ({error}); "
-              f"is `ivr up` running?", file=sys.stderr)
+        print(
+            f"ivr call: Asterisk's AMI at {settings.host}:{settings.ami_port} did not answer ({error}); "
+            f"is `ivr up` running?",
+            file=sys.stderr,
+        )
         return 2
     if args.json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
@@ -302,11 +330,19 @@ def _common_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     def default(value: object) -> object:
         return argparse.SUPPRESS if suppress else value
 
-    parser.add_argument("--root", default=default(Path(".")), type=Path,
-                        help="directory holding dialplan/, sop/, asterisk-config/ (default: .)")
+    parser.add_argument(
+        "--root",
+        default=default(Path(".")),
+        type=Path,
+        help="directory holding dialplan/, sop/, asterisk-config/ (default: .)",
+    )
     parser.add_argument("--log-level", default=default("info"))
-    parser.add_argument("--log-format", choices=("auto", "console", "json"), default=default("auto"),
-                        help="auto: readable lines on a terminal, JSON when piped")
+    parser.add_argument(
+        "--log-format",
+        choices=("auto", "console", "json"),
+        default=default("auto"),
+        help="auto: readable lines on a terminal, JSON when piped",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -333,13 +369,19 @@ def build_parser() -> argparse.ArgumentParser:
     command("render", "write the runtime Asterisk config").set_defaults(func=cmd_render)
     command("prompts", "build prompt audio").set_defaults(func=cmd_prompts)
     asterisk = command("asterisk", "provision and run a real Asterisk")
-    asterisk.add_argument("action", choices=("start", "stop", "status", "run"),
-                          help="run: in the foreground, for systemd (docker/systemd/)")
+    asterisk.add_argument(
+        "action",
+        choices=("start", "stop", "status", "run"),
+        help="run: in the foreground, for systemd (docker/systemd/)",
+    )
     asterisk.set_defaults(func=cmd_asterisk)
     command("serve", "FastAGI + AMI + web").set_defaults(func=cmd_serve)
     up = command("up", "prompts, render, Asterisk, serve")
-    up.add_argument("--demo", action="store_true",
-                    help=f"log {DEMO_SEATS} simulated operators into every queue (never in production)")
+    up.add_argument(
+        "--demo",
+        action="store_true",
+        help=f"log {DEMO_SEATS} simulated operators into every queue (never in production)",
+    )
     up.set_defaults(func=cmd_up)
 
     call = command("call", "place a test call through the real Asterisk")

@@ -100,31 +100,52 @@ class CallOutcome:
     def record(self) -> IvrRecord:
         decision = self.decision
         return IvrRecord(
-            uniqueid=self.uniqueid, started_at=self.started_at.isoformat(timespec="seconds"),
-            caller=self.caller, caller_name=self.caller_name, flow=self.flow, keys=self.result.keys,
-            language=self.result.language, exit=self.result.exit,
+            uniqueid=self.uniqueid,
+            started_at=self.started_at.isoformat(timespec="seconds"),
+            caller=self.caller,
+            caller_name=self.caller_name,
+            flow=self.flow,
+            keys=self.result.keys,
+            language=self.result.language,
+            exit=self.result.exit,
             category=decision.category if decision else self.result.category,
-            queue=decision.target if decision else "", priority=decision.priority if decision else 0,
-            outcome=self.outcome, ivr_seconds=self.ivr_seconds,
-            reason=decision.reason if decision else "", nodes=list(self.result.nodes),
-            flags=list(self.result.flags), keys_asterisk=self.keys_asterisk,
+            queue=decision.target if decision else "",
+            priority=decision.priority if decision else 0,
+            outcome=self.outcome,
+            ivr_seconds=self.ivr_seconds,
+            reason=decision.reason if decision else "",
+            nodes=list(self.result.nodes),
+            flags=list(self.result.flags),
+            keys_asterisk=self.keys_asterisk,
             caller_raw=self.caller_raw.number_text if self.caller_raw else "",
             caller_name_raw=self.caller_raw.name_text if self.caller_raw else "",
         )
 
     def log_fields(self) -> dict[str, Any]:
         fields: dict[str, Any] = dict(
-            flow=self.flow, keys=self.result.keys, nodes=self.result.nodes, language=self.result.language,
-            exit=self.result.exit, flags=self.result.flags, failed_prompts=list(self.failed_prompts),
-            ivr_outcome=self.outcome, flagged=self.standing.flagged, ivr_seconds=self.ivr_seconds,
-            keys_asterisk=self.keys_asterisk, keys_recovered=self.keys_recovered,
+            flow=self.flow,
+            keys=self.result.keys,
+            nodes=self.result.nodes,
+            language=self.result.language,
+            exit=self.result.exit,
+            flags=self.result.flags,
+            failed_prompts=list(self.failed_prompts),
+            ivr_outcome=self.outcome,
+            flagged=self.standing.flagged,
+            ivr_seconds=self.ivr_seconds,
+            keys_asterisk=self.keys_asterisk,
+            keys_recovered=self.keys_recovered,
         )
         if self.degraded:
             fields["degraded"] = list(self.degraded)
         if self.decision is not None:
-            fields.update(category=self.decision.category, queue=self.decision.target,
-                          action=self.decision.action, priority=self.decision.priority,
-                          reason=self.decision.reason)
+            fields.update(
+                category=self.decision.category,
+                queue=self.decision.target,
+                action=self.decision.action,
+                priority=self.decision.priority,
+                reason=self.decision.reason,
+            )
         return fields
 
 
@@ -179,11 +200,21 @@ class CallService:
             if not standing_task.done():
                 standing_task.cancel()
             outcome = CallOutcome(
-                uniqueid=session.env.uniqueid, started_at=now, caller=caller, caller_name=session.env.caller_name,
-                caller_raw=raw, flow=flow.name, result=engine.result, outcome=status,
-                ivr_seconds=round(time.monotonic() - started, 3), decision=decision,
-                failed_prompts=tuple(channel.failed_prompts), standing=standing, degraded=tuple(degraded),
-                keys_asterisk=channel.keys_seen, keys_recovered=channel.recovered,
+                uniqueid=session.env.uniqueid,
+                started_at=now,
+                caller=caller,
+                caller_name=session.env.caller_name,
+                caller_raw=raw,
+                flow=flow.name,
+                result=engine.result,
+                outcome=status,
+                ivr_seconds=round(time.monotonic() - started, 3),
+                decision=decision,
+                failed_prompts=tuple(channel.failed_prompts),
+                standing=standing,
+                degraded=tuple(degraded),
+                keys_asterisk=channel.keys_seen,
+                keys_recovered=channel.recovered,
             )
             if self.keys is not None:
                 self.keys.close(session.env.uniqueid)
@@ -232,8 +263,12 @@ class CallService:
             # The priority chosen for this caller (prank triage included) holds along the whole chain.
             decision = replace(decision, priority=int(values["IVR_PRIORITY"]))
         await _publish(session, decision, values["IVR_FLAGS"].split())
-        session.summary.update(overflow_from=tried[-1] if tried else "", action=decision.action,
-                               queue=decision.target, reason=decision.reason)
+        session.summary.update(
+            overflow_from=tried[-1] if tried else "",
+            action=decision.action,
+            queue=decision.target,
+            reason=decision.reason,
+        )
 
 
 # The route reaches the dialplan as ONE variable, split there by
@@ -264,15 +299,17 @@ def _tokens(values: Iterable[str], what: str) -> str:
 
 def route_value(decision: Decision, flags: Iterable[str]) -> str:
     """``action,target,priority,category,timeout,tried,flags``; tried and flags space-separated."""
-    return ",".join((
-        _token(decision.action, "action"),
-        _token(decision.target, "target"),
-        str(decision.priority),
-        _token(decision.category, "category"),
-        str(decision.timeout) if decision.timeout else "",
-        _tokens(decision.tried, "tried queue"),
-        _tokens(flags, "flag"),
-    ))
+    return ",".join(
+        (
+            _token(decision.action, "action"),
+            _token(decision.target, "target"),
+            str(decision.priority),
+            _token(decision.category, "category"),
+            str(decision.timeout) if decision.timeout else "",
+            _tokens(decision.tried, "tried queue"),
+            _tokens(flags, "flag"),
+        )
+    )
 
 
 def split_route(value: str) -> dict[str, str]:
@@ -292,15 +329,21 @@ async def _publish(session: CallSession, decision: Decision, flags: Iterable[str
         await session.command(commands.set_variable(name, value), REPLY_MARGIN)
 
 
-async def _decide_or_central(config: Config, category: str, now: datetime,
-                             live: Mapping[str, QueueState] | None, standing: Standing | None = None,
-                             tried: tuple[str, ...] = ()) -> Decision:
+async def _decide_or_central(
+    config: Config,
+    category: str,
+    now: datetime,
+    live: Mapping[str, QueueState] | None,
+    standing: Standing | None = None,
+    tried: tuple[str, ...] = (),
+) -> Decision:
     """``decide`` in a worker thread with a deadline: a decision that raises or overruns sends the
     caller to the central call-takers instead of freezing every call on the event loop."""
     decision = functools.partial(decide, category, config.sop, now, live, standing, tried)
     try:
         return await asyncio.wait_for(
-            asyncio.get_running_loop().run_in_executor(_ROUTING_THREADS, decision), ROUTING_DEADLINE)
+            asyncio.get_running_loop().run_in_executor(_ROUTING_THREADS, decision), ROUTING_DEADLINE
+        )
     except Exception as error:  # TimeoutError included: the caller must not wait on our bug
         log.error("routing_failed_central_fallback", error=repr(error), category=category)
         return fallback_decision(config.sop, category, f"routing failed ({type(error).__name__}): central fallback")

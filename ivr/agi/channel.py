@@ -46,8 +46,14 @@ class CallerKeys(Protocol):
 
 
 class AgiChannel:
-    def __init__(self, session: Commands, sounds_dir: Path, default_language: str,
-                 ledger: CallerKeys | None = None, uniqueid: str = "") -> None:
+    def __init__(
+        self,
+        session: Commands,
+        sounds_dir: Path,
+        default_language: str,
+        ledger: CallerKeys | None = None,
+        uniqueid: str = "",
+    ) -> None:
         self.session = session
         self.sounds_dir = sounds_dir
         self.default_language = default_language
@@ -60,8 +66,12 @@ class AgiChannel:
         self.recovered = 0  # of those, keys no AGI command returned: pressed between two commands
 
     def _ledger_on(self) -> bool:
-        return self.ledger is not None and self._epoch is not None and self.ledger.available \
+        return (
+            self.ledger is not None
+            and self._epoch is not None
+            and self.ledger.available
             and self.ledger.epoch == self._epoch
+        )
 
     def _take_pending(self) -> str:
         """The next key Asterisk read while none of our commands ran, if any."""
@@ -123,9 +133,7 @@ class AgiChannel:
             log.warning("prompt_missing", prompt=prompt, language=language, sounds_dir=str(self.sounds_dir))
             self.failed_prompts.append(prompt)
             return await self._settle("")
-        reply = await self.session.command(
-            commands.stream_file(path, escape_keys), LONGEST_PROMPT + REPLY_MARGIN
-        )
+        reply = await self.session.command(commands.stream_file(path, escape_keys), LONGEST_PROMPT + REPLY_MARGIN)
         if reply.result == "-1":
             # Unreadable (or deleted since we looked): the call goes on, Asterisk's fallback applies.
             log.warning("prompt_unplayable", prompt=prompt, language=language, path=path)
@@ -139,9 +147,7 @@ class AgiChannel:
     async def wait_key(self, seconds: float) -> str:
         if pending := self._take_pending():
             return pending
-        reply = await self.session.command(
-            commands.wait_for_digit(int(seconds * 1000)), seconds + REPLY_MARGIN
-        )
+        reply = await self.session.command(commands.wait_for_digit(int(seconds * 1000)), seconds + REPLY_MARGIN)
         return await self._settle(_key(reply.result))
 
 

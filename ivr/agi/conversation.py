@@ -152,8 +152,13 @@ Answer = Reply | DeadChannel | Synchronised
 
 # What the conversation is waiting for in each phase, for error messages.
 _AWAITING = {
-    Phase.HEADERS: "the header block", Phase.READY: "our sync", Phase.SYNCING: "the sync echo",
-    Phase.IDLE: "our next command", Phase.WAITING: "a reply", Phase.CLOSED: "nothing", Phase.ERROR: "nothing",
+    Phase.HEADERS: "the header block",
+    Phase.READY: "our sync",
+    Phase.SYNCING: "the sync echo",
+    Phase.IDLE: "our next command",
+    Phase.WAITING: "a reply",
+    Phase.CLOSED: "nothing",
+    Phase.ERROR: "nothing",
 }
 
 
@@ -161,7 +166,9 @@ class Conversation:
     """Asterisk's side of the wire as state: feed it bytes, send through it, read its events."""
 
     def __init__(
-        self, header_limit: int = MAX_HEADER_BYTES, reply_limit: int = MAX_REPLY_BYTES,
+        self,
+        header_limit: int = MAX_HEADER_BYTES,
+        reply_limit: int = MAX_REPLY_BYTES,
         max_replies_before_sync: int = MAX_REPLIES_BEFORE_SYNC,
     ) -> None:
         self.phase = HEADERS

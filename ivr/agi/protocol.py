@@ -69,7 +69,7 @@ class HeaderParser:
                     self._add_line(line)
                 self._consumed = end + 2
                 self.complete = True
-                return data[end + 2:]
+                return data[end + 2 :]
         self._buffer += data
         while True:
             end = self._buffer.find(b"\n")
@@ -170,8 +170,13 @@ class ReplyParser:
     _usage: list[str] | None = None
 
     def feed(self, data: bytes) -> list[ReplyEvent]:
-        if (data and not self._buffer and self._usage is None and data.find(b"\n") == len(data) - 1
-                and not data.startswith(b"520-")):
+        if (
+            data
+            and not self._buffer
+            and self._usage is None
+            and data.find(b"\n") == len(data) - 1
+            and not data.startswith(b"520-")
+        ):
             # The usual case: exactly one whole reply line in one segment (a usage block spans several).
             return [parse_reply_line(_decode(data[:-1].rstrip(b"\r")))]
         self._buffer += data

@@ -34,8 +34,16 @@ from ivr.agi.conversation import (
 from ivr.agi.protocol import AgiProtocolError, Reply
 
 __all__ = [
-    "AgiEnvironment", "AgiServer", "AgiSession", "AgiSessionError", "ChannelHungUp", "CommandTimeout",
-    "ConnectionLost", "Handler", "OutOfStep", "ServerLimits",
+    "AgiEnvironment",
+    "AgiServer",
+    "AgiSession",
+    "AgiSessionError",
+    "ChannelHungUp",
+    "CommandTimeout",
+    "ConnectionLost",
+    "Handler",
+    "OutOfStep",
+    "ServerLimits",
 ]
 
 log = structlog.get_logger("ivr.agi")
@@ -220,7 +228,8 @@ class _Connection(asyncio.Protocol):
                 dropped = cast("DroppedReply", event)
                 log.warning(
                     "agi_reply_before_sync_dropped" if dropped.before_sync else "agi_unsolicited_reply_dropped",
-                    code=dropped.reply.code, text=dropped.reply.text[:200],
+                    code=dropped.reply.code,
+                    text=dropped.reply.text[:200],
                 )
             elif kind is Headers:
                 session = self._start_session(cast("Headers", event))
@@ -254,7 +263,10 @@ class _Connection(asyncio.Protocol):
 
 class AgiServer:
     def __init__(
-        self, handler: Handler, host: str = "127.0.0.1", port: int = 4573,
+        self,
+        handler: Handler,
+        host: str = "127.0.0.1",
+        port: int = 4573,
         limits: ServerLimits | None = None,
     ) -> None:
         self.handler = handler
@@ -335,9 +347,7 @@ class AgiServer:
 
     async def _run(self, session: AgiSession) -> None:
         env = session.env
-        structlog.contextvars.bind_contextvars(
-            uniqueid=env.uniqueid, caller=env.caller_number, script=env.script
-        )
+        structlog.contextvars.bind_contextvars(uniqueid=env.uniqueid, caller=env.caller_number, script=env.script)
         started = time.monotonic()
         outcome = "completed"
         try:

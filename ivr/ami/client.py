@@ -52,9 +52,17 @@ class AmiClient:
         self._listeners: list[tuple[str, EventCallback]] = []
         self._ready_hooks: list[Callable[[], None]] = []
         self.manager = _Manager(
-            host=host, port=port, username=username, secret=secret, events=events,
-            ping_delay=10, ping_interval=10, reconnect_timeout=1, encoding="utf-8",
-            on_login=self._on_login, on_disconnect=self._on_disconnect,
+            host=host,
+            port=port,
+            username=username,
+            secret=secret,
+            events=events,
+            ping_delay=10,
+            ping_interval=10,
+            reconnect_timeout=1,
+            encoding="utf-8",
+            on_login=self._on_login,
+            on_disconnect=self._on_disconnect,
             on_connect=lambda _manager: None,
         )
         self.manager.register_event("*", self._dispatch)

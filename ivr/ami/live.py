@@ -45,8 +45,15 @@ class LiveQueues:
         self.queues: dict[str, QueueView] = {}
         self.synced = False
         self._resync_task: asyncio.Task[None] | None = None
-        for event in ("QueueMemberAdded", "QueueMemberStatus", "QueueMemberPause", "QueueMemberRemoved",
-                      "QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon"):
+        for event in (
+            "QueueMemberAdded",
+            "QueueMemberStatus",
+            "QueueMemberPause",
+            "QueueMemberRemoved",
+            "QueueCallerJoin",
+            "QueueCallerLeave",
+            "QueueCallerAbandon",
+        ):
             client.on(event, self._on_event)
         client.on_ready(self._schedule_resync)
 
@@ -97,7 +104,9 @@ class LiveQueues:
             elif event == "QueueMember":
                 interface = str(message.get("Location", "") or message.get("StateInterface", ""))
                 fresh.setdefault(queue, QueueView()).members[interface] = Member(
-                    interface, str(message.get("Name", "")), str(message.get("Paused", "0")) == "1",
+                    interface,
+                    str(message.get("Name", "")),
+                    str(message.get("Paused", "0")) == "1",
                     str(message.get("Status", "0")),
                 )
         self.queues = fresh
@@ -112,8 +121,13 @@ class LiveQueues:
             real = len(view.members) - simulated
             ready = sum(member.ready for member in view.members.values() if not is_simulated(member.interface))
             if real == 0:
-                log.warning("queue_unstaffed", queue=name, real_members=0, simulated_members=simulated,
-                            note="no real operator logged in: callers routed here overflow or wait")
+                log.warning(
+                    "queue_unstaffed",
+                    queue=name,
+                    real_members=0,
+                    simulated_members=simulated,
+                    note="no real operator logged in: callers routed here overflow or wait",
+                )
             else:
                 log.info("queue_staffing", queue=name, real_members=real, ready=ready, simulated_members=simulated)
 

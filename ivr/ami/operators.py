@@ -30,10 +30,15 @@ async def login_sim_operators(client: AmiClient, queues: Iterable[str], seats: i
     added = 0
     for queue in queues:
         for seat in range(1, seats + 1):
-            reply = await client.action({
-                "Action": "QueueAdd", "Queue": queue, "Interface": sim_interface(queue, seat),
-                "MemberName": f"Simulasi {queue} {seat}", "Paused": "false",
-            })
+            reply = await client.action(
+                {
+                    "Action": "QueueAdd",
+                    "Queue": queue,
+                    "Interface": sim_interface(queue, seat),
+                    "MemberName": f"Simulasi {queue} {seat}",
+                    "Paused": "false",
+                }
+            )
             added += str(reply.get("Response", "")) == "Success"
     log.info("sim_operators_logged_in", seats=seats, added=added)
     return added

@@ -74,9 +74,17 @@ def dtmf_script(keys: str, gap: float) -> str:
 
 
 async def place_call(
-    client: AmiClient, keys: str = "", caller: str = "081234567890", caller_name: bytes = b"",
-    first_delay: float = 1.5, gap: float = 2.0, answer_timeout: float = 60.0,
-    until: str = "answered", hangup: bool = True, hold: float | None = None, dtmf_gap_ms: int = 250,
+    client: AmiClient,
+    keys: str = "",
+    caller: str = "081234567890",
+    caller_name: bytes = b"",
+    first_delay: float = 1.5,
+    gap: float = 2.0,
+    answer_timeout: float = 60.0,
+    until: str = "answered",
+    hangup: bool = True,
+    hold: float | None = None,
+    dtmf_gap_ms: int = 250,
 ) -> CallReport:
     """Place one call and follow it until ``until`` ('answered' or 'queued') or ``answer_timeout``."""
     validate_request(keys, caller)
@@ -126,12 +134,22 @@ async def place_call(
         ]
         if caller_name:
             variables.append(f"SIM_CALLER_NAME_B64={base64.b64encode(caller_name).decode()}")
-        await client.action({
-            "Action": "Originate", "Channel": "Local/112@siaga-sim-entry",
-            "Context": "siaga-sim-caller", "Exten": "s", "Priority": "1",
-            "CallerID": f"Simulasi <{caller}>", "Variable": variables, "Async": "true",
-            "ChannelId": caller_id, "OtherChannelId": entry_id, "Timeout": "30000",
-        }, timeout=15.0)
+        await client.action(
+            {
+                "Action": "Originate",
+                "Channel": "Local/112@siaga-sim-entry",
+                "Context": "siaga-sim-caller",
+                "Exten": "s",
+                "Priority": "1",
+                "CallerID": f"Simulasi <{caller}>",
+                "Variable": variables,
+                "Async": "true",
+                "ChannelId": caller_id,
+                "OtherChannelId": entry_id,
+                "Timeout": "30000",
+            },
+            timeout=15.0,
+        )
         try:
             await asyncio.wait_for(done.wait(), answer_timeout)
         except TimeoutError:

@@ -83,8 +83,9 @@ async def wait_ready(settings: Settings, timeout: float = 30.0, pid: int | None 
     last_error = ""
     while time.monotonic() < deadline:
         if pid is not None and not _alive(pid):
-            raise AsteriskStartError(f"Asterisk exited during start-up; see {_console_log(settings)}:\n"
-                                     + _tail(_console_log(settings)))
+            raise AsteriskStartError(
+                f"Asterisk exited during start-up; see {_console_log(settings)}:\n" + _tail(_console_log(settings))
+            )
         client = AmiClient(settings.host, settings.ami_port, keys.ami_user, keys.ami_secret)
         try:
             await client.connect(timeout=min(3.0, max(0.5, deadline - time.monotonic())))
@@ -94,8 +95,7 @@ async def wait_ready(settings: Settings, timeout: float = 30.0, pid: int | None 
         finally:
             await client.close()
         await asyncio.sleep(0.2)
-    raise AsteriskStartError(f"Asterisk not ready within {timeout:.0f}s ({last_error}); "
-                             f"see {_console_log(settings)}")
+    raise AsteriskStartError(f"Asterisk not ready within {timeout:.0f}s ({last_error}); see {_console_log(settings)}")
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -124,21 +124,32 @@ def start(settings: Settings, install: AsteriskInstall, conf: Path, timeout: flo
         argv = install.command(["-C", str(conf), "-f", "-n"], shared_dirs=[settings.var])
         with open(os.open(console, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640), "ab") as out:
             process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True, umask=ASTERISK_UMASK,
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                umask=ASTERISK_UMASK,
             )
         pid = process.pid
         _pid_file(settings).write_text(f"{pid}\n")
-        log.info("asterisk_started", pid=pid, version=install.version,
-                 rootfs=str(install.rootfs) if install.rootfs else None)
+        log.info(
+            "asterisk_started", pid=pid, version=install.version, rootfs=str(install.rootfs) if install.rootfs else None
+        )
     started = time.monotonic()
     try:
         asyncio.run(wait_ready(settings, timeout, pid))
     except AsteriskStartError:
         stop(settings)
         raise
-    log.info("asterisk_ready", pid=pid, seconds=round(time.monotonic() - started, 2),
-             ami_port=settings.ami_port, sip_port=settings.sip_port)
+    log.info(
+        "asterisk_ready",
+        pid=pid,
+        seconds=round(time.monotonic() - started, 2),
+        ami_port=settings.ami_port,
+        sip_port=settings.sip_port,
+    )
     return pid
 
 

@@ -54,8 +54,18 @@ class AsteriskInstall:
         if self.rootfs is None:
             return [self.binary, *args]
         argv = [
-            "bwrap", "--bind", str(self.rootfs), "/", "--proc", "/proc", "--dev", "/dev",
-            "--tmpfs", "/tmp", "--share-net", *(["--die-with-parent"] if foreground else []),
+            "bwrap",
+            "--bind",
+            str(self.rootfs),
+            "/",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+            "--share-net",
+            *(["--die-with-parent"] if foreground else []),
         ]
         for directory in shared_dirs:
             argv += ["--bind", str(directory), str(directory)]
@@ -84,7 +94,8 @@ def _major(version: str) -> int:
 def _module_dir(root: Path) -> str:
     for candidate in [
         *sorted(root.glob("usr/lib/*/asterisk/modules")),
-        root / "usr/lib/asterisk/modules", root / "usr/lib64/asterisk/modules",
+        root / "usr/lib/asterisk/modules",
+        root / "usr/lib64/asterisk/modules",
     ]:
         if (candidate / "res_agi.so").exists():
             return "/" + str(candidate.relative_to(root))
@@ -139,9 +150,7 @@ def debian_mirror() -> str:
             for url in urls:
                 if url.rstrip("/").endswith("/debian"):
                     return url.rstrip("/")
-    raise AsteriskUnavailable(
-        "no Debian mirror found in /etc/apt/sources.list*; set IVR_DEBIAN_MIRROR to one"
-    )
+    raise AsteriskUnavailable("no Debian mirror found in /etc/apt/sources.list*; set IVR_DEBIAN_MIRROR to one")
 
 
 def _is_debian() -> bool:
@@ -163,8 +172,9 @@ def _run(argv: list[str], step: str, timeout: float = 1800) -> None:
 
 
 def _ensure_host_packages() -> None:
-    missing = [pkg for pkg, tool in zip(HOST_PACKAGES, ("debootstrap", "bwrap"), strict=True)
-               if shutil.which(tool) is None]
+    missing = [
+        pkg for pkg, tool in zip(HOST_PACKAGES, ("debootstrap", "bwrap"), strict=True) if shutil.which(tool) is None
+    ]
     if not missing:
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
@@ -201,11 +211,17 @@ def provision(cache: Path) -> AsteriskInstall:
         _run(["debootstrap", "--variant=minbase", "sid", str(partial), mirror], "debootstrap sid")
         inside = AsteriskInstall("/bin/sh", "", "", rootfs=partial)
         # The mirror's sid Release file can be older than this machine's clock.
-        _run(inside.command(["-c", "apt-get -o Acquire::Check-Valid-Until=false update -q"]),
-             "apt-get update (sid)")
-        _run(inside.command(["-c", "DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
-                             "--no-install-recommends asterisk asterisk-modules"]),
-             "install asterisk (sid)")
+        _run(inside.command(["-c", "apt-get -o Acquire::Check-Valid-Until=false update -q"]), "apt-get update (sid)")
+        _run(
+            inside.command(
+                [
+                    "-c",
+                    "DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+                    "--no-install-recommends asterisk asterisk-modules",
+                ]
+            ),
+            "install asterisk (sid)",
+        )
         (partial / READY_MARK).write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         partial.rename(cache)
         installed = find_provisioned(cache)

@@ -70,18 +70,25 @@ def load_secrets(settings: Settings, create: bool = True) -> Secrets:
     if path.exists():
         data = json.loads(path.read_text())
         if "test_ami_secret" in data:
-            return Secrets(data["ami_user"], data["ami_secret"], data["phone_password"],
-                           data["test_ami_user"], data["test_ami_secret"])
+            return Secrets(
+                data["ami_user"],
+                data["ami_secret"],
+                data["phone_password"],
+                data["test_ami_user"],
+                data["test_ami_secret"],
+            )
         if not create:
             raise RenderError(f"{path} has no test AMI account yet: run 'ivr render' (or 'ivr up') first")
-        keys = Secrets(data["ami_user"], data["ami_secret"], data["phone_password"],
-                       TEST_AMI_USER, secrets.token_urlsafe(24))
+        keys = Secrets(
+            data["ami_user"], data["ami_secret"], data["phone_password"], TEST_AMI_USER, secrets.token_urlsafe(24)
+        )
         _write(path, json.dumps(keys.__dict__, indent=2, sort_keys=True))
         return keys
     if not create:
         raise RenderError(f"{path} not found: run 'ivr render' (or 'ivr up') first")
-    generated = Secrets(AMI_USER, secrets.token_urlsafe(24), secrets.token_urlsafe(12),
-                        TEST_AMI_USER, secrets.token_urlsafe(24))
+    generated = Secrets(
+        AMI_USER, secrets.token_urlsafe(24), secrets.token_urlsafe(12), TEST_AMI_USER, secrets.token_urlsafe(24)
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -92,8 +99,12 @@ def load_secrets(settings: Settings, create: bool = True) -> Secrets:
 def runtime_dirs(settings: Settings) -> dict[str, Path]:
     base = settings.asterisk_dir
     return {
-        "etc_dir": base / "etc", "lib_dir": base / "lib", "data_dir": base / "data",
-        "spool_dir": base / "spool", "run_dir": base / "run", "log_dir": base / "log",
+        "etc_dir": base / "etc",
+        "lib_dir": base / "lib",
+        "data_dir": base / "data",
+        "spool_dir": base / "spool",
+        "run_dir": base / "run",
+        "log_dir": base / "log",
         "moh_dir": base / "data" / "moh",
         # cdr_csv writes here and creates nothing: without it no CDR is written at all.
         "cdr_csv_dir": base / "log" / "cdr-csv",
@@ -148,16 +159,21 @@ def agi_session_limit(settings: Settings) -> int:
     return math.ceil(worst * (1 + SESSION_MARGIN_SHARE) + SESSION_MARGIN)
 
 
-def render(settings: Settings, sop: Sop, install: AsteriskInstall,
-           template_dir: Path | None = None) -> Path:
+def render(settings: Settings, sop: Sop, install: AsteriskInstall, template_dir: Path | None = None) -> Path:
     """Write the runtime config; returns the path of asterisk.conf."""
     template_dir = template_dir or settings.root / "asterisk-config"
     keys = load_secrets(settings)
     dirs = runtime_dirs(settings)
     for directory in dirs.values():
         directory.mkdir(parents=True, exist_ok=True)
-    for private in (settings.var, settings.asterisk_dir, dirs["log_dir"], dirs["cdr_csv_dir"],
-                    dirs["lib_dir"], dirs["spool_dir"]):
+    for private in (
+        settings.var,
+        settings.asterisk_dir,
+        dirs["log_dir"],
+        dirs["cdr_csv_dir"],
+        dirs["lib_dir"],
+        dirs["spool_dir"],
+    ):
         private.chmod(PRIVATE_DIR_MODE)
     (dirs["lib_dir"] / "agi-bin").mkdir(exist_ok=True)
     session_limit = agi_session_limit(settings)

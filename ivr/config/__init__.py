@@ -88,8 +88,11 @@ def load_config(root: Path) -> Config:
 def _check_sop(sop: Sop, parts: SopParts, problems: Problems, prompts: Prompts) -> None:
     central = [agency for agency in sop.agencies.values() if agency.central]
     if sop.agencies and len(central) != 1:
-        problems.add(*sop.agencies_at, "agencies", "exactly one agency must be 'central: true' "
-                     f"(the 24/7 call-takers), found {len(central)}")
+        problems.add(
+            *sop.agencies_at,
+            "agencies",
+            f"exactly one agency must be 'central: true' (the 24/7 call-takers), found {len(central)}",
+        )
     queues = sop.queues
     if queues:
         for where, queue in parts.refs:
@@ -99,14 +102,18 @@ def _check_sop(sop: Sop, parts: SopParts, problems: Problems, prompts: Prompts) 
         agency = sop.agency_of(category.queue)
         if category.route == "bridge" and agency is not None and agency.bridge is None:
             file, line, col = sop.positions.get(f"{name}.route", ("sop", 1, 1))
-            problems.add(file, line, col, f"categories.{name}.route",
-                         f"route 'bridge' needs a 'bridge:' on agency '{agency.name}' (or use route 'queue')")
+            problems.add(
+                file,
+                line,
+                col,
+                f"categories.{name}.route",
+                f"route 'bridge' needs a 'bridge:' on agency '{agency.name}' (or use route 'queue')",
+            )
     for problem in chain_problems(sop):
         problems.add(problem.file, problem.line, problem.col, problem.path, problem.message)
     warning = sop.prank.warning_prompt
     if warning and warning not in prompts:
-        problems.add(*sop.agencies_at, "prank.warning_prompt",
-                     f"prompt '{warning}' is not in dialplan/{PROMPTS_FILE}")
+        problems.add(*sop.agencies_at, "prank.warning_prompt", f"prompt '{warning}' is not in dialplan/{PROMPTS_FILE}")
 
 
 def _check_flow(flow: Flow, sop: Sop, prompts: Prompts, problems: Problems) -> None:
@@ -126,19 +133,19 @@ def _check_flow(flow: Flow, sop: Sop, prompts: Prompts, problems: Problems) -> N
             report(target, "", f"unknown node '{target.node}' (known: {known_nodes})")
         # With no categories at all, the SOP file itself is broken and says so; don't repeat it here.
         if target.category and sop.categories and target.category not in sop.categories:
-            report(target, "", f"unknown category '{target.category}' "
-                               f"(known: {', '.join(sorted(sop.categories))})")
+            report(target, "", f"unknown category '{target.category}' (known: {', '.join(sorted(sop.categories))})")
         if target.language and target.language not in flow.languages:
-            report(target, "", f"unknown language '{target.language}' "
-                               f"(known: {', '.join(flow.languages)})")
+            report(target, "", f"unknown language '{target.language}' (known: {', '.join(flow.languages)})")
 
     for name, node in flow.nodes.items():
         position = flow.positions.get(name, (1, 1))
-        missing = [language for language in flow.languages
-                   if language not in prompts.get(node.prompt, {})]
+        missing = [language for language in flow.languages if language not in prompts.get(node.prompt, {})]
         if missing:
-            report(position, f"nodes.{name}.prompt",
-                   f"prompt '{node.prompt}' has no text for {', '.join(missing)} in dialplan/{PROMPTS_FILE}")
+            report(
+                position,
+                f"nodes.{name}.prompt",
+                f"prompt '{node.prompt}' has no text for {', '.join(missing)} in dialplan/{PROMPTS_FILE}",
+            )
         if isinstance(node, MenuNode):
             for target in (*node.options.values(), node.on_silence, node.on_invalid):
                 check_target(target)
@@ -146,8 +153,12 @@ def _check_flow(flow: Flow, sop: Sop, prompts: Prompts, problems: Problems) -> N
                 for key in text.announced_keys:
                     if key not in node.options and DIGIT_KEYS.fullmatch(key):  # a malformed key is reported as such
                         problems.add(
-                            PROMPTS_PATH, text.line, text.col, f"prompts.{node.prompt}.{language}",
+                            PROMPTS_PATH,
+                            text.line,
+                            text.col,
+                            f"prompts.{node.prompt}.{language}",
                             f"announces key '{key}' but menu '{name}' has no such option "
-                            f"(options: {', '.join(node.options)})")
+                            f"(options: {', '.join(node.options)})",
+                        )
         elif isinstance(node, PlayNode):
             check_target(node.next)

@@ -38,8 +38,10 @@ def calendar_warning(sop: Sop, today: date) -> ConfigWarning | None:
     needed = today + timedelta(days=COVER_DAYS)
     if end is not None and end >= needed:
         return None
-    fix = (f"add the national holidays (SKB 3 Menteri) through at least {needed.isoformat()} and set "
-           f"'holidays_until' to the last day checked")
+    fix = (
+        f"add the national holidays (SKB 3 Menteri) through at least {needed.isoformat()} and set "
+        f"'holidays_until' to the last day checked"
+    )
     consequence = "a holiday counts as a working day and agencies with office hours are taken as open"
     if end is None:
         return ConfigWarning("sop", 1, 1, "holidays", f"no holidays are listed: {consequence}; {fix}")
@@ -51,5 +53,10 @@ def calendar_warning(sop: Sop, today: date) -> ConfigWarning | None:
         file, line, col = sop.positions.get(path, ("sop", 1, 1))
     days = (end - today).days
     when = f"{days} days from today ({today.isoformat()})" if days >= 0 else f"{-days} days ago"
-    return ConfigWarning(file, line, col, path,
-                         f"the holiday calendar ends {end.isoformat()}, {when}: after that date {consequence}; {fix}")
+    return ConfigWarning(
+        file,
+        line,
+        col,
+        path,
+        f"the holiday calendar ends {end.isoformat()}, {when}: after that date {consequence}; {fix}",
+    )

@@ -49,15 +49,20 @@ def after_hours_loops(sop: Sop, central: str) -> list[Problem]:
         done.update(where)
         if current is None or current.name not in where:
             continue
-        cycle = path[where[current.name]:]
+        cycle = path[where[current.name] :]
         first = min(range(len(cycle)), key=lambda i: order[cycle[i].name])
         cycle = cycle[first:] + cycle[:first]
         closing = cycle[-1].name
         names = " → ".join([*(member.name for member in cycle), cycle[0].name])
         key = f"agencies.{closing}.after_hours"
-        problems.append(Problem(*sop.positions.get(key, _UNKNOWN), key,
-                                f"after-hours loop {names}: when all of them are closed, no one in the loop takes "
-                                f"the call; {_fix(central)}"))
+        problems.append(
+            Problem(
+                *sop.positions.get(key, _UNKNOWN),
+                key,
+                f"after-hours loop {names}: when all of them are closed, no one in the loop takes "
+                f"the call; {_fix(central)}",
+            )
+        )
     return problems
 
 
@@ -74,12 +79,16 @@ def overflow_loops(sop: Sop, central: str) -> list[Problem]:
                 names = " → ".join([*earlier[start:], *back])
                 owner = sop.agency_of(queue)
                 label = owner.name if owner else queue
-                problems.append(Problem(
-                    *sop.positions.get(key, _UNKNOWN), key,
-                    f"overflow loops back through after_hours: {names}; when {label} is closed, the call returns "
-                    f"to a queue this category has already tried: point {label}'s after_hours at the central "
-                    f"queue '{central}' or at a 24/7 agency's queue, or remove {queue} from "
-                    f"this overflow"))
+                problems.append(
+                    Problem(
+                        *sop.positions.get(key, _UNKNOWN),
+                        key,
+                        f"overflow loops back through after_hours: {names}; when {label} is closed, the call returns "
+                        f"to a queue this category has already tried: point {label}'s after_hours at the central "
+                        f"queue '{central}' or at a 24/7 agency's queue, or remove {queue} from "
+                        f"this overflow",
+                    )
+                )
             earlier.append(queue)
     return problems
 

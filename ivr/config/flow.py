@@ -48,13 +48,15 @@ class Target:
 
 
 GIVE_ONE = "give exactly one of 'next' (a node) or 'category' (an SOP category)"
-TARGET_FIELDS = Obj((
-    Field("next", Ref(NAME), "the node to go to"),
-    Field("node", Ref(NAME), "the node to go to (another name for 'next')"),
-    Field("category", Ref(NAME), "route the call to this SOP category"),
-    Field("language", Text(), "switch the caller's language first (one of the flow's languages)"),
-    Field("flag", Text(), "a flag recorded on the call"),
-))
+TARGET_FIELDS = Obj(
+    (
+        Field("next", Ref(NAME), "the node to go to"),
+        Field("node", Ref(NAME), "the node to go to (another name for 'next')"),
+        Field("category", Ref(NAME), "route the call to this SOP category"),
+        Field("language", Text(), "switch the caller's language first (one of the flow's languages)"),
+        Field("flag", Text(), "a flag recorded on the call"),
+    )
+)
 _GOES = ("next", "node", "category")
 
 
@@ -89,42 +91,68 @@ class TargetKind:
 
 TARGET = TargetKind()
 
-MENU = Obj((
-    Field("type", Choice(("menu",)), "a menu plays a prompt and waits for a key", required=True),
-    Field("prompt", Text(), "the prompt id in dialplan/prompts.yaml", required=True),
-    Field("options", MapOf(TARGET, Key(DIGIT_KEYS, 'option keys are 1 to 4 of 0-9 * # (quote them: "1")')),
-          "key(s) pressed → where the call goes", required=True),
-    Field("on_silence", TARGET, "where the call goes when no key is pressed", required=True),
-    Field("on_invalid", TARGET, "where the call goes after a wrong key", required=True),
-    Field("timeout", Number(0.5, 30), "seconds to wait for a key after the prompt", default=3.0),
-    # Silence defaults to 0: a caller who stays on the line is put through, not made to listen again.
-    Field("replay_on_silence", Integer(0, 3), "times the menu is played again on silence", default=0),
-    Field("replay_on_invalid", Integer(0, 5), "times the menu is played again after a wrong key", default=2),
-    # Long enough for a caller who cannot speak and presses 5, then 5 slowly (2 s missed them); `ivr check`
-    # counts the whole wait on every path through such a menu.
-    Field("inter_digit_timeout", Number(0.5, 10),
-          "seconds to wait for the next key while the keys so far only start a longer option", default=3.5),
-))
-PLAY = Obj((
-    Field("type", Choice(("play",)), "a play node plays a prompt and goes on", required=True),
-    Field("prompt", Text(), "the prompt id in dialplan/prompts.yaml", required=True),
-    Field("next", TARGET, "where the call goes after the prompt", required=True),
-    Field("barge_in", Boolean(), "keys pressed during the prompt are kept for the next menu", default=True),
-))
+MENU = Obj(
+    (
+        Field("type", Choice(("menu",)), "a menu plays a prompt and waits for a key", required=True),
+        Field("prompt", Text(), "the prompt id in dialplan/prompts.yaml", required=True),
+        Field(
+            "options",
+            MapOf(TARGET, Key(DIGIT_KEYS, 'option keys are 1 to 4 of 0-9 * # (quote them: "1")')),
+            "key(s) pressed → where the call goes",
+            required=True,
+        ),
+        Field("on_silence", TARGET, "where the call goes when no key is pressed", required=True),
+        Field("on_invalid", TARGET, "where the call goes after a wrong key", required=True),
+        Field("timeout", Number(0.5, 30), "seconds to wait for a key after the prompt", default=3.0),
+        # Silence defaults to 0: a caller who stays on the line is put through, not made to listen again.
+        Field("replay_on_silence", Integer(0, 3), "times the menu is played again on silence", default=0),
+        Field("replay_on_invalid", Integer(0, 5), "times the menu is played again after a wrong key", default=2),
+        # Long enough for a caller who cannot speak and presses 5, then 5 slowly (2 s missed them); `ivr check`
+        # counts the whole wait on every path through such a menu.
+        Field(
+            "inter_digit_timeout",
+            Number(0.5, 10),
+            "seconds to wait for the next key while the keys so far only start a longer option",
+            default=3.5,
+        ),
+    )
+)
+PLAY = Obj(
+    (
+        Field("type", Choice(("play",)), "a play node plays a prompt and goes on", required=True),
+        Field("prompt", Text(), "the prompt id in dialplan/prompts.yaml", required=True),
+        Field("next", TARGET, "where the call goes after the prompt", required=True),
+        Field("barge_in", Boolean(), "keys pressed during the prompt are kept for the next menu", default=True),
+    )
+)
 
 
-FLOW_FILE = Obj((
-    Field("flow", Text(), "the flow's name", required=True),
-    Field("languages", ListOf(Text(), 1, "give at least one language (the first is the default)"),
-          "the caller's languages; the first is the default", default=("id",)),
-    Field("emergency_budget", Number(1, 120),
-          "seconds within which every emergency path must reach a call-taker", default=12.0),
-    Field("reaction_time", Number(0, 5), "seconds a caller needs to press a key once announced", default=1.0),
-    Field("start", Ref(NAME), "the first node", required=True),
-    Field("nodes", MapOf(Tagged({"menu": MENU, "play": PLAY}), Key(NAME, f"node names are {PLAIN_NAMES}"),
-                         keep_bad_keys=True),
-          "the nodes by name", required=True),
-), title="Siaga 112 call flow (dialplan/<script>.yaml)")
+FLOW_FILE = Obj(
+    (
+        Field("flow", Text(), "the flow's name", required=True),
+        Field(
+            "languages",
+            ListOf(Text(), 1, "give at least one language (the first is the default)"),
+            "the caller's languages; the first is the default",
+            default=("id",),
+        ),
+        Field(
+            "emergency_budget",
+            Number(1, 120),
+            "seconds within which every emergency path must reach a call-taker",
+            default=12.0,
+        ),
+        Field("reaction_time", Number(0, 5), "seconds a caller needs to press a key once announced", default=1.0),
+        Field("start", Ref(NAME), "the first node", required=True),
+        Field(
+            "nodes",
+            MapOf(Tagged({"menu": MENU, "play": PLAY}), Key(NAME, f"node names are {PLAIN_NAMES}"), keep_bad_keys=True),
+            "the nodes by name",
+            required=True,
+        ),
+    ),
+    title="Siaga 112 call flow (dialplan/<script>.yaml)",
+)
 
 
 @dataclass(frozen=True)
@@ -191,8 +219,17 @@ def parse_flow(top: Node) -> Flow | None:
     if not found.complete:
         return None
     languages = found["languages"] or FLOW_FILE.default("languages")  # a broken list was reported
-    return Flow(found["flow"], top.file, languages, found["start"], nodes, found["emergency_budget"],
-                tuple(declared), found["reaction_time"], positions)
+    return Flow(
+        found["flow"],
+        top.file,
+        languages,
+        found["start"],
+        nodes,
+        found["emergency_budget"],
+        tuple(declared),
+        found["reaction_time"],
+        positions,
+    )
 
 
 def _build_node(name: str, read: tuple[str, Found] | None) -> FlowNode | None:
@@ -201,6 +238,14 @@ def _build_node(name: str, read: tuple[str, Found] | None) -> FlowNode | None:
     kind, found = read
     if kind == "play":
         return PlayNode(name, found["prompt"], found["next"], found["barge_in"])
-    return MenuNode(name, found["prompt"], found["options"], found["on_silence"], found["on_invalid"],
-                    found["timeout"], found["replay_on_silence"], found["replay_on_invalid"],
-                    found["inter_digit_timeout"])
+    return MenuNode(
+        name,
+        found["prompt"],
+        found["options"],
+        found["on_silence"],
+        found["on_invalid"],
+        found["timeout"],
+        found["replay_on_silence"],
+        found["replay_on_invalid"],
+        found["inter_digit_timeout"],
+    )

@@ -67,8 +67,12 @@ class LiveConfig:
         self._config = result.config
         self.rejected = []
         self.generation += 1
-        log.info("config_reloaded", generation=self.generation, flows=sorted(result.config.flows),
-                 categories=len(result.config.sop.categories))
+        log.info(
+            "config_reloaded",
+            generation=self.generation,
+            flows=sorted(result.config.flows),
+            categories=len(result.config.sop.categories),
+        )
         return True
 
     async def watch(self, interval: float = 1.0) -> None:

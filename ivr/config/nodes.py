@@ -127,16 +127,16 @@ class Node:
         """A list's items without reporting anything (for positions of items already read)."""
         if not isinstance(self.node, yaml.SequenceNode):
             return []
-        return [Node(item, self.file, f"{self.path}[{index}]", self.problems)
-                for index, item in enumerate(self.node.value)]
+        return [
+            Node(item, self.file, f"{self.path}[{index}]", self.problems) for index, item in enumerate(self.node.value)
+        ]
 
     def sequence(self) -> list[Node]:
         if not isinstance(self.node, yaml.SequenceNode):
             self.error(f"expected a list, got {self.kind()}")
             return []
         return [
-            Node(item, self.file, f"{self.path}[{index}]", self.problems)
-            for index, item in enumerate(self.node.value)
+            Node(item, self.file, f"{self.path}[{index}]", self.problems) for index, item in enumerate(self.node.value)
         ]
 
     def kind(self) -> str:

@@ -41,11 +41,17 @@ class PromptText:
 
 Prompts = dict[str, dict[str, PromptText]]
 
-SEGMENT = Obj((
-    Field("text", Text(), "what is said", required=True),
-    Field("key", Text(DIGIT_KEYS, 'a key is 1 to 4 of 0-9 * # (quote it: "1")'),
-          "the key this segment announces (for timing and for `ivr check`)", default=""),
-))
+SEGMENT = Obj(
+    (
+        Field("text", Text(), "what is said", required=True),
+        Field(
+            "key",
+            Text(DIGIT_KEYS, 'a key is 1 to 4 of 0-9 * # (quote it: "1")'),
+            "the key this segment announces (for timing and for `ivr check`)",
+            default="",
+        ),
+    )
+)
 _SAYS = re.compile(r"(?s).*\S.*")  # some text, not only blanks
 
 
@@ -77,16 +83,22 @@ class PromptTextKind:
 
     def schema(self) -> dict[str, Any]:
         says = {"anyOf": [{"type": "string", "pattern": _SAYS.pattern}, {"type": "integer"}]}  # as Node.text
-        return {"oneOf": [
-            says,
-            {"type": "array", "items": {"oneOf": [Text().schema(), SEGMENT.schema()]},
-             "contains": {"anyOf": [says, {"type": "object", "properties": {"text": says}}]}},
-        ]}
+        return {
+            "oneOf": [
+                says,
+                {
+                    "type": "array",
+                    "items": {"oneOf": [Text().schema(), SEGMENT.schema()]},
+                    "contains": {"anyOf": [says, {"type": "object", "properties": {"text": says}}]},
+                },
+            ]
+        }
 
 
-PROMPTS_FILE = Obj((
-    Field("prompts", MapOf(MapOf(PromptTextKind())), "prompt id → language → text", required=True),
-), title="Siaga 112 prompt texts (dialplan/prompts.yaml)")
+PROMPTS_FILE = Obj(
+    (Field("prompts", MapOf(MapOf(PromptTextKind())), "prompt id → language → text", required=True),),
+    title="Siaga 112 prompt texts (dialplan/prompts.yaml)",
+)
 
 
 def parse_prompts(top: Node, prompts: Prompts) -> None:

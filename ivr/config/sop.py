@@ -40,8 +40,10 @@ DIAL_TARGET = re.compile(r"(PJSIP|Local|IAX2|DAHDI)/[A-Za-z0-9@._+-]{1,80}")
 STRATEGIES = ("ringall", "rrmemory", "leastrecent", "fewestcalls", "random", "linear")
 ROUTES = ("queue", "bridge")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-HOURS_RANGE = re.compile(r"(?P<days>[a-z]{3}(?:-[a-z]{3})?(?:,[a-z]{3}(?:-[a-z]{3})?)*) "
-                         r"(?P<start>\d\d:\d\d)-(?P<end>\d\d:\d\d)")
+HOURS_RANGE = re.compile(
+    r"(?P<days>[a-z]{3}(?:-[a-z]{3})?(?:,[a-z]{3}(?:-[a-z]{3})?)*) "
+    r"(?P<start>\d\d:\d\d)-(?P<end>\d\d:\d\d)"
+)
 HOURS_HELP = "expected '24/7' or ranges like 'mon-fri 08:00-16:00'"
 
 
@@ -83,8 +85,9 @@ class HoursKind:
         day = f"(?:{'|'.join(DAYS)})"
         clock = "(?:[01][0-9]|2[0-3]):[0-5][0-9]"
         one = re.compile(f"{day}(?:-{day})?(?:,{day}(?:-{day})?)* {clock}-{clock}")
-        return {"oneOf": [{"const": "24/7"}, text_schema(one),
-                          {"type": "array", "items": text_schema(one), "minItems": 1}]}
+        return {
+            "oneOf": [{"const": "24/7"}, text_schema(one), {"type": "array", "items": text_schema(one), "minItems": 1}]
+        }
 
 
 class TimeZoneKind:
@@ -104,66 +107,110 @@ class TimeZoneKind:
 
 
 RING = "seconds a call rings before the next step"
-QUEUE = Obj((
-    Field("strategy", Choice(STRATEGIES), "how the queue rings its call-takers", default="ringall"),
-    Field("ring_seconds", Integer(5, 120), RING, default=15),
-), nullable=True)
-BRIDGE = Obj((
-    Field("target", Text(DIAL_TARGET, "expected a dial target like 'PJSIP/damkar-posko' or 'Local/x@context'"),
-          "what Asterisk dials for a 'bridge' route", required=True),
-    Field("ring_seconds", Integer(5, 120), RING, default=20),
-))
-AGENCY = Obj((
-    Field("name", Text(), "the agency's name, for people", required=True),
-    Field("queues", MapOf(QUEUE, Key(NAME, f"queue names are {PLAIN_NAMES}")),
-          "its queues by name (the first takes its calls)", required=True),
-    Field("central", Boolean(), "the 24/7 central call-takers (exactly one agency)", default=False),
-    Field("hours", HoursKind(), "when it takes calls; closed on holidays unless 24/7", default=Hours()),
-    Field("after_hours", Ref(NAME), "the queue that takes its calls when it is closed ('': the central one)",
-          default=""),
-    Field("bridge", BRIDGE, "a direct line for categories with 'route: bridge'"),
-))
-CATEGORY = Obj((
-    Field("label", Text(), "the category's name, for people", required=True),
-    Field("emergency", Boolean(), "whether it is an emergency (the emergency budget applies)", required=True),
-    Field("priority", Integer(0, 100), "queue priority (higher is answered first)", required=True),
-    Field("queue", Ref(NAME), "the queue its calls go to", required=True),
-    Field("checklist", ListOf(Text()), "what the call-taker asks", default=()),
-    Field("route", Choice(ROUTES), "'queue', or 'bridge' (the agency's direct line first)", default="queue"),
-    Field("max_wait", Integer(0, 3600), "seconds in the first queue before the overflow (0: no limit)",
-          default=0),
-    Field("overflow", ListOf(Ref(NAME)), "queues tried next, in order", default=()),
-))
-PRANK = Obj((
-    Field("window_days", Integer(1, 365), "days over which calls of one number are counted", default=30),
-    Field("prank_threshold", Integer(1, 100), "prank calls in the window that flag a number", default=3),
-    Field("silent_threshold", Integer(1, 100), "silent calls in the window that flag a number", default=5),
-    Field("flag_hours", ListOf(Integer(1, 24 * 365)),
-          "hours a flag lasts: the first, the second, and every later flag", default=(24, 72, 720)),
-    Field("priority", Integer(0, 100), "queue priority of a flagged number (never a block)", default=0),
-    Field("warning_prompt", Text(), "a prompt played to a flagged number ('': none)", default=""),
-    Field("whitelist", ListOf(Text()), "numbers never flagged", default=()),
-))
-NEIGHBOUR = Obj((
-    Field("name", Text(), "the center's name, for people", required=True),
-    Field("target", Text(DIAL_TARGET, "expected a dial target like 'PJSIP/112-kota-tangerang'"),
-          "what Asterisk dials to reach it", required=True),
-))
+QUEUE = Obj(
+    (
+        Field("strategy", Choice(STRATEGIES), "how the queue rings its call-takers", default="ringall"),
+        Field("ring_seconds", Integer(5, 120), RING, default=15),
+    ),
+    nullable=True,
+)
+BRIDGE = Obj(
+    (
+        Field(
+            "target",
+            Text(DIAL_TARGET, "expected a dial target like 'PJSIP/damkar-posko' or 'Local/x@context'"),
+            "what Asterisk dials for a 'bridge' route",
+            required=True,
+        ),
+        Field("ring_seconds", Integer(5, 120), RING, default=20),
+    )
+)
+AGENCY = Obj(
+    (
+        Field("name", Text(), "the agency's name, for people", required=True),
+        Field(
+            "queues",
+            MapOf(QUEUE, Key(NAME, f"queue names are {PLAIN_NAMES}")),
+            "its queues by name (the first takes its calls)",
+            required=True,
+        ),
+        Field("central", Boolean(), "the 24/7 central call-takers (exactly one agency)", default=False),
+        Field("hours", HoursKind(), "when it takes calls; closed on holidays unless 24/7", default=Hours()),
+        Field(
+            "after_hours",
+            Ref(NAME),
+            "the queue that takes its calls when it is closed ('': the central one)",
+            default="",
+        ),
+        Field("bridge", BRIDGE, "a direct line for categories with 'route: bridge'"),
+    )
+)
+CATEGORY = Obj(
+    (
+        Field("label", Text(), "the category's name, for people", required=True),
+        Field("emergency", Boolean(), "whether it is an emergency (the emergency budget applies)", required=True),
+        Field("priority", Integer(0, 100), "queue priority (higher is answered first)", required=True),
+        Field("queue", Ref(NAME), "the queue its calls go to", required=True),
+        Field("checklist", ListOf(Text()), "what the call-taker asks", default=()),
+        Field("route", Choice(ROUTES), "'queue', or 'bridge' (the agency's direct line first)", default="queue"),
+        Field("max_wait", Integer(0, 3600), "seconds in the first queue before the overflow (0: no limit)", default=0),
+        Field("overflow", ListOf(Ref(NAME)), "queues tried next, in order", default=()),
+    )
+)
+PRANK = Obj(
+    (
+        Field("window_days", Integer(1, 365), "days over which calls of one number are counted", default=30),
+        Field("prank_threshold", Integer(1, 100), "prank calls in the window that flag a number", default=3),
+        Field("silent_threshold", Integer(1, 100), "silent calls in the window that flag a number", default=5),
+        Field(
+            "flag_hours",
+            ListOf(Integer(1, 24 * 365)),
+            "hours a flag lasts: the first, the second, and every later flag",
+            default=(24, 72, 720),
+        ),
+        Field("priority", Integer(0, 100), "queue priority of a flagged number (never a block)", default=0),
+        Field("warning_prompt", Text(), "a prompt played to a flagged number ('': none)", default=""),
+        Field("whitelist", ListOf(Text()), "numbers never flagged", default=()),
+    )
+)
+NEIGHBOUR = Obj(
+    (
+        Field("name", Text(), "the center's name, for people", required=True),
+        Field(
+            "target",
+            Text(DIAL_TARGET, "expected a dial target like 'PJSIP/112-kota-tangerang'"),
+            "what Asterisk dials to reach it",
+            required=True,
+        ),
+    )
+)
 _SECTIONS = (
     Field("timezone", TimeZoneKind(), "the time zone of the hours", default="Asia/Jakarta"),
     Field("agencies", MapOf(AGENCY), "agencies by name"),
-    Field("categories", MapOf(CATEGORY, Key(NAME, f"category names are {PLAIN_NAMES}")),
-          "incident categories by name (the flows route to them)"),
-    Field("holidays", MapOf(Text(), Key(DATE, "'{key}' is not a date like 2026-08-17", date=True)),
-          "national holidays: date → name"),
-    Field("holidays_until", Date("expected the last day the holidays were checked through, like 2026-12-31"),
-          "the last day the holiday list was checked through (default: the last holiday listed)"),
+    Field(
+        "categories",
+        MapOf(CATEGORY, Key(NAME, f"category names are {PLAIN_NAMES}")),
+        "incident categories by name (the flows route to them)",
+    ),
+    Field(
+        "holidays",
+        MapOf(Text(), Key(DATE, "'{key}' is not a date like 2026-08-17", date=True)),
+        "national holidays: date → name",
+    ),
+    Field(
+        "holidays_until",
+        Date("expected the last day the holidays were checked through, like 2026-12-31"),
+        "the last day the holiday list was checked through (default: the last holiday listed)",
+    ),
     Field("prank", PRANK, "triage of numbers that keep pranking"),
     Field("neighbours", MapOf(NEIGHBOUR), "neighbouring 112 centers by name"),
 )
 SOP_SECTIONS = tuple(section.name for section in _SECTIONS)
-SOP_FILE = Obj(_SECTIONS, title="Siaga 112 SOP file (sop/*.yaml): any of these sections, in any file",
-               not_empty=f"expected one of: {', '.join(SOP_SECTIONS)}")
+SOP_FILE = Obj(
+    _SECTIONS,
+    title="Siaga 112 SOP file (sop/*.yaml): any of these sections, in any file",
+    not_empty=f"expected one of: {', '.join(SOP_SECTIONS)}",
+)
 
 
 @dataclass(frozen=True)
@@ -276,8 +323,17 @@ class SopParts:
     refs: list[tuple[Node, str]] = field(default_factory=list)  # (where, queue name) to check
 
     def build(self) -> Sop:
-        return Sop(self.agencies, self.categories, self.positions, self.agencies_at, self.holidays,
-                   self.prank, self.neighbours, self.timezone, self.holidays_until)
+        return Sop(
+            self.agencies,
+            self.categories,
+            self.positions,
+            self.agencies_at,
+            self.holidays,
+            self.prank,
+            self.neighbours,
+            self.timezone,
+            self.holidays_until,
+        )
 
 
 def parse_sop_file(top: Node, parts: SopParts) -> None:
@@ -346,8 +402,10 @@ def _hours(spec: Node) -> Hours:
 
 
 def _agency(name: str, found: Found, parts: SopParts) -> Agency:
-    queues = tuple(Queue(queue_name, name, queue["strategy"], queue["ring_seconds"])
-                   for queue_name, queue in (found["queues"] if "queues" in found else {}).items())
+    queues = tuple(
+        Queue(queue_name, name, queue["strategy"], queue["ring_seconds"])
+        for queue_name, queue in (found["queues"] if "queues" in found else {}).items()
+    )
     hours: Hours = found["hours"]
     if found["central"] and not hours.always and "hours" in found:
         found.node("hours").error("the central call-takers answer 24/7: remove 'hours' or set '24/7'")
@@ -373,8 +431,17 @@ def _category(name: str, found: Found, parts: SopParts) -> Category:
     if found["route"] == "bridge":
         route = found.node("route")
         parts.positions[f"{name}.route"] = (route.file, route.line, route.col)
-    return Category(name, found["label"], found["emergency"], found["priority"], found["queue"], found["checklist"],
-                    found["route"], found["max_wait"], found["overflow"])
+    return Category(
+        name,
+        found["label"],
+        found["emergency"],
+        found["priority"],
+        found["queue"],
+        found["checklist"],
+        found["route"],
+        found["max_wait"],
+        found["overflow"],
+    )
 
 
 def _prank(found: Found) -> PrankRules:

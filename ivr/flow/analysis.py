@@ -48,8 +48,10 @@ class IncompleteProof(Exception):
     """More paths than ``MAX_PATHS``: the ones not listed were never timed."""
 
     def __init__(self, flow: str, limit: int) -> None:
-        super().__init__(f"flow '{flow}' has more than {limit} paths: the proof is incomplete "
-                         f"(split the flow into fewer menus, or fewer replays)")
+        super().__init__(
+            f"flow '{flow}' has more than {limit} paths: the proof is incomplete "
+            f"(split the flow into fewer menus, or fewer replays)"
+        )
         self.limit = limit
 
 
@@ -112,16 +114,25 @@ def safety_findings(flow: Flow) -> list[Finding]:
             current = name
             while True:
                 node = flow.nodes[current]
-                target = node.next if isinstance(node, PlayNode) else (
-                    node.on_silence if kind == "silence" else node.on_invalid)
+                target = (
+                    node.next
+                    if isinstance(node, PlayNode)
+                    else (node.on_silence if kind == "silence" else node.on_invalid)
+                )
                 if target.category or target.node not in flow.nodes:
                     break
                 if target.node in chain:
-                    cycle = [*chain[chain.index(target.node):], target.node]
+                    cycle = [*chain[chain.index(target.node) :], target.node]
                     if (kind, frozenset(cycle)) not in loops:  # one report per loop, where it starts
                         loops.add((kind, frozenset(cycle)))
-                        findings.append(Finding(cycle[0], f"on {kind}, a caller loops forever and never "
-                                                f"reaches a call-taker: {' → '.join(cycle)}", loop=True))
+                        findings.append(
+                            Finding(
+                                cycle[0],
+                                f"on {kind}, a caller loops forever and never "
+                                f"reaches a call-taker: {' → '.join(cycle)}",
+                                loop=True,
+                            )
+                        )
                     break
                 chain.append(target.node)
                 current = target.node
@@ -135,13 +146,11 @@ def safety_findings(flow: Flow) -> list[Finding]:
             if target.node and target.node not in reached:
                 reached.add(target.node)
                 frontier.append(target.node)
-    findings += [Finding(name, "never reached from 'start'") for name in flow.nodes
-                 if name not in reached]
+    findings += [Finding(name, "never reached from 'start'") for name in flow.nodes if name not in reached]
     return findings
 
 
-def _timing(timings: Mapping[tuple[str, str], PromptTiming], prompt: str, language: str,
-            default: str) -> PromptTiming:
+def _timing(timings: Mapping[tuple[str, str], PromptTiming], prompt: str, language: str, default: str) -> PromptTiming:
     found = timings.get((prompt, language)) or timings.get((prompt, default))
     return found or PromptTiming(0.0)
 
@@ -190,8 +199,9 @@ class _State:
     invalids: int = 0
 
 
-def timed_paths(flow: Flow, sop: Sop, timings: Mapping[tuple[str, str], PromptTiming],
-                limit: int | None = None) -> list[TimedPath]:
+def timed_paths(
+    flow: Flow, sop: Sop, timings: Mapping[tuple[str, str], PromptTiming], limit: int | None = None
+) -> list[TimedPath]:
     """Every path from answer to a category (see the module docstring for which), with worst-case seconds.
 
     Raises ``IncompleteProof`` when there are more than ``limit`` (default ``MAX_PATHS``)."""
@@ -205,11 +215,20 @@ def timed_paths(flow: Flow, sop: Sop, timings: Mapping[tuple[str, str], PromptTi
         known = sop.categories.get(category)
         # No category (the engine gave up) is the central call-takers: an emergency as far as time goes.
         emergency = known.emergency if known else not category
-        paths.append(TimedPath(steps, category, emergency, round(elapsed - since, 2), round(elapsed, 2),
-                               flow.default_language))
+        paths.append(
+            TimedPath(steps, category, emergency, round(elapsed - since, 2), round(elapsed, 2), flow.default_language)
+        )
 
-    def follow(target: Target, language: str, steps: tuple[Step, ...], used: frozenset[tuple[_State, str]],
-               entries: int, chosen: bool, elapsed: float, since: float) -> None:
+    def follow(
+        target: Target,
+        language: str,
+        steps: tuple[Step, ...],
+        used: frozenset[tuple[_State, str]],
+        entries: int,
+        chosen: bool,
+        elapsed: float,
+        since: float,
+    ) -> None:
         if entries >= MAX_STEPS:
             finish(steps, "", elapsed, since)
             return
@@ -219,8 +238,15 @@ def timed_paths(flow: Flow, sop: Sop, timings: Mapping[tuple[str, str], PromptTi
         elif target.node in flow.nodes:
             play(_State(target.node, language), steps, used, entries + 1, chosen, elapsed, since)
 
-    def play(state: _State, steps: tuple[Step, ...], used: frozenset[tuple[_State, str]], entries: int,
-             chosen: bool, elapsed: float, since: float) -> None:
+    def play(
+        state: _State,
+        steps: tuple[Step, ...],
+        used: frozenset[tuple[_State, str]],
+        entries: int,
+        chosen: bool,
+        elapsed: float,
+        since: float,
+    ) -> None:
         node = flow.nodes[state.node]
         timing = _timing(timings, node.prompt, state.language, flow.default_language)
         for choice, target in _edges(node):
@@ -233,8 +259,7 @@ def timed_paths(flow: Flow, sop: Sop, timings: Mapping[tuple[str, str], PromptTi
             taken = used | {edge}
             spent = choice_seconds(flow, node, choice, timing)
             now = elapsed + spent
-            restarts = key and chosen and state.node in calm and (
-                bool(target.node) or _emergency(sop, target.category))
+            restarts = key and chosen and state.node in calm and (bool(target.node) or _emergency(sop, target.category))
             step = Step(state.node, choice, state.language, round(spent, 2), restarts)
             path = (*steps, step)
             if isinstance(node, MenuNode) and choice == "silence" and state.silences < node.replay_on_silence:
@@ -245,8 +270,16 @@ def timed_paths(flow: Flow, sop: Sop, timings: Mapping[tuple[str, str], PromptTi
                 play(replay, path, taken, entries, chosen, now, since)
             else:
                 # A play node passes on how the caller got there (its keys go to the next menu).
-                follow(target, state.language, path, taken, entries, key or (chosen and choice == "next"),
-                       now, now if restarts else since)
+                follow(
+                    target,
+                    state.language,
+                    path,
+                    taken,
+                    entries,
+                    key or (chosen and choice == "next"),
+                    now,
+                    now if restarts else since,
+                )
 
     if flow.start in flow.nodes:
         follow(Target(node=flow.start), flow.default_language, (), frozenset(), 0, False, 0.0, 0.0)

@@ -72,9 +72,7 @@ class FlowEngine:
         result.seconds = round(time.monotonic() - started, 3)
         return result
 
-    async def _menu(
-        self, menu: MenuNode, channel: Channel, result: FlowResult, pending: str
-    ) -> tuple[Target, str]:
+    async def _menu(self, menu: MenuNode, channel: Channel, result: FlowResult, pending: str) -> tuple[Target, str]:
         longest = max((len(key) for key in menu.options), default=1)
         silences = invalids = 0
         while True:
@@ -86,8 +84,11 @@ class FlowEngine:
                 if not keys:
                     keys = await channel.wait_key(menu.timeout)
             # Multi-key options ("55"): keep reading while what we have is only a prefix.
-            while keys and keys not in menu.options and len(keys) < longest and any(
-                option.startswith(keys) for option in menu.options
+            while (
+                keys
+                and keys not in menu.options
+                and len(keys) < longest
+                and any(option.startswith(keys) for option in menu.options)
             ):
                 more = pending[:1] if pending else await channel.wait_key(menu.inter_digit_timeout)
                 pending = pending[1:]

@@ -58,8 +58,15 @@ class ScriptedChannel:
         return ""
 
 
-def simulate(config: Config, keys: str, script: str = "112", caller: str = "", at: datetime | None = None,
-             sounds_dir: Path | None = None, store: CallStore | None = None) -> dict[str, Any]:
+def simulate(
+    config: Config,
+    keys: str,
+    script: str = "112",
+    caller: str = "",
+    at: datetime | None = None,
+    sounds_dir: Path | None = None,
+    store: CallStore | None = None,
+) -> dict[str, Any]:
     flow = config.flow_for(script)
     if flow is None:
         raise KeyError(f"no flow dialplan/{script}.yaml (known: {', '.join(sorted(config.flows))})")
@@ -77,11 +84,25 @@ def simulate(config: Config, keys: str, script: str = "112", caller: str = "", a
         standing, _ = assess(history, config.sop.prank, when)
     decision = decide(result.category, config.sop, when, None, standing)
     return {
-        "caller": caller, "at": when.isoformat(timespec="seconds"), "flagged": standing.flagged,
-        "pressed": keys, "unused_keys": channel.keys, "flow": flow.name, "nodes": result.nodes,
-        "steps": channel.steps, "language": result.language, "flags": result.flags,
-        "exit": result.exit, "category": result.category,
-        "route": {"action": decision.action, "target": decision.target, "priority": decision.priority,
-                  "timeout": decision.timeout, "warn": decision.warn, "reason": decision.reason},
+        "caller": caller,
+        "at": when.isoformat(timespec="seconds"),
+        "flagged": standing.flagged,
+        "pressed": keys,
+        "unused_keys": channel.keys,
+        "flow": flow.name,
+        "nodes": result.nodes,
+        "steps": channel.steps,
+        "language": result.language,
+        "flags": result.flags,
+        "exit": result.exit,
+        "category": result.category,
+        "route": {
+            "action": decision.action,
+            "target": decision.target,
+            "priority": decision.priority,
+            "timeout": decision.timeout,
+            "warn": decision.warn,
+            "reason": decision.reason,
+        },
         "seconds": round(channel.clock, 2),
     }

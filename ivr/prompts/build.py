@@ -70,8 +70,12 @@ def tools_missing() -> list[str]:
 def _source_key(text: PromptText, recording: Path) -> tuple[str, str]:
     if recording.exists():
         return "recording", _hash(b"rec", recording.read_bytes())
-    parts = [b"tts", VOICES.get(text.language, text.language).encode(), str(SPEED_WPM).encode(),
-             str(GAP_SECONDS).encode()]
+    parts = [
+        b"tts",
+        VOICES.get(text.language, text.language).encode(),
+        str(SPEED_WPM).encode(),
+        str(GAP_SECONDS).encode(),
+    ]
     for segment in text.segments:
         parts += [segment.key.encode(), segment.text.encode()]
     return "speech", _hash(*parts)
@@ -120,20 +124,18 @@ def build_one(text: PromptText, sounds_dir: Path, recordings: Path) -> PromptTim
         if source == "recording":
             offsets = {announced: seconds for announced in text.announced_keys}
         shutil.move(str(produced), target)
-    meta.write_text(json.dumps({"source_hash": key, "seconds": seconds, "key_offsets": offsets},
-                               sort_keys=True))
-    log.info("prompt_built", prompt=text.prompt, language=text.language, source=source,
-             seconds=seconds)
+    meta.write_text(json.dumps({"source_hash": key, "seconds": seconds, "key_offsets": offsets}, sort_keys=True))
+    log.info("prompt_built", prompt=text.prompt, language=text.language, source=source, seconds=seconds)
     return PromptTiming(seconds, offsets, source)
 
 
-def build_all(prompts: Prompts, sounds_dir: Path, recordings: Path, moh_dir: Path | None = None,
-              hold_prompt: str = "mohon-tunggu") -> dict[tuple[str, str], PromptTiming]:
+def build_all(
+    prompts: Prompts, sounds_dir: Path, recordings: Path, moh_dir: Path | None = None, hold_prompt: str = "mohon-tunggu"
+) -> dict[tuple[str, str], PromptTiming]:
     """Build every prompt; (prompt, language) → timing."""
     missing = tools_missing()
     if missing:
-        raise PromptBuildError(f"missing {', '.join(missing)}: install with 'apt-get install "
-                               "espeak-ng sox'")
+        raise PromptBuildError(f"missing {', '.join(missing)}: install with 'apt-get install espeak-ng sox'")
     built = {
         (prompt, language): build_one(text, sounds_dir, recordings)
         for prompt, texts in sorted(prompts.items())

@@ -48,8 +48,10 @@ def decode_raw(value: str) -> CallerId | None:
     if not sep:
         return None
     try:
-        return CallerId(unquote_to_bytes(base64.b64decode(number, validate=True)),
-                        unquote_to_bytes(base64.b64decode(name, validate=True)))
+        return CallerId(
+            unquote_to_bytes(base64.b64decode(number, validate=True)),
+            unquote_to_bytes(base64.b64decode(name, validate=True)),
+        )
     except (binascii.Error, ValueError):
         return None
 

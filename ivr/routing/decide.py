@@ -72,13 +72,24 @@ def fallback_decision(sop: Sop, category: str, reason: str) -> Decision:
     """
     central = sop.central_queue.name
     name = category if category in sop.categories else ""
-    return Decision("queue", central, fallback_priority(sop), name, 0,
-                    f"{reason}; queue {central}: the central call-takers, 24/7, no time limit", tried=(central,))
+    return Decision(
+        "queue",
+        central,
+        fallback_priority(sop),
+        name,
+        0,
+        f"{reason}; queue {central}: the central call-takers, 24/7, no time limit",
+        tried=(central,),
+    )
 
 
 def decide(
-    category: str, sop: Sop, now: datetime, live: Mapping[str, QueueState] | None = None,
-    standing: Standing | None = None, tried: tuple[str, ...] = (),
+    category: str,
+    sop: Sop,
+    now: datetime,
+    live: Mapping[str, QueueState] | None = None,
+    standing: Standing | None = None,
+    tried: tuple[str, ...] = (),
 ) -> Decision:
     """Where the call goes next. Terminates on any SOP, also one ``ivr check`` refuses (after-hours
     cycles, unknown queues): each queue is considered at most once, and the central queue ends the chain.
@@ -92,21 +103,35 @@ def decide(
         priority = min(priority, sop.prank.priority)
         warn = bool(sop.prank.warning_prompt)
         until = standing.until.isoformat(timespec="minutes") if standing.until else "?"
-        reasons.append(f"number flagged for pranks (level {standing.level}, until {until}): "
-                       f"priority {priority}, still queued for a human")
+        reasons.append(
+            f"number flagged for pranks (level {standing.level}, until {until}): "
+            f"priority {priority}, still queued for a human"
+        )
     local = now.astimezone(sop.zone())
     holiday = sop.holidays.get(local.date())
 
     def result(action: str, target: str, timeout: int, why: str) -> Decision:
-        return Decision(action, target, priority, chosen.name if chosen else "", timeout,
-                        "; ".join([*reasons, why]), warn, (*tried, BRIDGE_STEP if action == "bridge" else target))
+        return Decision(
+            action,
+            target,
+            priority,
+            chosen.name if chosen else "",
+            timeout,
+            "; ".join([*reasons, why]),
+            warn,
+            (*tried, BRIDGE_STEP if action == "bridge" else target),
+        )
 
     if chosen is not None and chosen.route == "bridge" and BRIDGE_STEP not in tried:
         agency = sop.agency_of(chosen.queue)
         if agency is not None and agency.bridge is not None:
             if agency.hours.open_at(local, holiday is not None):
-                return result("bridge", agency.bridge.target, agency.bridge.ring_seconds,
-                              f"dial {agency.label} at {agency.bridge.target}, ring {agency.bridge.ring_seconds} s")
+                return result(
+                    "bridge",
+                    agency.bridge.target,
+                    agency.bridge.ring_seconds,
+                    f"dial {agency.label} at {agency.bridge.target}, ring {agency.bridge.ring_seconds} s",
+                )
             reasons.append(f"{agency.label} closed, no bridge")
     if tried:
         reasons.append(f"after {', '.join(tried)}")

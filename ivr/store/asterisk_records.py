@@ -19,8 +19,26 @@ from datetime import UTC, datetime
 
 # Marks a CDR as a 112 call (the dialplan sets CDR(userfield) at answer).
 USERFIELD = "siaga112"
-CDR_FIELDS = ("accountcode", "src", "dst", "dcontext", "clid", "channel", "dstchannel", "lastapp", "lastdata",
-              "start", "answer", "end", "duration", "billsec", "disposition", "amaflags", "uniqueid", "userfield")
+CDR_FIELDS = (
+    "accountcode",
+    "src",
+    "dst",
+    "dcontext",
+    "clid",
+    "channel",
+    "dstchannel",
+    "lastapp",
+    "lastdata",
+    "start",
+    "answer",
+    "end",
+    "duration",
+    "billsec",
+    "disposition",
+    "amaflags",
+    "uniqueid",
+    "userfield",
+)
 # How a queue visit ended, by queue_log event.
 QUEUE_ENDINGS = {
     "CONNECT": "answered",
@@ -77,8 +95,9 @@ def fold_queue_log(lines: Iterable[str], visits: dict[str, QueueVisit] | None = 
         wait = _number(data[0] if event == "CONNECT" else (data[2] if event == "ABANDON" and len(data) > 2 else ""))
         if not wait:
             wait = (at - known.entered_at).total_seconds()
-        visits[callid] = replace(known, outcome=outcome, wait_seconds=wait,
-                                 answered_by=agent if event == "CONNECT" else "")
+        visits[callid] = replace(
+            known, outcome=outcome, wait_seconds=wait, answered_by=agent if event == "CONNECT" else ""
+        )
     return visits
 
 
@@ -102,6 +121,9 @@ def parse_cdr_rows(lines: Iterable[str]) -> list[CdrRow]:
             started = datetime.fromisoformat(row["start"]).replace(tzinfo=UTC)
         except ValueError:
             continue
-        rows.append(CdrRow(row["uniqueid"], row["src"], started, int(_number(row["duration"])),
-                           row["disposition"], row["lastapp"]))
+        rows.append(
+            CdrRow(
+                row["uniqueid"], row["src"], started, int(_number(row["duration"])), row["disposition"], row["lastapp"]
+            )
+        )
     return rows

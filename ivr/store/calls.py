@@ -155,15 +155,17 @@ class CallStore:
         marks = ", ".join(f":{name}" for name in values)
         updates = ", ".join(f"{name} = excluded.{name}" for name in values if name != "uniqueid")
         with self._lock:
-            self._db.execute(f"INSERT INTO calls ({columns}) VALUES ({marks}) "
-                             f"ON CONFLICT (uniqueid) DO UPDATE SET {updates}", values)
+            self._db.execute(
+                f"INSERT INTO calls ({columns}) VALUES ({marks}) ON CONFLICT (uniqueid) DO UPDATE SET {updates}", values
+            )
 
     def apply_queue_visit(self, visit: QueueVisit) -> bool:
         """How the call's last queue visit ended (queue_log); False if the call has no row yet."""
         with self._lock:
             cursor = self._db.execute(
                 "UPDATE calls SET queue = ?, queue_outcome = ?, queue_wait = ?, answered_by = ? WHERE uniqueid = ?",
-                (visit.queue, visit.outcome, round(visit.wait_seconds, 1), visit.answered_by, visit.uniqueid))
+                (visit.queue, visit.outcome, round(visit.wait_seconds, 1), visit.answered_by, visit.uniqueid),
+            )
         return cursor.rowcount == 1
 
     def add_unseen_call(self, cdr: CdrRow, visit: QueueVisit | None) -> bool:
@@ -175,12 +177,18 @@ class CallStore:
                 "nodes, flags, exit, category, queue, priority, outcome, ivr_seconds, reason, queue_outcome, "
                 "queue_wait, answered_by) VALUES (?, ?, ?, '', '', '', '', '[]', '[]', '', '', ?, 0, 'fallback', "
                 "0, ?, ?, ?, ?)",
-                (cdr.uniqueid, cdr.started_at.isoformat(timespec="seconds"), normalise_number(cdr.caller),
-                 visit.queue if visit else "",
-                 "rebuilt from Asterisk's CDR: our service has no record of this call; the dialplan queued "
-                 f"it itself (CDR {cdr.disposition}, last application {cdr.last_app})",
-                 visit.outcome if visit else "", round(visit.wait_seconds, 1) if visit else 0.0,
-                 visit.answered_by if visit else ""))
+                (
+                    cdr.uniqueid,
+                    cdr.started_at.isoformat(timespec="seconds"),
+                    normalise_number(cdr.caller),
+                    visit.queue if visit else "",
+                    "rebuilt from Asterisk's CDR: our service has no record of this call; the dialplan queued "
+                    f"it itself (CDR {cdr.disposition}, last application {cdr.last_app})",
+                    visit.outcome if visit else "",
+                    round(visit.wait_seconds, 1) if visit else 0.0,
+                    visit.answered_by if visit else "",
+                ),
+            )
         return cursor.rowcount == 1
 
     async def record(self, record: IvrRecord) -> None:
@@ -213,8 +221,10 @@ class CallStore:
         return CallerHistory(
             caller,
             [(datetime.fromisoformat(started), disposition) for started, disposition in calls],
-            [Flag(level, datetime.fromisoformat(started), datetime.fromisoformat(until), reason)
-             for level, started, until, reason in flags],
+            [
+                Flag(level, datetime.fromisoformat(started), datetime.fromisoformat(until), reason)
+                for level, started, until, reason in flags
+            ],
         )
 
     def add_flag(self, caller: str, flag: Flag) -> None:

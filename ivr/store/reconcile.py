@@ -88,6 +88,9 @@ class AsteriskRecords:
             elif visit.entered_at < stale:
                 self._unapplied.discard(callid)
         if added:
-            log.warning("calls_rebuilt_from_asterisk_records", added=added,
-                        note="our service did not see these calls; the dialplan queued them itself")
+            log.warning(
+                "calls_rebuilt_from_asterisk_records",
+                added=added,
+                note="our service did not see these calls; the dialplan queued them itself",
+            )
         return SyncResult(applied, added)

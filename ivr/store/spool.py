@@ -33,8 +33,12 @@ class StoreHealth:
     last_error: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"healthy": self.healthy, "spooled": self.spooled, "dropped": self.dropped,
-                "last_error": self.last_error}
+        return {
+            "healthy": self.healthy,
+            "spooled": self.spooled,
+            "dropped": self.dropped,
+            "last_error": self.last_error,
+        }
 
 
 class RecordWriter(Protocol):
@@ -48,8 +52,9 @@ class RecordWriter(Protocol):
 
 
 class SpoolingRecords:
-    def __init__(self, store: RecordWriter, limit: int = SPOOL_LIMIT,
-                 run: Callable[..., Any] = asyncio.to_thread) -> None:
+    def __init__(
+        self, store: RecordWriter, limit: int = SPOOL_LIMIT, run: Callable[..., Any] = asyncio.to_thread
+    ) -> None:
         self._store = store
         self._spool: deque[IvrRecord] = deque()
         self._limit = limit

@@ -17,9 +17,14 @@ from ivr.store.spool import StoreHealth
 CONFIG_KEY = web.AppKey("config", LiveConfig)
 
 
-def build_web_app(settings: Settings, config: LiveConfig, agi: AgiServer,
-                  ami: AmiClient | None, store: CallStore | None = None,
-                  store_health: Callable[[], StoreHealth] | None = None) -> web.Application:
+def build_web_app(
+    settings: Settings,
+    config: LiveConfig,
+    agi: AgiServer,
+    ami: AmiClient | None,
+    store: CallStore | None = None,
+    store_health: Callable[[], StoreHealth] | None = None,
+) -> web.Application:
     app = web.Application()
     app[CONFIG_KEY] = config
 
@@ -45,13 +50,22 @@ def build_web_app(settings: Settings, config: LiveConfig, agi: AgiServer,
 
     async def sop(_request: web.Request) -> web.Response:
         current = config.current()
-        return web.json_response({
-            "flows": sorted(current.flows),
-            "queues": sorted(current.sop.queues),
-            "categories": {name: {"label": c.label, "emergency": c.emergency, "queue": c.queue,
-                                  "priority": c.priority, "checklist": list(c.checklist)}
-                           for name, c in current.sop.categories.items()},
-        })
+        return web.json_response(
+            {
+                "flows": sorted(current.flows),
+                "queues": sorted(current.sop.queues),
+                "categories": {
+                    name: {
+                        "label": c.label,
+                        "emergency": c.emergency,
+                        "queue": c.queue,
+                        "priority": c.priority,
+                        "checklist": list(c.checklist),
+                    }
+                    for name, c in current.sop.categories.items()
+                },
+            }
+        )
 
     async def disposition(request: web.Request) -> web.Response:
         """An operator's verdict on a call (genuine, prank, silent, ...): feeds prank triage."""
@@ -90,7 +104,8 @@ def _refuse_cross_site_or_non_json(request: web.Request) -> web.Response | None:
     cross-site form cannot send application/json without a preflight, which we never grant)."""
     origin = request.headers.get("Origin")
     if request.headers.get("Sec-Fetch-Site") == "cross-site" or (
-            origin is not None and origin != f"{request.scheme}://{request.host}"):
+        origin is not None and origin != f"{request.scheme}://{request.host}"
+    ):
         return _error(403, "cross_origin", "requests from another site are refused")
     if request.content_type != "application/json":
         return _error(415, "not_json", "send Content-Type: application/json")

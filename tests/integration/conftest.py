@@ -70,12 +70,16 @@ class Stack:
 def start_stack(root: Path) -> Stack:
     """Prompts, rendered config and a running Asterisk for ``root``, on free ports."""
     settings = replace(
-        Settings.load(root), agi_port=free_port(), ami_port=free_port(), sip_port=free_port(),
-        web_port=free_port(), agi_session_limit=AGI_SESSION_LIMIT, sim_operators=SEATS,
+        Settings.load(root),
+        agi_port=free_port(),
+        ami_port=free_port(),
+        sip_port=free_port(),
+        web_port=free_port(),
+        agi_session_limit=AGI_SESSION_LIMIT,
+        sim_operators=SEATS,
     )
     config = load_config(root)
-    build_all(config.prompts, settings.sounds_dir, root / "dialplan" / "recordings",
-              runtime_dirs(settings)["moh_dir"])
+    build_all(config.prompts, settings.sounds_dir, root / "dialplan" / "recordings", runtime_dirs(settings)["moh_dir"])
     install = find_or_provision()
     conf = render(settings, config.sop, install)
     try:
@@ -115,8 +119,13 @@ class AgiSwitch:
         self.keys = KeyLedger(lambda: live.client.ready)
         live.client.on("DTMFEnd", self.keys.on_dtmf_end)
         live.client.on_ready(self.keys.on_login)
-        self.service = CallService(stack.config.current, stack.settings.sounds_dir, stack.store,
-                                   lambda: self.live.snapshot() if self.use_live_state else None, keys=self.keys)
+        self.service = CallService(
+            stack.config.current,
+            stack.settings.sounds_dir,
+            stack.store,
+            lambda: self.live.snapshot() if self.use_live_state else None,
+            keys=self.keys,
+        )
         self.server: AgiServer | None = None
         self.sessions: list[AgiSession] = []
         # Seconds our service waits before each command: a test's stand-in for a service under load.
@@ -185,8 +194,9 @@ async def _given_ami(stack: Stack) -> tuple[AmiClient, LiveQueues]:
     live = LiveQueues(client)
     queues = sorted(stack.config.current().sop.queues)
     logged_in: list[asyncio.Task[int]] = []
-    client.on_ready(lambda: logged_in.append(asyncio.get_running_loop().create_task(
-        login_sim_operators(client, queues, SEATS))))
+    client.on_ready(
+        lambda: logged_in.append(asyncio.get_running_loop().create_task(login_sim_operators(client, queues, SEATS)))
+    )
     await client.connect(timeout=20)
     await until(lambda: logged_in and logged_in[-1].done(), timeout=20)
     await live.resync()

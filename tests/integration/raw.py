@@ -112,23 +112,31 @@ class TrunkCall:
     def _headers(self, method: str, cseq: int, branch: str, to: str) -> str:
         number = quote(self.from_number, safe=SIP_USER_SAFE)
         name = quoted_name(self.from_name)
-        return (f"Via: SIP/2.0/UDP {self.source}:{self._port};branch=z9hG4bK{branch};rport\n"
-                f"Max-Forwards: 70\n"
-                f'From: "{name}" <sip:{number}@{self.source}>;tag={self.tag}\n'
-                f"To: {to}\n"
-                f"Call-ID: {self.call_id}@{self.source}\n"
-                f"CSeq: {cseq} {method}\n"
-                f"Contact: <sip:trunk@{self.source}:{self._port}>\n")
+        return (
+            f"Via: SIP/2.0/UDP {self.source}:{self._port};branch=z9hG4bK{branch};rport\n"
+            f"Max-Forwards: 70\n"
+            f'From: "{name}" <sip:{number}@{self.source}>;tag={self.tag}\n'
+            f"To: {to}\n"
+            f"Call-ID: {self.call_id}@{self.source}\n"
+            f"CSeq: {cseq} {method}\n"
+            f"Contact: <sip:trunk@{self.source}:{self._port}>\n"
+        )
 
     async def invite(self, timeout: float = 10.0) -> SipMessage:
         """Send the INVITE (retransmitted until answered) and return the final response, ACKed."""
-        sdp = (f"v=0\no=- 1 1 IN IP4 {self.source}\ns=-\nc=IN IP4 {self.source}\nt=0 0\n"
-               f"m=audio {self._port + 2} RTP/AVP 8 0 101\na=rtpmap:8 PCMA/8000\na=rtpmap:0 PCMU/8000\n"
-               "a=rtpmap:101 telephone-event/8000\na=sendrecv\n")
+        sdp = (
+            f"v=0\no=- 1 1 IN IP4 {self.source}\ns=-\nc=IN IP4 {self.source}\nt=0 0\n"
+            f"m=audio {self._port + 2} RTP/AVP 8 0 101\na=rtpmap:8 PCMA/8000\na=rtpmap:0 PCMU/8000\n"
+            "a=rtpmap:101 telephone-event/8000\na=sendrecv\n"
+        )
         branch = secrets.token_hex(6)
         to = f"<{self.request_uri}>"
-        invite = (f"INVITE {self.request_uri} SIP/2.0\n" + self._headers("INVITE", 1, branch, to)
-                  + f"Content-Type: application/sdp\nContent-Length: {len(sdp) + sdp.count(chr(10))}\n\n" + sdp)
+        invite = (
+            f"INVITE {self.request_uri} SIP/2.0\n"
+            + self._headers("INVITE", 1, branch, to)
+            + f"Content-Type: application/sdp\nContent-Length: {len(sdp) + sdp.count(chr(10))}\n\n"
+            + sdp
+        )
         deadline = asyncio.get_running_loop().time() + timeout
         provisional = False
         while self.final is None:
@@ -149,19 +157,28 @@ class TrunkCall:
         self._to = self.final.header("To")
         if self.final.status >= 300:
             # A transaction-level ACK: same branch, the request-URI of the INVITE.
-            self._send(f"ACK {self.request_uri} SIP/2.0\n" + self._headers("ACK", 1, branch, self._to)
-                       + "Content-Length: 0\n\n")
+            self._send(
+                f"ACK {self.request_uri} SIP/2.0\n"
+                + self._headers("ACK", 1, branch, self._to)
+                + "Content-Length: 0\n\n"
+            )
             return self.final
         contact = re.search(r"<([^>]+)>", self.final.header("Contact"))
         self._target = contact.group(1) if contact else self.request_uri
-        self._send(f"ACK {self._target} SIP/2.0\n" + self._headers("ACK", 1, secrets.token_hex(6), self._to)
-                   + "Content-Length: 0\n\n")
+        self._send(
+            f"ACK {self._target} SIP/2.0\n"
+            + self._headers("ACK", 1, secrets.token_hex(6), self._to)
+            + "Content-Length: 0\n\n"
+        )
         return self.final
 
     async def bye(self, timeout: float = 5.0) -> None:
         self._cseq += 1
-        request = (f"BYE {self._target} SIP/2.0\n" + self._headers("BYE", self._cseq, secrets.token_hex(6), self._to)
-                   + "Content-Length: 0\n\n")
+        request = (
+            f"BYE {self._target} SIP/2.0\n"
+            + self._headers("BYE", self._cseq, secrets.token_hex(6), self._to)
+            + "Content-Length: 0\n\n"
+        )
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
             self._send(request)

@@ -59,8 +59,12 @@ async def alt_agi(alt_stack: Stack, alt_ami_live: tuple[AmiClient, LiveQueues]) 
 async def test_the_alternative_flow_routes_by_its_own_sop(alt_ami: AmiClient, alt_agi: AgiSwitch) -> None:
     """7 → api, 8 3 → medis (its bridge rings out, then its queue), # → tanya, silence (played twice)
     → jaga: each in its own queue, answered."""
-    expected = {"7": ("api", "regu-api-1"), "83": ("medis", "ambulans-x"), "#": ("tanya", "jaga-pusat"),
-                "": ("jaga", "jaga-pusat")}
+    expected = {
+        "7": ("api", "regu-api-1"),
+        "83": ("medis", "ambulans-x"),
+        "#": ("tanya", "jaga-pusat"),
+        "": ("jaga", "jaga-pusat"),
+    }
     reports = await asyncio.gather(*(place_call(alt_ami, keys, gap=1.0) for keys in expected))
     for (keys, (category, queue)), report in zip(expected.items(), reports, strict=True):
         assert (report.route.get("Category"), report.queue, report.answered) == (category, queue, True), keys
@@ -68,7 +72,10 @@ async def test_the_alternative_flow_routes_by_its_own_sop(alt_ami: AmiClient, al
     assert silent.prompts == ["id/salam", "id/pintu", "id/pintu"]
     medis = reports[1]
     assert [(step["Action"], step.get("Target") or step.get("Status")) for step in medis.routes] == [
-        ("bridge", "Local/posko@siaga-sim-bridge"), ("overflow", "NOANSWER"), ("queue", "ambulans-x")]
+        ("bridge", "Local/posko@siaga-sim-bridge"),
+        ("overflow", "NOANSWER"),
+        ("queue", "ambulans-x"),
+    ]
 
 
 async def test_asterisk_restart_is_followed_by_a_resync(

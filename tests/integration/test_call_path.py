@@ -71,10 +71,20 @@ async def test_fastagi_killed_mid_call_goes_to_the_general_queue(
     """Our service killed (SIGKILL) while the menu plays: AGISTATUS is SUCCESS, yet no route → central."""
     await agi.stop()
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ivr", "--root", str(stack.settings.root), "serve",
-        env={**os.environ, "IVR_AGI_PORT": str(stack.settings.agi_port), "IVR_WEB_PORT": "0",
-             "IVR_AMI_PORT": str(stack.settings.ami_port)},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "ivr",
+        "--root",
+        str(stack.settings.root),
+        "serve",
+        env={
+            **os.environ,
+            "IVR_AGI_PORT": str(stack.settings.agi_port),
+            "IVR_WEB_PORT": "0",
+            "IVR_AMI_PORT": str(stack.settings.ami_port),
+        },
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     streaming: list[str] = []
 
@@ -131,8 +141,9 @@ HEARD = ("MusicOnHoldStart", "MusicOnHoldStop", "AGIExecStart", "QueueCallerJoin
 def heard(ami: AmiClient) -> Iterator[Callable[[str], list[tuple[float, str, dict[str, str]]]]]:
     """(seconds, event, fields) of hold music, AGI commands and queue joins, for one Uniqueid."""
     seen: list[tuple[float, str, dict[str, str]]] = []
-    unsubscribe = [ami.on(name, lambda fields, name=name: seen.append((time.monotonic(), name, fields)))
-                   for name in HEARD]
+    unsubscribe = [
+        ami.on(name, lambda fields, name=name: seen.append((time.monotonic(), name, fields))) for name in HEARD
+    ]
     try:
         yield lambda uniqueid: [event for event in seen if event[2].get("Uniqueid") == uniqueid]
     finally:
@@ -154,7 +165,7 @@ async def test_hold_music_plays_until_our_first_prompt_replaces_it(
     first_prompt = names.index("STREAM")
     assert names[first_prompt + 1] == "MusicOnHoldStop", names
     assert mine[first_prompt + 1][0] - mine[first_prompt][0] < 0.5
-    assert "MusicOnHoldStart" not in names[first_prompt:names.index("QueueCallerJoin")]
+    assert "MusicOnHoldStart" not in names[first_prompt : names.index("QueueCallerJoin")]
     assert report.queue == EMERGENCY and report.answered
     raw = [base64.b64encode(value.encode()).decode() for value in ("081234567890", "Budi%25%3Ax")]
     assert agi.sessions[-1].env.get("agi_arg_1") == ":".join(raw)
@@ -167,10 +178,20 @@ async def test_a_frozen_service_plays_hold_music_until_the_bound(
     hold message from the start until the bound, then the central queue (and its own music) takes over."""
     await agi.stop()
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ivr", "--root", str(stack.settings.root), "serve",
-        env={**os.environ, "IVR_AGI_PORT": str(stack.settings.agi_port), "IVR_WEB_PORT": "0",
-             "IVR_AMI_PORT": str(stack.settings.ami_port)},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "ivr",
+        "--root",
+        str(stack.settings.root),
+        "serve",
+        env={
+            **os.environ,
+            "IVR_AGI_PORT": str(stack.settings.agi_port),
+            "IVR_WEB_PORT": "0",
+            "IVR_AMI_PORT": str(stack.settings.ami_port),
+        },
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         await _wait_for_port(stack.settings.agi_port)
@@ -201,8 +222,14 @@ async def test_a_long_queue_wait_is_not_cut_by_the_fastagi_bound(call: Caller, a
 
     async def pause(paused: bool) -> None:
         for member in members:
-            await ami.action({"Action": "QueuePause", "Queue": EMERGENCY, "Interface": member,
-                              "Paused": "true" if paused else "false"})
+            await ami.action(
+                {
+                    "Action": "QueuePause",
+                    "Queue": EMERGENCY,
+                    "Interface": member,
+                    "Paused": "true" if paused else "false",
+                }
+            )
 
     await pause(True)
     try:
@@ -254,7 +281,7 @@ async def test_misbehaving_clients_do_not_stop_other_calls(call: Caller, stack: 
 ROUTE_VARIABLES = len(route_variables(Decision("queue", "q", 1, "c", 0, ""), []))
 HOSTILE_NAMES = [
     pytest.param(b"Budi\nagi_extension: 999\n\n200 result=50\nEXEC System id", id="newline-agi-command"),
-    pytest.param(b'Budi "Kecil" \\ \'x\'', id="double-quote"),
+    pytest.param(b"Budi \"Kecil\" \\ 'x'", id="double-quote"),
     pytest.param(b"${SHELL(id)}", id="dialplan-expression"),
     pytest.param(b"\xff\xfe\xc3(Budi", id="invalid-utf8"),
 ]
@@ -270,31 +297,58 @@ async def test_hostile_caller_name_is_data(call: Caller, agi: AgiSwitch, name: b
     assert report.queue == EMERGENCY and report.answered
     sent = [command.split(" ")[0] + " " + command.split(" ")[1] for command in report.agi_commands]
     assert sent == ["GET FULL", "STREAM FILE", "WAIT FOR", *["SET VARIABLE"] * ROUTE_VARIABLES]
-    ends = [line for line in logged if line["event"] == "agi_call_end"
-            and line.get("uniqueid") == agi.sessions[-1].env.uniqueid]
+    ends = [
+        line
+        for line in logged
+        if line["event"] == "agi_call_end" and line.get("uniqueid") == agi.sessions[-1].env.uniqueid
+    ]
     assert ends and ends[0]["outcome"] == "completed"
     assert ends[0]["caller_name"] == safe_name(name)
     # Cleaned once at the entry: nothing of it can end a header line any more.
     assert ends[0].get("noise_lines", 0) == 0
 
 
-async def test_sip_phone_calls_112_and_presses_1(
-    stack: Stack, ami: AmiClient, agi: AgiSwitch, tmp_path: Path
-) -> None:
+async def test_sip_phone_calls_112_and_presses_1(stack: Stack, ami: AmiClient, agi: AgiSwitch, tmp_path: Path) -> None:
     """A real SIP phone (sipp, digest auth, RFC 2833 DTMF) calls 112, presses 1: emergency queue."""
     template = (Path(__file__).parent / "sipp" / "call_112_press.xml").read_text()
     scenario = tmp_path / "call_112_press_1.xml"
     scenario.write_text(template.replace("DTMF_PCAP", "/usr/share/sip-tester/dtmf_2833_1.pcap"))
     password = _phone_password(stack)
     joined: list[dict[str, str]] = []
-    unsubscribe = ami.on("QueueCallerJoin", lambda fields: joined.append(fields)
-                         if fields.get("Channel", "").startswith("PJSIP/test112") else None)
+    unsubscribe = ami.on(
+        "QueueCallerJoin",
+        lambda fields: joined.append(fields) if fields.get("Channel", "").startswith("PJSIP/test112") else None,
+    )
     process = await asyncio.create_subprocess_exec(
-        "sipp", f"127.0.0.1:{stack.settings.sip_port}", "-sf", str(scenario), "-s", "112",
-        "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port()), "-m", "1", "-l", "1",
+        "sipp",
+        f"127.0.0.1:{stack.settings.sip_port}",
+        "-sf",
+        str(scenario),
+        "-s",
+        "112",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(free_port()),
+        "-mp",
+        str(free_port()),
+        "-m",
+        "1",
+        "-l",
+        "1",
         "-nostdin",
-        "-au", "test112", "-ap", password, "-d", "15000", "-timeout", "50s", "-timeout_error",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=tmp_path,
+        "-au",
+        "test112",
+        "-ap",
+        password,
+        "-d",
+        "15000",
+        "-timeout",
+        "50s",
+        "-timeout_error",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=tmp_path,
     )
     try:
         await until(lambda: joined, timeout=35)

@@ -58,8 +58,14 @@ async def test_trunk_delivers_any_dialed_string_to_112(stack: Stack, ami: AmiCli
     """A real INVITE from the trunk's address reaches the 112 flow whatever its request-URI user is."""
     number = fresh_number()
     entered: list[dict[str, str]] = []
-    unsubscribe = ami.on("Newexten", lambda fields: entered.append(fields)
-                         if fields.get("Context") == "siaga-112" and fields.get("CallerIDNum") == number else None)
+    unsubscribe = ami.on(
+        "Newexten",
+        lambda fields: (
+            entered.append(fields)
+            if fields.get("Context") == "siaga-112" and fields.get("CallerIDNum") == number
+            else None
+        ),
+    )
     try:
         async with trunk_call(stack, dialed, number) as call:
             final = await call.invite()
@@ -99,10 +105,28 @@ SIM_NAMES = {
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .-")
 # queue_log: time|callid|queue|agent|event|data...: the fields each event of ours writes.
 QUEUE_LOG_FIELDS = {
-    "QUEUESTART": 6, "CONFIGRELOAD": 6, "ADDMEMBER": 6, "REMOVEMEMBER": 6, "PAUSE": 6, "UNPAUSE": 6,
-    "PAUSEALL": 6, "UNPAUSEALL": 6, "ENTERQUEUE": 8, "CONNECT": 8, "COMPLETECALLER": 8, "COMPLETEAGENT": 8,
-    "ABANDON": 8, "RINGNOANSWER": 6, "RINGCANCELED": 6, "EXITEMPTY": 8, "EXITWITHTIMEOUT": 8,
-    "EXITWITHKEY": 9, "TRANSFER": 9, "ATTENDEDTRANSFER": 10, "BLINDTRANSFER": 9, "SYSCOMPAT": 6,
+    "QUEUESTART": 6,
+    "CONFIGRELOAD": 6,
+    "ADDMEMBER": 6,
+    "REMOVEMEMBER": 6,
+    "PAUSE": 6,
+    "UNPAUSE": 6,
+    "PAUSEALL": 6,
+    "UNPAUSEALL": 6,
+    "ENTERQUEUE": 8,
+    "CONNECT": 8,
+    "COMPLETECALLER": 8,
+    "COMPLETEAGENT": 8,
+    "ABANDON": 8,
+    "RINGNOANSWER": 6,
+    "RINGCANCELED": 6,
+    "EXITEMPTY": 8,
+    "EXITWITHTIMEOUT": 8,
+    "EXITWITHKEY": 9,
+    "TRANSFER": 9,
+    "ATTENDEDTRANSFER": 10,
+    "BLINDTRANSFER": 9,
+    "SYSCOMPAT": 6,
 }
 
 
@@ -123,9 +147,7 @@ def decode_raw(value: str) -> tuple[bytes, bytes]:
     return unquote_to_bytes(base64.b64decode(number)), unquote_to_bytes(base64.b64decode(name))
 
 
-async def test_hostile_caller_ids_are_sanitized_once_at_the_entry(
-    stack: Stack, ami: AmiClient, agi: AgiSwitch
-) -> None:
+async def test_hostile_caller_ids_are_sanitized_once_at_the_entry(stack: Stack, ami: AmiClient, agi: AgiSwitch) -> None:
     """Hostile caller numbers and names (SIP From from the trunk, simulated callers) reach a queue with
     only a safe caller ID everywhere downstream, the original kept as data, and no forged queue_log line."""
     calls: dict[str, dict[str, str]] = {}  # uniqueid → what we saw
@@ -159,8 +181,7 @@ async def test_hostile_caller_ids_are_sanitized_once_at_the_entry(
             calls[f"sim-{token}-in"] = {"case": case}  # before Originate: its events may come first
             expected[case] = (number_bytes, name_bytes)
             await originate_sim(ami, token, number_bytes, name_bytes)
-        await until(lambda: all("queue" in seen for seen in calls.values()) and len(calls) == len(expected),
-                    timeout=40)
+        await until(lambda: all("queue" in seen for seen in calls.values()) and len(calls) == len(expected), timeout=40)
     finally:
         unsubscribe()
         for call in trunk_calls:
@@ -180,8 +201,12 @@ async def test_hostile_caller_ids_are_sanitized_once_at_the_entry(
         assert env.get("agi_dnid") == seen.get("dnid", "unknown"), env.headers
 
     queue_log = stack.settings.asterisk_dir / "log" / "queue_log"
-    await until(lambda: all(f"|{uid}|" in queue_log.read_text(errors="replace")
-                            and _left_queue(queue_log, uid) for uid in calls), timeout=15)
+    await until(
+        lambda: all(
+            f"|{uid}|" in queue_log.read_text(errors="replace") and _left_queue(queue_log, uid) for uid in calls
+        ),
+        timeout=15,
+    )
     lines = queue_log.read_text(errors="replace").splitlines()
     for line in lines:
         fields = line.split("|")
@@ -192,20 +217,36 @@ async def test_hostile_caller_ids_are_sanitized_once_at_the_entry(
 
 
 def _left_queue(queue_log: Path, uniqueid: str) -> bool:
-    return any(f"|{uniqueid}|" in line and ("|ABANDON|" in line or "|COMPLETE" in line)
-               for line in queue_log.read_text(errors="replace").splitlines())
+    return any(
+        f"|{uniqueid}|" in line and ("|ABANDON|" in line or "|COMPLETE" in line)
+        for line in queue_log.read_text(errors="replace").splitlines()
+    )
 
 
 async def originate_sim(ami: AmiClient, token: str, number: bytes, name: bytes) -> None:
     """A simulated caller (AMI Originate) whose number and name are any bytes; uniqueid sim-TOKEN-in."""
-    await ami.action({
-        "Action": "Originate", "Channel": "Local/112@siaga-sim-entry", "Context": "siaga-sim-caller",
-        "Exten": "s", "Priority": "1", "Async": "true", "ChannelId": f"sim-{token}",
-        "OtherChannelId": f"sim-{token}-in", "Timeout": "30000",
-        "Variable": ["SIM_FIRST_DELAY=1", "SIM_DIGITS=", "SIM_DTMF_GAP_MS=250", "SIM_HOLD=90",
-                     f"SIM_CALLER_NUM_B64={base64.b64encode(number).decode()}",
-                     f"SIM_CALLER_NAME_B64={base64.b64encode(name).decode()}"],
-    }, timeout=15.0)
+    await ami.action(
+        {
+            "Action": "Originate",
+            "Channel": "Local/112@siaga-sim-entry",
+            "Context": "siaga-sim-caller",
+            "Exten": "s",
+            "Priority": "1",
+            "Async": "true",
+            "ChannelId": f"sim-{token}",
+            "OtherChannelId": f"sim-{token}-in",
+            "Timeout": "30000",
+            "Variable": [
+                "SIM_FIRST_DELAY=1",
+                "SIM_DIGITS=",
+                "SIM_DTMF_GAP_MS=250",
+                "SIM_HOLD=90",
+                f"SIM_CALLER_NUM_B64={base64.b64encode(number).decode()}",
+                f"SIM_CALLER_NAME_B64={base64.b64encode(name).decode()}",
+            ],
+        },
+        timeout=15.0,
+    )
 
 
 async def hang_up_sims(ami: AmiClient, entry_ids: list[str]) -> None:
@@ -215,17 +256,39 @@ async def hang_up_sims(ami: AmiClient, entry_ids: list[str]) -> None:
 
 # --- item 5: AMI accounts by need; safety values are not globals ----------------------------------
 
-@pytest.mark.parametrize("action", [
-    pytest.param({"Action": "Setvar", "Variable": "IVR_CENTRAL_QUEUE", "Value": "nowhere"}, id="setvar-global"),
-    pytest.param({"Action": "Redirect", "Channel": "PJSIP/telco-112-00000001", "Context": "siaga-sim-bridge",
-                  "Exten": "x1", "Priority": "1"}, id="redirect"),
-    pytest.param({"Action": "Hangup", "Channel": "PJSIP/telco-112-00000001"}, id="hangup"),
-    pytest.param({"Action": "Originate", "Channel": "Local/112@siaga-112", "Application": "Wait",
-                  "Data": "1"}, id="originate"),
-    pytest.param({"Action": "Command", "Command": "core show channels"}, id="cli-command"),
-    pytest.param({"Action": "UpdateConfig", "SrcFilename": "extensions.conf", "DstFilename": "extensions.conf",
-                  "Action-000000": "NewCat", "Cat-000000": "x"}, id="update-config"),
-])
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        pytest.param({"Action": "Setvar", "Variable": "IVR_CENTRAL_QUEUE", "Value": "nowhere"}, id="setvar-global"),
+        pytest.param(
+            {
+                "Action": "Redirect",
+                "Channel": "PJSIP/telco-112-00000001",
+                "Context": "siaga-sim-bridge",
+                "Exten": "x1",
+                "Priority": "1",
+            },
+            id="redirect",
+        ),
+        pytest.param({"Action": "Hangup", "Channel": "PJSIP/telco-112-00000001"}, id="hangup"),
+        pytest.param(
+            {"Action": "Originate", "Channel": "Local/112@siaga-112", "Application": "Wait", "Data": "1"},
+            id="originate",
+        ),
+        pytest.param({"Action": "Command", "Command": "core show channels"}, id="cli-command"),
+        pytest.param(
+            {
+                "Action": "UpdateConfig",
+                "SrcFilename": "extensions.conf",
+                "DstFilename": "extensions.conf",
+                "Action-000000": "NewCat",
+                "Cat-000000": "x",
+            },
+            id="update-config",
+        ),
+    ],
+)
 async def test_service_account_may_not_change_globals_or_touch_calls(stack: Stack, action: dict[str, str]) -> None:
     """The service's AMI account is refused anything beyond queue members: globals, calls, CLI, config."""
     keys = load_secrets(stack.settings, create=False)
@@ -244,19 +307,26 @@ async def test_service_account_can_do_its_job(stack: Stack) -> None:
     session, _login = await RawAmi.login(stack.settings.ami_port, keys.ami_user, keys.ami_secret)
     member = "Local/op-fault@siaga-sim-operator/n"
     try:
-        replies = [await session.action(fields) for fields in (
-            {"Action": "QueueStatus", "Queue": CENTRAL},
-            {"Action": "QueueAdd", "Queue": CENTRAL, "Interface": member, "Paused": "true"},
-            {"Action": "QueuePause", "Queue": CENTRAL, "Interface": member, "Paused": "true"},
-            {"Action": "QueueRemove", "Queue": CENTRAL, "Interface": member},
-        )]
+        replies = [
+            await session.action(fields)
+            for fields in (
+                {"Action": "QueueStatus", "Queue": CENTRAL},
+                {"Action": "QueueAdd", "Queue": CENTRAL, "Interface": member, "Paused": "true"},
+                {"Action": "QueuePause", "Queue": CENTRAL, "Interface": member, "Paused": "true"},
+                {"Action": "QueueRemove", "Queue": CENTRAL, "Interface": member},
+            )
+        ]
     finally:
         await session.close()
     assert [reply["Response"] for reply in replies] == ["Success"] * 4, replies
 
 
-OLD_GLOBALS = {"IVR_CENTRAL_QUEUE": "nowhere", "IVR_AGI_URL": "agi://127.0.0.1:9", "IVR_AGI_LIMIT": "1",
-               "IVR_FALLBACK_PRIORITY": "-7"}
+OLD_GLOBALS = {
+    "IVR_CENTRAL_QUEUE": "nowhere",
+    "IVR_AGI_URL": "agi://127.0.0.1:9",
+    "IVR_AGI_LIMIT": "1",
+    "IVR_FALLBACK_PRIORITY": "-7",
+}
 
 
 async def test_setting_the_old_globals_changes_nothing(stack: Stack, call: Caller, agi: AgiSwitch) -> None:
@@ -265,8 +335,9 @@ async def test_setting_the_old_globals_changes_nothing(stack: Stack, call: Calle
     keys = load_secrets(stack.settings, create=False)
     session, login = await RawAmi.login(stack.settings.ami_port, keys.test_ami_user, keys.test_ami_secret)
     assert login["Response"] == "Success", login
-    before = {name: (await session.action({"Action": "Getvar", "Variable": name})).get("Value", "")
-              for name in OLD_GLOBALS}
+    before = {
+        name: (await session.action({"Action": "Getvar", "Variable": name})).get("Value", "") for name in OLD_GLOBALS
+    }
     try:
         for name, value in OLD_GLOBALS.items():
             reply = await session.action({"Action": "Setvar", "Variable": name, "Value": value})
@@ -283,13 +354,17 @@ async def test_setting_the_old_globals_changes_nothing(stack: Stack, call: Calle
         await session.close()
     assert (routed.route.get("Category"), routed.queue, routed.answered) == ("darurat-umum", CENTRAL, True)
     assert (fallback.route.get("Action"), fallback.queue, fallback.answered) == ("fallback", CENTRAL, True)
-    priorities = [event["Value"] for event in fallback.events
-                  if event.get("Event") == "VarSet" and event.get("Variable") == "QUEUE_PRIO"]
+    priorities = [
+        event["Value"]
+        for event in fallback.events
+        if event.get("Event") == "VarSet" and event.get("Variable") == "QUEUE_PRIO"
+    ]
     emergency = max(c.priority for c in stack.config.current().sop.categories.values() if c.emergency)
     assert priorities == [str(emergency)]
 
 
 # --- item 3 (CDR) and item 9 (file modes, media address) ------------------------------------------
+
 
 async def test_a_finished_call_leaves_a_cdr_row(stack: Stack, call: Caller) -> None:
     """Every finished call is in Asterisk's CDR (cdr-csv) with the userfield siaga112."""
@@ -313,11 +388,13 @@ async def test_records_and_logs_are_not_world_readable(stack: Stack, call: Calle
     report = await call("1")
     assert report.answered
     log_dir = stack.settings.asterisk_dir / "log"
-    await until(lambda: (log_dir / "cdr-csv" / "Master.csv").exists() and (log_dir / "queue_log").exists(),
-                timeout=15)
+    await until(lambda: (log_dir / "cdr-csv" / "Master.csv").exists() and (log_dir / "queue_log").exists(), timeout=15)
     paths = [stack.settings.var, stack.settings.asterisk_dir, *sorted(log_dir.rglob("*")), log_dir]
-    opened = {str(path.relative_to(stack.settings.root)): stat.filemode(path.stat().st_mode)
-              for path in paths if path.stat().st_mode & (stat.S_IRWXO | stat.S_IWGRP)}
+    opened = {
+        str(path.relative_to(stack.settings.root)): stat.filemode(path.stat().st_mode)
+        for path in paths
+        if path.stat().st_mode & (stat.S_IRWXO | stat.S_IWGRP)
+    }
     assert opened == {}
     assert {"queue_log", "messages.log", "Master.csv"} <= {path.name for path in log_dir.rglob("*")}
 

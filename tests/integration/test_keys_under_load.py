@@ -23,9 +23,7 @@ async def test_a_key_pressed_while_our_service_is_slow_still_reaches_the_fire_qu
     assert agi.sessions[-1].summary["keys_recovered"] >= 1
 
 
-async def test_without_the_ledger_the_same_caller_would_lose_the_key(
-    call: Caller, agi: AgiSwitch
-) -> None:
+async def test_without_the_ledger_the_same_caller_would_lose_the_key(call: Caller, agi: AgiSwitch) -> None:
     """The same call with the ledger switched off (AMI's view unavailable): the second key is lost,
     the flow takes the caller for silent at the darurat menu (what the ledger prevents); a human
     still answers (by the route, or by the dialplan's bound when the slow session outlives it)."""

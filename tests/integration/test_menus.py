@@ -82,8 +82,10 @@ async def test_hangup_during_a_prompt_is_recorded_as_abandoned(call: Caller, sta
         entry = f"{report.channel}-in"
         row = await until(lambda: stack.store.get(entry), timeout=10)
         # The summary line comes after the record is written: wait for it too.
-        ends = await until(lambda: [line for line in logged if line["event"] == "agi_call_end"
-                                    and line.get("uniqueid") == entry], timeout=10)
+        ends = await until(
+            lambda: [line for line in logged if line["event"] == "agi_call_end" and line.get("uniqueid") == entry],
+            timeout=10,
+        )
     assert report.hung_up and not report.queue
     assert row["outcome"] == "abandoned_in_ivr" and row["category"] == ""
     assert ends[0]["outcome"] == "caller_hung_up"
@@ -114,9 +116,19 @@ async def test_a_missing_prompt_file_does_not_stop_the_call(call: Caller, stack:
 async def test_ivr_call_reports_the_ambulance_route(stack: Stack, agi: AgiSwitch) -> None:
     """`ivr call --press 1 2 --json` through the real Asterisk says: kecelakaan, q-psc119, who answered."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ivr", "--root", str(stack.settings.root), "call", "--press", "1", "2", "--json",
+        sys.executable,
+        "-m",
+        "ivr",
+        "--root",
+        str(stack.settings.root),
+        "call",
+        "--press",
+        "1",
+        "2",
+        "--json",
         env={**os.environ, "IVR_AMI_PORT": str(stack.settings.ami_port)},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), 90)
     assert process.returncode == 0, err.decode()[-2000:]
@@ -137,8 +149,10 @@ async def test_hot_reload_new_calls_follow_the_edit_calls_in_progress_keep_their
     old_silence = "    on_silence: {category: darurat-umum}\n    # On 112"
     assert old_silence in original
     streaming: list[str] = []
-    unsubscribe = ami.on("AGIExecStart", lambda f: streaming.append(f.get("Uniqueid", ""))
-                         if f.get("Command", "").startswith("STREAM FILE") else None)
+    unsubscribe = ami.on(
+        "AGIExecStart",
+        lambda f: streaming.append(f.get("Uniqueid", "")) if f.get("Command", "").startswith("STREAM FILE") else None,
+    )
     try:
         in_progress = asyncio.create_task(call(""))
         await until(lambda: streaming, timeout=15)

@@ -19,8 +19,9 @@ def given_records(stack: Stack) -> AsteriskRecords:
     return AsteriskRecords(stack.store, stack.settings.asterisk_dir / "log")
 
 
-async def synced_row(records: AsteriskRecords, stack: Stack, uniqueid: str, timeout: float = 20.0,
-                     **expected: object) -> dict[str, object]:
+async def synced_row(
+    records: AsteriskRecords, stack: Stack, uniqueid: str, timeout: float = 20.0, **expected: object
+) -> dict[str, object]:
     """Sync Asterisk's records into the store until the call's row shows ``expected`` (CDRs are
     written when the call ends)."""
 
@@ -32,8 +33,7 @@ async def synced_row(records: AsteriskRecords, stack: Stack, uniqueid: str, time
     return await until(matches, timeout=timeout, interval=0.3)
 
 
-async def test_a_call_our_service_never_saw_is_rebuilt_from_the_cdr(call: Caller, agi: AgiSwitch,
-                                                                    stack: Stack) -> None:
+async def test_a_call_our_service_never_saw_is_rebuilt_from_the_cdr(call: Caller, agi: AgiSwitch, stack: Stack) -> None:
     """Our service down: the dialplan queues the caller centrally; the store still gets the call, as
     'fallback', with the queue it reached and who answered."""
     records = given_records(stack)
@@ -57,8 +57,9 @@ async def test_a_caller_who_hangs_up_while_queued_is_recorded_as_abandoned(
     records = given_records(stack)
     records.sync()
     for seat in range(1, SEATS + 1):
-        await ami.action({"Action": "QueuePause", "Queue": DAMKAR, "Interface": sim_interface(DAMKAR, seat),
-                          "Paused": "true"})
+        await ami.action(
+            {"Action": "QueuePause", "Queue": DAMKAR, "Interface": sim_interface(DAMKAR, seat), "Paused": "true"}
+        )
     await ami.action({"Action": "QueueAdd", "Queue": DAMKAR, "Interface": NEVER_ANSWERS, "MemberName": "Meja"})
     try:
         report = await call("11", gap=1.0, until="queued", answer_timeout=40, hangup=False)
@@ -68,8 +69,9 @@ async def test_a_caller_who_hangs_up_while_queued_is_recorded_as_abandoned(
     finally:
         await ami.action({"Action": "QueueRemove", "Queue": DAMKAR, "Interface": NEVER_ANSWERS})
         for seat in range(1, SEATS + 1):
-            await ami.action({"Action": "QueuePause", "Queue": DAMKAR, "Interface": sim_interface(DAMKAR, seat),
-                              "Paused": "false"})
+            await ami.action(
+                {"Action": "QueuePause", "Queue": DAMKAR, "Interface": sim_interface(DAMKAR, seat), "Paused": "false"}
+            )
     row = await synced_row(records, stack, f"{report.channel}-in", queue_outcome="abandoned")
     assert (row["outcome"], row["category"], row["queue"]) == ("routed", "kebakaran", DAMKAR)
     assert float(str(row["queue_wait"])) >= 1.0

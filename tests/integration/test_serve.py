@@ -28,11 +28,20 @@ async def test_ivr_serve_routes_calls_reports_health_and_stops_cleanly(
     web_port = free_port()
     await agi.stop()
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ivr", "--root", str(stack.settings.root), "serve",
-        env={**{k: v for k, v in os.environ.items() if k != "IVR_SIM_OPERATORS"},
-             "IVR_AGI_PORT": str(stack.settings.agi_port), "IVR_WEB_PORT": str(web_port),
-             "IVR_AMI_PORT": str(stack.settings.ami_port)},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "ivr",
+        "--root",
+        str(stack.settings.root),
+        "serve",
+        env={
+            **{k: v for k, v in os.environ.items() if k != "IVR_SIM_OPERATORS"},
+            "IVR_AGI_PORT": str(stack.settings.agi_port),
+            "IVR_WEB_PORT": str(web_port),
+            "IVR_AMI_PORT": str(stack.settings.ami_port),
+        },
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )
     try:
         url = f"http://127.0.0.1:{web_port}/healthz"

@@ -25,8 +25,14 @@ NEVER_ANSWERS = "Local/desk@siaga-sim-bridge/n"
 
 async def pause(ami: AmiClient, queue: str, paused: bool, seats: range = range(1, SEATS + 1)) -> None:
     for seat in seats:
-        await ami.action({"Action": "QueuePause", "Queue": queue, "Interface": sim_interface(queue, seat),
-                          "Paused": "true" if paused else "false"})
+        await ami.action(
+            {
+                "Action": "QueuePause",
+                "Queue": queue,
+                "Interface": sim_interface(queue, seat),
+                "Paused": "true" if paused else "false",
+            }
+        )
 
 
 @contextmanager
@@ -49,6 +55,7 @@ def ready(live: LiveQueues, queue: str) -> Callable[[], int | None]:
     def check() -> int | None:
         snapshot = live.snapshot()
         return snapshot[queue].ready if snapshot and queue in snapshot else None
+
     return check
 
 
@@ -82,7 +89,10 @@ async def test_without_live_state_asterisk_overflows_by_itself(
     finally:
         agi.use_live_state = True
     assert [(step["Action"], step.get("Target") or step.get("Status")) for step in report.routes] == [
-        ("queue", DAMKAR), ("overflow", "JOINEMPTY"), ("queue", CENTRAL)]
+        ("queue", DAMKAR),
+        ("overflow", "JOINEMPTY"),
+        ("queue", CENTRAL),
+    ]
     assert report.answered
 
 
@@ -111,15 +121,16 @@ async def test_queue_wait_exceeded_moves_to_the_next_step(
         await ami.action({"Action": "QueueRemove", "Queue": DAMKAR, "Interface": NEVER_ANSWERS})
     max_wait = stack.config.current().sop.categories["kebakaran"].max_wait
     assert [(step["Action"], step.get("Target") or step.get("Status")) for step in report.routes] == [
-        ("queue", DAMKAR), ("overflow", "TIMEOUT"), ("queue", CENTRAL)]
+        ("queue", DAMKAR),
+        ("overflow", "TIMEOUT"),
+        ("queue", CENTRAL),
+    ]
     assert report.routes[0]["Timeout"] == str(max_wait)
     assert report.answered and report.seconds_to_answer is not None
     assert report.seconds_to_answer >= max_wait
 
 
-async def test_an_emergency_is_answered_before_an_earlier_non_emergency(
-    call: Caller, ami: AmiClient
-) -> None:
+async def test_an_emergency_is_answered_before_an_earlier_non_emergency(call: Caller, ami: AmiClient) -> None:
     """Informasi joins the central queue first, darurat second; the first free operator takes darurat."""
     await pause(ami, CENTRAL, True)
     with uniqueids(ami, "AgentConnect") as connected, uniqueids(ami, "QueueCallerJoin", CENTRAL) as joined:
@@ -144,9 +155,23 @@ async def test_a_flagged_number_hears_the_warning_waits_last_and_is_answered(cal
     now = datetime.now(UTC)
     for n in range(3):
         uniqueid = f"history-{number}-{n}"
-        await stack.store.record(IvrRecord(uniqueid, (now - timedelta(hours=n + 1)).isoformat(timespec="seconds"),
-                                           number, "", "siaga112", "", "id", "silence", "darurat-umum", CENTRAL,
-                                           10, "routed", 10.0))
+        await stack.store.record(
+            IvrRecord(
+                uniqueid,
+                (now - timedelta(hours=n + 1)).isoformat(timespec="seconds"),
+                number,
+                "",
+                "siaga112",
+                "",
+                "id",
+                "silence",
+                "darurat-umum",
+                CENTRAL,
+                10,
+                "routed",
+                10.0,
+            )
+        )
         assert stack.store.set_disposition(uniqueid, "prank")
     report = await call("", caller=number)
     assert report.prompts == ["id/menu-utama", "id/peringatan-iseng"]
@@ -175,9 +200,13 @@ async def test_an_sop_edit_applied_while_a_call_waits_does_not_drop_it(
         with uniqueids(ami, "Hangup") as hung_up, uniqueids(ami, "QueueCallerJoin", CENTRAL) as joined:
             waiting = asyncio.create_task(call("", answer_timeout=90))
             await until(lambda: joined, timeout=30)
-            agencies.write_text(original.replace("      q-dinsos: {strategy: rrmemory, ring_seconds: 20}",
-                                                 "      q-dinsos: {strategy: rrmemory, ring_seconds: 20}\n"
-                                                 "      q-dinsos-malam: {strategy: ringall, ring_seconds: 20}"))
+            agencies.write_text(
+                original.replace(
+                    "      q-dinsos: {strategy: rrmemory, ring_seconds: 20}",
+                    "      q-dinsos: {strategy: rrmemory, ring_seconds: 20}\n"
+                    "      q-dinsos-malam: {strategy: ringall, ring_seconds: 20}",
+                )
+            )
             assert await stack.config.reload_if_changed()
             assert applied
             reloaded_at = time.monotonic()

@@ -68,8 +68,19 @@ def up_env() -> dict[str, str]:
 
 async def start_up(root: Path, env: dict[str, str], *extra: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ivr", "--root", str(root), "--log-format", "json", "up", *extra, env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "ivr",
+        "--root",
+        str(root),
+        "--log-format",
+        "json",
+        "up",
+        *extra,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
 
 
 @asynccontextmanager
@@ -99,7 +110,12 @@ async def running_up(tmp_path: Path, *extra: str, before: object = None) -> Asyn
 def ivr_call(up: Up, *keys: str) -> dict[str, object]:
     done = subprocess.run(
         [sys.executable, "-m", "ivr", "--root", str(up.root), "call", "--json", "--timeout", "30", "--press", *keys],
-        env=up.env, capture_output=True, text=True, timeout=60, check=False)
+        env=up.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.stdout, done.stderr[-2000:]
     result: dict[str, object] = json.loads(done.stdout)
     return result
@@ -125,8 +141,9 @@ async def test_a_killed_asterisk_is_restarted_and_the_line_answers_again(tmp_pat
         # ivr serve folds Asterisk's queue_log into its store by itself: who answered, after how long.
         store = CallStore(up.settings.store_file)
         try:
-            row = await until(lambda: (found := store.get(f"{result['channel']}-in")) and found["queue_outcome"]
-                              and found, timeout=20)
+            row = await until(
+                lambda: (found := store.get(f"{result['channel']}-in")) and found["queue_outcome"] and found, timeout=20
+            )
         finally:
             store.close()
         assert (row["outcome"], row["queue_outcome"]) == ("routed", "answered")
@@ -164,21 +181,44 @@ async def test_asterisk_run_is_asterisk_in_the_foreground_for_systemd(tmp_path: 
     root = given_root(tmp_path / "siaga")
     env = up_env()
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ivr", "--root", str(root), "--log-format", "json", "asterisk", "run", env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        sys.executable,
+        "-m",
+        "ivr",
+        "--root",
+        str(root),
+        "--log-format",
+        "json",
+        "asterisk",
+        "run",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     settings = Settings.load(root)
     try:
-        status = await asyncio.to_thread(subprocess.run, [
-            sys.executable, "-m", "ivr", "--root", str(root), "asterisk", "status"], env=env, capture_output=True,
-            text=True, timeout=60, check=False)
+        status = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "ivr", "--root", str(root), "asterisk", "status"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 30
         while status.returncode != 0:
             assert child.returncode is None and loop.time() < deadline, status.stdout
             await asyncio.sleep(0.3)
-            status = await asyncio.to_thread(subprocess.run, [
-                sys.executable, "-m", "ivr", "--root", str(root), "asterisk", "status"], env=env,
-                capture_output=True, text=True, timeout=60, check=False)
+            status = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "ivr", "--root", str(root), "asterisk", "status"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
         assert process.running_pid(settings) == child.pid
         child.kill()
         await child.wait()

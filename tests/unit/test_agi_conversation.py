@@ -76,8 +76,13 @@ def given_broken() -> Conversation:
 
 
 PHASES: dict[Phase, Callable[[], Conversation]] = {
-    Phase.HEADERS: Conversation, Phase.READY: given_ready, Phase.SYNCING: given_syncing, Phase.IDLE: given_idle,
-    Phase.WAITING: given_waiting, Phase.CLOSED: given_closed, Phase.ERROR: given_broken,
+    Phase.HEADERS: Conversation,
+    Phase.READY: given_ready,
+    Phase.SYNCING: given_syncing,
+    Phase.IDLE: given_idle,
+    Phase.WAITING: given_waiting,
+    Phase.CLOSED: given_closed,
+    Phase.ERROR: given_broken,
 }
 
 
@@ -111,12 +116,21 @@ def test_header_phase_table(raw: bytes, events: list[Event], phase: Phase, heade
         (ECHO.replace(b"\n", b"\r\n"), [Synchronised(0)], Phase.IDLE),
         (b"200 result=49\n" + ECHO, [DroppedReply(R49, before_sync=True), Synchronised(1)], Phase.IDLE),
         # Before the echo a 511 may be smuggled too: dropped, it does not end the call.
-        (b"511 Command Not Permitted on a dead channel\n" + ECHO,
-         [DroppedReply(DEAD, before_sync=True), Synchronised(1)], Phase.IDLE),
-        (b"200 result=1 (other)\n", [DroppedReply(Reply(200, "1", "other", {}, "result=1 (other)"), True)],
-         Phase.SYNCING),
-        (b"200 result=0 (0123abcd)\n", [DroppedReply(Reply(200, "0", NONCE, {}, "result=0 (0123abcd)"), True)],
-         Phase.SYNCING),
+        (
+            b"511 Command Not Permitted on a dead channel\n" + ECHO,
+            [DroppedReply(DEAD, before_sync=True), Synchronised(1)],
+            Phase.IDLE,
+        ),
+        (
+            b"200 result=1 (other)\n",
+            [DroppedReply(Reply(200, "1", "other", {}, "result=1 (other)"), True)],
+            Phase.SYNCING,
+        ),
+        (
+            b"200 result=0 (0123abcd)\n",
+            [DroppedReply(Reply(200, "0", NONCE, {}, "result=0 (0123abcd)"), True)],
+            Phase.SYNCING,
+        ),
         (b"510 result=1 (0123abcd)\n", [DroppedReply(Reply(510, text="result=1 (0123abcd)"), True)], Phase.SYNCING),
         (b"HANGUP\n" + ECHO, [HangupNotice(), Synchronised(0)], Phase.IDLE),
         (b"agi_x: y\n" + ECHO, [NoiseLine("agi_x: y"), Synchronised(0)], Phase.IDLE),
@@ -136,17 +150,37 @@ def test_sync_table(raw: bytes, events: list[Event], phase: Phase) -> None:
     [
         (b"200 result=0\n", [R0], Phase.IDLE, False, False),
         (b"200 result=0\r\n", [R0], Phase.IDLE, False, False),
-        (b"200 result=0 endpos=8000\n", [Reply(200, "0", "", {"endpos": "8000"}, "result=0 endpos=8000")],
-         Phase.IDLE, False, False),
-        (b"510 Invalid or unknown command\n", [Reply(510, text="Invalid or unknown command")], Phase.IDLE, False,
-         False),
-        (b"520-Invalid command syntax.  Proper usage follows:\nUsage: x\n520 End of proper usage.\n",
-         [Reply(520, text="Invalid command syntax.  Proper usage follows:\nUsage: x")], Phase.IDLE, False, False),
+        (
+            b"200 result=0 endpos=8000\n",
+            [Reply(200, "0", "", {"endpos": "8000"}, "result=0 endpos=8000")],
+            Phase.IDLE,
+            False,
+            False,
+        ),
+        (
+            b"510 Invalid or unknown command\n",
+            [Reply(510, text="Invalid or unknown command")],
+            Phase.IDLE,
+            False,
+            False,
+        ),
+        (
+            b"520-Invalid command syntax.  Proper usage follows:\nUsage: x\n520 End of proper usage.\n",
+            [Reply(520, text="Invalid command syntax.  Proper usage follows:\nUsage: x")],
+            Phase.IDLE,
+            False,
+            False,
+        ),
         (b"200 result=0\n200 result=1\n", [R0, DroppedReply(R1, before_sync=False)], Phase.IDLE, False, False),
         (b"200 result=-1\n", [Reply(200, "-1", "", {}, "result=-1")], Phase.IDLE, False, False),
         (b"511 Command Not Permitted on a dead channel\n", [DeadChannel(DEAD)], Phase.IDLE, False, True),
-        (b"HANGUP\n200 result=-1\n", [HangupNotice(), DeadChannel(Reply(200, "-1", "", {}, "result=-1"))],
-         Phase.IDLE, True, True),
+        (
+            b"HANGUP\n200 result=-1\n",
+            [HangupNotice(), DeadChannel(Reply(200, "-1", "", {}, "result=-1"))],
+            Phase.IDLE,
+            True,
+            True,
+        ),
         (b"HANGUP\n200 result=0\n", [HangupNotice(), R0], Phase.IDLE, True, False),
         (b"HANGUP\n", [HangupNotice()], Phase.WAITING, True, False),
         (b"agi_x: y\n200 result=0\n", [NoiseLine("agi_x: y"), R0], Phase.IDLE, False, False),
@@ -165,7 +199,7 @@ def test_a_dead_answer_after_hangup_stays_dead_for_later_minus_one() -> None:
     """Once HANGUP was seen, every later ``result=-1`` answer is a dead channel, not a failed prompt."""
     conversation = given_waiting()
     conversation.receive_data(b"HANGUP\n200 result=0\n")
-    conversation.send_command("STREAM FILE x \"\"")
+    conversation.send_command('STREAM FILE x ""')
     assert conversation.receive_data(b"200 result=-1 endpos=0\n") == [
         DeadChannel(Reply(200, "-1", "", {"endpos": "0"}, "result=-1 endpos=0"))
     ]
@@ -323,10 +357,17 @@ def test_session_errors_are_session_errors() -> None:
 # -- fuzzing: a call's transcript cut anywhere gives the same events --------------------------------
 
 REPLIES = [
-    b"200 result=0\n", b"200 result=49 endpos=1234\n", b"200 result=1 (some value)\n", b"HANGUP\n200 result=-1\n",
-    b"511 Command Not Permitted on a dead channel\n", b"510 Invalid or unknown command\n", b"200 result=0\r\n",
+    b"200 result=0\n",
+    b"200 result=49 endpos=1234\n",
+    b"200 result=1 (some value)\n",
+    b"HANGUP\n200 result=-1\n",
+    b"511 Command Not Permitted on a dead channel\n",
+    b"510 Invalid or unknown command\n",
+    b"200 result=0\r\n",
     b"520-Invalid command syntax.  Proper usage follows:\nUsage: x\n520 End of proper usage.\n",
-    b"agi_context: smuggled\n200 result=0\n", b"200 result=0\n200 result=1\n", b"HANGUP\n",
+    b"agi_context: smuggled\n200 result=0\n",
+    b"200 result=0\n200 result=1\n",
+    b"HANGUP\n",
 ]
 
 
@@ -341,8 +382,14 @@ def play(turns: list[bytes], cut: Callable[[bytes], list[bytes]]) -> tuple[list[
             conversation.send_command(f"NOOP {number}")
         for piece in cut(turn):
             events += conversation.receive_data(piece)
-    state = (conversation.phase, conversation.hung_up, conversation.channel_dead, conversation.noise_lines,
-             conversation.commands_sent, conversation.dropped_before_sync)
+    state = (
+        conversation.phase,
+        conversation.hung_up,
+        conversation.channel_dead,
+        conversation.noise_lines,
+        conversation.commands_sent,
+        conversation.dropped_before_sync,
+    )
     return events, state
 
 

@@ -84,8 +84,10 @@ def test_headers_over_limit_raise() -> None:
         ("200 result=1 (abc def)", Reply(200, "1", "abc def", {}, "result=1 (abc def)")),
         ("200 result= (timeout)", Reply(200, "", "timeout", {}, "result= (timeout)")),
         ("510 Invalid or unknown command", Reply(510, text="Invalid or unknown command")),
-        ("511 Command Not Permitted on a dead channel or intercept routine",
-         Reply(511, text="Command Not Permitted on a dead channel or intercept routine")),
+        (
+            "511 Command Not Permitted on a dead channel or intercept routine",
+            Reply(511, text="Command Not Permitted on a dead channel or intercept routine"),
+        ),
         ("HANGUP", HangupNotice()),
         ("agi_extension: 112", NoiseLine("agi_extension: 112")),
     ],
@@ -97,8 +99,9 @@ def test_reply_table(line: str, expected: object) -> None:
 
 def test_usage_reply_spans_lines() -> None:
     """A 520 usage reply is one Reply however many lines it has."""
-    events = ReplyParser().feed(b"520-Invalid command syntax.  Proper usage follows:\nUsage: x\n"
-                                b"520 End of proper usage.\n200 result=1\n")
+    events = ReplyParser().feed(
+        b"520-Invalid command syntax.  Proper usage follows:\nUsage: x\n520 End of proper usage.\n200 result=1\n"
+    )
     assert [type(event) for event in events] == [Reply, Reply]
     assert isinstance(events[0], Reply) and events[0].code == 520 and "Usage: x" in events[0].text
 
@@ -122,8 +125,12 @@ def test_header_parser_never_crashes(data: bytes, chunk: int) -> None:
         assert all(isinstance(value, str) for value in parser.headers.values())
 
 
-@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"),
-                        max_size=80), max_size=20))
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"), max_size=80),
+        max_size=20,
+    )
+)
 def test_reply_parser_one_event_per_line(lines: list[str]) -> None:
     """Outside a 520 usage block, every complete line gives exactly one event."""
     lines = [line for line in lines if not line.startswith("520")]
@@ -204,8 +211,10 @@ def test_header_block_edges(raw: bytes, headers: dict[str, str], malformed: int,
         (b"200 result=1 x=a=b\n", [Reply(200, "1", "", {"x": "a=b"}, "result=1 x=a=b")]),
         (b"200 result=0 ext=XX\r\n", [Reply(200, "0", "", {"ext": "XX"}, "result=0 ext=XX")]),
         (b"200 result=0 \r\n", [Reply(200, "0", "", {}, "result=0 ")]),
-        (b"200 result=0 ext=XX\r\n200 result=0 \r\n",
-         [Reply(200, "0", "", {"ext": "XX"}, "result=0 ext=XX"), Reply(200, "0", "", {}, "result=0 ")]),
+        (
+            b"200 result=0 ext=XX\r\n200 result=0 \r\n",
+            [Reply(200, "0", "", {"ext": "XX"}, "result=0 ext=XX"), Reply(200, "0", "", {}, "result=0 ")],
+        ),
     ],
 )
 def test_reply_bytes_table(raw: bytes, expected: list[object]) -> None:

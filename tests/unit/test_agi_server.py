@@ -56,8 +56,8 @@ class Served:
 async def server() -> AsyncIterator[Served]:
     async def handler(session: AgiSession) -> None:
         served.seen.append(session)
-        served.answers.append(await session.command("STREAM FILE \"x\" \"\""))
-        served.answers.append(await session.command("SET VARIABLE IVR_ACTION \"queue\""))
+        served.answers.append(await session.command('STREAM FILE "x" ""'))
+        served.answers.append(await session.command('SET VARIABLE IVR_ACTION "queue"'))
 
     agi = AgiServer(handler, "127.0.0.1", 0, ServerLimits(header_timeout=0.5, max_connections=50))
     served = Served(agi)
@@ -207,7 +207,7 @@ async def test_command_after_hangup_raises() -> None:
 
     async def handler(session: AgiSession) -> None:
         try:
-            await session.command("STREAM FILE \"x\" \"\"")
+            await session.command('STREAM FILE "x" ""')
         except ChannelHungUp as error:
             raised.append(error)
             raise

@@ -45,22 +45,38 @@ def test_a_caller_still_waiting_is_waiting() -> None:
 
 
 def cdr_line(uniqueid: str, userfield: str = "siaga112", src: str = "0812", last_app: str = "Queue") -> str:
-    return (f'"","{src}","112","siaga-112","""Warga"" <{src}>","PJSIP/telco-112-0001","","{last_app}","q112",'
-            f'"2026-12-02 03:21:50","2026-12-02 03:21:51","2026-12-02 03:22:50",60,59,"ANSWERED",'
-            f'"DOCUMENTATION","{uniqueid}","{userfield}"')
+    return (
+        f'"","{src}","112","siaga-112","""Warga"" <{src}>","PJSIP/telco-112-0001","","{last_app}","q112",'
+        f'"2026-12-02 03:21:50","2026-12-02 03:21:51","2026-12-02 03:22:50",60,59,"ANSWERED",'
+        f'"DOCUMENTATION","{uniqueid}","{userfield}"'
+    )
 
 
 def test_cdr_rows_of_112_calls_are_kept_and_others_skipped() -> None:
     """Only rows marked siaga112 with a uniqueid; a short or broken row is skipped, not fatal."""
     rows = parse_cdr_rows([cdr_line("c1"), cdr_line("c2", userfield=""), '"too","short"', cdr_line("")])
     assert [(row.uniqueid, row.caller, row.duration, row.disposition) for row in rows] == [
-        ("c1", "0812", 60, "ANSWERED")]
+        ("c1", "0812", 60, "ANSWERED")
+    ]
     assert rows[0].started_at == datetime(2026, 12, 2, 3, 21, 50, tzinfo=UTC)
 
 
 def given_record(uniqueid: str) -> IvrRecord:
-    return IvrRecord(uniqueid, "2026-12-02T03:21:40+00:00", "0812", "Warga", "siaga112", "11", "id", "selected",
-                     "kebakaran", "q-damkar", 9, "routed", 4.2)
+    return IvrRecord(
+        uniqueid,
+        "2026-12-02T03:21:40+00:00",
+        "0812",
+        "Warga",
+        "siaga112",
+        "11",
+        "id",
+        "selected",
+        "kebakaran",
+        "q-damkar",
+        9,
+        "routed",
+        4.2,
+    )
 
 
 @pytest.fixture
@@ -87,9 +103,17 @@ def test_a_routed_call_gets_its_queue_outcome_and_an_unseen_call_is_added(store:
     ours, unseen = store.get("c1"), store.get("c2")
     assert ours is not None and unseen is not None
     assert (ours["outcome"], ours["queue_outcome"], ours["queue_wait"], ours["answered_by"]) == (
-        "routed", "answered", 3.0, "Ani")
+        "routed",
+        "answered",
+        3.0,
+        "Ani",
+    )
     assert (unseen["outcome"], unseen["caller"], unseen["queue"], unseen["queue_outcome"]) == (
-        "fallback", "0811", "q112", "abandoned")
+        "fallback",
+        "0811",
+        "q112",
+        "abandoned",
+    )
     assert "our service has no record" in unseen["reason"]
 
 
@@ -152,4 +176,9 @@ def test_our_late_record_replaces_a_row_rebuilt_from_the_cdr(store: CallStore, t
     row = store.get("c1")
     assert row is not None
     assert (row["outcome"], row["keys"], row["category"], row["queue_outcome"], row["answered_by"]) == (
-        "routed", "11", "kebakaran", "answered", "Ani")
+        "routed",
+        "11",
+        "kebakaran",
+        "answered",
+        "Ani",
+    )

@@ -27,13 +27,17 @@ def test_shipped_calendar_running_out_is_a_warning_not_an_error(shipped_root: Pa
         'sop/calendar.yaml:25:17: holidays."2027-01-01": warning: the holiday calendar ends 2027-01-01, 30 days '
         "from today (2026-12-02): after that date a holiday counts as a working day and agencies with office "
         "hours are taken as open; add the national holidays (SKB 3 Menteri) through at least 2027-01-31 and set "
-        "'holidays_until' to the last day checked"]
+        "'holidays_until' to the last day checked"
+    ]
 
 
-@pytest.mark.parametrize(("today", "warns"), [
-    (date(2026, 11, 2), False),   # 2027-01-01 is exactly 60 days ahead: covered
-    (date(2026, 11, 3), True),    # one day short
-])
+@pytest.mark.parametrize(
+    ("today", "warns"),
+    [
+        (date(2026, 11, 2), False),  # 2027-01-01 is exactly 60 days ahead: covered
+        (date(2026, 11, 3), True),  # one day short
+    ],
+)
 def test_sixty_days_ahead_is_the_boundary(shipped_root: Path, today: date, warns: bool) -> None:
     """Covered through today + 60 days is enough; one day less warns."""
     assert (calendar_warning(load_config(shipped_root).sop, today) is not None) == warns
@@ -46,8 +50,10 @@ def test_holidays_until_says_how_far_the_list_was_checked(shipped_root: Path) ->
     edit(shipped_root, CALENDAR, "holidays_until: 2027-03-31", "holidays_until: 2026-12-31")
     warning = calendar_warning(load_config(shipped_root).sop, TODAY)
     assert warning is not None
-    assert str(warning).startswith("sop/calendar.yaml:26:17: holidays_until: warning: the holiday calendar ends "
-                                   "2026-12-31, 29 days from today (2026-12-02)")
+    assert str(warning).startswith(
+        "sop/calendar.yaml:26:17: holidays_until: warning: the holiday calendar ends "
+        "2026-12-31, 29 days from today (2026-12-02)"
+    )
 
 
 def test_a_calendar_in_the_past_says_how_long_ago(shipped_root: Path) -> None:
@@ -65,7 +71,8 @@ def test_no_holidays_at_all_is_a_warning(alt_root: Path) -> None:
     assert str(nothing) == (
         "sop:1:1: holidays: warning: no holidays are listed: a holiday counts as a working day and agencies with "
         "office hours are taken as open; add the national holidays (SKB 3 Menteri) through at least 2027-01-31 "
-        "and set 'holidays_until' to the last day checked")
+        "and set 'holidays_until' to the last day checked"
+    )
 
 
 @pytest.mark.parametrize(("value", "shown"), [("soon", "'soon'"), ("[2027-12-31]", "a list")])
@@ -74,7 +81,8 @@ def test_holidays_until_must_be_a_date(shipped_root: Path, value: str, shown: st
     edit(shipped_root, CALENDAR, LAST, LAST + f"holidays_until: {value}\n")
     assert [str(problem) for problem in check(shipped_root, None, today=TODAY).problems] == [
         "sop/calendar.yaml:26:17: holidays_until: expected the last day the holidays were checked through, like "
-        f"2026-12-31, got {shown}"]
+        f"2026-12-31, got {shown}"
+    ]
 
 
 def test_ivr_check_prints_warnings_and_exits_0(alt_root: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,11 +22,14 @@ def test_a_malformed_hand_over_is_ignored(value: str) -> None:
     assert decode_raw(value) is None
 
 
-@pytest.mark.parametrize(("clean", "raw", "key"), [
-    ("+6281234567890", CallerId(b"+62 812-3456-7890", b""), "081234567890"),
-    ("081234567890", None, "081234567890"),
-    ("", CallerId(b"", b""), ""),
-])
+@pytest.mark.parametrize(
+    ("clean", "raw", "key"),
+    [
+        ("+6281234567890", CallerId(b"+62 812-3456-7890", b""), "081234567890"),
+        ("081234567890", None, "081234567890"),
+        ("", CallerId(b"", b""), ""),
+    ],
+)
 def test_plain_and_withheld_numbers(clean: str, raw: CallerId | None, key: str) -> None:
     """A plain number keys by its digits; a withheld one has no history."""
     assert history_key(clean, raw) == key

@@ -66,8 +66,9 @@ async def test_a_key_pressed_between_two_commands_answers_the_next_menu(sounds: 
 async def test_a_gap_key_reported_late_is_taken_after_the_prompt(sounds: Path) -> None:
     """AMI reports the gap key only while prompt b plays: b plays out, then the key is the answer."""
     ledger = KeyLedger(lambda: True)
-    asterisk = ScriptedAsterisk(["1", ""], during=[lambda: ledger.on_dtmf_end(dtmf("1")),
-                                                   lambda: ledger.on_dtmf_end(dtmf("3"))])
+    asterisk = ScriptedAsterisk(
+        ["1", ""], during=[lambda: ledger.on_dtmf_end(dtmf("1")), lambda: ledger.on_dtmf_end(dtmf("3"))]
+    )
     channel = given_channel(asterisk, sounds, ledger)
     assert await channel.play("a", "id", "0123456789*#") == "1"
     assert await channel.play("b", "id", "0123456789*#") == "3"
@@ -117,8 +118,7 @@ async def test_keys_during_a_prompt_that_takes_none_are_not_input(sounds: Path) 
     assert asterisk.sent == ["STREAM FILE", "STREAM FILE"]
 
 
-async def test_a_key_ami_never_reports_falls_back_to_the_agi_key(sounds: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_key_ami_never_reports_falls_back_to_the_agi_key(sounds: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """AMI lags past the grace: the AGI key is used (and the call goes on) rather than waiting."""
     monkeypatch.setattr("ivr.agi.channel.AMI_KEY_GRACE", 0.05)
     ledger = KeyLedger(lambda: True)

@@ -18,10 +18,13 @@ def restore_logging() -> Iterator[None]:
     structlog.reset_defaults()
 
 
-@pytest.mark.parametrize("argv", [
-    ["--root", "/srv/siaga", "check"],
-    ["check", "--root", "/srv/siaga"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--root", "/srv/siaga", "check"],
+        ["check", "--root", "/srv/siaga"],
+    ],
+)
 def test_root_is_accepted_before_or_after_the_subcommand(argv: list[str]) -> None:
     """`ivr --root X check` and `ivr check --root X` mean the same."""
     args = build_parser().parse_args(argv)
@@ -43,19 +46,19 @@ def test_ivr_check_with_root_after_the_subcommand_runs(capsys: pytest.CaptureFix
 
 def test_route_is_printed_in_words() -> None:
     """`ivr call` says where the call went as a sentence, not a Python dict."""
-    words = describe_route({"Action": "queue", "Target": "q-damkar", "Category": "kebakaran",
-                            "QueuePriority": "9", "Timeout": "30"})
+    words = describe_route(
+        {"Action": "queue", "Target": "q-damkar", "Category": "kebakaran", "QueuePriority": "9", "Timeout": "30"}
+    )
     assert words == "queue q-damkar for 'kebakaran', priority 9, at most 30 s before the next step"
     assert describe_route({"Action": "fallback", "AgiStatus": "FAILURE"}).startswith(
-        "fallback to the central call-takers")
+        "fallback to the central call-takers"
+    )
 
 
-def test_hostile_test_caller_is_refused_with_a_message(capsys: pytest.CaptureFixture[str],
-                                                       tmp_path: Path) -> None:
+def test_hostile_test_caller_is_refused_with_a_message(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """`ivr call --caller` with a newline: a one-line refusal and exit 2, no traceback (no Asterisk needed)."""
     (tmp_path / "var").mkdir()
-    (tmp_path / "var" / "secrets.json").write_text(
-        '{"ami_user": "u", "ami_secret": "s", "phone_password": "p"}')
+    (tmp_path / "var" / "secrets.json").write_text('{"ami_user": "u", "ami_secret": "s", "phone_password": "p"}')
     code = main(["call", "--root", str(tmp_path), "--caller", "0812\\nX", "--timeout", "1"])
     assert code == 2
     assert "caller must be a phone number" in capsys.readouterr().err

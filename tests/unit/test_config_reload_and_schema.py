@@ -37,26 +37,39 @@ async def test_a_valid_edit_takes_effect_and_an_invalid_one_is_refused(alt_root:
     bump(alt_root / "dialplan/112.yaml", '"8": bantuan', '"8": bantu')
     assert not await live.reload_if_changed()
     assert live.current() is good
-    assert live.rejected == ['dialplan/112.yaml:18:12: nodes.pintu.options."8": unknown node \'bantu\' '
-                             "(known: sapa, pintu, bantuan)"]
+    assert live.rejected == [
+        "dialplan/112.yaml:18:12: nodes.pintu.options.\"8\": unknown node 'bantu' (known: sapa, pintu, bantuan)"
+    ]
 
 
 async def test_an_unsafe_edit_is_refused_too(alt_root: Path) -> None:
     """A flow whose silence would loop forever never replaces a safe one."""
     live = LiveConfig(alt_root, None)
-    bump(alt_root / "dialplan/112.yaml", "    on_silence: {category: jaga}\n    replay_on_invalid: 2",
-         "    on_silence: bantuan\n    replay_on_invalid: 2")
-    bump(alt_root / "dialplan/112.yaml", "    on_silence: {category: jaga}\n    replay_on_invalid: 1",
-         "    on_silence: pintu\n    replay_on_invalid: 1")
+    bump(
+        alt_root / "dialplan/112.yaml",
+        "    on_silence: {category: jaga}\n    replay_on_invalid: 2",
+        "    on_silence: bantuan\n    replay_on_invalid: 2",
+    )
+    bump(
+        alt_root / "dialplan/112.yaml",
+        "    on_silence: {category: jaga}\n    replay_on_invalid: 1",
+        "    on_silence: pintu\n    replay_on_invalid: 1",
+    )
     assert not await live.reload_if_changed()
     assert "loops forever" in live.rejected[0]
 
 
-@pytest.mark.parametrize(("schema", "relative"), [
-    ("flow", "dialplan/112.yaml"), ("prompts", "dialplan/prompts.yaml"),
-    ("sop", "sop/agencies.yaml"), ("sop", "sop/categories.yaml"), ("sop", "sop/calendar.yaml"),
-    ("sop", "sop/triage.yaml"),
-])
+@pytest.mark.parametrize(
+    ("schema", "relative"),
+    [
+        ("flow", "dialplan/112.yaml"),
+        ("prompts", "dialplan/prompts.yaml"),
+        ("sop", "sop/agencies.yaml"),
+        ("sop", "sop/categories.yaml"),
+        ("sop", "sop/calendar.yaml"),
+        ("sop", "sop/triage.yaml"),
+    ],
+)
 def test_shipped_files_match_the_schema(schema: str, relative: str) -> None:
     """What we ship validates against what we export for editors."""
     jsonschema.validate(yaml.safe_load((REPO / relative).read_text()), SCHEMAS[schema])

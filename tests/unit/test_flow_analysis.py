@@ -36,8 +36,7 @@ def test_back_navigation_then_holding_is_listed(shipped_root: Path) -> None:
     """Item 8: 'not an emergency' (2), back (0), then holding: the path is listed and ends at an emergency."""
     result = check(shipped_root, None)
     paths = result.paths["112"]
-    back_then_hold = [path for path in paths
-                      if [step.choice for step in path.steps] == ["2", "0", "silence"]]
+    back_then_hold = [path for path in paths if [step.choice for step in path.steps] == ["2", "0", "silence"]]
     assert len(back_then_hold) == 1, [path.describe() for path in paths][:20]
     assert back_then_hold[0].emergency and back_then_hold[0].category == "darurat-umum"
 
@@ -66,8 +65,7 @@ def test_mixed_replays_are_explored(alt_root: Path) -> None:
     """The engine counts silences and wrong keys apart: wrong, wrong, silence, silence is a path, and timed."""
     result = check(alt_root, None)
     described = {path.describe() for path in result.paths["112"]}
-    assert ("sapa[next] → pintu[invalid] → pintu[invalid] → pintu[silence] → pintu[silence] → jaga"
-            in described)
+    assert "sapa[next] → pintu[invalid] → pintu[invalid] → pintu[silence] → pintu[silence] → jaga" in described
 
 
 def test_a_capped_enumeration_is_an_error(shipped_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,4 +75,5 @@ def test_a_capped_enumeration_is_an_error(shipped_root: Path, monkeypatch: pytes
     assert result.config is None
     assert [str(problem) for problem in result.problems] == [
         "dialplan/112.yaml:17:5: nodes.utama: flow 'siaga112' has more than 10 paths: the proof is incomplete "
-        "(split the flow into fewer menus, or fewer replays)"]
+        "(split the flow into fewer menus, or fewer replays)"
+    ]

@@ -84,8 +84,11 @@ class ReplayCaller:
 def wrong_key(node: MenuNode) -> str:
     """The costliest wrong key: a strict prefix of a multi-key option (the engine waits for more)."""
     prefixes = [option[:1] for option in node.options if len(option) > 1 and option[:1] not in node.options]
-    return prefixes[0] if prefixes else next(key for key in "0123456789*#"
-                                             if not any(o.startswith(key) for o in node.options))
+    return (
+        prefixes[0]
+        if prefixes
+        else next(key for key in "0123456789*#" if not any(o.startswith(key) for o in node.options))
+    )
 
 
 def all_paths() -> list[ParameterSet]:
@@ -93,8 +96,10 @@ def all_paths() -> list[ParameterSet]:
     for name, root in (("shipped", REPO), ("alt", FIXTURES / "alt")):
         config = load_config(root)
         timings = estimate(config.prompts)
-        found += [pytest.param(name, path, id=f"{name}: {path.describe()}")
-                  for path in timed_paths(config.flows["112"], config.sop, timings)]
+        found += [
+            pytest.param(name, path, id=f"{name}: {path.describe()}")
+            for path in timed_paths(config.flows["112"], config.sop, timings)
+        ]
     return found
 
 
@@ -185,8 +190,11 @@ def test_timing_model(alt_config: Config) -> None:
     assert choice_seconds(flow, pintu, "#", timing) == 4.0 + 1.0  # never announced: whole prompt
     assert choice_seconds(flow, pintu, "silence", timing) == 4.0 + 2.0  # per play: replays are steps
     assert choice_seconds(flow, pintu, "invalid", timing) == 4.0 + 1.0
-    paths = timed_paths(flow, alt_config.sop, {("salam", "id"): PromptTiming(1.0), ("pintu", "id"): timing,
-                                               ("bantuan", "id"): PromptTiming(2.0, {"3": 1.0})})
+    paths = timed_paths(
+        flow,
+        alt_config.sop,
+        {("salam", "id"): PromptTiming(1.0), ("pintu", "id"): timing, ("bantuan", "id"): PromptTiming(2.0, {"3": 1.0})},
+    )
     times = {path.describe(): path.seconds for path in paths}
     assert times["sapa[next] → pintu[8] → bantuan[3] → medis"] == 1.0 + 4.0 + 2.0
     assert times["sapa[next] → pintu[7] → api"] == 1.0 + 2.5

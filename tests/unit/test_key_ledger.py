@@ -14,8 +14,15 @@ def dtmf(uniqueid: str, digit: str, direction: str = "Received") -> dict[str, st
 def test_received_keys_are_kept_per_channel_in_order() -> None:
     """Keys of two channels do not mix; keys we send (Direction Sent) and junk are not caller keys."""
     ledger = KeyLedger(lambda: True)
-    for fields in (dtmf("a", "1"), dtmf("b", "5"), dtmf("a", "1", "Sent"), dtmf("a", "#"), dtmf("a", "x"),
-                   dtmf("a", "12"), dtmf("", "1")):
+    for fields in (
+        dtmf("a", "1"),
+        dtmf("b", "5"),
+        dtmf("a", "1", "Sent"),
+        dtmf("a", "#"),
+        dtmf("a", "x"),
+        dtmf("a", "12"),
+        dtmf("", "1"),
+    ):
         ledger.on_dtmf_end(fields)
     assert (ledger.keys("a"), ledger.keys("b"), ledger.keys("c")) == ("1#", "5", "")
 

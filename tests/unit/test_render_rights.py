@@ -36,8 +36,10 @@ def test_service_account_manages_queue_members_only(tmp_path: Path) -> None:
     keys = load_secrets(Settings.load(tmp_path), create=False)
     manager = (etc / "manager.conf").read_text()
     assert account(manager, keys.ami_user) == {"read": "system,agent,dtmf", "write": "agent"}
-    assert account(manager, keys.test_ami_user) == {"read": "system,call,agent,user,dialplan,agi,dtmf",
-                                                    "write": "originate,call,agent"}
+    assert account(manager, keys.test_ami_user) == {
+        "read": "system,call,agent,user,dialplan,agi,dtmf",
+        "write": "originate,call,agent",
+    }
     assert keys.ami_secret != keys.test_ami_secret
 
 

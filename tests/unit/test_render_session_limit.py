@@ -41,8 +41,9 @@ def bounds(root: Path) -> list[int]:
     return found
 
 
-def test_the_rendered_bound_is_the_flows_worst_case_plus_the_margin(tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_rendered_bound_is_the_flows_worst_case_plus_the_margin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Without IVR_AGI_SESSION_LIMIT: the menu's AGI() gets ceil(worst * 1.1 + 5), the overflow's 5."""
     monkeypatch.delenv("IVR_AGI_SESSION_LIMIT", raising=False)
     given_root(tmp_path, REPO)
@@ -66,15 +67,21 @@ def test_the_bound_covers_every_path_check_lists(shipped_root: Path) -> None:
     config = load_config(shipped_root)
     timings, _ = prompt_timings(config, None)
     worst = session_worst_case(config, None)
-    warning = {language: timing.seconds for (prompt, language), timing in timings.items()
-               if prompt == config.sop.prank.warning_prompt}
+    warning = {
+        language: timing.seconds
+        for (prompt, language), timing in timings.items()
+        if prompt == config.sop.prank.warning_prompt
+    }
     assert min(warning.values()) > 0
     for flow in config.flows.values():
         for path in timed_paths(flow, config.sop, timings):
             assert path.from_answer <= session_seconds(flow, path, timings)
             assert session_seconds(flow, path, timings) + warning[path.language] <= worst + 0.01
-    assert any(session_seconds(flow, path, timings) + warning[path.language] == pytest.approx(worst, abs=0.01)
-               for flow in config.flows.values() for path in timed_paths(flow, config.sop, timings))
+    assert any(
+        session_seconds(flow, path, timings) + warning[path.language] == pytest.approx(worst, abs=0.01)
+        for flow in config.flows.values()
+        for path in timed_paths(flow, config.sop, timings)
+    )
 
 
 def test_a_slower_menu_raises_the_bound(shipped_root: Path) -> None:
@@ -86,7 +93,7 @@ def test_a_slower_menu_raises_the_bound(shipped_root: Path) -> None:
     first_timeout = re.search(r"^    timeout: ([0-9.]+)$", text, re.M)
     assert first_timeout is not None
     slower = float(first_timeout[1]) + 2
-    flow_file.write_text(text[:first_timeout.start(1)] + f"{slower:g}" + text[first_timeout.end(1):])
+    flow_file.write_text(text[: first_timeout.start(1)] + f"{slower:g}" + text[first_timeout.end(1) :])
     assert session_worst_case(load_config(shipped_root), None) >= before + 2
 
 

@@ -44,8 +44,14 @@ class ScriptedChannel:
     env: AgiEnvironment = field(init=False)
 
     def __post_init__(self) -> None:
-        self.env = AgiEnvironment({"agi_uniqueid": "1700000000.7", "agi_callerid": "081234567890",
-                                   "agi_calleridname": "Warga", "agi_network_script": self.script})
+        self.env = AgiEnvironment(
+            {
+                "agi_uniqueid": "1700000000.7",
+                "agi_callerid": "081234567890",
+                "agi_calleridname": "Warga",
+                "agi_network_script": self.script,
+            }
+        )
 
     async def command(self, line: str, timeout: float = 30.0) -> Reply:
         self.sent.append(line)
@@ -95,8 +101,9 @@ async def test_overflow_reads_one_variable_and_sets_one(shipped: tuple[Config, P
     first = ScriptedChannel(keys=["1", "1"])
     await service(shipped).handle(first)
     failed = split_route(first.variables[ROUTE_VARIABLE])
-    session = ScriptedChannel(keys=[], script="overflow",
-                              variables={FAILED_ROUTE_VARIABLE: first.variables[ROUTE_VARIABLE]})
+    session = ScriptedChannel(
+        keys=[], script="overflow", variables={FAILED_ROUTE_VARIABLE: first.variables[ROUTE_VARIABLE]}
+    )
     await service(shipped).handle(session)
     assert session.commands("GET") == [f"GET VARIABLE {FAILED_ROUTE_VARIABLE}"]
     assert len(session.commands("SET VARIABLE")) == 1
@@ -104,7 +111,10 @@ async def test_overflow_reads_one_variable_and_sets_one(shipped: tuple[Config, P
     assert route["IVR_TARGET"] != failed["IVR_TARGET"]
     assert failed["IVR_TARGET"] in route["IVR_TRIED"].split()
     assert (route["IVR_CATEGORY"], route["IVR_PRIORITY"], route["IVR_FLAGS"]) == (
-        failed["IVR_CATEGORY"], failed["IVR_PRIORITY"], failed["IVR_FLAGS"])
+        failed["IVR_CATEGORY"],
+        failed["IVR_PRIORITY"],
+        failed["IVR_FLAGS"],
+    )
 
 
 async def test_overflow_without_a_failed_route_still_routes_centrally(shipped: tuple[Config, Path]) -> None:
@@ -115,20 +125,27 @@ async def test_overflow_without_a_failed_route_still_routes_centrally(shipped: t
     assert split_route(session.variables[ROUTE_VARIABLE])["IVR_TARGET"] == config.sop.central_queue.name
 
 
-@pytest.mark.parametrize("decision, flags", [
-    (Decision("queue", "q-damkar", 9, "kebakaran", 30, "r", tried=("q-damkar",)), ["anak", "prank-warned"]),
-    (Decision("bridge", "PJSIP/desk-01@pmi.example+1", 5, "medis", 20, "r", tried=("q-a", "q_b", "PJSIP/x")), []),
-    (Decision("queue", "q112", 10, "", 0, "r"), []),
-    (Decision("queue", "Local/op-1@siaga-sim-operator/n", 1, "informasi", 0, "r", tried=("q1",)), ["x"]),
-])
+@pytest.mark.parametrize(
+    "decision, flags",
+    [
+        (Decision("queue", "q-damkar", 9, "kebakaran", 30, "r", tried=("q-damkar",)), ["anak", "prank-warned"]),
+        (Decision("bridge", "PJSIP/desk-01@pmi.example+1", 5, "medis", 20, "r", tried=("q-a", "q_b", "PJSIP/x")), []),
+        (Decision("queue", "q112", 10, "", 0, "r"), []),
+        (Decision("queue", "Local/op-1@siaga-sim-operator/n", 1, "informasi", 0, "r", tried=("q1",)), ["x"]),
+    ],
+)
 def test_the_route_round_trips_through_arrays_split(decision: Decision, flags: list[str]) -> None:
     """Every field comes back from the dialplan's split as it was sent, empty ones included."""
     [(name, value)] = route_variables(decision, flags)
     assert name == ROUTE_VARIABLE
     assert split_route(value) == {
-        "IVR_ACTION": decision.action, "IVR_TARGET": decision.target, "IVR_PRIORITY": str(decision.priority),
-        "IVR_CATEGORY": decision.category, "IVR_TIMEOUT": str(decision.timeout) if decision.timeout else "",
-        "IVR_TRIED": " ".join(decision.tried), "IVR_FLAGS": " ".join(flags),
+        "IVR_ACTION": decision.action,
+        "IVR_TARGET": decision.target,
+        "IVR_PRIORITY": str(decision.priority),
+        "IVR_CATEGORY": decision.category,
+        "IVR_TIMEOUT": str(decision.timeout) if decision.timeout else "",
+        "IVR_TRIED": " ".join(decision.tried),
+        "IVR_FLAGS": " ".join(flags),
     }
 
 
@@ -168,8 +185,14 @@ async def test_a_refused_route_sets_nothing(shipped: tuple[Config, Path], monkey
 
     def hostile(*args: Any, **kwargs: Any) -> Decision:
         decision = real(*args, **kwargs)
-        return Decision(decision.action, decision.target + ",q-other", decision.priority, decision.category,
-                        decision.timeout, decision.reason)
+        return Decision(
+            decision.action,
+            decision.target + ",q-other",
+            decision.priority,
+            decision.category,
+            decision.timeout,
+            decision.reason,
+        )
 
     monkeypatch.setattr(service_module, "decide", hostile)
     session = ScriptedChannel(keys=["1", "1"])
@@ -187,11 +210,11 @@ def test_the_dialplan_clears_the_route_before_each_agi_and_splits_it_after() -> 
     agi = [index for index, line in enumerate(lines) if ",AGI(" in line]
     assert len(agi) == 2
     for previous, index in zip([-1, *agi[:-1]], agi, strict=True):
-        since = lines[previous + 1:index]  # since the AGI before this one (or the context's start)
+        since = lines[previous + 1 : index]  # since the AGI before this one (or the context's start)
         cleared = [i for i, line in enumerate(since) if line.endswith(f",Set({ROUTE_VARIABLE}=)")]
         assert cleared, lines[index]
-        assert not any(f"Set({ROUTE_VARIABLE}=" in line for line in since[cleared[-1] + 1:])
-        after = lines[index + 1:]
+        assert not any(f"Set({ROUTE_VARIABLE}=" in line for line in since[cleared[-1] + 1 :])
+        after = lines[index + 1 :]
         split = next(i for i, line in enumerate(after) if "ARRAY(" in line)
         assert after[split].endswith(f",{ARRAY_SPLIT}")
         assert not any("IVR_ACTION}" in line for line in after[:split])

@@ -24,24 +24,30 @@ def config() -> Config:
     return load_config(REPO)
 
 
-@pytest.mark.parametrize(("category", "at", "queue", "timeout", "priority"), [
-    ("kebakaran", TUESDAY_NIGHT, "q-damkar", 30, 10),
-    ("kecelakaan", TUESDAY_NOON, "q-psc119", 30, 10),
-    ("darurat-umum", TUESDAY_NIGHT, "q112", 0, 10),
-    ("informasi", TUESDAY_NOON, "q112", 0, 1),
-    ("lalu-lintas", TUESDAY_NOON, "q-dishub", 120, 3),
-    ("lalu-lintas", TUESDAY_NIGHT, "q112", 0, 3),        # Dishub closed at night → central
-    ("lalu-lintas", INDEPENDENCE_DAY, "q112", 0, 3),     # ... and on a holiday
-    ("sosial", TUESDAY_NIGHT, "q112", 0, 2),             # Dinsos after hours → Satpol PP → closed too → central
-    ("sosial", datetime(2026, 12, 1, 18, 0, tzinfo=WIB), "q-satpolpp", 120, 2),  # Dinsos closed, Satpol PP open
-    ("", TUESDAY_NOON, "q112", 0, 10),                   # nothing chosen: central, as an emergency
-])
-def test_routing_table(config: Config, category: str, at: datetime, queue: str, timeout: int,
-                       priority: int) -> None:
+@pytest.mark.parametrize(
+    ("category", "at", "queue", "timeout", "priority"),
+    [
+        ("kebakaran", TUESDAY_NIGHT, "q-damkar", 30, 10),
+        ("kecelakaan", TUESDAY_NOON, "q-psc119", 30, 10),
+        ("darurat-umum", TUESDAY_NIGHT, "q112", 0, 10),
+        ("informasi", TUESDAY_NOON, "q112", 0, 1),
+        ("lalu-lintas", TUESDAY_NOON, "q-dishub", 120, 3),
+        ("lalu-lintas", TUESDAY_NIGHT, "q112", 0, 3),  # Dishub closed at night → central
+        ("lalu-lintas", INDEPENDENCE_DAY, "q112", 0, 3),  # ... and on a holiday
+        ("sosial", TUESDAY_NIGHT, "q112", 0, 2),  # Dinsos after hours → Satpol PP → closed too → central
+        ("sosial", datetime(2026, 12, 1, 18, 0, tzinfo=WIB), "q-satpolpp", 120, 2),  # Dinsos closed, Satpol PP open
+        ("", TUESDAY_NOON, "q112", 0, 10),  # nothing chosen: central, as an emergency
+    ],
+)
+def test_routing_table(config: Config, category: str, at: datetime, queue: str, timeout: int, priority: int) -> None:
     """Category and clock decide the queue, its time limit and the priority."""
     decision = decide(category, config.sop, at)
-    assert (decision.action, decision.target, decision.timeout, decision.priority) == ("queue", queue, timeout,
-                                                                                         priority)
+    assert (decision.action, decision.target, decision.timeout, decision.priority) == (
+        "queue",
+        queue,
+        timeout,
+        priority,
+    )
 
 
 def test_holiday_is_named_in_the_reason(config: Config) -> None:
@@ -93,31 +99,59 @@ def test_bridge_first_then_the_queue_chain(alt_config: Config) -> None:
 def test_fallback_decision_is_the_central_queue_at_emergency_priority(config: Config) -> None:
     """When routing fails, the caller goes to the central queue at the darurat priority, saying why."""
     decision = fallback_decision(config.sop, "lalu-lintas", "routing overran 0.2 s")
-    assert decision == Decision("queue", "q112", 10, "lalu-lintas", 0, "routing overran 0.2 s; queue q112: the "
-                                "central call-takers, 24/7, no time limit", False, ("q112",))
+    assert decision == Decision(
+        "queue",
+        "q112",
+        10,
+        "lalu-lintas",
+        0,
+        "routing overran 0.2 s; queue q112: the central call-takers, 24/7, no time limit",
+        False,
+        ("q112",),
+    )
     assert fallback_decision(config.sop, "nope", "decide raised KeyError").category == ""
 
 
 CENTRAL_REASON = "queue q112: the central call-takers, 24/7, no time limit"
 
 
-@pytest.mark.parametrize(("category", "at", "standing", "reason", "name"), [
-    ("sosial", TUESDAY_NIGHT, None,
-     "sosial (Orang terlantar / ODGJ); Dinas Sosial closed now (hours mon-fri 08:00-16:00): its calls go to "
-     "q-satpolpp; Satuan Polisi Pamong Praja closed now (hours mon-sat 07:00-22:00): its calls go to q112; "
-     f"{CENTRAL_REASON}", "sosial"),
-    ("nope", TUESDAY_NIGHT, None, f"category 'nope' not in the SOP; {CENTRAL_REASON}", ""),
-    ("", TUESDAY_NIGHT, None, f"no category chosen; {CENTRAL_REASON}", ""),
-    ("kebakaran", TUESDAY_NOON, Standing(True, 2, TUESDAY_NIGHT),
-     "kebakaran (Kebakaran); number flagged for pranks (level 2, until 2026-12-01T23:30+07:00): priority 0, still "
-     "queued for a human; queue q-damkar (Dinas Pemadam Kebakaran dan Penyelamatan): wait at most 30 s, then the "
-     "next step", "kebakaran"),
-    ("kebakaran", TUESDAY_NOON, Standing(True, 1, None),
-     "kebakaran (Kebakaran); number flagged for pranks (level 1, until ?): priority 0, still queued for a human; "
-     "queue q-damkar (Dinas Pemadam Kebakaran dan Penyelamatan): wait at most 30 s, then the next step", "kebakaran"),
-])
-def test_reason_and_category_are_exact(config: Config, category: str, at: datetime, standing: Standing | None,
-                                       reason: str, name: str) -> None:
+@pytest.mark.parametrize(
+    ("category", "at", "standing", "reason", "name"),
+    [
+        (
+            "sosial",
+            TUESDAY_NIGHT,
+            None,
+            "sosial (Orang terlantar / ODGJ); Dinas Sosial closed now (hours mon-fri 08:00-16:00): its calls go to "
+            "q-satpolpp; Satuan Polisi Pamong Praja closed now (hours mon-sat 07:00-22:00): its calls go to q112; "
+            f"{CENTRAL_REASON}",
+            "sosial",
+        ),
+        ("nope", TUESDAY_NIGHT, None, f"category 'nope' not in the SOP; {CENTRAL_REASON}", ""),
+        ("", TUESDAY_NIGHT, None, f"no category chosen; {CENTRAL_REASON}", ""),
+        (
+            "kebakaran",
+            TUESDAY_NOON,
+            Standing(True, 2, TUESDAY_NIGHT),
+            "kebakaran (Kebakaran); number flagged for pranks (level 2, until 2026-12-01T23:30+07:00): "
+            "priority 0, still queued for a human; queue q-damkar (Dinas Pemadam Kebakaran dan "
+            "Penyelamatan): wait at most 30 s, then the next step",
+            "kebakaran",
+        ),
+        (
+            "kebakaran",
+            TUESDAY_NOON,
+            Standing(True, 1, None),
+            "kebakaran (Kebakaran); number flagged for pranks (level 1, until ?): priority 0, still queued "
+            "for a human; queue q-damkar (Dinas Pemadam Kebakaran dan Penyelamatan): wait at most 30 s, "
+            "then the next step",
+            "kebakaran",
+        ),
+    ],
+)
+def test_reason_and_category_are_exact(
+    config: Config, category: str, at: datetime, standing: Standing | None, reason: str, name: str
+) -> None:
     """The operator and the log read exactly why; IVR_CATEGORY is the SOP's name, or empty when none was chosen."""
     decision = decide(category, config.sop, at, standing=standing)
     assert (decision.reason, decision.category) == (reason, name)
@@ -135,12 +169,16 @@ OFFICE = Hours(False, ((frozenset(range(5)), time(8), time(16)),), "mon-fri 08:0
 
 def given_sop(overflow: tuple[str, ...] = (), categories: dict[str, Category] | None = None) -> Sop:
     """A central queue, and a desk (with a bridge) that keeps office hours."""
-    return Sop({"pusat": Agency("pusat", "Pusat", (Queue("q0", "pusat"),), central=True),
-                "meja": Agency("meja", "Meja", (Queue("q-meja", "meja"),), hours=OFFICE,
-                               bridge=Bridge("PJSIP/meja", 20))},
-               categories if categories is not None else
-               {"lapor": Category("lapor", "Lapor", False, 3, "q-meja", route="bridge", overflow=overflow)},
-               holidays={INDEPENDENCE_DAY.date(): "Hari Kemerdekaan"})
+    return Sop(
+        {
+            "pusat": Agency("pusat", "Pusat", (Queue("q0", "pusat"),), central=True),
+            "meja": Agency("meja", "Meja", (Queue("q-meja", "meja"),), hours=OFFICE, bridge=Bridge("PJSIP/meja", 20)),
+        },
+        categories
+        if categories is not None
+        else {"lapor": Category("lapor", "Lapor", False, 3, "q-meja", route="bridge", overflow=overflow)},
+        holidays={INDEPENDENCE_DAY.date(): "Hari Kemerdekaan"},
+    )
 
 
 def test_no_bridge_to_a_desk_closed_for_a_holiday() -> None:

@@ -99,21 +99,36 @@ def cases(draw: st.DrawFn) -> Case:
     count = draw(st.integers(1, 6))
     names = [f"q{i}" for i in range(count + 1)]  # q0 is the central queue
     pointers = st.sampled_from(["", *names, GHOST])
-    agencies = {"a0": Agency("a0", "A0", (Queue(CENTRAL, "a0"),), central=True, hours=draw(_hours()),
-                             after_hours=draw(pointers))}
+    agencies = {
+        "a0": Agency(
+            "a0", "A0", (Queue(CENTRAL, "a0"),), central=True, hours=draw(_hours()), after_hours=draw(pointers)
+        )
+    }
     for i in range(1, count + 1):
         extra = (Queue(f"{names[i]}x", f"a{i}"),) if draw(st.booleans()) else ()
         bridge = Bridge(f"PJSIP/desk-{i}", 10) if draw(st.booleans()) else None
-        agencies[f"a{i}"] = Agency(f"a{i}", f"A{i}", (Queue(names[i], f"a{i}"), *extra), hours=draw(_hours()),
-                                   after_hours=draw(pointers), bridge=bridge)
+        agencies[f"a{i}"] = Agency(
+            f"a{i}",
+            f"A{i}",
+            (Queue(names[i], f"a{i}"), *extra),
+            hours=draw(_hours()),
+            after_hours=draw(pointers),
+            bridge=bridge,
+        )
     all_queues = [queue.name for agency in agencies.values() for queue in agency.queues]
     anywhere = st.sampled_from([*all_queues, GHOST])
     categories = {}
     for j in range(draw(st.integers(1, 4))):
         categories[f"c{j}"] = Category(
-            f"c{j}", f"C{j}", draw(st.booleans()), draw(st.integers(0, 10)), draw(anywhere),
-            route=draw(st.sampled_from(["queue", "bridge"])), max_wait=draw(st.sampled_from([0, 30])),
-            overflow=tuple(draw(st.lists(anywhere, max_size=5))))
+            f"c{j}",
+            f"C{j}",
+            draw(st.booleans()),
+            draw(st.integers(0, 10)),
+            draw(anywhere),
+            route=draw(st.sampled_from(["queue", "bridge"])),
+            max_wait=draw(st.sampled_from([0, 30])),
+            overflow=tuple(draw(st.lists(anywhere, max_size=5))),
+        )
     now = draw(st.datetimes(datetime(2026, 1, 1), datetime(2027, 12, 31), timezones=st.just(WIB)))
     holidays = {now.date(): "Libur"} if draw(st.booleans()) else {}
     sop = Sop(agencies, categories, holidays=holidays)
@@ -131,8 +146,13 @@ def _open(case: Case, queue: str) -> bool:
 def _can_take(case: Case, queue: str, tried: tuple[str, ...]) -> bool:
     """A queue other than the central one that could take the call now."""
     state = case.live.get(queue)
-    return (queue in case.sop.queues and queue != CENTRAL and queue not in tried and _open(case, queue)
-            and not (state is not None and state.ready == 0))
+    return (
+        queue in case.sop.queues
+        and queue != CENTRAL
+        and queue not in tried
+        and _open(case, queue)
+        and not (state is not None and state.ready == 0)
+    )
 
 
 def _bridge_possible(case: Case, tried: tuple[str, ...]) -> bool:
@@ -148,8 +168,12 @@ def _decide(case: Case, tried: tuple[str, ...]) -> Decision:
 
 
 # No explain phase: it traces the failing example itself, which our line budget would then have to share.
-PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-                    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink])
+PROPERTY = settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+)
 
 
 @PROPERTY
@@ -214,15 +238,18 @@ def test_after_hours_agencies_pointing_at_each_other_reach_the_central_queue() -
     """Issue 8's reproduction: two closed agencies whose after_hours name each other → central, not a spin."""
     night = datetime(2026, 12, 1, 23, 30, tzinfo=WIB)
     office = Hours(False, ((frozenset(range(5)), time(8), time(16)),), "mon-fri 08:00-16:00")
-    sop = Sop({"c112": Agency("c112", "Pusat", (Queue("q112", "c112"),), central=True),
-               "dishub": Agency("dishub", "Dishub", (Queue("q-dishub", "dishub"),), hours=office,
-                                after_hours="q-dinsos"),
-               "dinsos": Agency("dinsos", "Dinsos", (Queue("q-dinsos", "dinsos"),), hours=office,
-                                after_hours="q-dishub")},
-              {"lalu-lintas": Category("lalu-lintas", "Lalu lintas", False, 3, "q-dishub", max_wait=120)})
+    sop = Sop(
+        {
+            "c112": Agency("c112", "Pusat", (Queue("q112", "c112"),), central=True),
+            "dishub": Agency("dishub", "Dishub", (Queue("q-dishub", "dishub"),), hours=office, after_hours="q-dinsos"),
+            "dinsos": Agency("dinsos", "Dinsos", (Queue("q-dinsos", "dinsos"),), hours=office, after_hours="q-dishub"),
+        },
+        {"lalu-lintas": Category("lalu-lintas", "Lalu lintas", False, 3, "q-dishub", max_wait=120)},
+    )
     decision = bounded(lambda: decide("lalu-lintas", sop, night))
     assert (decision.action, decision.target, decision.timeout) == ("queue", "q112", 0)
     assert decision.reason == (
         "lalu-lintas (Lalu lintas); Dishub closed now (hours mon-fri 08:00-16:00): its calls go to q-dinsos; "
         "Dinsos closed now (hours mon-fri 08:00-16:00): its calls go to q-dishub, already considered; "
-        "queue q112: the central call-takers, 24/7, no time limit")
+        "queue q112: the central call-takers, 24/7, no time limit"
+    )

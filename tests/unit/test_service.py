@@ -40,8 +40,14 @@ class FakeAsterisk:
     variables: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.env = AgiEnvironment({"agi_uniqueid": self.uniqueid, "agi_callerid": self.caller,
-                                   "agi_calleridname": "Warga", "agi_network_script": "112"})
+        self.env = AgiEnvironment(
+            {
+                "agi_uniqueid": self.uniqueid,
+                "agi_callerid": self.caller,
+                "agi_calleridname": "Warga",
+                "agi_network_script": "112",
+            }
+        )
 
     async def command(self, line: str, timeout: float = 30.0) -> Reply:
         self.sent.append(line)
@@ -120,7 +126,12 @@ async def test_fire_caller_is_routed_recorded_and_the_route_is_set_in_one_variab
     assert session.set_order == [ROUTE_VARIABLE] and session.variables["IVR_ACTION"] == "queue"
     [record] = store.records
     assert (record.outcome, record.keys, record.category, record.queue, record.caller) == (
-        "routed", "11", "kebakaran", "q-damkar", "081234567890")
+        "routed",
+        "11",
+        "kebakaran",
+        "q-damkar",
+        "081234567890",
+    )
     assert (session.summary["ivr_outcome"], session.summary["queue"]) == ("routed", "q-damkar")
 
 
@@ -134,8 +145,9 @@ async def test_history_failure_costs_history_not_the_menu(shipped: tuple[Config,
     assert store.records[0].outcome == "routed"
 
 
-async def test_a_stalled_history_lookup_is_given_up(shipped: tuple[Config, Path],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_stalled_history_lookup_is_given_up(
+    shipped: tuple[Config, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """History that takes longer than its deadline is dropped; the route does not wait for it."""
     monkeypatch.setattr("ivr.service.HISTORY_DEADLINE", 0.05)
     store = FakeStore(history_stall=0.5)
@@ -176,8 +188,9 @@ async def test_silent_caller_goes_to_the_emergency_call_takers(shipped: tuple[Co
     config, _ = shipped
     assert session.variables["IVR_TARGET"] == config.sop.central_queue.name
     assert store.records[0].exit == "silence"
-    assert int(session.variables["IVR_PRIORITY"]) >= max(c.priority for c in config.sop.categories.values()
-                                                         if not c.emergency)
+    assert int(session.variables["IVR_PRIORITY"]) >= max(
+        c.priority for c in config.sop.categories.values() if not c.emergency
+    )
 
 
 async def test_flagged_number_hears_the_warning_and_waits_last(shipped: tuple[Config, Path]) -> None:
@@ -233,6 +246,7 @@ async def test_a_routing_decision_that_raises_sends_the_caller_to_central(
     shipped: tuple[Config, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A bug in routing: the caller still gets a route, the central call-takers, and the log says why."""
+
     def broken(*_args: Any) -> None:
         raise KeyError("q-ghost")
 

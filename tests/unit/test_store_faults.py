@@ -17,8 +17,21 @@ from ivr.store.spool import SpoolingRecords
 
 
 def given_record(uniqueid: str) -> IvrRecord:
-    return IvrRecord(uniqueid, "2026-12-02T03:00:00+00:00", "0812", "Warga", "siaga112", "11", "id", "selected",
-                     "kebakaran", "q-damkar", 9, "routed", 4.2)
+    return IvrRecord(
+        uniqueid,
+        "2026-12-02T03:00:00+00:00",
+        "0812",
+        "Warga",
+        "siaga112",
+        "11",
+        "id",
+        "selected",
+        "kebakaran",
+        "q-damkar",
+        9,
+        "routed",
+        4.2,
+    )
 
 
 @dataclass

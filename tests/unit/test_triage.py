@@ -69,8 +69,15 @@ def test_whitelist_overrides() -> None:
     assert (standing.whitelisted, standing.flagged, flag) == (True, False, None)
 
 
-@pytest.mark.parametrize(("raw", "normal"), [("+62 812-3456-7890", "081234567890"), ("081234567890", "081234567890"),
-                                              ("6281234567890", "081234567890"), ("112", "112")])
+@pytest.mark.parametrize(
+    ("raw", "normal"),
+    [
+        ("+62 812-3456-7890", "081234567890"),
+        ("081234567890", "081234567890"),
+        ("6281234567890", "081234567890"),
+        ("112", "112"),
+    ],
+)
 def test_numbers_are_normalised(raw: str, normal: str) -> None:
     """One history per subscriber whatever the format of the caller ID."""
     assert normalise_number(raw) == normal
@@ -80,8 +87,23 @@ async def test_store_history_and_flags_round_trip(tmp_path: Path) -> None:
     """Dispositions set by operators and flags come back from SQLite as history."""
     store = CallStore(tmp_path / "calls.sqlite3")
     for n in range(3):
-        await store.record(IvrRecord(f"u{n}", (T0 + timedelta(minutes=n)).isoformat(), "0812", "x' OR 1=1 --",
-                                     "f", "", "id", "silence", "darurat-umum", "q112", 10, "routed", 1.0))
+        await store.record(
+            IvrRecord(
+                f"u{n}",
+                (T0 + timedelta(minutes=n)).isoformat(),
+                "0812",
+                "x' OR 1=1 --",
+                "f",
+                "",
+                "id",
+                "silence",
+                "darurat-umum",
+                "q112",
+                10,
+                "routed",
+                1.0,
+            )
+        )
         assert store.set_disposition(f"u{n}", "prank")
     with pytest.raises(UnknownDisposition):
         store.set_disposition("u0", "bogus")
@@ -94,11 +116,14 @@ async def test_store_history_and_flags_round_trip(tmp_path: Path) -> None:
     store.close()
 
 
-@pytest.mark.parametrize(("raw", "normal"), [
-    ("621234567", "621234567"),      # 9 digits starting 62: a local number, kept
-    ("6212345678", "012345678"),     # 10 digits: the country code, replaced
-    ("1" * 25, "1" * 20),            # a caller ID is cut to 20 digits: one bounded key per number
-])
+@pytest.mark.parametrize(
+    ("raw", "normal"),
+    [
+        ("621234567", "621234567"),  # 9 digits starting 62: a local number, kept
+        ("6212345678", "012345678"),  # 10 digits: the country code, replaced
+        ("1" * 25, "1" * 20),  # a caller ID is cut to 20 digits: one bounded key per number
+    ],
+)
 def test_number_normalisation_boundaries(raw: str, normal: str) -> None:
     """Where '62' stops being a local prefix, and the length a caller ID is cut to."""
     assert normalise_number(raw) == normal

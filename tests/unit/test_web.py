@@ -27,11 +27,25 @@ async def handler(_session: Any) -> None:
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
     store = CallStore(tmp_path / "calls.sqlite3")
-    store.write(IvrRecord("1700.1", "2026-12-02T03:00:00+00:00", "0812", "", "siaga112", "", "id", "silence",
-                          "darurat-umum", "q112", 9, "routed", 9.0))
+    store.write(
+        IvrRecord(
+            "1700.1",
+            "2026-12-02T03:00:00+00:00",
+            "0812",
+            "",
+            "siaga112",
+            "",
+            "id",
+            "silence",
+            "darurat-umum",
+            "q112",
+            9,
+            "routed",
+            9.0,
+        )
+    )
     health = StoreHealth(False, 3, 0, "OSError('disk I/O error')")
-    app = build_web_app(Settings(root=ALT), LiveConfig(ALT, None), AgiServer(handler), None, store,
-                        lambda: health)
+    app = build_web_app(Settings(root=ALT), LiveConfig(ALT, None), AgiServer(handler), None, store, lambda: health)
     async with TestClient(TestServer(app)) as test_client:
         yield test_client
     store.close()
@@ -43,18 +57,34 @@ async def test_a_disposition_is_recorded(client: TestClient) -> None:  # type: i
     assert response.status == 200
 
 
-@pytest.mark.parametrize(("body", "headers", "status", "code"), [
-    ("{not json", {"Content-Type": "application/json"}, 400, "invalid_json"),
-    ('["prank"]', {"Content-Type": "application/json"}, 400, "invalid_body"),
-    ('{"disposition": "bogus"}', {"Content-Type": "application/json"}, 400, "unknown_disposition"),
-    ("disposition=prank", {"Content-Type": "application/x-www-form-urlencoded"}, 415, "not_json"),
-    ('{"disposition": "prank"}', {"Content-Type": "application/json", "Origin": "http://evil.example"}, 403,
-     "cross_origin"),
-    ('{"disposition": "prank"}', {"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"}, 403,
-     "cross_origin"),
-])
-async def test_bad_disposition_requests_get_a_clear_4xx(client: TestClient, body: str,  # type: ignore[type-arg]
-                                                        headers: dict[str, str], status: int, code: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "code"),
+    [
+        ("{not json", {"Content-Type": "application/json"}, 400, "invalid_json"),
+        ('["prank"]', {"Content-Type": "application/json"}, 400, "invalid_body"),
+        ('{"disposition": "bogus"}', {"Content-Type": "application/json"}, 400, "unknown_disposition"),
+        ("disposition=prank", {"Content-Type": "application/x-www-form-urlencoded"}, 415, "not_json"),
+        (
+            '{"disposition": "prank"}',
+            {"Content-Type": "application/json", "Origin": "http://evil.example"},
+            403,
+            "cross_origin",
+        ),
+        (
+            '{"disposition": "prank"}',
+            {"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"},
+            403,
+            "cross_origin",
+        ),
+    ],
+)
+async def test_bad_disposition_requests_get_a_clear_4xx(
+    client: TestClient,
+    body: str,  # type: ignore[type-arg]
+    headers: dict[str, str],
+    status: int,
+    code: str,
+) -> None:
     """Each bad request is refused with its own status and stable error code, not a 500."""
     response = await client.post("/api/calls/1700.1/disposition", data=body, headers=headers)
     assert (response.status, (await response.json())["error"]) == (status, code)
