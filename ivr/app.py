@@ -23,9 +23,9 @@ from ivr.asterisk import process
 from ivr.asterisk.provision import AsteriskUnavailable, find_or_provision
 from ivr.asterisk.render import load_secrets, render
 from ivr.asterisk.supervisor import supervise
+from ivr.config import Config
 from ivr.config.calendar import calendar_warning
 from ivr.config.live import LiveConfig
-from ivr.config.sop import Sop
 from ivr.service import CallService
 from ivr.settings import Settings
 from ivr.store.calls import CallStore
@@ -48,7 +48,7 @@ QUEUE_EVENTS = (
 async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: Callable[[], int] | None = None) -> None:
     """Run until SIGINT/SIGTERM. ``supervise_asterisk`` (``ivr up``): restarts a dead Asterisk with it."""
     config = LiveConfig(settings.root, settings.sounds_dir)
-    config.appliers.append(lambda new: apply_sop(settings, new.sop))
+    config.appliers.append(lambda new: apply_config(settings, new))
     store = CallStore.open(settings.store_file)
     records = SpoolingRecords(store)
     tasks: set[asyncio.Task[object]] = set()
@@ -123,6 +123,7 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
         await asyncio.gather(watcher, flusher, reconciler, *tasks, return_exceptions=True)
         await runner.cleanup()
         await agi.close()
+        await records.settle()
         await records.flush()
         if live is not None:
             await live.close()
@@ -146,7 +147,8 @@ async def _flush_spool(records: SpoolingRecords, interval: float = 5.0) -> None:
     while True:
         await asyncio.sleep(interval)
         if records.health().spooled:
-            await records.flush()
+            await records.settle()
+        await records.flush()
 
 
 async def _reconcile(asterisk_records: AsteriskRecords, interval: float = 2.0) -> None:
@@ -160,16 +162,17 @@ async def _reconcile(asterisk_records: AsteriskRecords, interval: float = 2.0) -
         await asyncio.sleep(interval)
 
 
-def apply_sop(settings: Settings, sop: Sop) -> None:
-    """A changed SOP reaches the running Asterisk: queues re-rendered, then a reload that keeps calls."""
+def apply_config(settings: Settings, config: Config) -> None:
+    """A changed configuration reaches the running Asterisk: queues (from the SOP) and the session
+    bound (from the flows) re-rendered from the checked config, then a reload that keeps calls."""
     try:
         install = find_or_provision()
     except AsteriskUnavailable as error:
-        log.error("sop_not_applied_to_asterisk", error=str(error))
+        log.error("config_not_applied_to_asterisk", error=str(error))
         return
-    render(settings, sop, install)
+    render(settings, config.sop, install, config=config)
     if not process.reload(settings):
-        log.warning("sop_rendered_asterisk_not_running")
+        log.warning("config_rendered_asterisk_not_running")
 
 
 def _log_queue_event(fields: dict[str, str]) -> None:

@@ -10,10 +10,17 @@ import sys
 from collections.abc import Coroutine
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import structlog
 
 from ivr import logs
 from ivr.settings import Settings
+
+if TYPE_CHECKING:
+    from ivr.asterisk.provision import AsteriskInstall
+
+log = structlog.get_logger("ivr.cli")
 
 # Simulated operators per queue in `ivr up --demo` (IVR_SIM_OPERATORS overrides).
 DEMO_SEATS = 2
@@ -145,16 +152,33 @@ def cmd_prompts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _render_for_start(settings: Settings, install: AsteriskInstall) -> Path:
+    """Render from dialplan/ and sop/; when they do not load (a bad edit), start Asterisk on the last
+    good rendering instead: a broken YAML file must never keep the 112 line from coming up."""
+    from ivr.asterisk.render import render
+    from ivr.config import ConfigError, load_config
+
+    try:
+        config = load_config(settings.root)
+    except ConfigError as error:
+        last_good = settings.asterisk_dir / "etc" / "asterisk.conf"
+        if not last_good.exists():
+            raise
+        log.error(
+            "config_invalid_starting_on_last_good_render",
+            errors=[str(p) for p in error.problems],
+            rendered=str(last_good.parent),
+        )
+        return last_good
+    return render(settings, config.sop, install, config=config)
+
+
 def _start_asterisk(settings: Settings) -> int:
     from ivr.asterisk.process import start
     from ivr.asterisk.provision import find_or_provision
-    from ivr.asterisk.render import render
-    from ivr.config import load_config
 
-    config = load_config(settings.root)
     install = find_or_provision()
-    conf = render(settings, config.sop, install)
-    return start(settings, install, conf)
+    return start(settings, install, _render_for_start(settings, install))
 
 
 def cmd_asterisk(args: argparse.Namespace) -> int:
@@ -163,11 +187,9 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.action == "run":
         from ivr.asterisk.provision import find_or_provision
-        from ivr.asterisk.render import render
-        from ivr.config import load_config
 
         install = find_or_provision()
-        process.run_foreground(settings, install, render(settings, load_config(settings.root).sop, install))
+        process.run_foreground(settings, install, _render_for_start(settings, install))
     if args.action == "start":
         pid = _start_asterisk(settings)
         print(

@@ -98,8 +98,10 @@ class AgiChannel:
             self.delivered += 1
             self.recovered += key != agi_key
             return key
+        # AMI is behind: from here its stream cannot be matched to ours without risking a key the
+        # caller never pressed here, so this call goes on with the keys AGI returns.
         log.warning("ami_key_late", key=agi_key, grace=AMI_KEY_GRACE)
-        self.delivered += 1
+        self._epoch = None
         return agi_key
 
     def _skip_seen(self) -> None:

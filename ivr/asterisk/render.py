@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ivr.asterisk.provision import AsteriskInstall
 from ivr.check import session_worst_case
-from ivr.config import ConfigError, load_config
+from ivr.config import Config, ConfigError, load_config
 from ivr.config.sop import Sop
 from ivr.flow.analysis import IncompleteProof
 from ivr.settings import Settings
@@ -146,12 +146,14 @@ def render_queues(sop: Sop) -> str:
     return "\n".join(lines)
 
 
-def agi_session_limit(settings: Settings) -> int:
-    """``IVR_AGI_SESSION_LIMIT`` when set, else the flows' worst case plus the margin, whole seconds."""
+def agi_session_limit(settings: Settings, config: Config | None = None) -> int:
+    """``IVR_AGI_SESSION_LIMIT`` when set, else the flows' worst case plus the margin, whole seconds.
+
+    ``config``: the configuration being applied (checked already); without it, the files on disk."""
     if settings.agi_session_limit:
         return settings.agi_session_limit
     try:
-        worst = session_worst_case(load_config(settings.root), settings.sounds_dir)
+        worst = session_worst_case(config or load_config(settings.root), settings.sounds_dir)
     except (ConfigError, IncompleteProof):
         return FALLBACK_SESSION_LIMIT
     if worst <= 0:
@@ -159,8 +161,15 @@ def agi_session_limit(settings: Settings) -> int:
     return math.ceil(worst * (1 + SESSION_MARGIN_SHARE) + SESSION_MARGIN)
 
 
-def render(settings: Settings, sop: Sop, install: AsteriskInstall, template_dir: Path | None = None) -> Path:
-    """Write the runtime config; returns the path of asterisk.conf."""
+def render(
+    settings: Settings,
+    sop: Sop,
+    install: AsteriskInstall,
+    template_dir: Path | None = None,
+    config: Config | None = None,
+) -> Path:
+    """Write the runtime config; returns the path of asterisk.conf. ``config``: the checked
+    configuration this rendering is for (its flows give the session bound)."""
     template_dir = template_dir or settings.root / "asterisk-config"
     keys = load_secrets(settings)
     dirs = runtime_dirs(settings)
@@ -176,7 +185,7 @@ def render(settings: Settings, sop: Sop, install: AsteriskInstall, template_dir:
     ):
         private.chmod(PRIVATE_DIR_MODE)
     (dirs["lib_dir"] / "agi-bin").mkdir(exist_ok=True)
-    session_limit = agi_session_limit(settings)
+    session_limit = agi_session_limit(settings, config)
     values = {
         **{name: str(path) for name, path in dirs.items()},
         "module_dir": install.module_dir,

@@ -60,10 +60,10 @@ class LiveConfig:
             self.rejected = [str(problem) for problem in result.problems]
             log.error("config_rejected_last_good_kept", errors=self.rejected)
             return False
-        if self._config.sop != result.config.sop:
-            # Asterisk first: a call routed by the new SOP must find its queue already there.
-            for apply in self.appliers:
-                await asyncio.to_thread(apply, result.config)
+        # Asterisk first: a call routed by the new SOP must find its queue already there, and a longer
+        # flow its longer session bound.
+        for apply in self.appliers:
+            await asyncio.to_thread(apply, result.config)
         self._config = result.config
         self.rejected = []
         self.generation += 1
@@ -78,4 +78,8 @@ class LiveConfig:
     async def watch(self, interval: float = 1.0) -> None:
         while True:
             await asyncio.sleep(interval)
-            await self.reload_if_changed()
+            try:
+                await self.reload_if_changed()
+            except Exception as error:  # one failed reload (an applier, a file) must not end the watch
+                self.rejected = [f"reload failed: {error!r}"]
+                log.exception("config_reload_failed")

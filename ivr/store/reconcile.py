@@ -87,6 +87,9 @@ class AsteriskRecords:
                 self._unapplied.discard(callid)
             elif visit.entered_at < stale:
                 self._unapplied.discard(callid)
+        # Visits stay in memory only while they may still change: a day, then they are history.
+        for callid in [c for c, visit in self.visits.items() if visit.entered_at < stale and c not in self._unapplied]:
+            del self.visits[callid]
         if added:
             log.warning(
                 "calls_rebuilt_from_asterisk_records",

@@ -62,14 +62,23 @@ class SpoolingRecords:
         self._error = ""
         self._lock = asyncio.Lock()
         self._run = run
+        self._writer: asyncio.Task[int] | None = None
 
     async def record(self, record: IvrRecord) -> None:
+        """Spool the record and return at once: the write happens in a task of the spool's own, so a
+        slow or locked database never holds the caller's AGI session (and the route) open."""
         if len(self._spool) >= self._limit:
             self._spool.popleft()
             self._dropped += 1
             log.error("store_spool_full_record_dropped", dropped=self._dropped, limit=self._limit)
         self._spool.append(record)
-        await self.flush()
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self.flush())
+
+    async def settle(self) -> None:
+        """Wait for the write in progress (shutdown, tests)."""
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
 
     async def flush(self) -> int:
         """Write what is spooled, oldest first; stop at the first failure. Returns records written."""

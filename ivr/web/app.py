@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -81,7 +82,8 @@ def build_web_app(
         if not isinstance(body, dict) or not isinstance(body.get("disposition"), str):
             return _error(400, "invalid_body", 'expected a JSON object like {"disposition": "prank"}')
         try:
-            found = store.set_disposition(request.match_info["uniqueid"], body["disposition"])
+            # A worker thread: the store's lock may be held by a write, and the loop carries every call.
+            found = await asyncio.to_thread(store.set_disposition, request.match_info["uniqueid"], body["disposition"])
         except UnknownDisposition as error:
             return _error(400, error.code, str(error))
         if not found:

@@ -14,7 +14,7 @@ import pytest
 from ivr.ami.client import AmiClient
 from ivr.ami.live import LiveQueues
 from ivr.ami.operators import login_sim_operators, logout_sim_operators, sim_interface
-from ivr.app import apply_sop
+from ivr.app import apply_config
 from ivr.config import Config
 from ivr.store.calls import IvrRecord
 from tests.integration.conftest import SEATS, AgiSwitch, Caller, Stack, until
@@ -191,7 +191,7 @@ async def test_an_sop_edit_applied_while_a_call_waits_does_not_drop_it(
     applied: list[Config] = []
 
     def apply(config: Config) -> None:
-        apply_sop(stack.settings, config.sop)
+        apply_config(stack.settings, config)
         applied.append(config)
 
     stack.config.appliers.append(apply)
@@ -218,7 +218,7 @@ async def test_an_sop_edit_applied_while_a_call_waits_does_not_drop_it(
         stack.config.appliers.remove(apply)
         agencies.write_text(original)
         await stack.config.reload_if_changed()
-        apply_sop(stack.settings, stack.config.current().sop)
+        apply_config(stack.settings, stack.config.current())
         await pause(ami, CENTRAL, False)
     assert report.answered and report.queue == CENTRAL
     assert time.monotonic() - reloaded_at < 60

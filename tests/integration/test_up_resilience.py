@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ivr.asterisk import process
@@ -233,3 +233,51 @@ async def test_asterisk_run_is_asterisk_in_the_foreground_for_systemd(tmp_path: 
             child.kill()
             await child.wait()
         process.stop(settings)
+
+
+async def test_a_bad_yaml_edit_does_not_keep_asterisk_from_starting(tmp_path: Path) -> None:
+    """After a good render, an admin breaks dialplan/112.yaml; Asterisk then crashes or the host
+    reboots: `ivr asterisk run` starts Asterisk on the last good rendering and says so."""
+    root = given_root(tmp_path / "siaga")
+    env = up_env()
+    rendered = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "ivr", "--root", str(root), "render"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    flow = root / "dialplan" / "112.yaml"
+    flow.write_text(flow.read_text().replace("start: utama", "start: nowhere"))
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ivr",
+        "--root",
+        str(root),
+        "--log-format",
+        "json",
+        "asterisk",
+        "run",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    settings = replace(Settings.load(root), ami_port=int(env["IVR_AMI_PORT"]))
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while not (await asyncio.to_thread(process.status, settings)).ready:
+            assert child.returncode is None, "ivr asterisk run exited on a bad YAML edit"
+            assert loop.time() < deadline, "Asterisk never became ready"
+            await asyncio.sleep(0.3)
+        assert process.running_pid(settings) == child.pid
+    finally:
+        if child.returncode is None:
+            child.kill()
+        _, err = await child.communicate()
+        process.stop(settings)
+    assert "config_invalid_starting_on_last_good_render" in err.decode()

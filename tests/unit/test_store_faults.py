@@ -3,6 +3,7 @@ corrupt file is moved aside at start instead of keeping the service (and the men
 
 from __future__ import annotations
 
+import asyncio
 import stat
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,6 +63,7 @@ async def test_records_are_spooled_while_the_store_fails_and_written_in_order_af
     with capture_logs() as logs:
         for n in range(3):
             await records.record(given_record(f"u{n}"))
+            await records.settle()
     health = records.health()
     assert (health.healthy, health.spooled, health.dropped) == (False, 3, 0)
     assert "disk I/O error" in health.last_error
@@ -78,6 +80,7 @@ async def test_the_spool_is_bounded_and_counts_what_it_dropped() -> None:
     records = SpoolingRecords(writer, limit=2, run=run_inline)
     for n in range(5):
         await records.record(given_record(f"u{n}"))
+        await records.settle()
     assert (records.health().spooled, records.health().dropped) == (2, 3)
     writer.failing = False
     await records.flush()
@@ -104,3 +107,20 @@ def test_the_store_file_is_readable_by_the_service_only(tmp_path: Path) -> None:
     path.touch(mode=0o644)
     CallStore(path).close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+async def test_recording_does_not_wait_for_a_slow_store() -> None:
+    """A write that takes long (a locked database): record() returns at once, the write lands later."""
+    writer = FlakyWriter(failing=False)
+    release = asyncio.Event()
+
+    async def slow(function: Any, *args: Any) -> Any:
+        await release.wait()
+        return function(*args)
+
+    records = SpoolingRecords(writer, run=slow)
+    await asyncio.wait_for(records.record(given_record("u1")), timeout=0.1)
+    assert writer.written == []
+    release.set()
+    await records.settle()
+    assert writer.written == ["u1"]
