@@ -299,7 +299,7 @@ def describe_route(route: dict[str, str]) -> str:
 
 def cmd_call(args: argparse.Namespace) -> int:
     from ivr.ami.client import AmiClient, AmiError
-    from ivr.ami.testcall import TestCallError, place_call, validate_request
+    from ivr.ami.testcall import TEST_CALL_EVENTS, TestCallError, place_call, validate_request
     from ivr.asterisk.render import load_secrets
 
     settings = _settings(args)
@@ -312,7 +312,9 @@ def cmd_call(args: argparse.Namespace) -> int:
 
     async def run() -> dict[str, object]:
         # Originate and Hangup: the test-call account (the service's may only manage queue members).
-        client = AmiClient(settings.host, settings.ami_port, keys.test_ami_user, keys.test_ami_secret)
+        client = AmiClient(
+            settings.host, settings.ami_port, keys.test_ami_user, keys.test_ami_secret, events=TEST_CALL_EVENTS
+        )
         await client.connect(timeout=10.0)
         try:
             report = await place_call(client, "".join(args.press), caller=args.caller, answer_timeout=args.timeout)

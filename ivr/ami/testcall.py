@@ -22,6 +22,13 @@ STREAM_FILE = re.compile(r'^STREAM FILE "([^"]*)"')
 ROUTE_FIELDS = ("Action", "Target", "Category", "QueuePriority", "Timeout", "AgiStatus", "From", "Status", "Hop")
 
 
+# The AMI event classes a test call follows: boot state (system), Hangup (call), queue joins and
+# answers (agent), our SiagaRoute UserEvent (user), the AGI commands (agi). Not `dialplan` (an event
+# per dialplan step and variable): with it, 100 parallel `ivr call`s drowned AMI in events and
+# their Originates timed out.
+TEST_CALL_EVENTS = "system,call,agent,user,agi"
+
+
 class TestCallError(ValueError):
     code = "test_call_invalid"
 
