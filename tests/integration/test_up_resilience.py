@@ -175,12 +175,9 @@ async def test_a_second_ivr_up_that_fails_leaves_asterisk_answering(tmp_path: Pa
         await given_healthy(up)
 
 
-async def test_asterisk_run_is_asterisk_in_the_foreground_for_systemd(tmp_path: Path) -> None:
-    """`ivr asterisk run` (what siaga-asterisk.service starts) becomes the Asterisk process itself:
-    the pid file names it, AMI answers, and when it dies the line's state says so at once."""
-    root = given_root(tmp_path / "siaga")
-    env = up_env()
-    child = await asyncio.create_subprocess_exec(
+async def start_asterisk_run(root: Path, env: dict[str, str], stderr: int) -> asyncio.subprocess.Process:
+    """`ivr asterisk run`, as siaga-asterisk.service starts it."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "ivr",
@@ -192,8 +189,16 @@ async def test_asterisk_run_is_asterisk_in_the_foreground_for_systemd(tmp_path: 
         "run",
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        stderr=stderr,
     )
+
+
+async def test_asterisk_run_is_asterisk_in_the_foreground_for_systemd(tmp_path: Path) -> None:
+    """`ivr asterisk run` (what siaga-asterisk.service starts) becomes the Asterisk process itself:
+    the pid file names it, AMI answers, and when it dies the line's state says so at once."""
+    root = given_root(tmp_path / "siaga")
+    env = up_env()
+    child = await start_asterisk_run(root, env, stderr=asyncio.subprocess.DEVNULL)
     settings = Settings.load(root)
     try:
         status = await asyncio.to_thread(
@@ -252,20 +257,7 @@ async def test_a_bad_yaml_edit_does_not_keep_asterisk_from_starting(tmp_path: Pa
     assert rendered.returncode == 0, rendered.stderr[-2000:]
     flow = root / "dialplan" / "112.yaml"
     flow.write_text(flow.read_text().replace("start: utama", "start: nowhere"))
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ivr",
-        "--root",
-        str(root),
-        "--log-format",
-        "json",
-        "asterisk",
-        "run",
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    child = await start_asterisk_run(root, env, stderr=asyncio.subprocess.PIPE)
     settings = replace(Settings.load(root), ami_port=int(env["IVR_AMI_PORT"]))
     try:
         loop = asyncio.get_running_loop()
