@@ -58,9 +58,9 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
     ledger: KeyLedger | None = None
     if with_ami:
         keys = load_secrets(settings, create=False)
-        # Boot state and queue/member events only: every call's dialplan steps, variables and AGI
-        # commands would otherwise arrive here too, and cost ~13 ms of CPU per call (bench/).
-        # dtmf: every key the caller presses, also those Asterisk drops between two AGI commands.
+        # Boot state, queue/member events and the callers' keys (dtmf: also those Asterisk drops between
+        # two AGI commands). Not each call's dialplan steps, variables and AGI commands: those would
+        # cost ~13 ms of CPU per call (bench/).
         ami = AmiClient(settings.host, settings.ami_port, keys.ami_user, keys.ami_secret, events="system,agent,dtmf")
         if settings.dtmf_ledger:
             ledger = KeyLedger(lambda: ami is not None and ami.ready)
