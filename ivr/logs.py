@@ -15,8 +15,13 @@ import structlog
 _CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)}
 
 
+def escape_controls(text: str) -> str:
+    """Control characters as visible escapes (``\\x0a``): caller text can then not forge a line."""
+    return text.translate(_CONTROL)
+
+
 def _escape_controls(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
-    return {key: value.translate(_CONTROL) if isinstance(value, str) else value for key, value in event.items()}
+    return {key: escape_controls(value) if isinstance(value, str) else value for key, value in event.items()}
 
 
 def configure(level: str = "info", json: bool | None = None, stream: Any = None) -> None:

@@ -20,6 +20,7 @@ from ivr.check import session_worst_case
 from ivr.config import Config, ConfigError, load_config
 from ivr.config.sop import Sop
 from ivr.flow.analysis import IncompleteProof
+from ivr.routing.decide import fallback_priority
 from ivr.settings import Settings
 
 PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
@@ -204,7 +205,7 @@ def render(
         "agi_session_limit": str(session_limit),
         "agi_overflow_limit": str(min(OVERFLOW_SESSION_LIMIT, session_limit)),
         "central_queue": sop.central_queue.name,
-        "fallback_priority": str(max((c.priority for c in sop.categories.values() if c.emergency), default=10)),
+        "fallback_priority": str(fallback_priority(sop)),
     }
     templates = sorted(template_dir.glob("*.conf"))
     if not templates:

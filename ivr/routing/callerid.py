@@ -16,11 +16,11 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
+from ivr.logs import escape_controls
 from ivr.routing.triage import normalise_number
 
 # What a real subscriber number looks like on the way in (spaces and dashes from some trunks).
 PLAIN_NUMBER = re.compile(rb"\+?[0-9][0-9 -]{0,30}")
-_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)}
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class CallerId:
 
 
 def escape(raw: bytes) -> str:
-    return raw.decode("utf-8", errors="backslashreplace").translate(_CONTROLS)
+    return escape_controls(raw.decode("utf-8", errors="backslashreplace"))
 
 
 def decode_raw(value: str) -> CallerId | None:
