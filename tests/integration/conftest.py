@@ -10,6 +10,7 @@ import asyncio
 import os
 import shutil
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -162,6 +163,27 @@ class SlowSession:
     async def command(self, line: str, timeout: float = 30.0) -> Reply:
         await asyncio.sleep(self.switch.command_delay)
         return await self.session.command(line, timeout)
+
+
+async def start_serve(
+    stack: Stack, web_port: int = 0, stderr: int = asyncio.subprocess.DEVNULL
+) -> asyncio.subprocess.Process:
+    """`ivr serve` as users run it, its own process, on the stack's ports (no simulated operators of its own)."""
+    env = {key: value for key, value in os.environ.items() if key != "IVR_SIM_OPERATORS"}
+    env.update(
+        IVR_AGI_PORT=str(stack.settings.agi_port), IVR_WEB_PORT=str(web_port), IVR_AMI_PORT=str(stack.settings.ami_port)
+    )
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ivr",
+        "--root",
+        str(stack.settings.root),
+        "serve",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=stderr,
+    )
 
 
 @asynccontextmanager

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import os
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +17,7 @@ from ivr.ami.client import AmiClient
 from ivr.ami.operators import sim_interface
 from ivr.routing.decide import Decision
 from ivr.service import route_variables
-from tests.integration.conftest import AGI_SESSION_LIMIT, SEATS, AgiSwitch, Caller, Stack, free_port, until
+from tests.integration.conftest import AGI_SESSION_LIMIT, SEATS, AgiSwitch, Caller, Stack, free_port, start_serve, until
 from tests.integration.test_fault_battery import safe_name
 
 # All central calls share one queue: priority, not separate queues, puts emergencies first.
@@ -70,22 +68,7 @@ async def test_fastagi_killed_mid_call_goes_to_the_general_queue(
 ) -> None:
     """Our service killed (SIGKILL) while the menu plays: AGISTATUS is SUCCESS, yet no route → central."""
     await agi.stop()
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ivr",
-        "--root",
-        str(stack.settings.root),
-        "serve",
-        env={
-            **os.environ,
-            "IVR_AGI_PORT": str(stack.settings.agi_port),
-            "IVR_WEB_PORT": "0",
-            "IVR_AMI_PORT": str(stack.settings.ami_port),
-        },
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    child = await start_serve(stack)
     streaming: list[str] = []
 
     def on_agi(fields: dict[str, str]) -> None:
@@ -177,22 +160,7 @@ async def test_a_frozen_service_plays_hold_music_until_the_bound(
     """`ivr serve` stopped (SIGSTOP) before the call: Asterisk connects and waits; the caller hears the
     hold message from the start until the bound, then the central queue (and its own music) takes over."""
     await agi.stop()
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ivr",
-        "--root",
-        str(stack.settings.root),
-        "serve",
-        env={
-            **os.environ,
-            "IVR_AGI_PORT": str(stack.settings.agi_port),
-            "IVR_WEB_PORT": "0",
-            "IVR_AMI_PORT": str(stack.settings.ami_port),
-        },
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    child = await start_serve(stack)
     try:
         await _wait_for_port(stack.settings.agi_port)
         child.send_signal(signal.SIGSTOP)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import sys
 import urllib.request
 
 from ivr.ami.client import AmiClient
 from ivr.ami.testcall import place_call
-from tests.integration.conftest import AgiSwitch, Stack, free_port
+from tests.integration.conftest import AgiSwitch, Stack, free_port, start_serve
 
 
 def _get_json(url: str) -> dict[str, object]:
@@ -27,22 +25,7 @@ async def test_ivr_serve_routes_calls_reports_health_and_stops_cleanly(
     by default it logs no simulated operator in and says, per queue, that no real operator is there."""
     web_port = free_port()
     await agi.stop()
-    child = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ivr",
-        "--root",
-        str(stack.settings.root),
-        "serve",
-        env={
-            **{k: v for k, v in os.environ.items() if k != "IVR_SIM_OPERATORS"},
-            "IVR_AGI_PORT": str(stack.settings.agi_port),
-            "IVR_WEB_PORT": str(web_port),
-            "IVR_AMI_PORT": str(stack.settings.ami_port),
-        },
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    child = await start_serve(stack, web_port, stderr=asyncio.subprocess.PIPE)
     try:
         url = f"http://127.0.0.1:{web_port}/healthz"
 

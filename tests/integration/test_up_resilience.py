@@ -66,7 +66,10 @@ def up_env() -> dict[str, str]:
     return {**{k: v for k, v in os.environ.items() if k != "IVR_SIM_OPERATORS"}, **ports}
 
 
-async def start_up(root: Path, env: dict[str, str], *extra: str) -> asyncio.subprocess.Process:
+async def start_ivr(
+    root: Path, env: dict[str, str], *args: str, stderr: int = asyncio.subprocess.PIPE
+) -> asyncio.subprocess.Process:
+    """`ivr --root ROOT --log-format json ARGS…` in its own process, as a center (or systemd) runs it."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -75,11 +78,10 @@ async def start_up(root: Path, env: dict[str, str], *extra: str) -> asyncio.subp
         str(root),
         "--log-format",
         "json",
-        "up",
-        *extra,
+        *args,
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+        stderr=stderr,
     )
 
 
@@ -89,7 +91,8 @@ async def running_up(tmp_path: Path, *extra: str, before: object = None) -> Asyn
     if callable(before):
         before(root)
     env = up_env()
-    child = await start_up(root, env, *extra)
+    # Nobody reads its stderr while the test runs: DEVNULL, or a full pipe would stall `ivr up`.
+    child = await start_ivr(root, env, "up", *extra, stderr=asyncio.subprocess.DEVNULL)
     settings = Settings.load(root)
     up = Up(root, env, child, settings)
     try:
@@ -167,7 +170,7 @@ async def test_a_second_ivr_up_that_fails_leaves_asterisk_answering(tmp_path: Pa
     async with running_up(tmp_path) as up:
         await given_healthy(up)
         leader = process.running_pid(up.settings)
-        second = await start_up(up.root, up.env)
+        second = await start_ivr(up.root, up.env, "up")
         _, err = await asyncio.wait_for(second.communicate(), 60)
         assert second.returncode == 1, err.decode()[-2000:]
         assert "keeps answering 112" in err.decode()
@@ -175,30 +178,12 @@ async def test_a_second_ivr_up_that_fails_leaves_asterisk_answering(tmp_path: Pa
         await given_healthy(up)
 
 
-async def start_asterisk_run(root: Path, env: dict[str, str], stderr: int) -> asyncio.subprocess.Process:
-    """`ivr asterisk run`, as siaga-asterisk.service starts it."""
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ivr",
-        "--root",
-        str(root),
-        "--log-format",
-        "json",
-        "asterisk",
-        "run",
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=stderr,
-    )
-
-
 async def test_asterisk_run_is_asterisk_in_the_foreground_for_systemd(tmp_path: Path) -> None:
     """`ivr asterisk run` (what siaga-asterisk.service starts) becomes the Asterisk process itself:
     the pid file names it, AMI answers, and when it dies the line's state says so at once."""
     root = given_root(tmp_path / "siaga")
     env = up_env()
-    child = await start_asterisk_run(root, env, stderr=asyncio.subprocess.DEVNULL)
+    child = await start_ivr(root, env, "asterisk", "run", stderr=asyncio.subprocess.DEVNULL)
     settings = Settings.load(root)
     try:
         status = await asyncio.to_thread(
@@ -257,7 +242,7 @@ async def test_a_bad_yaml_edit_does_not_keep_asterisk_from_starting(tmp_path: Pa
     assert rendered.returncode == 0, rendered.stderr[-2000:]
     flow = root / "dialplan" / "112.yaml"
     flow.write_text(flow.read_text().replace("start: utama", "start: nowhere"))
-    child = await start_asterisk_run(root, env, stderr=asyncio.subprocess.PIPE)
+    child = await start_ivr(root, env, "asterisk", "run")
     settings = replace(Settings.load(root), ami_port=int(env["IVR_AMI_PORT"]))
     try:
         loop = asyncio.get_running_loop()
