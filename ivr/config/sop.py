@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr.config.nodes import Node
+from ivr.config.roster import Operator
 from ivr.config.spec import (
     DATE,
     NAME,
@@ -284,6 +285,7 @@ class Sop:
     timezone: str = SOP_FILE.default("timezone")
     # The last day the holiday list was checked through (None: the last holiday listed); see config/calendar.py.
     holidays_until: date | None = None
+    operators: dict[str, Operator] = field(default_factory=dict)
 
     @property
     def queues(self) -> dict[str, Queue]:
