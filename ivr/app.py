@@ -93,7 +93,7 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
     )
     agi = AgiServer(service.handle, settings.host, settings.agi_port)
     await agi.start()
-    runner = web.AppRunner(build_web_app(settings, config, agi, ami, store, records.health))
+    runner = web.AppRunner(build_web_app(settings, config, agi, ami, records.health))
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.web_port)
     await site.start()

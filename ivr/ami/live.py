@@ -7,6 +7,8 @@ own joinempty/leavewhenempty rules in Asterisk, which overflow the caller the sa
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -27,6 +29,8 @@ class Member:
     name: str = ""
     paused: bool = False
     status: str = "0"
+    paused_reason: str = ""
+    in_call: bool = False
 
     @property
     def ready(self) -> bool:
@@ -37,6 +41,11 @@ class Member:
 class QueueView:
     members: dict[str, Member] = field(default_factory=dict)
     waiting: int = 0
+    # Callers waiting now: uniqueid -> when they joined (monotonic seconds), for the longest wait.
+    callers: dict[str, float] = field(default_factory=dict)
+
+    def longest_wait(self, now: float) -> float:
+        return max((now - joined for joined in self.callers.values()), default=0.0)
 
 
 class LiveQueues:
@@ -45,6 +54,10 @@ class LiveQueues:
         self.queues: dict[str, QueueView] = {}
         self.synced = False
         self._resync_task: asyncio.Task[None] | None = None
+        # Called after every change (an event or a resync): the console pushes the new picture.
+        self.listeners: list[Callable[[], None]] = []
+        # Called after each full resync (a restarted Asterisk has forgotten its dynamic members).
+        self.resynced: list[Callable[[], None]] = []
         for event in (
             "QueueMemberAdded",
             "QueueMemberStatus",
@@ -69,11 +82,20 @@ class LiveQueues:
         queue = fields.get("Queue", "")
         if not queue:
             return
-        view = self.queues.setdefault(queue, QueueView())
+        self._apply(self.queues.setdefault(queue, QueueView()), fields)
+        self._changed()
+
+    @staticmethod
+    def _apply(view: QueueView, fields: dict[str, str]) -> None:
         name = fields.get("Event", "")
         if name.startswith("QueueCaller"):
             if "Count" in fields:
                 view.waiting = int(fields["Count"] or 0)
+            uniqueid = fields.get("Uniqueid", "")
+            if name == "QueueCallerJoin":
+                view.callers[uniqueid] = time.monotonic()
+            else:
+                view.callers.pop(uniqueid, None)
             return
         interface = fields.get("Interface", "")
         if name == "QueueMemberRemoved":
@@ -83,6 +105,18 @@ class LiveQueues:
         member.name = fields.get("MemberName", member.name)
         member.paused = fields.get("Paused", "1" if member.paused else "0") == "1"
         member.status = fields.get("Status", member.status)
+        member.paused_reason = fields.get("PausedReason", member.paused_reason) if member.paused else ""
+        member.in_call = fields.get("InCall", "1" if member.in_call else "0") == "1"
+
+    def memberships(self, interface: str) -> list[tuple[str, Member]]:
+        """Where ``interface`` is a member now: (queue, member) pairs."""
+        return [
+            (name, view.members[interface]) for name, view in sorted(self.queues.items()) if interface in view.members
+        ]
+
+    def _changed(self) -> None:
+        for listener in list(self.listeners):
+            listener()
 
     def _schedule_resync(self) -> None:
         if self._resync_task is None or self._resync_task.done():
@@ -96,23 +130,33 @@ class LiveQueues:
             log.warning("ami_queue_resync_failed", error=str(error))
             return
         fresh: dict[str, QueueView] = {}
+        now = time.monotonic()
         for message in replies:
             event = str(message.get("Event", ""))
             queue = str(message.get("Queue", ""))
             if event == "QueueParams":
                 fresh.setdefault(queue, QueueView()).waiting = int(message.get("Calls", 0) or 0)
+            elif event == "QueueEntry":
+                wait = float(message.get("Wait", 0) or 0)
+                fresh.setdefault(queue, QueueView()).callers[str(message.get("Uniqueid", ""))] = now - wait
             elif event == "QueueMember":
                 interface = str(message.get("Location", "") or message.get("StateInterface", ""))
+                paused = str(message.get("Paused", "0")) == "1"
                 fresh.setdefault(queue, QueueView()).members[interface] = Member(
                     interface,
                     str(message.get("Name", "")),
-                    str(message.get("Paused", "0")) == "1",
+                    paused,
                     str(message.get("Status", "0")),
+                    str(message.get("PausedReason", "")) if paused else "",
+                    str(message.get("InCall", "0")) == "1",
                 )
         self.queues = fresh
         self.synced = True
         log.info("ami_queues_resynced", queues=len(fresh), members=sum(len(v.members) for v in fresh.values()))
         self.log_staffing()
+        self._changed()
+        for hook in list(self.resynced):
+            hook()
 
     def log_staffing(self) -> None:
         """Per queue, who could answer: a queue with no real member is said loudly, at every resync."""

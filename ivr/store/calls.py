@@ -208,6 +208,19 @@ class CallStore:
             cursor = self._db.execute("UPDATE calls SET disposition = ? WHERE uniqueid = ?", (disposition, uniqueid))
         return cursor.rowcount == 1
 
+    def recent_calls(self, caller: str, before: str, limit: int = 5) -> list[dict[str, Any]]:
+        """The caller's last calls before ``before`` (an ISO start time), newest first: the screen pop."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT started_at, category, disposition, queue_outcome FROM calls "
+                "WHERE caller = ? AND started_at < ? ORDER BY started_at DESC LIMIT ?",
+                (caller, before, limit),
+            ).fetchall()
+        return [
+            {"at": started, "category": category, "outcome": disposition, "queue_outcome": queue_outcome}
+            for started, category, disposition, queue_outcome in rows
+        ]
+
     def history(self, caller: str, since: datetime) -> CallerHistory:
         with self._lock:
             calls = self._db.execute(

@@ -8,7 +8,7 @@ and every change of state is one log line.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +23,8 @@ log = structlog.get_logger("ivr.store")
 
 # About a week of this line's traffic (85 to 150 calls a day) at a few hundred bytes each.
 SPOOL_LIMIT = 10_000
+# The last routed calls, in memory: a screen pop must not wait for the store's writer.
+RECENT_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,11 @@ class SpoolingRecords:
         self._lock = asyncio.Lock()
         self._run = run
         self._writer: asyncio.Task[int] | None = None
+        self._recent: OrderedDict[str, IvrRecord] = OrderedDict()
+
+    def recent(self, uniqueid: str) -> IvrRecord | None:
+        """The record of a call routed lately, whether or not the store has it yet."""
+        return self._recent.get(uniqueid)
 
     async def record(self, record: IvrRecord) -> None:
         """Spool the record and return at once: the write happens in a task of the spool's own, so a
@@ -72,6 +79,9 @@ class SpoolingRecords:
             self._dropped += 1
             log.error("store_spool_full_record_dropped", dropped=self._dropped, limit=self._limit)
         self._spool.append(record)
+        self._recent[record.uniqueid] = record
+        while len(self._recent) > RECENT_LIMIT:
+            self._recent.popitem(last=False)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.get_running_loop().create_task(self.flush())
 

@@ -1,1 +1,1 @@
-"""The web side (aiohttp): health, the SOP in force, operator dispositions."""
+"""The web side (aiohttp): health, the SOP in force, the operators' console."""

@@ -1,0 +1,1 @@
+"""Operators: the roster's people at work: passwords, console sessions, ACD states, the screen pop."""

@@ -1,0 +1,281 @@
+"""The floor: each operator's call in hand and state, kept from AMI queue events, pushed to consoles.
+
+AgentCalled (app_queue rings an operator's phone) → the screen pop, built at once from the call's
+record and the caller's history; AgentConnect → on call; AgentComplete → wrap-up for the seconds
+the SOP gives the category, unless the operator already closed the call as junk; a caller who hangs
+up while it rings is shown as such. An outcome is written to the call's record (it feeds prank triage
+at the caller's next call) and a junk outcome ends the wrap-up: back to available in one key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import structlog
+
+from ivr.ami.agents import Agents
+from ivr.ami.live import LiveQueues
+from ivr.config import Config
+from ivr.config.roster import Operator
+from ivr.operators.pop import CallInHand, Ringing, build_pop
+from ivr.operators.states import WRAPUP_REASON
+from ivr.routing.decide import Standing
+from ivr.routing.triage import CallerHistory, assess
+from ivr.store.calls import IvrRecord
+
+log = structlog.get_logger("ivr.operators")
+
+# Outcomes that close a call for good: no wrap-up, the operator is available again at once.
+JUNK_OUTCOMES = ("prank", "silent", "misdial")
+OUTCOME_KEYS = (("genuine", "1"), ("info", "2"), ("prank", "3"), ("silent", "4"), ("misdial", "5"))
+DEFAULT_WRAPUP_SECONDS = 30.0
+# Calls an operator handled lately: they may still give (or correct) the outcome of these.
+HANDLED_MEMORY = 20
+
+Message = dict[str, Any]
+
+
+class CallRecords(Protocol):
+    """Where a call's record and the caller's history are read and the outcome written (``CallStore``)."""
+
+    def get(self, uniqueid: str) -> dict[str, Any] | None: ...
+
+    def recent_calls(self, caller: str, before: str, limit: int = 5) -> list[dict[str, Any]]: ...
+
+    def history(self, caller: str, since: datetime) -> CallerHistory: ...
+
+    def set_disposition(self, uniqueid: str, disposition: str) -> bool: ...
+
+
+class NotYourCall(Exception):
+    code = "not_your_call"
+
+
+class Floor:
+    def __init__(
+        self,
+        agents: Agents,
+        live: LiveQueues,
+        config: Callable[[], Config],
+        store: CallRecords,
+        recent_record: Callable[[str], IvrRecord | None],
+    ) -> None:
+        self.agents = agents
+        self.live = live
+        self.config = config
+        self.store = store
+        self.recent_record = recent_record
+        self.calls: dict[str, CallInHand] = {}
+        self.handled: dict[str, deque[str]] = {}
+        self._subscribers: dict[str, list[Callable[[Message], None]]] = {}
+        self._last_sent: dict[int, Message] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        live.listeners.append(self.push_all)
+        client = agents.client
+        client.on("AgentCalled", self._on_agent_called)
+        client.on("AgentConnect", self._on_agent_connect)
+        client.on("AgentComplete", self._on_agent_complete)
+        client.on("AgentRingNoAnswer", self._on_ring_no_answer)
+        client.on("QueueCallerAbandon", self._on_caller_abandon)
+
+    # What a console sees
+    def roster(self) -> Mapping[str, Operator]:
+        return self.config().sop.operators
+
+    def picture(self, operator: Operator) -> list[Message]:
+        """The whole current picture: sent on connect and after changes, so a reconnect resumes."""
+        state = self.agents.state(operator)
+        now = time.monotonic()
+        queues = []
+        sop = self.config().sop
+        for name in operator.queues:
+            view = self.live.queues.get(name)
+            agency = sop.agency_of(name)
+            queues.append(
+                {
+                    "name": name,
+                    "label": agency.label if agency else name,
+                    "waiting": view.waiting if view else 0,
+                    "longest_wait": round(view.longest_wait(now), 1) if view else 0.0,
+                    "available": sum(member.ready for member in view.members.values()) if view else 0,
+                }
+            )
+        call = self.calls.get(operator.id)
+        return [
+            {
+                "type": "state",
+                "state": {
+                    "state": state.state,
+                    "reason": state.reason,
+                    "queues": list(state.queues),
+                    "wrapup_until": self.agents.wrapup_ends_at(operator.id) if state.reason == WRAPUP_REASON else None,
+                },
+            },
+            {"type": "queues", "queues": queues},
+            {"type": "call", "call": call.as_json() if call else None},
+        ]
+
+    def subscribe(self, operator: Operator, send: Callable[[Message], None]) -> Callable[[], None]:
+        self._subscribers.setdefault(operator.id, []).append(send)
+        for message in self.picture(operator):
+            self._send(send, message)
+
+        def unsubscribe() -> None:
+            listeners = self._subscribers.get(operator.id, [])
+            if send in listeners:
+                listeners.remove(send)
+            for message_type in ("state", "queues", "call"):
+                self._last_sent.pop(hash((id(send), message_type)), None)
+
+        return unsubscribe
+
+    def push(self, operator_id: str) -> None:
+        operator = self.roster().get(operator_id)
+        if operator is None:
+            return
+        messages = self.picture(operator)
+        for send in list(self._subscribers.get(operator_id, [])):
+            for message in messages:
+                self._send(send, message)
+
+    def push_all(self) -> None:
+        for operator_id in list(self._subscribers):
+            self.push(operator_id)
+
+    def _send(self, send: Callable[[Message], None], message: Message) -> None:
+        # Only what changed goes out: live events come in bursts (a member's status in each queue).
+        key = hash((id(send), message["type"]))
+        if self._last_sent.get(key) == message:
+            return
+        self._last_sent[key] = message
+        send(message)
+
+    # Operators' actions
+    async def outcome(self, operator: Operator, uniqueid: str, outcome: str) -> bool:
+        """Record ``outcome``; False when no such call. Raises NotYourCall, UnknownDisposition."""
+        call = self.calls.get(operator.id)
+        mine = (call is not None and call.uniqueid == uniqueid) or uniqueid in self.handled.get(operator.id, ())
+        if not mine and operator.role == "operator":
+            raise NotYourCall(f"call {uniqueid} was not answered by {operator.id}")
+        found = await asyncio.to_thread(self.store.set_disposition, uniqueid, outcome)
+        if not found:
+            return False
+        log.info("call_outcome", uniqueid=uniqueid, operator=operator.id, outcome=outcome)
+        if call is not None and call.uniqueid == uniqueid:
+            call.outcome = outcome
+            if outcome in JUNK_OUTCOMES and call.phase in ("wrap_up", "ended"):
+                del self.calls[operator.id]
+        if outcome in JUNK_OUTCOMES and self.agents.state(operator).reason == WRAPUP_REASON:
+            await self.agents.end_wrapup(operator)
+        self.push(operator.id)
+        return True
+
+    # AMI events
+    def _operator(self, fields: Mapping[str, str]) -> Operator | None:
+        return self.agents.operator_for(fields.get("Interface", ""))
+
+    def _on_agent_called(self, fields: dict[str, str]) -> None:
+        operator = self._operator(fields)
+        if operator is None:
+            return
+        queue = fields.get("Queue", "")
+        view = self.live.queues.get(queue)
+        uniqueid = fields.get("Uniqueid", "")
+        joined = view.callers.get(uniqueid) if view else None
+        ringing = Ringing(
+            uniqueid=uniqueid,
+            queue=queue,
+            caller_number=fields.get("CallerIDNum", ""),
+            caller_name=fields.get("CallerIDName", ""),
+            rang_at=time.time(),
+            waited_seconds=time.monotonic() - joined if joined is not None else 0.0,
+        )
+        self._spawn(self._pop(operator, ringing))
+
+    async def _pop(self, operator: Operator, ringing: Ringing) -> None:
+        started = time.perf_counter()
+        recent = self.recent_record(ringing.uniqueid)
+        record = asdict(recent) if recent is not None else await asyncio.to_thread(self.store.get, ringing.uniqueid)
+        sop = self.config().sop
+        history: list[dict[str, Any]] = []
+        standing: Standing | None = None
+        caller = str(record.get("caller", "")) if record else ""
+        if caller:
+            before = str(record.get("started_at", "")) if record else ""
+            now = datetime.now(sop.zone())
+            history = await asyncio.to_thread(self.store.recent_calls, caller, before or now.isoformat())
+            past = await asyncio.to_thread(self.store.history, caller, now - timedelta(days=sop.prank.window_days))
+            standing, _new_flag = assess(past, sop.prank, now)
+        self.calls[operator.id] = build_pop(ringing, record, history, standing, sop)
+        self.push(operator.id)
+        log.info(
+            "screen_pop",
+            uniqueid=ringing.uniqueid,
+            operator=operator.id,
+            queue=ringing.queue,
+            build_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+    def _on_agent_connect(self, fields: dict[str, str]) -> None:
+        operator = self._operator(fields)
+        call = self.calls.get(operator.id) if operator else None
+        if operator is None or call is None or call.uniqueid != fields.get("Uniqueid"):
+            return
+        call.phase = "on_call"
+        self.handled.setdefault(operator.id, deque(maxlen=HANDLED_MEMORY)).append(call.uniqueid)
+        self.push(operator.id)
+
+    def _on_agent_complete(self, fields: dict[str, str]) -> None:
+        operator = self._operator(fields)
+        if operator is None:
+            return
+        call = self.calls.get(operator.id)
+        if call is not None and call.uniqueid == fields.get("Uniqueid"):
+            if call.outcome in JUNK_OUTCOMES:
+                del self.calls[operator.id]
+                self.push(operator.id)
+                return
+            call.phase = "wrap_up"
+        self._spawn(self.agents.start_wrapup(operator, self._wrapup_seconds(call)))
+        self.push(operator.id)
+
+    def _wrapup_seconds(self, call: CallInHand | None) -> float:
+        category = self.config().sop.categories.get(call.category) if call else None
+        return float(getattr(category, "wrapup_seconds", DEFAULT_WRAPUP_SECONDS))
+
+    def _on_ring_no_answer(self, fields: dict[str, str]) -> None:
+        operator = self._operator(fields)
+        call = self.calls.get(operator.id) if operator else None
+        if operator is not None and call is not None and call.uniqueid == fields.get("Uniqueid"):
+            # Rung out to someone else (or back to the queue): not this operator's call any more.
+            del self.calls[operator.id]
+            self.push(operator.id)
+
+    def _on_caller_abandon(self, fields: dict[str, str]) -> None:
+        uniqueid = fields.get("Uniqueid", "")
+        for operator_id, call in list(self.calls.items()):
+            if call.uniqueid == uniqueid and call.phase == "ringing":
+                call.caller_hung_up = True
+                call.phase = "ended"
+                self.push(operator_id)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("floor_task_failed", error=repr(task.exception()))
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,378 @@
+"""The console over HTTP: login, the operator's own state and outcomes, the live picture on a WebSocket.
+
+Only translation lives here (auth, CSRF, JSON, sockets); the rules are in ``ivr.operators`` and the
+Asterisk actions in ``ivr.ami.agents``. Every state-changing request needs a session cookie and the
+session's CSRF token in ``X-CSRF-Token``; an operator acts only as themselves (no request names
+another operator); supervisors and admins read the audit log. The contract the page relies on is
+/work/wt/CONSOLE_API.md's, kept in the docstrings of the handlers below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from ivr.ami.agents import AgentActionFailed
+from ivr.ami.client import AmiError
+from ivr.config.roster import Operator
+from ivr.operators.auth import SESSION_IDLE, SESSION_LIFETIME, LoginThrottle, new_token
+from ivr.operators.floor import OUTCOME_KEYS, Floor, NotYourCall
+from ivr.operators.states import PAUSE_REASONS
+from ivr.store.calls import UnknownDisposition
+from ivr.store.console import ConsoleStore, Session
+
+log = structlog.get_logger("ivr.web")
+
+STATIC_DIR = Path(__file__).parent / "static"
+COOKIE = "siaga_session"
+# The page's WebSocket keeps the session alive while it is open; a closed tab does not.
+WS_TOUCH_INTERVAL = 60.0
+SESSION_SWEEP_INTERVAL = 60.0
+STATE_ACTIONS = ("available", "pause", "logout")
+
+
+class Passwords(Protocol):
+    def verify(self, operator_id: str, password: str) -> bool: ...
+
+
+class Phones(Protocol):
+    """The operators' browser phones in Asterisk (``ivr.asterisk.phones``)."""
+
+    ws_url: str
+
+    async def issue(self, operator: Operator) -> str:
+        """A fresh SIP password that works from now on (the old one stops working)."""
+
+    async def revoke(self, operator: Operator) -> None: ...
+
+
+SESSION_KEY = web.RequestKey("console_session", Session)
+
+
+def error(status: int, code: str, detail: str) -> web.Response:
+    """Errors carry a stable code (tests and the page rely on it) and words for a person."""
+    return web.json_response({"error": code, "detail": detail}, status=status)
+
+
+def cross_site_or_not_json(request: web.Request) -> web.Response | None:
+    """No write from another site's page, and JSON only (a cross-site form cannot send
+    application/json without a preflight, which we never grant)."""
+    origin = request.headers.get("Origin")
+    if request.headers.get("Sec-Fetch-Site") == "cross-site" or (
+        origin is not None and origin != f"{request.scheme}://{request.host}"
+    ):
+        return error(403, "cross_origin", "requests from another site are refused")
+    if request.content_type != "application/json":
+        return error(415, "not_json", "send Content-Type: application/json")
+    return None
+
+
+async def json_object(request: web.Request) -> dict[str, Any] | None:
+    try:
+        body = await request.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+class Console:
+    def __init__(
+        self,
+        floor: Floor,
+        sessions: ConsoleStore,
+        passwords: Passwords,
+        phones: Phones,
+        secure_cookie: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.floor = floor
+        self.sessions = sessions
+        self.passwords = passwords
+        self.phones = phones
+        self.secure_cookie = secure_cookie
+        self.clock = clock
+        self.throttle = LoginThrottle()
+        # SIP passwords issued for live sessions; after a restart of the service a new one is issued.
+        self.sip_passwords: dict[str, str] = {}
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/", self.page("console.html"))
+        app.router.add_get("/login", self.page("login.html"))
+        app.router.add_static("/static/", STATIC_DIR, append_version=False)
+        app.router.add_post("/api/login", self.login)
+        app.router.add_post("/api/logout", self.logout)
+        app.router.add_get("/api/me", self.me)
+        app.router.add_post("/api/state", self.state)
+        app.router.add_post("/api/calls/{uniqueid}/outcome", self.outcome)
+        app.router.add_get("/api/audit", self.audit)
+        app.router.add_get("/ws", self.websocket)
+        app.middlewares.append(self.guard)
+
+    def page(self, name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def serve(_request: web.Request) -> web.StreamResponse:
+            return web.FileResponse(STATIC_DIR / name, headers={"Cache-Control": "no-store"})
+
+        return serve
+
+    # Middleware: who is asking, and may they
+    @web.middleware
+    async def guard(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        path = request.path
+        needs_session = (path.startswith("/api/") and path not in ("/api/login", "/api/sop")) or path == "/ws"
+        if request.method == "POST":
+            refused = cross_site_or_not_json(request)
+            if refused is not None:
+                return refused
+        if needs_session:
+            session = self._session(request)
+            if session is None:
+                return error(401, "not_logged_in", "log in first")
+            if session.operator not in self.floor.roster():
+                self.sessions.end_session(request.cookies.get(COOKIE, ""))
+                return error(401, "not_in_roster", "this operator is no longer in the roster")
+            if request.method == "POST" and not hmac.compare_digest(
+                request.headers.get("X-CSRF-Token", ""), session.csrf
+            ):
+                return error(403, "csrf", "missing or wrong X-CSRF-Token: reload the page")
+            request[SESSION_KEY] = session
+        response = await handler(request)
+        _security_headers(response, self.phones.ws_url)
+        return response
+
+    def _session(self, request: web.Request) -> Session | None:
+        token = request.cookies.get(COOKIE)
+        if not token:
+            return None
+        return self.sessions.session(token, self.clock(), SESSION_IDLE)
+
+    def _operator(self, request: web.Request) -> Operator:
+        return self.floor.roster()[request[SESSION_KEY].operator]
+
+    # Handlers
+    async def login(self, request: web.Request) -> web.Response:
+        """``{"operator", "password"}`` → ``{"ok", "csrf"}`` and the session cookie; 401; 429."""
+        body = await json_object(request)
+        if body is None or not isinstance(body.get("operator"), str) or not isinstance(body.get("password"), str):
+            return error(400, "invalid_body", 'expected {"operator": "...", "password": "..."}')
+        operator_id, password = body["operator"].strip(), body["password"]
+        keys = (f"operator:{operator_id}", f"address:{request.remote}")
+        now = self.clock()
+        wait = self.throttle.retry_after(keys, now)
+        if wait > 0:
+            return _too_many(wait)
+        operator = self.floor.roster().get(operator_id)
+        # Unknown ids spend the same scrypt as known ones (PasswordFile.verify), so timing tells nothing.
+        valid = await asyncio.to_thread(self.passwords.verify, operator_id, password)
+        if operator is None or not valid:
+            wait = self.throttle.failed(keys, now)
+            self.sessions.audit(operator_id[:64], "login_failed", {"address": request.remote})
+            log.warning("console_login_failed", operator=operator_id[:64], address=request.remote)
+            if wait > 0:
+                return _too_many(wait)
+            return error(401, "bad_credentials", "unknown operator or wrong password")
+        self.throttle.succeeded(keys[0])
+        token, csrf = new_token(), secrets.token_urlsafe(24)
+        self.sessions.add_session(token, operator.id, csrf, now, SESSION_LIFETIME)
+        self.sip_passwords[operator.id] = await self.phones.issue(operator)
+        self.sessions.audit(operator.id, "login", {"address": request.remote})
+        log.info("console_login", operator=operator.id)
+        response = web.json_response({"ok": True, "csrf": csrf})
+        response.set_cookie(
+            COOKIE,
+            token,
+            httponly=True,
+            secure=self.secure_cookie,
+            samesite="Strict",
+            max_age=int(SESSION_LIFETIME),
+            path="/",
+        )
+        return response
+
+    async def logout(self, request: web.Request) -> web.Response:
+        operator = self._operator(request)
+        self.sessions.end_session(request.cookies.get(COOKIE, ""))
+        self.sessions.audit(operator.id, "logout")
+        if operator.id not in self.sessions.operators_with_sessions(self.clock(), SESSION_IDLE):
+            await self._leave(operator)
+        response = web.json_response({"ok": True})
+        response.del_cookie(COOKIE, path="/")
+        return response
+
+    async def _leave(self, operator: Operator) -> None:
+        """The operator's last session ended: out of the queues, and their SIP credential revoked."""
+        try:
+            await self.floor.agents.logout(operator)
+        except (AgentActionFailed, AmiError) as failure:
+            log.error("console_logout_queues_failed", operator=operator.id, error=str(failure))
+        self.sip_passwords.pop(operator.id, None)
+        await self.phones.revoke(operator)
+
+    async def me(self, request: web.Request) -> web.Response:
+        operator = self._operator(request)
+        session = request[SESSION_KEY]
+        if operator.id not in self.sip_passwords:
+            self.sip_passwords[operator.id] = await self.phones.issue(operator)
+        sop = self.floor.config().sop
+        agency = sop.agencies.get(operator.agency)
+        queues = []
+        for name in operator.queues:
+            owner = sop.agency_of(name)
+            queues.append({"name": name, "label": owner.label if owner else name})
+        host = self.phones.ws_url.split("://", 1)[-1].split(":", 1)[0].split("/", 1)[0]
+        return web.json_response(
+            {
+                "operator": {
+                    "id": operator.id,
+                    "name": operator.name,
+                    "role": operator.role,
+                    "agency": operator.agency,
+                    "agency_label": agency.label if agency else operator.agency,
+                    "queues": queues,
+                },
+                "csrf": session.csrf,
+                "sip": {
+                    "ws_url": self.phones.ws_url,
+                    "uri": f"sip:{operator.sip_user}@{host}",
+                    "user": operator.sip_user,
+                    "password": self.sip_passwords[operator.id],
+                    "display_name": operator.name,
+                },
+                "pause_reasons": list(PAUSE_REASONS),
+                "outcomes": [{"code": code, "key": key} for code, key in OUTCOME_KEYS],
+            },
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def state(self, request: web.Request) -> web.Response:
+        """``{"action": "available" | "pause" | "logout", "reason"?}`` for the operator themselves."""
+        operator = self._operator(request)
+        body = await json_object(request)
+        action = body.get("action") if body else None
+        if action not in STATE_ACTIONS:
+            return error(400, "invalid_action", f"action must be one of: {', '.join(STATE_ACTIONS)}")
+        reason = body.get("reason") if body else None
+        if action == "pause" and reason not in PAUSE_REASONS:
+            return error(400, "invalid_reason", f"reason must be one of: {', '.join(PAUSE_REASONS)}")
+        agents = self.floor.agents
+        try:
+            if action == "available":
+                await agents.available(operator)
+            elif action == "pause":
+                await agents.pause(operator, str(reason))
+            else:
+                await agents.logout(operator)
+        except (AgentActionFailed, AmiError) as failure:
+            return error(503, "asterisk_refused", f"Asterisk did not take it: {failure}")
+        self.sessions.audit(operator.id, "state", {"action": action, "reason": reason})
+        self.floor.push(operator.id)
+        return web.json_response({"ok": True, "state": self.floor.picture(operator)[0]["state"]})
+
+    async def outcome(self, request: web.Request) -> web.Response:
+        """``{"outcome": "prank"}`` for a call the operator has (or had) in hand."""
+        operator = self._operator(request)
+        body = await json_object(request)
+        outcome = body.get("outcome") if body else None
+        if not isinstance(outcome, str):
+            return error(400, "invalid_body", 'expected a JSON object like {"outcome": "prank"}')
+        uniqueid = request.match_info["uniqueid"]
+        try:
+            found = await self.floor.outcome(operator, uniqueid, outcome)
+        except UnknownDisposition as failure:
+            return error(400, failure.code, str(failure))
+        except NotYourCall as failure:
+            return error(403, failure.code, str(failure))
+        except (AgentActionFailed, AmiError) as failure:
+            # The outcome is recorded; only ending the wrap-up failed.
+            log.error("outcome_wrapup_end_failed", operator=operator.id, error=str(failure))
+            found = True
+        if not found:
+            return error(404, "unknown_call", "no call with this uniqueid")
+        self.sessions.audit(operator.id, "outcome", {"uniqueid": uniqueid, "outcome": outcome})
+        return web.json_response({"ok": True, "state": self.floor.picture(operator)[0]["state"]})
+
+    async def audit(self, request: web.Request) -> web.Response:
+        operator = self._operator(request)
+        if operator.role not in ("supervisor", "admin"):
+            return error(403, "forbidden", "the audit log is for supervisors and admins")
+        return web.json_response({"entries": self.sessions.audit_log()})
+
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        operator = self._operator(request)
+        token = request.cookies.get(COOKIE, "")
+        socket = web.WebSocketResponse(heartbeat=20.0)
+        await socket.prepare(request)
+        outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        unsubscribe = self.floor.subscribe(operator, outbox.put_nowait)
+        sender = asyncio.create_task(self._send_loop(socket, outbox, token))
+        try:
+            async for message in socket:
+                if message.type == WSMsgType.ERROR:
+                    break
+        finally:
+            unsubscribe()
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+        return socket
+
+    async def _send_loop(
+        self, socket: web.WebSocketResponse, outbox: asyncio.Queue[dict[str, Any]], token: str
+    ) -> None:
+        next_touch = self.clock() + WS_TOUCH_INTERVAL
+        while not socket.closed:
+            try:
+                message = await asyncio.wait_for(outbox.get(), WS_TOUCH_INTERVAL)
+                await socket.send_json(message)
+            except TimeoutError:
+                pass
+            if self.clock() >= next_touch:
+                next_touch = self.clock() + WS_TOUCH_INTERVAL
+                if self.sessions.session(token, self.clock(), SESSION_IDLE) is None:
+                    await socket.close(code=4401, message=b"session ended")
+                    return
+
+    async def sweep_sessions(self) -> None:
+        """Sessions that died of age or idleness: their operators leave the queues, visibly (audit)."""
+        while True:
+            await asyncio.sleep(SESSION_SWEEP_INTERVAL)
+            for operator_id in self.sessions.expire_sessions(self.clock(), SESSION_IDLE):
+                operator = self.floor.roster().get(operator_id)
+                self.sessions.audit(operator_id, "session_expired")
+                log.warning("console_session_expired", operator=operator_id)
+                if operator is not None:
+                    await self._leave(operator)
+
+
+def _too_many(wait: float) -> web.Response:
+    retry = max(1, round(wait))
+    return web.json_response(
+        {
+            "error": "too_many_attempts",
+            "detail": f"too many failed logins: try again in {retry} s",
+            "retry_after": retry,
+        },
+        status=429,
+        headers={"Retry-After": str(retry)},
+    )
+
+
+def _security_headers(response: web.StreamResponse, ws_url: str) -> None:
+    if response.prepared:  # a WebSocket after its handshake
+        return
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
+        f"connect-src 'self' {ws_url.rsplit('/', 1)[0]}; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Frame-Options", "DENY")
