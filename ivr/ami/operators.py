@@ -16,6 +16,9 @@ log = structlog.get_logger("ivr.ami")
 
 
 SIM_CONTEXT = "siaga-sim-operator"
+# app_queue rings a member with a higher penalty only when nobody with a lower one can take the
+# call: a person logged in at the console (penalty 0) gets the call before any simulated seat.
+SIM_PENALTY = 5
 
 
 def sim_interface(queue: str, seat: int) -> str:
@@ -37,6 +40,7 @@ async def login_sim_operators(client: AmiClient, queues: Iterable[str], seats: i
                     "Interface": sim_interface(queue, seat),
                     "MemberName": f"Simulasi {queue} {seat}",
                     "Paused": "false",
+                    "Penalty": str(SIM_PENALTY),
                 }
             )
             added += str(reply.get("Response", "")) == "Success"
