@@ -249,7 +249,8 @@ class Watched:
 
 @pytest.fixture
 async def context(browser: Browser, fake: FakeConsoleServer) -> AsyncIterator[BrowserContext]:
-    ctx = await browser.new_context(base_url=fake.url)
+    # A browser zone far from WIB, so a time converted to the browser's zone would show.
+    ctx = await browser.new_context(base_url=fake.url, timezone_id="America/New_York")
     ctx.set_default_timeout(5_000)
     yield ctx
     await ctx.close()
@@ -267,6 +268,38 @@ async def watched(context: BrowserContext) -> Watched:
     page.on("dialog", on_dialog)
     page.on("pageerror", lambda exc: watched.errors.append(str(exc)))
     return watched
+
+
+# Stands in for the vendored JsSIP in the phone test: records what the page asks of the library, and the
+# order of its fetches, so "hang up, then record" is visible. The real JsSIP is loaded everywhere else.
+FAKE_JSSIP = """
+window.__sip = [];
+(() => {
+  const log = window.__sip;
+  const realFetch = window.fetch.bind(window);
+  window.fetch = (url, init) => { log.push(["fetch", String(url)]); return realFetch(url, init); };
+  class Emitter {
+    constructor() { this.handlers = {}; }
+    on(ev, fn) { (this.handlers[ev] = this.handlers[ev] || []).push(fn); }
+    emit(ev, arg) { for (const fn of this.handlers[ev] || []) fn(arg); }
+  }
+  class Session extends Emitter {
+    constructor() { super(); this.ended = false; this.connection = null; }
+    answer(options) { log.push(["answer", options]); this.emit("accepted", {}); this.emit("confirmed", {}); }
+    terminate() { log.push(["terminate"]); this.ended = true; this.emit("ended", {}); }
+    isEnded() { return this.ended; }
+    isMuted() { return { audio: false }; }
+    isOnHold() { return { local: false }; }
+  }
+  class UA extends Emitter {
+    constructor(config) { super(); log.push(["ua", config.uri, config.authorization_user]); window.__ua = this; }
+    start() { this.emit("connecting", {}); this.emit("registered", {}); }
+    stop() {}
+    ring() { this.emit("newRTCSession", { originator: "remote", session: new Session() }); }
+  }
+  window.JsSIP = { UA, WebSocketInterface: function (url) { log.push(["ws", url]); }, version: "fake" };
+})();
+"""
 
 
 async def given_logged_in(context: BrowserContext, page: Page) -> None:
@@ -306,6 +339,8 @@ async def test_login_shows_401_and_429_then_opens_the_console(watched: Watched, 
     await expect(page.locator("#op-name")).to_have_text("Budi Santoso")
     await expect(page.locator("#state-badge")).to_have_text("Sedang menerima panggilan")
     assert await page.evaluate("window.JsSIP.version") == "3.13.8"
+    # The real JsSIP UA was built from /api/me's sip block and tried the fake's (absent) SIP socket.
+    await expect(page.locator("#phone-reg")).to_have_text("Tidak tersambung ke server telepon")
     assert watched.errors == []
 
 
@@ -328,7 +363,7 @@ async def test_screen_pop_shows_hostile_caller_data_as_text_before_answering(
     await expect(page.locator("#pop-category")).to_have_text("<b>Kebakaran</b>")
     await expect(page.locator("#pop-emergency")).to_have_text("DARURAT")
     await expect(page.locator("#pop-checklist li").first).to_have_text("<script>window.__pwned = 1</script>")
-    # The center's wall-clock time as the server wrote it (+07:00), though this browser runs in UTC.
+    # The center's wall-clock time as the server wrote it (+07:00), though this browser runs in New York.
     await expect(page.locator("#pop-standing")).to_have_text("Status nomor: ISENG (prank) sampai 3 Des 2026, 10.00")
     await expect(page.locator("#pop-keys")).to_have_text("1 1")
     assert await page.locator("img, b, i, svg, #pop script").count() == 0
@@ -425,4 +460,51 @@ async def test_english_switch_is_remembered(watched: Watched, context: BrowserCo
     await page.reload()
     await expect(page.locator("#state-badge")).to_have_text("On a call")
     await expect(page.locator("html")).to_have_attribute("lang", "en")
+    assert watched.errors == []
+
+
+async def test_phone_answers_audio_only_and_junk_hangs_up_before_recording(
+    watched: Watched, context: BrowserContext, fake: FakeConsoleServer
+) -> None:
+    """A answers with audio only and no ICE servers; 1 keeps the call; 3 hangs up, then POSTs; H hangs up."""
+    await context.route(
+        "**/static/vendor/jssip-3.13.8.min.js",
+        lambda route: route.fulfill(body=FAKE_JSSIP, content_type="text/javascript"),
+    )
+    page = watched.page
+    await given_logged_in(context, page)
+    await expect(page.locator("#phone-reg")).to_have_text("Terdaftar")
+    sip: list[list[Any]] = await page.evaluate("window.__sip")
+    assert ["ua", "sip:op-budi@127.0.0.1", "op-budi"] in sip
+
+    await page.evaluate("window.__ua.ring()")
+    await expect(page.locator("#btn-answer")).to_be_enabled()
+    await expect(page.locator("#phone-call")).to_have_text("Panggilan masuk")
+    await expect(page.locator("body")).to_have_class(re.compile(r"\bringing\b"))
+    await page.keyboard.press("a")
+    await expect(page.locator("#phone-call")).to_have_text("Tersambung")
+    answers = [e for e in await page.evaluate("window.__sip") if e[0] == "answer"]
+    assert answers == [
+        ["answer", {"mediaConstraints": {"audio": True, "video": False}, "pcConfig": {"iceServers": []}}]
+    ]
+
+    async with page.expect_request(lambda r: r.url.endswith("/outcome")) as sent:
+        await page.keyboard.press("1")
+    await (await sent.value).response()
+    await expect(page.locator("#phone-call")).to_have_text("Tersambung")  # genuine keeps the caller
+
+    async with page.expect_request(lambda r: r.url.endswith("/outcome")) as sent:
+        await page.keyboard.press("3")
+    await (await sent.value).response()
+    await expect(page.locator("#phone-call")).to_have_text("Tidak ada panggilan")
+    steps = [e[0] if e[0] != "fetch" else e[1] for e in await page.evaluate("window.__sip")]
+    outcome_url = f"/api/calls/{UID}/outcome"
+    assert steps[steps.index("answer") :] == ["answer", outcome_url, "terminate", outcome_url]
+    assert fake.outcome_posts() == ["genuine", "prank"]
+
+    await page.evaluate("window.__ua.ring()")
+    await expect(page.locator("#btn-hangup")).to_be_enabled()
+    await page.keyboard.press("h")
+    await expect(page.locator("#phone-call")).to_have_text("Tidak ada panggilan")
+    assert [e[0] for e in await page.evaluate("window.__sip")][-1] == "terminate"
     assert watched.errors == []

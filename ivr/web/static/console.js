@@ -386,7 +386,7 @@
   async function init() {
     i18n.apply();
     prune();
-    $("ring-sound").checked = window.localStorage.getItem(RING_KEY) === "1";
+    try { $("ring-sound").checked = window.localStorage.getItem(RING_KEY) === "1"; } catch (_) { /* storage blocked */ }
     renderAll();
     const res = await fetchMe();
     if (res.unauthorized) return;
@@ -415,7 +415,7 @@
   fill($("dtmf-pad"), ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"].map((d) =>
     el("button", { type: "button", class: "btn btn-dtmf", on: { click: () => phone && phone.dtmf(d) } }, d)));
   $("ring-sound").addEventListener("change", (e) => {
-    window.localStorage.setItem(RING_KEY, e.target.checked ? "1" : "0");
+    try { window.localStorage.setItem(RING_KEY, e.target.checked ? "1" : "0"); } catch (_) { /* not remembered */ }
     if (e.target.checked) ringer.unlock();
     renderRinging();
   });
