@@ -1,0 +1,166 @@
+// The browser phone: one JsSIP user agent registered with the credentials /api/me issues for this
+// console session, one call at a time, audio only. The screen pop does not depend on it: it comes
+// from the WebSocket, so a phone that fails to register still shows who is calling.
+"use strict";
+
+(function () {
+  // Everything is on one host or LAN: no STUN/TURN, host candidates only.
+  const PC_CONFIG = { iceServers: [] };
+  const MEDIA = { audio: true, video: false };
+
+  function createPhone(sip, audio, onChange) {
+    const status = { reg: "none", cause: "", call: "idle", muted: false, held: false };
+    let ua = null;
+    let session = null;
+
+    function changed() { onChange(Object.assign({}, status)); }
+
+    function attachRemote(pc) {
+      // Late-joining tracks arrive by event; tracks already there (answer raced us) by receivers.
+      pc.addEventListener("track", (ev) => {
+        audio.srcObject = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([ev.track]);
+      });
+      const tracks = pc.getReceivers().map((r) => r.track).filter((tr) => tr && tr.kind === "audio");
+      if (tracks.length) audio.srcObject = new MediaStream(tracks);
+    }
+
+    function endSession(ended) {
+      if (session !== ended) return;
+      session = null;
+      audio.srcObject = null;
+      Object.assign(status, { call: "idle", muted: false, held: false });
+      changed();
+    }
+
+    function onNewSession(ev) {
+      const incoming = ev.session;
+      if (ev.originator !== "remote") return;
+      if (session) {
+        // One call at a time: app_queue never rings a busy member, so this is a stray INVITE.
+        incoming.terminate({ status_code: 486, reason_phrase: "Busy Here" });
+        return;
+      }
+      session = incoming;
+      status.call = "incoming";
+      incoming.on("peerconnection", (e) => attachRemote(e.peerconnection));
+      incoming.on("accepted", () => { status.call = "in_call"; changed(); });
+      incoming.on("confirmed", () => {
+        status.call = "in_call";
+        if (incoming.connection) attachRemote(incoming.connection);
+        changed();
+      });
+      incoming.on("muted", () => { status.muted = true; changed(); });
+      incoming.on("unmuted", () => { status.muted = false; changed(); });
+      incoming.on("hold", (e) => { if (e.originator === "local") { status.held = true; changed(); } });
+      incoming.on("unhold", (e) => { if (e.originator === "local") { status.held = false; changed(); } });
+      incoming.on("ended", () => endSession(incoming));
+      incoming.on("failed", () => endSession(incoming));
+      changed();
+    }
+
+    function start() {
+      if (!window.JsSIP) {
+        status.reg = "no_lib";
+        changed();
+        return;
+      }
+      if (!sip || !sip.ws_url) {
+        status.reg = "disconnected";
+        changed();
+        return;
+      }
+      const socket = new window.JsSIP.WebSocketInterface(sip.ws_url);
+      ua = new window.JsSIP.UA({
+        sockets: [socket],
+        uri: sip.uri,
+        authorization_user: sip.user,
+        password: sip.password,
+        display_name: sip.display_name || undefined,
+        register: true,
+        session_timers: false,
+      });
+      ua.on("connecting", () => { status.reg = "connecting"; changed(); });
+      ua.on("disconnected", () => { status.reg = "disconnected"; changed(); });
+      ua.on("registered", () => { status.reg = "registered"; status.cause = ""; changed(); });
+      ua.on("unregistered", () => { status.reg = "unregistered"; changed(); });
+      ua.on("registrationFailed", (e) => { status.reg = "failed"; status.cause = String(e.cause || ""); changed(); });
+      ua.on("newRTCSession", onNewSession);
+      status.reg = "connecting";
+      changed();
+      ua.start();
+    }
+
+    function stop() {
+      if (session) session.terminate();
+      if (ua) ua.stop();
+      ua = null;
+    }
+
+    function answer() {
+      if (!session || status.call !== "incoming") return false;
+      session.answer({ mediaConstraints: MEDIA, pcConfig: PC_CONFIG });
+      status.call = "connecting";
+      changed();
+      return true;
+    }
+
+    // True when there was a call to end. Safe to call in any state.
+    function hangup() {
+      if (!session || session.isEnded()) return false;
+      session.terminate();
+      return true;
+    }
+
+    function toggleMute() {
+      if (!session || status.call !== "in_call") return;
+      if (session.isMuted().audio) session.unmute({ audio: true });
+      else session.mute({ audio: true });
+    }
+
+    function toggleHold() {
+      if (!session || status.call !== "in_call") return;
+      if (session.isOnHold().local) session.unhold();
+      else session.hold();
+    }
+
+    function dtmf(tone) {
+      // RFC 4733 in the media, what Asterisk's WebRTC endpoints expect (not SIP INFO).
+      if (session && status.call === "in_call") session.sendDTMF(tone, { transportType: "RFC2833" });
+    }
+
+    return {
+      start, stop, answer, hangup, toggleMute, toggleHold, dtmf,
+      get status() { return Object.assign({}, status); },
+      get callUp() { return Boolean(session) && !session.isEnded(); },
+    };
+  }
+
+  // A soft two-tone ring through WebAudio, only when the operator switched it on (browsers allow
+  // audio only after a click, and a shared room may not want it).
+  function createRinger() {
+    let ctx = null;
+    let timer = null;
+    function beep() {
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.frequency.value = 440;
+      gain.gain.value = 0.08;
+      osc.connect(gain).connect(ctx.destination);
+      osc.start();
+      osc.frequency.setValueAtTime(480, ctx.currentTime + 0.4);
+      osc.stop(ctx.currentTime + 0.8);
+    }
+    return {
+      unlock() {
+        if (!ctx && window.AudioContext) ctx = new AudioContext();
+        if (ctx && ctx.state === "suspended") ctx.resume();
+      },
+      set(on) {
+        if (on && !timer && ctx) { beep(); timer = setInterval(beep, 2000); }
+        if (!on && timer) { clearInterval(timer); timer = null; }
+      },
+    };
+  }
+
+  window.phoneKit = Object.freeze({ createPhone, createRinger });
+})();
