@@ -59,7 +59,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     assert config is not None
     print(
         f"ok: {len(config.flows)} flow(s), {len(config.sop.agencies)} agencies, "
-        f"{len(config.sop.categories)} categories, {len(config.sop.queues)} queues"
+        f"{len(config.sop.categories)} categories, {len(config.sop.queues)} queues, "
+        f"{len(config.sop.operators)} operators"
     )
     return 0
 
