@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ivr.config import Config, ConfigError, Problem, load_config
 from ivr.config.calendar import ConfigWarning, calendar_warning
+from ivr.config.staffing import staffing_warnings
 from ivr.flow.analysis import (
     IncompleteProof,
     TimedPath,
@@ -58,6 +59,7 @@ def check(root: Path, sounds_dir: Path | None, today: date | None = None) -> Che
     result = CheckResult(config, timing_source=source)
     gap = calendar_warning(config.sop, today or datetime.now(config.sop.zone()).date())
     result.warnings.extend([gap] if gap else [])
+    result.warnings.extend(staffing_warnings(config.sop))
     for script, flow in sorted(config.flows.items()):
         findings = safety_findings(flow)
         for finding in findings:

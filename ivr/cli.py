@@ -59,9 +59,24 @@ def cmd_check(args: argparse.Namespace) -> int:
     assert config is not None
     print(
         f"ok: {len(config.flows)} flow(s), {len(config.sop.agencies)} agencies, "
-        f"{len(config.sop.categories)} categories, {len(config.sop.queues)} queues"
+        f"{len(config.sop.categories)} categories, {len(config.sop.queues)} queues, "
+        f"{len(config.sop.operators)} operators"
     )
     return 0
+
+
+def cmd_passwd(args: argparse.Namespace) -> int:
+    from ivr.operators.admin import passwd
+
+    settings = _settings(args)
+    return passwd(
+        settings.root,
+        settings.passwords_file,
+        args.operator,
+        stdin=sys.stdin if args.stdin else None,
+        show=args.list,
+        remove=args.remove,
+    )
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -387,6 +402,13 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--script", default="112", help="the flow (dialplan/<script>.yaml)")
     simulate.add_argument("--json", action="store_true")
     simulate.set_defaults(func=cmd_simulate)
+    passwd = command("passwd", "set an operator's console password (stored hashed under var/)")
+    passwd.add_argument("operator", nargs="?", help="the operator's id in the roster (sop/operators.yaml)")
+    passwd_mode = passwd.add_mutually_exclusive_group()
+    passwd_mode.add_argument("--stdin", action="store_true", help="read the password from one line of stdin")
+    passwd_mode.add_argument("--list", action="store_true", help="which roster operators have a password")
+    passwd_mode.add_argument("--remove", action="store_true", help="remove the operator's password")
+    passwd.set_defaults(func=cmd_passwd)
     schema = command("schema", "JSON Schema of the YAML files, for editors")
     schema.add_argument("--out", type=Path, help="write <kind>.schema.json files into this directory")
     schema.set_defaults(func=cmd_schema)

@@ -80,6 +80,11 @@ class Settings:
         return self.var / "siaga112.sqlite3"
 
     @property
+    def passwords_file(self) -> Path:
+        """Operators' console password hashes (``ivr passwd``); the directory is the service's alone (0700)."""
+        return self.var / "operators" / "passwords.json"
+
+    @property
     def secrets_file(self) -> Path:
         return self.var / "secrets.json"
 

@@ -11,6 +11,7 @@ from ivr.config.errors import ConfigError, Problem, Problems
 from ivr.config.flow import DIGIT_KEYS, Flow, MenuNode, PlayNode, Target, parse_flow
 from ivr.config.nodes import load_file
 from ivr.config.prompts import Prompts, parse_prompts
+from ivr.config.roster import check_roster
 from ivr.config.sop import Sop, SopParts, parse_sop_file
 from ivr.config.spec import NAME
 
@@ -109,6 +110,7 @@ def _check_sop(sop: Sop, parts: SopParts, problems: Problems, prompts: Prompts) 
                 f"categories.{name}.route",
                 f"route 'bridge' needs a 'bridge:' on agency '{agency.name}' (or use route 'queue')",
             )
+    check_roster(sop, parts.roster)
     for problem in chain_problems(sop):
         problems.add(problem.file, problem.line, problem.col, problem.path, problem.message)
     warning = sop.prank.warning_prompt

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,14 +91,22 @@ class Node:
                 return Node(value_node, self.file, self.child_path(key), self.problems)
         return None
 
-    def fields(self, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, Node]:
-        """The known keys of a mapping; unknown keys and missing required ones are reported."""
+    def fields(
+        self,
+        required: tuple[str, ...],
+        optional: tuple[str, ...] = (),
+        refused: Callable[[str], str | None] | None = None,
+    ) -> dict[str, Node]:
+        """The known keys of a mapping; unknown keys and missing required ones are reported.
+
+        ``refused`` gives the message for an unknown key that must not be there at all (a password in
+        a file reviewed in git), instead of "unknown key": the fix is elsewhere, not a spelling.
+        """
         known = required + optional
         found: dict[str, Node] = {}
         for key, value in self.items():
             if key not in known:
-                at = Node(self._key_node(key), self.file, value.path, self.problems)
-                at.error(f"unknown key{_suggest(key, known)}")
+                self.key(key).error((refused(key) if refused else None) or f"unknown key{_suggest(key, known)}")
                 continue
             found[key] = value
         if self.is_mapping():
@@ -106,6 +114,10 @@ class Node:
                 if key not in found:
                     self.error(f"missing required key '{key}'")
         return found
+
+    def key(self, key: str) -> Node:
+        """Where ``key`` itself is written in this mapping (for a message about the name, not its value)."""
+        return Node(self._key_node(key), self.file, self.child_path(key), self.problems)
 
     def _key_node(self, key: str) -> yaml.Node:
         assert isinstance(self.node, yaml.MappingNode)

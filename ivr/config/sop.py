@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr.config.nodes import Node
-from ivr.config.roster import Operator
+from ivr.config.roster import OPERATORS, SECRETS, Operator, RosterParts
 from ivr.config.spec import (
     DATE,
     NAME,
@@ -205,13 +205,20 @@ _SECTIONS = (
     ),
     Field("prank", PRANK, "triage of numbers that keep pranking"),
     Field("neighbours", MapOf(NEIGHBOUR), "neighbouring 112 centers by name"),
+    Field("operators", OPERATORS, "the operator roster by id: name, role, agency, queues (passwords: `ivr passwd`)"),
 )
 SOP_SECTIONS = tuple(section.name for section in _SECTIONS)
 SOP_FILE = Obj(
     _SECTIONS,
     title="Siaga 112 SOP file (sop/*.yaml): any of these sections, in any file",
     not_empty=f"expected one of: {', '.join(SOP_SECTIONS)}",
+    refuse=SECRETS,
 )
+
+
+def queue_position(queue: str) -> str:
+    """The key under which ``Sop.positions`` holds where a queue is defined."""
+    return f"queues.{queue}"
 
 
 @dataclass(frozen=True)
@@ -323,6 +330,7 @@ class SopParts:
     timezone: str = SOP_FILE.default("timezone")
     holidays_until: date | None = None
     refs: list[tuple[Node, str]] = field(default_factory=list)  # (where, queue name) to check
+    roster: RosterParts = field(default_factory=RosterParts)
 
     def build(self) -> Sop:
         return Sop(
@@ -335,6 +343,7 @@ class SopParts:
             self.neighbours,
             self.timezone,
             self.holidays_until,
+            self.roster.operators,
         )
 
 
@@ -368,6 +377,8 @@ def parse_sop_file(top: Node, parts: SopParts) -> None:
         for name, neighbour in found["neighbours"].items():
             label = neighbour["name"] if "name" in neighbour else name
             parts.neighbours[name] = Neighbour(name, label, neighbour["target"] if "target" in neighbour else "")
+    if "operators" in found:
+        parts.roster.read(found["operators"])
 
 
 def _hours(spec: Node) -> Hours:
@@ -408,6 +419,9 @@ def _agency(name: str, found: Found, parts: SopParts) -> Agency:
         Queue(queue_name, name, queue["strategy"], queue["ring_seconds"])
         for queue_name, queue in (found["queues"] if "queues" in found else {}).items()
     )
+    for queue in queues:  # where each queue's name is written, for ivr check's warning about a queue nobody staffs
+        at = found.node("queues").key(queue.name)
+        parts.positions[queue_position(queue.name)] = (at.file, at.line, at.col)
     hours: Hours = found["hours"]
     if found["central"] and not hours.always and "hours" in found:
         found.node("hours").error("the central call-takers answer 24/7: remove 'hours' or set '24/7'")

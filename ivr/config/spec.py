@@ -289,6 +289,8 @@ class Obj:
     nullable: bool = False
     # At least one key (an SOP file must say something).
     not_empty: str = ""
+    # Keys refused with their own message rather than "unknown key" (secrets: ``ivr passwd`` keeps them).
+    refuse: Key | None = None
     by_name: Mapping[str, Field] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -307,6 +309,10 @@ class Obj:
     def required(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields if f.required)
 
+    def _refused(self, key: str) -> str | None:
+        assert self.refuse is not None
+        return self.refuse.message.replace("{key}", key) if self.refuse.valid(key) else None
+
     @property
     def optional(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields if not f.required)
@@ -314,7 +320,7 @@ class Obj:
     def read(self, at: Node) -> Found:
         if self.nullable and at.kind() == "nothing":
             return Found(at, self, {}, {})
-        nodes = at.fields(self.required, self.optional)
+        nodes = at.fields(self.required, self.optional, self._refused if self.refuse is not None else None)
         if self.not_empty and at.is_mapping() and not nodes and not at.node.value:
             at.error(self.not_empty)
         values = {name: self.by_name[name].kind.read(node) for name, node in nodes.items()}
