@@ -156,6 +156,12 @@ CATEGORY = Obj(
         Field("route", Choice(ROUTES), "'queue', or 'bridge' (the agency's direct line first)", default="queue"),
         Field("max_wait", Integer(0, 3600), "seconds in the first queue before the overflow (0: no limit)", default=0),
         Field("overflow", ListOf(Ref(NAME)), "queues tried next, in order", default=()),
+        Field(
+            "wrapup_seconds",
+            Integer(0, 600),
+            "seconds the call-taker has after such a call before the next one rings (a junk outcome ends it)",
+            default=30,
+        ),
     )
 )
 PRANK = Obj(
@@ -257,6 +263,7 @@ class Category:
     route: str = CATEGORY.default("route")
     max_wait: int = CATEGORY.default("max_wait")
     overflow: tuple[str, ...] = CATEGORY.default("overflow")
+    wrapup_seconds: int = CATEGORY.default("wrapup_seconds")
 
 
 @dataclass(frozen=True)
@@ -457,6 +464,7 @@ def _category(name: str, found: Found, parts: SopParts) -> Category:
         found["route"],
         found["max_wait"],
         found["overflow"],
+        found["wrapup_seconds"],
     )
 
 

@@ -247,7 +247,7 @@ class Floor:
 
     def _wrapup_seconds(self, call: CallInHand | None) -> float:
         category = self.config().sop.categories.get(call.category) if call else None
-        return float(getattr(category, "wrapup_seconds", DEFAULT_WRAPUP_SECONDS))
+        return float(category.wrapup_seconds if category else DEFAULT_WRAPUP_SECONDS)
 
     def _on_ring_no_answer(self, fields: dict[str, str]) -> None:
         operator = self._operator(fields)
