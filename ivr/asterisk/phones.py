@@ -10,7 +10,11 @@ read at its next start):
     await reset_credentials(settings, keep={"budi"})       # service start: sessions that died with us
     sip_account(settings, operator, password)              # the ``sip`` object of GET /api/me
 
-``phone="desk"`` does the same for an operator's desk phone (roster ``desk_phone: true``).
+``phone="desk"`` does the same for an operator's desk phone (roster ``desk_phone: true``); reset
+touches browser phones only. A phone that is not rendered raises ``UnknownPhone`` (and nothing is
+reloaded); a reload Asterisk refuses for 10 s raises ``PhoneError``. Measured on Asterisk 22.10.1
+under bubblewrap: the reload 9-25 ms, issue_credentials 13 ms median (72 ms max of 20), the REGISTER
+that follows it 11 ms median; 5 logins at once 54 ms in all.
 
 The truth is one file, ``var/asterisk/etc/pjsip_operator_auth.conf`` (0600): one auth section per
 roster phone, always. A phone without a live session has a random password that was never given to
