@@ -196,6 +196,7 @@ async def run(steps: list[int], gap_ms: int, modes: list[str]) -> dict[str, Any]
         ami_port=free_port(),
         sip_port=free_port(),
         web_port=free_port(),
+        wss_port=free_port(),
         sim_operators=0,
     )
     config = load_config(root)
@@ -223,6 +224,7 @@ async def run(steps: list[int], gap_ms: int, modes: list[str]) -> dict[str, Any]
                 "IVR_AGI_PORT": str(settings.agi_port),
                 "IVR_AMI_PORT": str(settings.ami_port),
                 "IVR_WEB_PORT": str(settings.web_port),
+                "IVR_WSS_PORT": str(settings.wss_port),
                 "IVR_SIM_OPERATORS": "0",
                 "IVR_DTMF_LEDGER": "1" if mode == "ledger" else "0",
             }

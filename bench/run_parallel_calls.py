@@ -37,7 +37,10 @@ def main() -> None:
     shutil.rmtree(root, ignore_errors=True)
     for name in ("dialplan", "sop", "asterisk-config"):
         shutil.copytree(ROOT / name, root / name)
-    ports = {name: str(free_port()) for name in ("IVR_AGI_PORT", "IVR_WEB_PORT", "IVR_AMI_PORT", "IVR_SIP_PORT")}
+    ports = {
+        name: str(free_port())
+        for name in ("IVR_AGI_PORT", "IVR_WEB_PORT", "IVR_AMI_PORT", "IVR_SIP_PORT", "IVR_WSS_PORT")
+    }
     env = {**os.environ, **ports, "IVR_SIM_OPERATORS": "20"}  # enough operators that nobody waits long
     with open(BENCH / "build" / "parallel-up.log", "wb") as log:
         up = subprocess.Popen(

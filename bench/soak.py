@@ -113,7 +113,10 @@ async def wait_healthy(url: str, timeout: float = 90.0) -> float:
 
 async def run(minutes: float, per_minute: int, kill_every: float, asterisk_kill_at: float) -> dict[str, Any]:
     root = given_root()
-    ports = {name: str(free_port()) for name in ("IVR_AGI_PORT", "IVR_WEB_PORT", "IVR_AMI_PORT", "IVR_SIP_PORT")}
+    ports = {
+        name: str(free_port())
+        for name in ("IVR_AGI_PORT", "IVR_WEB_PORT", "IVR_AMI_PORT", "IVR_SIP_PORT", "IVR_WSS_PORT")
+    }
     env = {**{k: v for k, v in os.environ.items() if k != "IVR_SIM_OPERATORS"}, **ports}
     os.environ.update(ports)  # Settings.load below reads the same ports
     settings = Settings.load(root)

@@ -3,7 +3,7 @@
 Every port is on 127.0.0.1 unless configured. AMI and SIP use ports of our own (5038 and 5060 are
 often taken on a developer machine). Environment variables let tests and operators move them:
 IVR_AGI_PORT, IVR_WEB_PORT, IVR_AMI_PORT, IVR_SIP_PORT, IVR_TRUNK_IP, IVR_SIM_OPERATORS,
-IVR_AGI_SESSION_LIMIT.
+IVR_AGI_SESSION_LIMIT, IVR_WSS_PORT.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ class Settings:
     web_port: int = 8112
     ami_port: int = 15038
     sip_port: int = 15060
+    # Asterisk's HTTPS server (TLS only, on ``host``): the browser phones' SIP over secure WebSocket.
+    wss_port: int = 18089
     # Source address of the telco's 112 trunk; calls from it are identified by IP, not by password.
     trunk_ip: str = "127.0.0.2"
     # Local-channel "operators" that answer and hold a caller in silence: a test and demo device only
@@ -55,6 +57,7 @@ class Settings:
             web_port=_env_int("IVR_WEB_PORT", base.web_port),
             ami_port=_env_int("IVR_AMI_PORT", base.ami_port),
             sip_port=_env_int("IVR_SIP_PORT", base.sip_port),
+            wss_port=_env_int("IVR_WSS_PORT", base.wss_port),
             trunk_ip=os.environ.get("IVR_TRUNK_IP", base.trunk_ip),
             sim_operators=_env_int("IVR_SIM_OPERATORS", base.sim_operators),
             agi_session_limit=_env_int("IVR_AGI_SESSION_LIMIT", 0) or None,
@@ -87,6 +90,12 @@ class Settings:
     @property
     def secrets_file(self) -> Path:
         return self.var / "secrets.json"
+
+    @property
+    def wss_url(self) -> str:
+        """Where the console's browser phone (JsSIP) connects: Asterisk's ``/ws`` over TLS."""
+        host = f"[{self.host}]" if ":" in self.host else self.host  # an IPv6 address needs brackets in a URL
+        return f"wss://{host}:{self.wss_port}/ws"
 
     @property
     def agi_url(self) -> str:

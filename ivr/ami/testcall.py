@@ -19,6 +19,8 @@ from ivr.ami.client import AmiClient, AmiError
 KEYS = re.compile(r"[0-9*#]*")
 NUMBER = re.compile(r"\+?[0-9]{0,20}")
 STREAM_FILE = re.compile(r'^STREAM FILE "([^"]*)"')
+# What the caller half sends once its keys are pressed: silence (""), or "echo" (what it hears, back).
+AUDIO = ("", "echo")
 ROUTE_FIELDS = ("Action", "Target", "Category", "QueuePriority", "Timeout", "AgiStatus", "From", "Status", "Hop")
 
 
@@ -92,9 +94,15 @@ async def place_call(
     hangup: bool = True,
     hold: float | None = None,
     dtmf_gap_ms: int = 250,
+    audio: str = "",
 ) -> CallReport:
-    """Place one call and follow it until ``until`` ('answered' or 'queued') or ``answer_timeout``."""
+    """Place one call and follow it until ``until`` ('answered' or 'queued') or ``answer_timeout``.
+
+    ``audio="echo"``: after its keys the caller echoes what it hears (until hung up), so an operator's
+    phone receives audio; by default the caller is silent and hangs up after ``hold`` seconds."""
     validate_request(keys, caller)
+    if audio not in AUDIO:
+        raise TestCallError(f"audio must be one of {AUDIO}, got {audio!r}")
     token = secrets.token_hex(6)
     caller_id, entry_id = f"sim-{token}", f"sim-{token}-in"
     report = CallReport(caller=caller, pressed=keys, channel=caller_id)
@@ -139,6 +147,8 @@ async def place_call(
             f"SIM_DTMF_GAP_MS={int(dtmf_gap_ms)}",
             f"SIM_CALLER_NUM={caller}",
         ]
+        if audio:
+            variables.append(f"SIM_AUDIO={audio}")
         if caller_name:
             variables.append(f"SIM_CALLER_NAME_B64={base64.b64encode(caller_name).decode()}")
         await client.action(

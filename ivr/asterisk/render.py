@@ -2,7 +2,8 @@
 and the SOP. Deterministic: the same inputs (and the same generated secrets) give the same bytes.
 
 Templates use ``{{name}}`` placeholders (Asterisk itself owns ``${...}``). Queues follow from the
-SOP and are written here, never copied by hand.
+SOP and are written here, never copied by hand; the operators' phones, their credentials and the WSS
+certificate come from ``ivr.asterisk.phones`` and ``ivr.asterisk.tls``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from ivr.asterisk.phones import PhoneError, write_phones
 from ivr.asterisk.provision import AsteriskInstall
+from ivr.asterisk.tls import CertificateError, tls_certificate
 from ivr.check import session_worst_case
 from ivr.config import Config, ConfigError, load_config
 from ivr.config.sop import Sop
@@ -187,6 +190,10 @@ def render(
         private.chmod(PRIVATE_DIR_MODE)
     (dirs["lib_dir"] / "agi-bin").mkdir(exist_ok=True)
     session_limit = agi_session_limit(settings, config)
+    try:
+        tls = tls_certificate(settings)
+    except CertificateError as error:
+        raise RenderError(str(error)) from error
     values = {
         **{name: str(path) for name, path in dirs.items()},
         "module_dir": install.module_dir,
@@ -194,6 +201,9 @@ def render(
         "host": settings.host,
         "ami_port": str(settings.ami_port),
         "sip_port": str(settings.sip_port),
+        "wss_port": str(settings.wss_port),
+        "tls_cert_file": str(tls.cert),
+        "tls_key_file": str(tls.key),
         "trunk_ip": settings.trunk_ip,
         "ami_user": keys.ami_user,
         "ami_secret": keys.ami_secret,
@@ -221,6 +231,11 @@ def render(
 
         _write(dirs["etc_dir"] / template.name, PLACEHOLDER.sub(substitute, text))
     _write(dirs["etc_dir"] / "queues.conf", render_queues(sop))
+    try:
+        # Endpoints from the roster, and an auth section for each (a live session's password kept).
+        write_phones(settings, sop.operators, dirs["etc_dir"])
+    except PhoneError as error:
+        raise RenderError(str(error)) from error
     return dirs["etc_dir"] / "asterisk.conf"
 
 

@@ -12,7 +12,7 @@ import shutil
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,6 +33,7 @@ from ivr.asterisk.provision import find_or_provision
 from ivr.asterisk.render import load_secrets, render, runtime_dirs
 from ivr.config import load_config
 from ivr.config.live import LiveConfig
+from ivr.config.roster import Operator
 from ivr.prompts.build import build_all
 from ivr.service import CallService
 from ivr.settings import Settings
@@ -68,21 +69,25 @@ class Stack:
     store: CallStore
 
 
-def start_stack(root: Path) -> Stack:
-    """Prompts, rendered config and a running Asterisk for ``root``, on free ports."""
+def start_stack(root: Path, operators: Mapping[str, Operator] | None = None) -> Stack:
+    """Prompts, rendered config and a running Asterisk for ``root``, on free ports.
+
+    ``operators``: a roster to render phones for, in place of the one in ``root``'s SOP."""
     settings = replace(
         Settings.load(root),
         agi_port=free_port(),
         ami_port=free_port(),
         sip_port=free_port(),
         web_port=free_port(),
+        wss_port=free_port(),
         agi_session_limit=AGI_SESSION_LIMIT,
         sim_operators=SEATS,
     )
     config = load_config(root)
     build_all(config.prompts, settings.sounds_dir, root / "dialplan" / "recordings", runtime_dirs(settings)["moh_dir"])
     install = find_or_provision()
-    conf = render(settings, config.sop, install)
+    sop = config.sop if operators is None else replace(config.sop, operators=dict(operators))
+    conf = render(settings, sop, install)
     try:
         process.start(settings, install, conf, timeout=60)
     except Exception:
@@ -171,7 +176,11 @@ async def start_serve(
     """`ivr serve` as users run it, its own process, on the stack's ports (no simulated operators of its own)."""
     env = {key: value for key, value in os.environ.items() if key != "IVR_SIM_OPERATORS"}
     env.update(
-        IVR_AGI_PORT=str(stack.settings.agi_port), IVR_WEB_PORT=str(web_port), IVR_AMI_PORT=str(stack.settings.ami_port)
+        IVR_AGI_PORT=str(stack.settings.agi_port),
+        IVR_WEB_PORT=str(web_port),
+        IVR_AMI_PORT=str(stack.settings.ami_port),
+        # A re-render by `ivr serve` (an SOP edit) must keep the stack's WSS port, not take the default.
+        IVR_WSS_PORT=str(stack.settings.wss_port),
     )
     return await asyncio.create_subprocess_exec(
         sys.executable,
@@ -199,8 +208,9 @@ async def serving_agi(stack: Stack, live: LiveQueues) -> AsyncIterator[AgiSwitch
 
 
 @asynccontextmanager
-async def connected_ami(stack: Stack) -> AsyncIterator[tuple[AmiClient, LiveQueues]]:
-    client, live = await _given_ami(stack)
+async def connected_ami(stack: Stack, seats: int = SEATS) -> AsyncIterator[tuple[AmiClient, LiveQueues]]:
+    """``seats`` simulated operators per queue (0: none, e.g. when a real phone must take the call)."""
+    client, live = await _given_ami(stack, seats)
     try:
         yield client, live
     finally:
@@ -208,7 +218,7 @@ async def connected_ami(stack: Stack) -> AsyncIterator[tuple[AmiClient, LiveQueu
         await client.close()
 
 
-async def _given_ami(stack: Stack) -> tuple[AmiClient, LiveQueues]:
+async def _given_ami(stack: Stack, seats: int = SEATS) -> tuple[AmiClient, LiveQueues]:
     """One AMI connection with live queue state; simulated operators log in after every (re)login."""
     keys = load_secrets(stack.settings, create=False)
     # The test-call account: tests originate, follow every event and hang up; the service's cannot.
@@ -217,7 +227,7 @@ async def _given_ami(stack: Stack) -> tuple[AmiClient, LiveQueues]:
     queues = sorted(stack.config.current().sop.queues)
     logged_in: list[asyncio.Task[int]] = []
     client.on_ready(
-        lambda: logged_in.append(asyncio.get_running_loop().create_task(login_sim_operators(client, queues, SEATS)))
+        lambda: logged_in.append(asyncio.get_running_loop().create_task(login_sim_operators(client, queues, seats)))
     )
     await client.connect(timeout=20)
     await until(lambda: logged_in and logged_in[-1].done(), timeout=20)

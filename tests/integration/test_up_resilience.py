@@ -62,7 +62,10 @@ async def given_healthy(up: Up, timeout: float = 60.0) -> dict[str, object]:
 
 
 def up_env() -> dict[str, str]:
-    ports = {name: str(free_port()) for name in ("IVR_AGI_PORT", "IVR_WEB_PORT", "IVR_AMI_PORT", "IVR_SIP_PORT")}
+    ports = {
+        name: str(free_port())
+        for name in ("IVR_AGI_PORT", "IVR_WEB_PORT", "IVR_AMI_PORT", "IVR_SIP_PORT", "IVR_WSS_PORT")
+    }
     return {**{k: v for k, v in os.environ.items() if k != "IVR_SIM_OPERATORS"}, **ports}
 
 

@@ -1,0 +1,141 @@
+"""The real stack with a real browser: Asterisk (tests/integration's fixtures, shared, not copied),
+a roster whose operators have WebRTC phones, and Debian's chromium driven by Playwright.
+
+Chromium trusts exactly the WSS certificate that `ivr render` made (its SPKI hash), nothing else;
+fake media devices stand in for a microphone (a beep), autoplay needs no click. Nothing skips: a
+missing /usr/bin/chromium fails the session with the reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from playwright.async_api import Browser, Page, async_playwright
+
+from ivr.ami.client import AmiClient
+from ivr.ami.live import LiveQueues
+from ivr.asterisk.tls import tls_certificate
+from ivr.config.roster import Operator
+from tests.integration.conftest import (
+    REPO,
+    AgiSwitch,
+    Stack,
+    connected_ami,
+    free_port,
+    given_root,
+    serving_agi,
+    start_stack,
+    stop_stack,
+)
+
+CHROMIUM = Path("/usr/bin/chromium")
+VENDOR = REPO / "ivr" / "web" / "static" / "vendor"
+PHONE_PAGE = Path(__file__).with_name("phone.html")
+# One operator of the central 112 call-takers, with a desk phone too (rendered, not used by the browser).
+BUDI = Operator("budi", "Budi Santoso", "operator", "c112", ("q112",), desk_phone=True)
+
+
+@pytest.fixture(scope="session")
+def phone_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The shipped configuration with a roster of one operator (BUDI), rendered and running."""
+    stack = start_stack(given_root(tmp_path_factory.mktemp("phones")), operators={BUDI.id: BUDI})
+    try:
+        yield stack
+    finally:
+        stop_stack(stack)
+
+
+@pytest.fixture(scope="session")
+async def phone_ami(phone_stack: Stack) -> AsyncIterator[tuple[AmiClient, LiveQueues]]:
+    """The test AMI account, with no simulated operator anywhere: only the browser can answer."""
+    async with connected_ami(phone_stack, seats=0) as connected:
+        yield connected
+
+
+@pytest.fixture(scope="session")
+async def phone_agi(phone_stack: Stack, phone_ami: tuple[AmiClient, LiveQueues]) -> AsyncIterator[AgiSwitch]:
+    """Our FastAGI service, so a test call takes the real menu and route to its queue."""
+    async with serving_agi(phone_stack, phone_ami[1]) as switch:
+        yield switch
+
+
+def spki_sha256(cert: Path) -> str:
+    """base64(SHA-256(SubjectPublicKeyInfo)): what --ignore-certificate-errors-spki-list takes."""
+    pem = subprocess.run(
+        ["openssl", "x509", "-pubkey", "-noout", "-in", str(cert)], capture_output=True, check=True
+    ).stdout
+    der = subprocess.run(
+        ["openssl", "pkey", "-pubin", "-outform", "der"], input=pem, capture_output=True, check=True
+    ).stdout
+    return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (./siaga does)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+async def browser(phone_stack: Stack) -> AsyncIterator[Browser]:
+    """Headless Debian chromium that trusts the stack's WSS certificate and fakes a microphone."""
+    executable = chromium()
+    cert = tls_certificate(phone_stack.settings).cert
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(executable),
+            args=[
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                "--autoplay-policy=no-user-gesture-required",
+                f"--ignore-certificate-errors-spki-list={spki_sha256(cert)}",
+            ],
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture(scope="session")
+async def phone_page_url() -> AsyncIterator[str]:
+    """A throw-away web server for tests/e2e/phone.html and the vendored JsSIP (loopback: a secure
+    context, so getUserMedia works over plain HTTP)."""
+    bundles = sorted(VENDOR.glob("jssip-*.min.js"))
+    assert len(bundles) == 1, f"expected one vendored JsSIP in {VENDOR}, found {bundles}"
+
+    async def page(_request: web.Request) -> web.FileResponse:
+        return web.FileResponse(PHONE_PAGE)
+
+    async def jssip(_request: web.Request) -> web.FileResponse:
+        return web.FileResponse(bundles[0])
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    app.router.add_get("/vendor/jssip.min.js", jssip)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def phone_page(browser: Browser, phone_page_url: str) -> AsyncIterator[Page]:
+    """A fresh tab with the test phone loaded (its own context: no state shared between tests)."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(phone_page_url)
+    try:
+        yield page
+    finally:
+        await context.close()
