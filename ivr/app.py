@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -15,23 +16,30 @@ import structlog
 from aiohttp import web
 
 from ivr.agi.server import AgiServer
+from ivr.ami.agents import Agents
 from ivr.ami.client import AmiClient, AmiError
 from ivr.ami.dtmf import KeyLedger
 from ivr.ami.live import LiveQueues
 from ivr.ami.operators import login_sim_operators
 from ivr.asterisk import process
+from ivr.asterisk.phones import BrowserPhones, PhoneError, reset_credentials
 from ivr.asterisk.provision import AsteriskUnavailable, find_or_provision
 from ivr.asterisk.render import load_secrets, render
 from ivr.asterisk.supervisor import supervise
 from ivr.config import Config
 from ivr.config.calendar import calendar_warning
 from ivr.config.live import LiveConfig
+from ivr.operators import PasswordFile
+from ivr.operators.auth import SESSION_IDLE
+from ivr.operators.floor import Floor
 from ivr.service import CallService
 from ivr.settings import Settings
 from ivr.store.calls import CallStore
+from ivr.store.console import ConsoleStore
 from ivr.store.reconcile import AsteriskRecords
 from ivr.store.spool import SpoolingRecords
 from ivr.web.app import build_web_app
+from ivr.web.console import Console
 
 log = structlog.get_logger("ivr.app")
 
@@ -46,90 +54,126 @@ QUEUE_EVENTS = (
 
 
 async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: Callable[[], int] | None = None) -> None:
-    """Run until SIGINT/SIGTERM. ``supervise_asterisk`` (``ivr up``): restarts a dead Asterisk with it."""
+    """Run until SIGINT/SIGTERM. ``supervise_asterisk`` (``ivr up``): restarts a dead Asterisk with it.
+
+    Parts are closed in the reverse order of their start (one exit stack): the web and FastAGI stop
+    taking work first, spooled records are written, AMI and the stores close last.
+    """
     config = LiveConfig(settings.root, settings.sounds_dir)
     config.appliers.append(lambda new: apply_config(settings, new))
-    store = CallStore.open(settings.store_file)
-    records = SpoolingRecords(store)
-    tasks: set[asyncio.Task[object]] = set()
+    async with contextlib.AsyncExitStack() as parts:
+        store = CallStore.open(settings.store_file)
+        parts.callback(store.close)
+        records = SpoolingRecords(store)
+        tasks: set[asyncio.Task[object]] = set()
 
-    ami: AmiClient | None = None
-    live: LiveQueues | None = None
-    ledger: KeyLedger | None = None
-    if with_ami:
-        keys = load_secrets(settings, create=False)
-        # Boot state, queue/member events and the callers' keys (dtmf: also those Asterisk drops between
-        # two AGI commands). Not each call's dialplan steps, variables and AGI commands: those would
-        # cost ~13 ms of CPU per call (bench/).
-        ami = AmiClient(settings.host, settings.ami_port, keys.ami_user, keys.ami_secret, events="system,agent,dtmf")
-        if settings.dtmf_ledger:
-            ledger = KeyLedger(lambda: ami is not None and ami.ready)
-            ami.on("DTMFEnd", ledger.on_dtmf_end)
-            ami.on_ready(ledger.on_login)
-        for name in QUEUE_EVENTS:
-            ami.on(name, _log_queue_event)
-        live = LiveQueues(ami)
-        if settings.sim_operators > 0:
-            client = ami
+        ami: AmiClient | None = None
+        live: LiveQueues | None = None
+        ledger: KeyLedger | None = None
+        console: Console | None = None
+        if with_ami:
+            keys = load_secrets(settings, create=False)
+            # Boot state, queue/member events and the callers' keys (dtmf: also those Asterisk drops between
+            # two AGI commands). Not each call's dialplan steps, variables and AGI commands: those would
+            # cost ~13 ms of CPU per call (bench/).
+            ami = AmiClient(
+                settings.host, settings.ami_port, keys.ami_user, keys.ami_secret, events="system,agent,dtmf"
+            )
+            parts.push_async_callback(ami.close)
+            if settings.dtmf_ledger:
+                ledger = KeyLedger(lambda: ami is not None and ami.ready)
+                ami.on("DTMFEnd", ledger.on_dtmf_end)
+                ami.on_ready(ledger.on_login)
+            for name in QUEUE_EVENTS:
+                ami.on(name, _log_queue_event)
+            live = LiveQueues(ami)
+            parts.push_async_callback(live.close)
+            if settings.sim_operators > 0:
+                _log_in_sim_operators_on_every_login(ami, config, settings.sim_operators, tasks)
+            console = await _console(settings, config, ami, live, store, records, parts)
+            tasks.add(asyncio.create_task(console.sweep_sessions()))
+            try:
+                await ami.connect(timeout=10.0)
+            except AmiError as error:
+                # Calls do not depend on AMI: keep serving FastAGI and let panoramisk reconnect.
+                log.warning("ami_not_ready_serving_anyway", error=str(error))
 
-            def log_in_operators() -> None:
-                # After every (re)login: a restarted Asterisk has forgotten its dynamic members.
-                queues = sorted(config.current().sop.queues)
-                task = asyncio.get_running_loop().create_task(
-                    login_sim_operators(client, queues, settings.sim_operators)
-                )
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
+        # Closed after the FastAGI server below: the last calls' records are written before the store closes.
+        parts.push_async_callback(records.flush)
+        parts.push_async_callback(records.settle)
+        service = CallService(
+            config.current, settings.sounds_dir, records, live.snapshot if live else lambda: None, keys=ledger
+        )
+        agi = AgiServer(service.handle, settings.host, settings.agi_port)
+        await agi.start()
+        parts.push_async_callback(agi.close)
+        runner = web.AppRunner(build_web_app(settings, config, agi, ami, records.health, console))
+        await runner.setup()
+        parts.push_async_callback(runner.cleanup)
+        site = web.TCPSite(runner, settings.host, settings.web_port)
+        await site.start()
+        log.info("serving", agi_port=agi.port, web_port=settings.web_port, ami_port=settings.ami_port)
 
-            ami.on_ready(log_in_operators)
+        tasks.add(asyncio.create_task(config.watch()))
+        tasks.add(asyncio.create_task(_flush_spool(records)))
+        tasks.add(asyncio.create_task(_warn_calendar(config)))
+        tasks.add(asyncio.create_task(_reconcile(AsteriskRecords(store, settings.asterisk_dir / "log"))))
+        if supervise_asterisk is not None:
+            tasks.add(asyncio.create_task(supervise(settings, supervise_asterisk)))
+        parts.push_async_callback(_cancel, tasks)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
         try:
-            await ami.connect(timeout=10.0)
-        except AmiError as error:
-            # Calls do not depend on AMI: keep serving FastAGI and let panoramisk reconnect.
-            log.warning("ami_not_ready_serving_anyway", error=str(error))
+            await stop.wait()
+        finally:
+            log.info("shutting_down")
 
-    service = CallService(
-        config.current, settings.sounds_dir, records, live.snapshot if live else lambda: None, keys=ledger
-    )
-    agi = AgiServer(service.handle, settings.host, settings.agi_port)
-    await agi.start()
-    runner = web.AppRunner(build_web_app(settings, config, agi, ami, records.health))
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.web_port)
-    await site.start()
-    log.info("serving", agi_port=agi.port, web_port=settings.web_port, ami_port=settings.ami_port)
 
-    watcher = asyncio.create_task(config.watch())
-    flusher = asyncio.create_task(_flush_spool(records))
-    tasks.add(asyncio.create_task(_warn_calendar(config)))
-    reconciler = asyncio.create_task(_reconcile(AsteriskRecords(store, settings.asterisk_dir / "log")))
-    if supervise_asterisk is not None:
-        supervisor = asyncio.create_task(supervise(settings, supervise_asterisk))
-        tasks.add(supervisor)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+async def _cancel(tasks: set[asyncio.Task[object]]) -> None:
+    for task in list(tasks):
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _log_in_sim_operators_on_every_login(
+    ami: AmiClient, config: LiveConfig, seats: int, tasks: set[asyncio.Task[object]]
+) -> None:
+    def log_in_operators() -> None:
+        # After every (re)login: a restarted Asterisk has forgotten its dynamic members.
+        queues = sorted(config.current().sop.queues)
+        task = asyncio.get_running_loop().create_task(login_sim_operators(ami, queues, seats))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    ami.on_ready(log_in_operators)
+
+
+async def _console(
+    settings: Settings,
+    config: LiveConfig,
+    ami: AmiClient,
+    live: LiveQueues,
+    store: CallStore,
+    records: SpoolingRecords,
+    parts: contextlib.AsyncExitStack,
+) -> Console:
+    """The operators' side: their ACD states in Asterisk, the floor (screen pops, wrap-up), the console."""
+    sessions = ConsoleStore(settings.console_store_file)
+    parts.callback(sessions.close)
+    agents = Agents(ami, live, lambda: config.current().sop.operators, sessions)
+    parts.push_async_callback(agents.close)
+    floor = Floor(agents, live, config.current, store, records.recent)
+    parts.push_async_callback(floor.close)
+    # Browser phones whose console session died with the previous run of the service stop working.
+    alive = sessions.operators_with_sessions(time.time(), SESSION_IDLE)
     try:
-        await stop.wait()
-    finally:
-        log.info("shutting_down")
-        watcher.cancel()
-        flusher.cancel()
-        reconciler.cancel()
-        for task in list(tasks):
-            task.cancel()
-        await asyncio.gather(watcher, flusher, reconciler, *tasks, return_exceptions=True)
-        await runner.cleanup()
-        await agi.close()
-        await records.settle()
-        await records.flush()
-        if live is not None:
-            await live.close()
-        if ami is not None:
-            await ami.close()
-        store.close()
+        await reset_credentials(settings, keep=alive)
+    except PhoneError as error:
+        log.error("phone_credentials_reset_failed", error=str(error))
+    return Console(floor, sessions, PasswordFile(settings.passwords_file), BrowserPhones(settings))
 
 
 async def _warn_calendar(config: LiveConfig, interval: float = 24 * 3600) -> None:

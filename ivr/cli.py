@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import sys
 from collections.abc import Coroutine
 from dataclasses import replace
@@ -255,18 +256,25 @@ def cmd_up(args: argparse.Namespace) -> int:
     _start_asterisk(settings)
     keys = load_secrets(settings, create=False)
     operators = (
-        f"{settings.sim_operators} simulated operators per queue (demo)"
+        f"{settings.sim_operators} simulated operators per queue (demo), rung only when no person can answer"
         if settings.sim_operators
         else "none simulated: calls wait for a real operator (`ivr up --demo` adds simulated ones)"
     )
+    login = "operators log in with the password an admin set (`ivr passwd OPERATOR`)"
+    if args.demo:
+        login = _demo_login(settings)
     print(
         f"""
 Siaga 112 is up.
+  console:            http://{settings.host}:{settings.web_port}/
+                      {login}
+                      the browser phone connects to {settings.wss_url} (a self-signed certificate:
+                      open https://{settings.host}:{settings.wss_port}/httpstatus once and accept it)
   place a test call:  .venv/bin/ivr call --press 1 2    (darurat, ambulans; add --json for JSON)
   SIP phone:          sip:test112@{settings.host}:{settings.sip_port}
                       password {keys.phone_password}, dial 112
   operators:          {operators}
-  web:                http://{settings.host}:{settings.web_port}/healthz
+  health:             http://{settings.host}:{settings.web_port}/healthz
   Ctrl-C stops everything.
 """,
         flush=True,
@@ -291,6 +299,20 @@ Siaga 112 is up.
     else:
         print(f"Asterisk (pid {reused}) was already running before `ivr up`: left running", file=sys.stderr)
     return 0
+
+
+def _demo_login(settings: Settings) -> str:
+    """The demo's operator gets a fresh password: the one `ivr call --press 1 2` rings."""
+    from ivr.config import load_config
+    from ivr.operators import PasswordFile
+    from ivr.operators.admin import demo_operator
+
+    operator = demo_operator(load_config(settings.root), "12")
+    if operator is None:
+        return "no roster operator takes the demo call's queue: add one to sop/operators.yaml"
+    password = secrets.token_urlsafe(12)
+    PasswordFile(settings.passwords_file).set(operator.id, password)
+    return f"demo login: {operator.id} ({operator.name}), password {password}"
 
 
 def describe_route(route: dict[str, str]) -> str:

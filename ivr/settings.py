@@ -88,6 +88,11 @@ class Settings:
         return self.var / "operators" / "passwords.json"
 
     @property
+    def console_store_file(self) -> Path:
+        """Console sessions, operators' positions and the audit log."""
+        return self.var / "console.sqlite3"
+
+    @property
     def secrets_file(self) -> Path:
         return self.var / "secrets.json"
 

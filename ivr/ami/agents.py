@@ -87,8 +87,10 @@ class Agents:
 
     async def end_wrapup(self, operator: Operator) -> None:
         """Wrap-up over (its time, or the operator's key): available again, unless they paused meanwhile."""
+        # Our own timer says so at once; Asterisk's event may not have reached us yet.
+        wrapping = operator.id in self._wrapups or self.state(operator).reason == WRAPUP_REASON
         self._cancel_wrapup(operator.id)
-        if self.state(operator).reason == WRAPUP_REASON:
+        if wrapping:
             await self._pause(operator, paused=False)
             self._remember(operator, True, "")
 

@@ -372,3 +372,25 @@ def reload_pjsip(settings: Settings, install: AsteriskInstall | None = None) -> 
         if time.monotonic() - started > RELOAD_RETRY_SECONDS:
             raise PhoneError(f"'{RELOAD_COMMAND}' failed: {output[:300]}")
         time.sleep(0.1)
+
+
+class BrowserPhones:
+    """The operators' browser phones as the console sees them (``ivr.web.console.Phones``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.ws_url = settings.wss_url
+
+    async def issue(self, operator: Operator) -> str:
+        return await issue_credentials(self.settings, operator.id)
+
+    async def revoke(self, operator: Operator) -> None:
+        await revoke_credentials(self.settings, operator.id)
+
+    def current(self, operator: Operator) -> str | None:
+        """The password Asterisk holds now (a session that outlived a restart of our service keeps it)."""
+        etc_dir = self.settings.asterisk_dir / "etc"
+        return _read_auth(etc_dir / AUTH_FILE).get(browser_user(operator.id))
+
+    def account(self, operator: Operator, password: str) -> dict[str, str]:
+        return sip_account(self.settings, operator, password).as_dict()

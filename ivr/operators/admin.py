@@ -16,8 +16,9 @@ from typing import TextIO
 
 import structlog
 
-from ivr.config import ConfigError, load_config
+from ivr.config import Config, ConfigError, load_config
 from ivr.config.roster import Operator
+from ivr.flow.simulate import simulate
 from ivr.operators.passwords import PasswordError, PasswordFile, PasswordFileError, check_rules
 
 log = structlog.get_logger("ivr.operators.admin")
@@ -146,3 +147,10 @@ def _remove(passwords: PasswordFile, wanted: str, operators: Mapping[str, Operat
         print(f"{wanted} has no password; nothing changed")
     else:
         raise unknown(wanted, operators, passwords.operators())
+
+
+def demo_operator(config: Config, keys: str) -> Operator | None:
+    """For ``ivr up --demo``: the first roster operator of the queue a caller pressing ``keys`` reaches
+    now, so the person trying the demo is the one their test call rings."""
+    target = simulate(config, keys)["route"]["target"]
+    return next((op for op in config.sop.operators.values() if target in op.queues), None)

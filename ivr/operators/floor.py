@@ -76,6 +76,7 @@ class Floor:
         self._subscribers: dict[str, list[Callable[[Message], None]]] = {}
         self._last_sent: dict[int, Message] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
         live.listeners.append(self.push_all)
         client = agents.client
         client.on("AgentCalled", self._on_agent_called)
@@ -168,13 +169,19 @@ class Floor:
             return False
         log.info("call_outcome", uniqueid=uniqueid, operator=operator.id, outcome=outcome)
         if call is not None and call.uniqueid == uniqueid:
+            # Seen by a wrap-up that is about to start for this call (the page hangs up, then posts).
             call.outcome = outcome
             if outcome in JUNK_OUTCOMES and call.phase in ("wrap_up", "ended"):
                 del self.calls[operator.id]
-        if outcome in JUNK_OUTCOMES and self.agents.state(operator).reason == WRAPUP_REASON:
-            await self.agents.end_wrapup(operator)
+        if outcome in JUNK_OUTCOMES:
+            async with self._lock(operator.id):
+                await self.agents.end_wrapup(operator)
         self.push(operator.id)
         return True
+
+    def _lock(self, operator_id: str) -> asyncio.Lock:
+        """One wrap-up decision at a time per operator: the call's end and its outcome race."""
+        return self._locks.setdefault(operator_id, asyncio.Lock())
 
     # AMI events
     def _operator(self, fields: Mapping[str, str]) -> Operator | None:
@@ -242,8 +249,14 @@ class Floor:
                 self.push(operator.id)
                 return
             call.phase = "wrap_up"
-        self._spawn(self.agents.start_wrapup(operator, self._wrapup_seconds(call)))
+        self._spawn(self._wrapup(operator, call))
         self.push(operator.id)
+
+    async def _wrapup(self, operator: Operator, call: CallInHand | None) -> None:
+        async with self._lock(operator.id):
+            if call is not None and call.outcome in JUNK_OUTCOMES:
+                return  # closed as junk while the call was ending: straight back to available
+            await self.agents.start_wrapup(operator, self._wrapup_seconds(call))
 
     def _wrapup_seconds(self, call: CallInHand | None) -> float:
         category = self.config().sop.categories.get(call.category) if call else None

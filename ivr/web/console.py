@@ -44,7 +44,7 @@ class Passwords(Protocol):
 
 
 class Phones(Protocol):
-    """The operators' browser phones in Asterisk (``ivr.asterisk.phones``)."""
+    """The operators' browser phones in Asterisk (``ivr.asterisk.phones.BrowserPhones``)."""
 
     ws_url: str
 
@@ -52,6 +52,12 @@ class Phones(Protocol):
         """A fresh SIP password that works from now on (the old one stops working)."""
 
     async def revoke(self, operator: Operator) -> None: ...
+
+    def current(self, operator: Operator) -> str | None:
+        """The password Asterisk accepts now, if any."""
+
+    def account(self, operator: Operator, password: str) -> dict[str, str]:
+        """The ``sip`` object of /api/me: what JsSIP needs to register."""
 
 
 SESSION_KEY = web.RequestKey("console_session", Session)
@@ -221,14 +227,14 @@ class Console:
         operator = self._operator(request)
         session = request[SESSION_KEY]
         if operator.id not in self.sip_passwords:
-            self.sip_passwords[operator.id] = await self.phones.issue(operator)
+            # Our service restarted under a live session: the phone keeps the password Asterisk holds.
+            self.sip_passwords[operator.id] = self.phones.current(operator) or await self.phones.issue(operator)
         sop = self.floor.config().sop
         agency = sop.agencies.get(operator.agency)
         queues = []
         for name in operator.queues:
             owner = sop.agency_of(name)
             queues.append({"name": name, "label": owner.label if owner else name})
-        host = self.phones.ws_url.split("://", 1)[-1].split(":", 1)[0].split("/", 1)[0]
         return web.json_response(
             {
                 "operator": {
@@ -240,13 +246,7 @@ class Console:
                     "queues": queues,
                 },
                 "csrf": session.csrf,
-                "sip": {
-                    "ws_url": self.phones.ws_url,
-                    "uri": f"sip:{operator.sip_user}@{host}",
-                    "user": operator.sip_user,
-                    "password": self.sip_passwords[operator.id],
-                    "display_name": operator.name,
-                },
+                "sip": self.phones.account(operator, self.sip_passwords[operator.id]),
                 "pause_reasons": list(PAUSE_REASONS),
                 "outcomes": [{"code": code, "key": key} for code, key in OUTCOME_KEYS],
             },

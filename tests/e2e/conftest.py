@@ -12,6 +12,7 @@ import base64
 import hashlib
 import subprocess
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -82,11 +83,11 @@ def chromium() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
-async def browser(phone_stack: Stack) -> AsyncIterator[Browser]:
-    """Headless Debian chromium that trusts the stack's WSS certificate and fakes a microphone."""
+@asynccontextmanager
+async def chromium_trusting(stack: Stack) -> AsyncIterator[Browser]:
+    """Headless Debian chromium that trusts ``stack``'s WSS certificate and fakes a microphone."""
     executable = chromium()
-    cert = tls_certificate(phone_stack.settings).cert
+    cert = tls_certificate(stack.settings).cert
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
             executable_path=str(executable),
@@ -101,6 +102,12 @@ async def browser(phone_stack: Stack) -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest.fixture(scope="session")
+async def browser(phone_stack: Stack) -> AsyncIterator[Browser]:
+    async with chromium_trusting(phone_stack) as launched:
+        yield launched
 
 
 @pytest.fixture(scope="session")

@@ -379,6 +379,7 @@
     renderHeader(); renderOutcomes();
     if (first) {
       phone = window.phoneKit.createPhone(me.sip, $("remote-audio"), (status) => { model.phone = status; renderPhone(); });
+      window.siagaPhone = phone; // for a supervisor's or a test's look at the audio (audioStats)
       phone.start();
     }
   }

@@ -128,8 +128,24 @@
       if (session && status.call === "in_call") session.sendDTMF(tone, { transportType: "RFC2833" });
     }
 
+    // Audio counters of the call in hand (getStats), or null without one: is sound flowing both ways?
+    async function audioStats() {
+      const pc = session && session.connection;
+      if (!pc) return null;
+      const out = { bytesReceived: 0, totalAudioEnergy: 0, bytesSent: 0 };
+      (await pc.getStats()).forEach((r) => {
+        if (r.kind !== "audio") return;
+        if (r.type === "inbound-rtp") {
+          out.bytesReceived += r.bytesReceived || 0;
+          out.totalAudioEnergy += r.totalAudioEnergy || 0;
+        }
+        if (r.type === "outbound-rtp") out.bytesSent += r.bytesSent || 0;
+      });
+      return out;
+    }
+
     return {
-      start, stop, answer, hangup, toggleMute, toggleHold, dtmf,
+      start, stop, answer, hangup, toggleMute, toggleHold, dtmf, audioStats,
       get status() { return Object.assign({}, status); },
       get callUp() { return Boolean(session) && !session.isEnded(); },
     };

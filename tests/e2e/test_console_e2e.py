@@ -1,0 +1,273 @@
+"""The call-taker's working position, end to end on the real stack: `ivr serve` (console and all),
+the real Asterisk, and the console page in Debian's chromium.
+
+An operator logs in, their browser phone registers over WSS, they go available; a citizen calls
+112; the screen pop reaches the page while it rings (its delay after app_queue rang the phone is
+measured); they answer in the browser and audio flows both ways (the page's getStats and
+Asterisk's RTCP counters); the prank key closes the call and puts them back to available; the
+same number's next call pops with that prank in its history. Simulated seats share the queue
+(penalty 5, as `ivr up --demo` adds them) and never take the call from the person at the console.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+from aiohttp import ClientSession
+from playwright.async_api import Browser, Page, expect
+
+from ivr.ami.client import AmiClient
+from ivr.ami.live import LiveQueues
+from ivr.ami.testcall import CallReport, place_call
+from ivr.operators import PasswordFile
+from tests.e2e.conftest import chromium_trusting
+from tests.integration.conftest import Stack, connected_ami, free_port, given_root, start_serve, start_stack, stop_stack
+
+pytestmark = pytest.mark.asterisk
+
+T = TypeVar("T")
+OPERATOR, PASSWORD = "budi", "kata-sandi-uji-112"
+QUEUE = "q112"
+# A wrong key on the first menu: straight to the central emergency call-takers (q112).
+KEYS = "7"
+CALLER = "081298765432"
+POP_SAMPLES = 6
+ONE_SECOND = 50  # 20 ms audio frames
+
+
+async def until(check: Callable[[], Awaitable[T | None]], timeout: float = 20.0, interval: float = 0.1) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+@pytest.fixture(scope="module")
+def console_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The shipped configuration and roster; budi (a 112 call-taker in q112) has a password."""
+    stack = start_stack(given_root(tmp_path_factory.mktemp("console")))
+    PasswordFile(stack.settings.passwords_file).set(OPERATOR, PASSWORD)
+    try:
+        yield stack
+    finally:
+        stop_stack(stack)
+
+
+@pytest.fixture(scope="module")
+async def web_url(console_stack: Stack) -> AsyncIterator[str]:
+    """`ivr serve` in its own process, as users run it; its console on a free port."""
+    port = free_port()
+    serve = await start_serve(console_stack, web_port=port)
+    url = f"http://127.0.0.1:{port}"
+
+    async def answering() -> bool:
+        try:
+            async with ClientSession() as http, http.get(f"{url}/healthz") as response:
+                return response.status in (200, 503)
+        except OSError:
+            return False
+
+    try:
+        await until(answering, timeout=30)
+        yield url
+    finally:
+        serve.terminate()
+        await serve.wait()
+
+
+@pytest.fixture(scope="module")
+async def ami(console_stack: Stack) -> AsyncIterator[tuple[AmiClient, LiveQueues]]:
+    """The test AMI account; two simulated seats per queue, logged in as the demo does (penalty 5)."""
+    async with connected_ami(console_stack, seats=2) as connected:
+        yield connected
+
+
+@pytest.fixture(scope="module")
+async def console(console_stack: Stack, web_url: str, ami: tuple[AmiClient, LiveQueues]) -> AsyncIterator[Page]:
+    """budi logged in at the console, phone registered, available in q112."""
+    async with chromium_trusting(console_stack) as browser:
+        page = await _logged_in(browser, web_url)
+        yield page
+
+
+async def _logged_in(browser: Browser, web_url: str) -> Page:
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(f"{web_url}/login")
+    await page.fill("#operator", OPERATOR)
+    await page.fill("#password", PASSWORD)
+    await page.click("#login-submit")
+    await page.wait_for_url(f"{web_url}/")
+    await expect(page.locator("#phone-reg")).to_have_class("phone-reg reg-registered", timeout=15_000)
+    await page.click("#btn-available")
+    await expect(page.locator("#state-badge")).to_have_class("badge state-available", timeout=10_000)
+    return page
+
+
+async def queue_member(client: AmiClient, interface: str) -> dict[str, str] | None:
+    """Asterisk's own QueueStatus entry of ``interface`` in q112."""
+    replies = await client.action({"Action": "QueueStatus", "Queue": QUEUE}, timeout=10.0, as_list=True)
+    for reply in replies:
+        if reply.get("Event") == "QueueMember" and reply.get("Location") == interface:
+            return {str(key): str(value) for key, value in reply.items()}
+    return None
+
+
+def ringing_times(client: AmiClient, interface: str) -> tuple[dict[str, float], Callable[[], None]]:
+    """When app_queue rang ``interface`` for each caller (AgentCalled, as AMI delivered it)."""
+    rang: dict[str, float] = {}
+
+    def on_called(fields: dict[str, str]) -> None:
+        if fields.get("Interface") == interface:
+            rang.setdefault(fields.get("Uniqueid", ""), time.time())
+
+    return rang, client.on("AgentCalled", on_called)
+
+
+async def popped_at(page: Page, uniqueid: str) -> float:
+    """Wall-clock time the page drew the pop for ``uniqueid`` (its performance mark)."""
+    return float(
+        await page.evaluate(
+            "uid => { const m = performance.getEntriesByName('siaga-pop-' + uid); "
+            "return m.length ? performance.timeOrigin + m[0].startTime : 0; }",
+            uniqueid,
+        )
+        / 1000.0
+    )
+
+
+async def ring(client: AmiClient, page: Page) -> tuple[asyncio.Task[CallReport], str]:
+    """A citizen calls 112 and presses KEYS; returns the call and the uniqueid the page pops."""
+    call = asyncio.create_task(
+        place_call(client, KEYS, caller=CALLER, until="answered", hangup=False, audio="echo", answer_timeout=60)
+    )
+    pop = page.locator("#pop[data-uniqueid]")
+    await expect(pop).to_have_count(1, timeout=30_000)
+    uniqueid = await pop.get_attribute("data-uniqueid")
+    assert uniqueid
+    return call, uniqueid
+
+
+async def test_a_call_is_popped_answered_in_the_browser_and_closed_as_prank_with_one_key(
+    console: Page, ami: tuple[AmiClient, LiveQueues], console_stack: Stack
+) -> None:
+    """Pop before answering, audio both ways, prank in one key, back to available, history on the next call."""
+    client, _live = ami
+    interface = "PJSIP/op-budi"
+    member = await queue_member(client, interface)
+    assert member is not None and member["Paused"] == "0", member
+    rang, stop_listening = ringing_times(client, interface)
+    try:
+        call, uniqueid = await ring(client, console)
+        # The pop is there while it rings, before anyone answers.
+        await expect(console.locator("#state-badge")).to_have_class("badge state-ringing", timeout=10_000)
+        pop = console.locator("#pop-body")
+        await expect(pop).to_contain_text(CALLER)
+        await expect(pop).to_contain_text("Keadaan darurat")
+        await console.keyboard.press("a")
+        report = await asyncio.wait_for(call, 30)
+        assert report.answered and report.operator_interface == interface, report
+        await expect(console.locator("#state-badge")).to_have_class("badge state-on_call", timeout=10_000)
+
+        operator_channel = _operator_channel(report)
+        before = await _audio(console, client, operator_channel)
+        after = await until(lambda: _grown(console, client, operator_channel, before), timeout=15)
+        print(f"\naudio after answer: before={before} after={after}")
+
+        await expect(console.locator('[data-outcome="prank"]')).to_be_enabled()
+        await console.keyboard.press("3")  # prank: hang up and record, one key
+        await until(lambda: _disposition(console_stack, uniqueid, "prank"), timeout=10)
+        await expect(console.locator("#state-badge")).to_have_class("badge state-available", timeout=10_000)
+        member = await queue_member(client, interface)
+        assert member is not None and member["Paused"] == "0", member
+
+        # The same number again: its history shows the prank.
+        again, second = await ring(client, console)
+        assert second != uniqueid
+        # "Iseng": the page's word for prank in the history table.
+        await expect(console.locator("#pop-body table")).to_contain_text("Iseng")
+        await console.keyboard.press("a")
+        await asyncio.wait_for(again, 30)
+        await expect(console.locator('[data-outcome="silent"]')).to_be_enabled()
+        await console.keyboard.press("4")  # silent
+        await until(lambda: _disposition(console_stack, second, "silent"), timeout=10)
+        await expect(console.locator("#state-badge")).to_have_class("badge state-available", timeout=10_000)
+        delays = [await popped_at(console, uid) - rang[uid] for uid in (uniqueid, second)]
+        print(f"pop delay after AgentCalled (s): {delays}")
+    finally:
+        stop_listening()
+
+
+async def test_screen_pop_delay_after_asterisk_rings(
+    console: Page, ami: tuple[AmiClient, LiveQueues], console_stack: Stack
+) -> None:
+    """Pop delays over several rings, written to the test log (the issue asks p95 ≤ 300 ms: reported, not asserted)."""
+    client, _live = ami
+    interface = "PJSIP/op-budi"
+    rang, stop_listening = ringing_times(client, interface)
+    delays: list[float] = []
+    try:
+        for _ in range(POP_SAMPLES):
+            call, uniqueid = await ring(client, console)
+            await console.keyboard.press("a")
+            await asyncio.wait_for(call, 30)
+            await expect(console.locator('[data-outcome="misdial"]')).to_be_enabled()
+            await console.keyboard.press("5")  # misdial
+            await until(lambda uid=uniqueid: _disposition(console_stack, uid, "misdial"), timeout=10)
+            await expect(console.locator("#state-badge")).to_have_class("badge state-available", timeout=10_000)
+            delays.append(await popped_at(console, uniqueid) - rang[uniqueid])
+    finally:
+        stop_listening()
+    assert all(delay > 0 for delay in delays), delays
+    ordered = sorted(delays)
+    result = {
+        "samples": len(delays),
+        "p50_ms": round(statistics.median(delays) * 1000, 1),
+        "p95_ms": round(ordered[max(0, round(0.95 * len(ordered)) - 1)] * 1000, 1),
+        "max_ms": round(max(delays) * 1000, 1),
+    }
+    print(f"\nscreen pop delay: {json.dumps(result)}")
+
+
+def _operator_channel(report: CallReport) -> str:
+    """The operator's leg of the call: AgentConnect names it (DestChannel)."""
+    return next(event["DestChannel"] for event in report.events if event.get("Event") == "AgentConnect")
+
+
+async def _getvar(client: AmiClient, channel: str, variable: str) -> int:
+    reply = await client.action({"Action": "Getvar", "Channel": channel, "Variable": variable})
+    return int(str(reply.get("Value", "")) or 0)
+
+
+async def _audio(page: Page, client: AmiClient, channel: str) -> dict[str, Any]:
+    stats = await page.evaluate("window.siagaPhone.audioStats()")
+    assert stats is not None, "no call in the page's phone"
+    return {
+        **stats,
+        "asterisk_rx": await _getvar(client, channel, "CHANNEL(rtcp,rxcount,audio)"),
+        "asterisk_tx": await _getvar(client, channel, "CHANNEL(rtcp,txcount,audio)"),
+    }
+
+
+async def _grown(page: Page, client: AmiClient, channel: str, before: dict[str, Any]) -> dict[str, Any] | None:
+    now = await _audio(page, client, channel)
+    sound = now["totalAudioEnergy"] > before["totalAudioEnergy"]
+    # A second of 20 ms frames each way, as both ends count them (bytes: at least one Opus byte per frame).
+    second = all(now[key] >= before[key] + ONE_SECOND for key in ("bytesReceived", "bytesSent"))
+    packets = all(now[key] >= before[key] + ONE_SECOND for key in ("asterisk_rx", "asterisk_tx"))
+    return now if sound and second and packets else None
+
+
+async def _disposition(stack: Stack, uniqueid: str, wanted: str) -> bool:
+    row = await asyncio.to_thread(stack.store.get, uniqueid)
+    return row is not None and row["disposition"] == wanted
