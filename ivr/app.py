@@ -165,7 +165,7 @@ async def _console(
     parts.callback(sessions.close)
     agents = Agents(ami, live, lambda: config.current().sop.operators, sessions)
     parts.push_async_callback(agents.close)
-    floor = Floor(agents, live, config.current, store, records.recent)
+    floor = Floor(agents, live, config.current, store, records.recent, sessions)
     parts.push_async_callback(floor.close)
     # Browser phones whose console session died with the previous run of the service stop working.
     alive = sessions.operators_with_sessions(time.time(), SESSION_IDLE)

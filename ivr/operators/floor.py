@@ -37,6 +37,8 @@ OUTCOME_KEYS = (("genuine", "1"), ("info", "2"), ("prank", "3"), ("silent", "4")
 DEFAULT_WRAPUP_SECONDS = 30.0
 # Calls an operator handled lately: they may still give (or correct) the outcome of these.
 HANDLED_MEMORY = 20
+# A saved call in hand older than this is over, whatever the last word on it was.
+CALL_MEMORY = 3600.0
 
 Message = dict[str, Any]
 
@@ -53,6 +55,14 @@ class CallRecords(Protocol):
     def set_disposition(self, uniqueid: str, disposition: str) -> bool: ...
 
 
+class SavedCalls(Protocol):
+    """Where calls in hand outlive a restart of the service (``ConsoleStore``)."""
+
+    def save_call(self, operator: str, call: Mapping[str, Any] | None, now: float) -> None: ...
+
+    def calls_in_hand(self, since: float) -> dict[str, dict[str, Any]]: ...
+
+
 class NotYourCall(Exception):
     code = "not_your_call"
 
@@ -65,13 +75,18 @@ class Floor:
         config: Callable[[], Config],
         store: CallRecords,
         recent_record: Callable[[str], IvrRecord | None],
+        saved: SavedCalls,
     ) -> None:
         self.agents = agents
         self.live = live
         self.config = config
         self.store = store
         self.recent_record = recent_record
-        self.calls: dict[str, CallInHand] = {}
+        self.saved = saved
+        # A call that outlived a restart of the service (the operator may still be talking).
+        self.calls: dict[str, CallInHand] = {
+            operator: CallInHand(**call) for operator, call in saved.calls_in_hand(time.time() - CALL_MEMORY).items()
+        }
         self.handled: dict[str, deque[str]] = {}
         self._subscribers: dict[str, list[Callable[[Message], None]]] = {}
         self._last_sent: dict[int, Message] = {}
@@ -136,7 +151,14 @@ class Floor:
 
         return unsubscribe
 
+    def _call_changed(self, operator_id: str) -> None:
+        """Save the operator's call in hand (it must outlive a restart of ours), then show it."""
+        call = self.calls.get(operator_id)
+        self.saved.save_call(operator_id, call.as_json() if call else None, time.time())
+        self.push(operator_id)
+
     def push(self, operator_id: str) -> None:
+        """Send the operator's consoles what changed."""
         operator = self.roster().get(operator_id)
         if operator is None:
             return
@@ -176,7 +198,7 @@ class Floor:
         if outcome in JUNK_OUTCOMES:
             async with self._lock(operator.id):
                 await self.agents.end_wrapup(operator)
-        self.push(operator.id)
+        self._call_changed(operator.id)
         return True
 
     def _lock(self, operator_id: str) -> asyncio.Lock:
@@ -220,7 +242,7 @@ class Floor:
             past = await asyncio.to_thread(self.store.history, caller, now - timedelta(days=sop.prank.window_days))
             standing, _new_flag = assess(past, sop.prank, now)
         self.calls[operator.id] = build_pop(ringing, record, history, standing, sop)
-        self.push(operator.id)
+        self._call_changed(operator.id)
         log.info(
             "screen_pop",
             uniqueid=ringing.uniqueid,
@@ -236,7 +258,7 @@ class Floor:
             return
         call.phase = "on_call"
         self.handled.setdefault(operator.id, deque(maxlen=HANDLED_MEMORY)).append(call.uniqueid)
-        self.push(operator.id)
+        self._call_changed(operator.id)
 
     def _on_agent_complete(self, fields: dict[str, str]) -> None:
         operator = self._operator(fields)
@@ -246,11 +268,11 @@ class Floor:
         if call is not None and call.uniqueid == fields.get("Uniqueid"):
             if call.outcome in JUNK_OUTCOMES:
                 del self.calls[operator.id]
-                self.push(operator.id)
+                self._call_changed(operator.id)
                 return
             call.phase = "wrap_up"
         self._spawn(self._wrapup(operator, call))
-        self.push(operator.id)
+        self._call_changed(operator.id)
 
     async def _wrapup(self, operator: Operator, call: CallInHand | None) -> None:
         async with self._lock(operator.id):
@@ -268,7 +290,7 @@ class Floor:
         if operator is not None and call is not None and call.uniqueid == fields.get("Uniqueid"):
             # Rung out to someone else (or back to the queue): not this operator's call any more.
             del self.calls[operator.id]
-            self.push(operator.id)
+            self._call_changed(operator.id)
 
     def _on_caller_abandon(self, fields: dict[str, str]) -> None:
         uniqueid = fields.get("Uniqueid", "")
@@ -276,7 +298,7 @@ class Floor:
             if call.uniqueid == uniqueid and call.phase == "ringing":
                 call.caller_hung_up = True
                 call.phase = "ended"
-                self.push(operator_id)
+                self._call_changed(operator_id)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)

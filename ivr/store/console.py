@@ -5,6 +5,8 @@
 - positions: what each operator asked Asterisk for (in their queues or not, paused and why); after an
   Asterisk restart forgets its dynamic members, the service logs them in again from here, so nobody
   is silently logged out.
+- calls_in_hand: each operator's call (the screen pop, its phase, the outcome given), so a restart
+  of our service does not take the caller's context from an operator who is still talking to them.
 - audit: who did what when (logins, pauses, outcomes, edits). Append-only: the web has no route that
   changes or deletes a row, and this class has no method that does.
 """
@@ -37,6 +39,11 @@ CREATE TABLE IF NOT EXISTS positions (
     logged_in     INTEGER NOT NULL,
     paused_reason TEXT NOT NULL DEFAULT '',
     changed       REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS calls_in_hand (
+    operator  TEXT PRIMARY KEY,
+    call      TEXT NOT NULL,     -- JSON: the screen pop and its phase (ivr.operators.pop.CallInHand)
+    updated   REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS audit (
     id      INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -140,6 +147,24 @@ class ConsoleStore:
         with self._lock:
             rows = self._db.execute("SELECT operator, logged_in, paused_reason FROM positions").fetchall()
         return {operator: Position(operator, bool(logged_in), reason) for operator, logged_in, reason in rows}
+
+    # Calls in hand
+    def save_call(self, operator: str, call: Mapping[str, Any] | None, now: float) -> None:
+        with self._lock:
+            if call is None:
+                self._db.execute("DELETE FROM calls_in_hand WHERE operator = ?", (operator,))
+                return
+            self._db.execute(
+                "INSERT INTO calls_in_hand (operator, call, updated) VALUES (?,?,?) "
+                "ON CONFLICT(operator) DO UPDATE SET call = excluded.call, updated = excluded.updated",
+                (operator, json.dumps(dict(call), ensure_ascii=False), now),
+            )
+
+    def calls_in_hand(self, since: float) -> dict[str, dict[str, Any]]:
+        """Calls saved after ``since`` (older ones are long over), by operator."""
+        with self._lock:
+            rows = self._db.execute("SELECT operator, call FROM calls_in_hand WHERE updated > ?", (since,)).fetchall()
+        return {operator: json.loads(call) for operator, call in rows}
 
     # Audit
     def audit(self, actor: str, action: str, detail: Mapping[str, Any] | None = None) -> None:

@@ -63,26 +63,43 @@ def console_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         stop_stack(stack)
 
 
-@pytest.fixture(scope="module")
-async def web_url(console_stack: Stack) -> AsyncIterator[str]:
-    """`ivr serve` in its own process, as users run it; its console on a free port."""
-    port = free_port()
-    serve = await start_serve(console_stack, web_port=port)
-    url = f"http://127.0.0.1:{port}"
+class Service:
+    """`ivr serve` in its own process, as users run it, with its console on a fixed free port."""
 
-    async def answering() -> bool:
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        # Its log beside the stack's, for the reader of a failure.
+        log = (self.stack.settings.var / "serve.log").open("ab")
+        self.process = await start_serve(self.stack, web_port=self.port, stderr=log.fileno())
+        log.close()
+        await until(self._answering, timeout=30)
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            await self.process.wait()
+
+    async def _answering(self) -> bool:
         try:
-            async with ClientSession() as http, http.get(f"{url}/healthz") as response:
+            async with ClientSession() as http, http.get(f"{self.url}/healthz") as response:
                 return response.status in (200, 503)
         except OSError:
             return False
 
+
+@pytest.fixture(scope="module")
+async def service(console_stack: Stack) -> AsyncIterator[Service]:
+    running = Service(console_stack)
+    await running.start()
     try:
-        await until(answering, timeout=30)
-        yield url
+        yield running
     finally:
-        serve.terminate()
-        await serve.wait()
+        await running.stop()
 
 
 @pytest.fixture(scope="module")
@@ -93,10 +110,10 @@ async def ami(console_stack: Stack) -> AsyncIterator[tuple[AmiClient, LiveQueues
 
 
 @pytest.fixture(scope="module")
-async def console(console_stack: Stack, web_url: str, ami: tuple[AmiClient, LiveQueues]) -> AsyncIterator[Page]:
+async def console(console_stack: Stack, service: Service, ami: tuple[AmiClient, LiveQueues]) -> AsyncIterator[Page]:
     """budi logged in at the console, phone registered, available in q112."""
     async with chromium_trusting(console_stack) as browser:
-        page = await _logged_in(browser, web_url)
+        page = await _logged_in(browser, service.url)
         yield page
 
 
@@ -155,6 +172,8 @@ async def ring(client: AmiClient, page: Page) -> tuple[asyncio.Task[CallReport],
     await expect(pop).to_have_count(1, timeout=30_000)
     uniqueid = await pop.get_attribute("data-uniqueid")
     assert uniqueid
+    # The pop comes over our WebSocket, the ringing over SIP: A answers once the phone rings.
+    await expect(page.locator("#btn-answer")).to_be_enabled(timeout=10_000)
     return call, uniqueid
 
 
@@ -271,3 +290,28 @@ async def _grown(page: Page, client: AmiClient, channel: str, before: dict[str, 
 async def _disposition(stack: Stack, uniqueid: str, wanted: str) -> bool:
     row = await asyncio.to_thread(stack.store.get, uniqueid)
     return row is not None and row["disposition"] == wanted
+
+
+async def test_a_restart_of_the_service_keeps_the_call_in_hand(
+    console: Page, ami: tuple[AmiClient, LiveQueues], console_stack: Stack, service: Service
+) -> None:
+    """`ivr serve` restarts mid-call: the page reconnects by itself, the pop and the typed note are still
+    there, the state is Asterisk's (on a call), and the outcome given afterwards is recorded."""
+    client, _live = ami
+    call, uniqueid = await ring(client, console)
+    await console.keyboard.press("a")
+    await asyncio.wait_for(call, 30)
+    await expect(console.locator('[data-outcome="genuine"]')).to_be_enabled()
+    await console.fill("#notes", "Kebakaran di Jl. Raya Serang km 12")
+    await service.stop()
+    await expect(console.locator("#banner-reconnect")).to_be_visible(timeout=10_000)
+    await service.start()
+    await expect(console.locator("#banner-reconnect")).to_be_hidden(timeout=15_000)
+    await expect(console.locator("#pop[data-uniqueid]")).to_have_attribute("data-uniqueid", uniqueid)
+    await expect(console.locator("#state-badge")).to_have_class("badge state-on_call", timeout=10_000)
+    await expect(console.locator("#notes")).to_have_value("Kebakaran di Jl. Raya Serang km 12")
+    await console.locator("#notes").blur()
+    await expect(console.locator('[data-outcome="misdial"]')).to_be_enabled()
+    await console.keyboard.press("5")
+    await until(lambda: _disposition(console_stack, uniqueid, "misdial"), timeout=10)
+    await expect(console.locator("#state-badge")).to_have_class("badge state-available", timeout=10_000)
