@@ -80,7 +80,9 @@ class Agents:
 
     async def start_wrapup(self, operator: Operator, seconds: float) -> None:
         """After a call: paused as ``Wrap-up`` for ``seconds``, then available by itself."""
-        if not self.state(operator).logged_in:
+        memberships = self.live.memberships(operator.interface)
+        # Logged out, or paused during the call (Sholat...): that pause starts now, not a wrap-up ending in available.
+        if not memberships or any(m.paused and m.paused_reason != WRAPUP_REASON for _queue, m in memberships):
             return
         await self._pause(operator, paused=True, reason=WRAPUP_REASON)
         self._schedule_wrapup_end(operator, seconds)
