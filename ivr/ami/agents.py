@@ -143,7 +143,7 @@ class Agents:
     def _schedule_wrapup_end(self, operator: Operator, seconds: float) -> None:
         self._cancel_wrapup(operator.id)
         loop = asyncio.get_running_loop()
-        self._wrapups[operator.id] = loop.call_later(seconds, self._spawn, self._wrapup_over(operator))
+        self._wrapups[operator.id] = loop.call_later(seconds, lambda: self._spawn(self._wrapup_over(operator)))
 
     async def _wrapup_over(self, operator: Operator) -> None:
         self._wrapups.pop(operator.id, None)
