@@ -242,7 +242,12 @@ class Floor:
                 self.push(operator.id)
                 return
             call.phase = "wrap_up"
-        self._spawn(self.agents.start_wrapup(operator, self._wrapup_seconds(call)))
+        self._spawn(self._start_wrapup(operator, self._wrapup_seconds(call)))
+        self.push(operator.id)
+
+    async def _start_wrapup(self, operator: Operator, seconds: float) -> None:
+        await self.agents.start_wrapup(operator, seconds)
+        # The deadline exists only now; Asterisk's pause events may have been pushed before it.
         self.push(operator.id)
 
     def _wrapup_seconds(self, call: CallInHand | None) -> float:
