@@ -141,7 +141,7 @@ class Console:
                 self.sessions.end_session(request.cookies.get(COOKIE, ""))
                 return error(401, "not_in_roster", "this operator is no longer in the roster")
             if request.method == "POST" and not hmac.compare_digest(
-                request.headers.get("X-CSRF-Token", ""), session.csrf
+                request.headers.get("X-CSRF-Token", "").encode("utf-8", "surrogateescape"), session.csrf.encode()
             ):
                 return error(403, "csrf", "missing or wrong X-CSRF-Token: reload the page")
             request[SESSION_KEY] = session
