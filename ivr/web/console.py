@@ -129,6 +129,8 @@ class Console:
     ) -> web.StreamResponse:
         path = request.path
         needs_session = (path.startswith("/api/") and path not in ("/api/login", "/api/sop")) or path == "/ws"
+        if path == "/ws" and request.headers.get("Origin") not in (None, f"{request.scheme}://{request.host}"):
+            return error(403, "cross_origin", "a WebSocket from another site is refused")  # it carries caller data
         if request.method == "POST":
             refused = cross_site_or_not_json(request)
             if refused is not None:
