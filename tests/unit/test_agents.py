@@ -268,6 +268,17 @@ async def test_restore_keeps_what_asterisk_still_has(kit: FloorKit) -> None:
     assert kit.agents.state(BUDI).state == AVAILABLE
 
 
+async def test_restore_does_not_add_back_a_queue_asterisk_says_she_left(kit: FloorKit) -> None:
+    """DEWI was removed from q-damkar in Asterisk (the CLI) but is still in q112: restore leaves it so."""
+    await kit.agents.available(DEWI)
+    await settled()
+    await kit.fake.action({"Action": "QueueRemove", "Queue": "q-damkar", "Interface": DEWI.interface})
+    await settled()
+    await kit.agents.restore()
+    await settled()
+    assert list(kit.fake.memberships(DEWI.interface)) == ["q112"]
+
+
 async def test_a_wrap_up_found_without_its_timer_gets_one(kit: FloorKit, tmp_path: Path) -> None:
     """Our service restarted during a wrap-up: the new Agents finds Wrap-up in Asterisk and ends it on time."""
     await kit.agents.available(BUDI)

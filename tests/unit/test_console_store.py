@@ -93,12 +93,9 @@ def test_expire_sessions_names_operators_who_lost_their_last_session(store: Cons
 
 
 def test_a_session_found_expired_is_still_reported_by_the_sweep(store: ConsoleStore) -> None:
-    """A lookup that finds a session dead must leave it for expire_sessions, which logs its operator out.
-
-    Otherwise a page or WebSocket touching a dead session first (the WebSocket checks every minute,
-    as the sweep does) makes the sweep miss it: the operator stays in the queues with a valid SIP
-    password, and no ``session_expired`` is audited.
-    """
+    """A lookup that finds a session dead leaves it for expire_sessions, which logs its operator out."""
+    # Otherwise a page or the WebSocket's touch (every minute, as the sweep) finding it first makes the
+    # sweep miss it: the operator stays in the queues with a valid SIP password, nothing is audited.
     store.add_session(TOKEN, "budi", "csrf-1", T0, LIFETIME)
     assert store.session(TOKEN, T0 + IDLE + 1, IDLE) is None
     assert store.expire_sessions(T0 + IDLE + 2, IDLE) == ["budi"]
@@ -109,6 +106,7 @@ def test_positions_upsert_one_row_per_operator(store: ConsoleStore) -> None:
     store.set_position(Position("budi", True, ""), T0)
     store.set_position(Position("ani", True, "Sholat"), T0)
     store.set_position(Position("budi", True, "Istirahat"), T0 + 1)
+    assert store.positions()["budi"] == Position("budi", True, "Istirahat")
     store.set_position(Position("budi", False, ""), T0 + 2)
     assert store.positions() == {"budi": Position("budi", False, ""), "ani": Position("ani", True, "Sholat")}
 

@@ -178,8 +178,8 @@ async def test_a_login_body_that_is_not_the_expected_object_is_400(web: Web) -> 
 
 
 async def test_password_guessing_is_slowed(web: Web) -> None:
-    """Four wrong passwords: 401; the fifth locks (429); a sixth try, even right, is 429 with Retry-After, unchecked.
-    Once the wait is over, the right password works."""
+    """Wrong passwords: 401 four times, then 429; a try in the wait is 429 with Retry-After; after it, login works."""
+    # The fifth failure already answers 429: FREE_FAILURES counts tries, the lock applies to the next one.
     codes = []
     for n in range(5):
         response = await web.client.post("/api/login", json={"operator": "budi", "password": f"salah-{n}"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ivr.ami.client import AmiTimeout
-from tests.fakes.app_queue import FakeAppQueue
+from tests.fakes.app_queue import FakeAppQueue, settled
 
 PHONE = "PJSIP/op-budi"
 
@@ -78,11 +78,12 @@ async def test_queue_pause_without_a_queue_pauses_every_membership() -> None:
 
 
 async def test_queue_pause_with_a_queue_touches_that_queue_only_and_unpause_clears_the_reason() -> None:
-    """QueuePause Queue=q112 changes q112 only; unpausing clears PausedReason."""
+    """QueuePause Queue=q112 changes q112 only; unpausing clears PausedReason (even when a Reason is sent)."""
     fake = FakeAppQueue(["q112", "q-damkar"])
     await fake.action(add("q112", paused="true", reason="Sholat"))
     await fake.action(add("q-damkar", paused="true", reason="Sholat"))
-    reply = await fake.action({"Action": "QueuePause", "Queue": "q112", "Interface": PHONE, "Paused": "false"})
+    unpause = {"Action": "QueuePause", "Queue": "q112", "Interface": PHONE, "Paused": "false", "Reason": "Sholat"}
+    reply = await fake.action(unpause)
     assert reply["Message"] == "Interface unpaused successfully"
     members = fake.memberships(PHONE)
     assert (members["q112"].paused, members["q112"].paused_reason) == (False, "")
@@ -186,3 +187,15 @@ async def test_an_action_before_boot_times_out() -> None:
     fake = FakeAppQueue(["q112"], ready=False)
     with pytest.raises(AmiTimeout):
         await fake.action(add(), timeout=0.05)
+
+
+async def test_events_after_the_response_keep_the_stream_order() -> None:
+    """events_first=False: an action's events come after its reply, and a call's events queue behind them."""
+    fake = FakeAppQueue(["q112"], events_first=False)
+    seen: list[str] = []
+    fake.on("*", lambda fields: seen.append(fields["Event"]))
+    await fake.action(add())
+    fake.join("1733.1", "q112", "0812")
+    assert seen == []
+    await settled()
+    assert seen == ["QueueMemberAdded", "QueueCallerJoin"]

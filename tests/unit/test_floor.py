@@ -73,8 +73,8 @@ async def given_dewi_on_a_fire_call(kit: FloorKit) -> Screen:
 
 
 async def test_a_ringing_call_pops_with_category_keys_checklist_history_and_standing(kit: FloorKit) -> None:
-    """AgentCalled for DEWI: her console gets the call with the SOP label and checklist, the keys, the caller's
-    earlier calls (newest first) and a prank standing computed from them (3 pranks: flagged, level 1)."""
+    """AgentCalled for DEWI: her pop has the SOP label, checklist, keys, earlier calls and the standing they give."""
+    # Three pranks in the window (the shipped threshold): flagged at level 1; another number's calls do not count.
     now = datetime.now(UTC)
     for days, outcome in ((3, "prank"), (2, "prank"), (1, "prank")):
         given_call(kit.calls, f"17330.{days}", CALLER, started_at=iso(now - timedelta(days=days)), disposition=outcome)
