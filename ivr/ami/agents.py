@@ -80,7 +80,9 @@ class Agents:
 
     async def start_wrapup(self, operator: Operator, seconds: float) -> None:
         """After a call: paused as ``Wrap-up`` for ``seconds``, then available by itself."""
-        if not self.state(operator).logged_in:
+        memberships = self.live.memberships(operator.interface)
+        # Logged out, or paused during the call (Sholat...): that pause starts now, not a wrap-up ending in available.
+        if not memberships or any(m.paused and m.paused_reason != WRAPUP_REASON for _queue, m in memberships):
             return
         await self._pause(operator, paused=True, reason=WRAPUP_REASON)
         self._schedule_wrapup_end(operator, seconds)
@@ -143,7 +145,7 @@ class Agents:
     def _schedule_wrapup_end(self, operator: Operator, seconds: float) -> None:
         self._cancel_wrapup(operator.id)
         loop = asyncio.get_running_loop()
-        self._wrapups[operator.id] = loop.call_later(seconds, self._spawn, self._wrapup_over(operator))
+        self._wrapups[operator.id] = loop.call_later(seconds, lambda: self._spawn(self._wrapup_over(operator)))
 
     async def _wrapup_over(self, operator: Operator) -> None:
         self._wrapups.pop(operator.id, None)

@@ -38,7 +38,7 @@ class LoginThrottle:
 
     def retry_after(self, keys: tuple[str, ...], now: float) -> float:
         """Seconds to wait before ``keys`` (operator id, address) may try again; 0: go ahead."""
-        return max((self._records[key].locked_until - now for key in keys if key in self._records), default=0.0)
+        return max([0.0, *(self._records[key].locked_until - now for key in keys if key in self._records)])
 
     def failed(self, keys: tuple[str, ...], now: float) -> float:
         """Count a failure; returns the wait now imposed (0 below the threshold)."""

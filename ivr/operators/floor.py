@@ -279,6 +279,8 @@ class Floor:
             if call is not None and call.outcome in JUNK_OUTCOMES:
                 return  # closed as junk while the call was ending: straight back to available
             await self.agents.start_wrapup(operator, self._wrapup_seconds(call))
+        # The deadline exists only now; Asterisk's pause events may have been pushed before it.
+        self.push(operator.id)
 
     def _wrapup_seconds(self, call: CallInHand | None) -> float:
         category = self.config().sop.categories.get(call.category) if call else None

@@ -108,6 +108,7 @@ class Console:
         self.throttle = LoginThrottle()
         # SIP passwords issued for live sessions; after a restart of the service a new one is issued.
         self.sip_passwords: dict[str, str] = {}
+        self.sockets: set[web.WebSocketResponse] = set()
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/", self.page("console.html"))
@@ -121,6 +122,15 @@ class Console:
         app.router.add_get("/api/audit", self.audit)
         app.router.add_get("/ws", self.websocket)
         app.middlewares.append(self.guard)
+        app.on_shutdown.append(self._close_sockets)
+
+    async def _close_sockets(self, _app: web.Application) -> None:
+        """A stopping service says so to every console (1001: going away), which reconnects to the next
+        one at once; otherwise the server's graceful shutdown would wait on each open socket."""
+        await asyncio.gather(
+            *(socket.close(code=1001, message=b"service restarting") for socket in list(self.sockets)),
+            return_exceptions=True,
+        )
 
     def page(self, name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def serve(_request: web.Request) -> web.StreamResponse:
@@ -135,6 +145,8 @@ class Console:
     ) -> web.StreamResponse:
         path = request.path
         needs_session = (path.startswith("/api/") and path not in ("/api/login", "/api/sop")) or path == "/ws"
+        if path == "/ws" and request.headers.get("Origin") not in (None, f"{request.scheme}://{request.host}"):
+            return error(403, "cross_origin", "a WebSocket from another site is refused")  # it carries caller data
         if request.method == "POST":
             refused = cross_site_or_not_json(request)
             if refused is not None:
@@ -147,7 +159,7 @@ class Console:
                 self.sessions.end_session(request.cookies.get(COOKIE, ""))
                 return error(401, "not_in_roster", "this operator is no longer in the roster")
             if request.method == "POST" and not hmac.compare_digest(
-                request.headers.get("X-CSRF-Token", ""), session.csrf
+                request.headers.get("X-CSRF-Token", "").encode("utf-8", "surrogateescape"), session.csrf.encode()
             ):
                 return error(403, "csrf", "missing or wrong X-CSRF-Token: reload the page")
             request[SESSION_KEY] = session
@@ -311,6 +323,7 @@ class Console:
         token = request.cookies.get(COOKIE, "")
         socket = web.WebSocketResponse(heartbeat=20.0)
         await socket.prepare(request)
+        self.sockets.add(socket)
         outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         unsubscribe = self.floor.subscribe(operator, outbox.put_nowait)
         sender = asyncio.create_task(self._send_loop(socket, outbox, token))
@@ -319,6 +332,7 @@ class Console:
                 if message.type == WSMsgType.ERROR:
                     break
         finally:
+            self.sockets.discard(socket)
             unsubscribe()
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)

@@ -290,9 +290,10 @@
   }
 
   // ---- actions ----
+  // The state shown comes from the WebSocket alone: a reply may predate Asterisk's own events and
+  // would paint an old state over a newer one.
   async function setState(body) {
-    const data = await post("/api/state", body);
-    if (data && data.state) { model.state = data.state; renderState(); }
+    await post("/api/state", body);
   }
 
   async function recordOutcome(code) {
@@ -304,7 +305,6 @@
     if (JUNK.has(code) && phone) phone.hangup(); // the caller is gone before the verdict is stored
     const data = await post("/api/calls/" + encodeURIComponent(uid) + "/outcome", { outcome: code });
     model.posting = false;
-    if (data && data.state) { model.state = data.state; renderState(); }
     if (data && model.call && String(model.call.uniqueid) === uid) model.call = Object.assign({}, model.call, { outcome: code });
     renderCall();
   }

@@ -1,0 +1,1 @@
+"""Protocol fakes shared by the unit tests (typed against the real interfaces, never ``Mock()``)."""

@@ -1,0 +1,364 @@
+"""The floor (ivr.operators.floor): AMI queue events → screen pop, on call, wrap-up, outcomes, pushed to consoles."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ivr.operators.floor import NotYourCall
+from ivr.operators.states import AVAILABLE, ON_CALL, RINGING, WRAP_UP, WRAPUP_REASON
+from ivr.store.calls import IvrRecord, UnknownDisposition
+from tests.fakes.app_queue import settled, until
+from tests.fakes.floor_kit import ANI, BUDI, DEWI, SARI, FloorKit, given_call, open_floor
+
+CALLER = "081234567890"
+UNIQUEID = "1733100000.42"
+
+
+class Screen:
+    """What one console received, in order."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    def __call__(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+
+    def last(self, kind: str) -> Any:
+        found = [m for m in self.messages if m["type"] == kind]
+        assert found, f"no {kind} message yet"
+        return found[-1][kind]
+
+    def call(self) -> dict[str, Any] | None:
+        call: dict[str, Any] | None = self.last("call")
+        return call
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+@pytest.fixture(params=[True, False], ids=["events-first", "response-first"])
+async def kit(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[FloorKit]:
+    """The floor on the app_queue fake, once with each order of an action's events and its response."""
+    opened = await open_floor(tmp_path, events_first=request.param)
+    yield opened
+    await opened.close()
+
+
+async def ring_for(kit: FloorKit, screen: Screen, operator_interface: str, queue: str = "q-damkar") -> dict[str, Any]:
+    """The caller joins ``queue`` and app_queue rings the operator: the screen pop, once built."""
+    kit.fake.join(UNIQUEID, queue, CALLER, "Warga")
+    kit.fake.ring(UNIQUEID, operator_interface)
+    call: dict[str, Any] = await until(screen.call, what="a screen pop")
+    return call
+
+
+async def given_dewi_on_a_fire_call(kit: FloorKit) -> Screen:
+    """DEWI is available in q-damkar, a kebakaran call rings her and she answers."""
+    given_call(kit.calls, UNIQUEID, CALLER, started_at=iso(datetime.now(UTC)))
+    await kit.agents.available(DEWI)
+    await settled()
+    screen = Screen()
+    kit.floor.subscribe(DEWI, screen)
+    await ring_for(kit, screen, DEWI.interface)
+    kit.fake.connect(UNIQUEID, DEWI.interface)
+    await settled()
+    return screen
+
+
+async def test_a_ringing_call_pops_with_category_keys_checklist_history_and_standing(kit: FloorKit) -> None:
+    """AgentCalled for DEWI: her pop has the SOP label, checklist, keys, earlier calls and the standing they give."""
+    # Three pranks in the window (the shipped threshold): flagged at level 1; another number's calls do not count.
+    now = datetime.now(UTC)
+    for days, outcome in ((3, "prank"), (2, "prank"), (1, "prank")):
+        given_call(kit.calls, f"17330.{days}", CALLER, started_at=iso(now - timedelta(days=days)), disposition=outcome)
+    given_call(kit.calls, "17330.9", "089999999999", started_at=iso(now - timedelta(hours=1)), disposition="prank")
+    given_call(kit.calls, UNIQUEID, CALLER, keys="11", started_at=iso(now), reason="office hours: q-damkar")
+    await kit.agents.available(DEWI)
+    await settled()
+    screen = Screen()
+    kit.floor.subscribe(DEWI, screen)
+    call = await ring_for(kit, screen, DEWI.interface)
+    kebakaran = kit.config.sop.categories["kebakaran"]
+    assert {k: call[k] for k in ("uniqueid", "phase", "caller", "keys", "category", "category_label", "emergency")} == {
+        "uniqueid": UNIQUEID,
+        "phase": "ringing",
+        "caller": CALLER,
+        "keys": "11",
+        "category": "kebakaran",
+        "category_label": "Kebakaran",
+        "emergency": True,
+    }
+    assert (call["queue"], call["route_reason"], call["outcome"]) == ("q-damkar", "office hours: q-damkar", None)
+    assert call["checklist"] == list(kebakaran.checklist)
+    assert [(h["at"], h["outcome"], h["category"]) for h in call["history"]] == [
+        (iso(now - timedelta(days=1)), "prank", "kebakaran"),
+        (iso(now - timedelta(days=2)), "prank", "kebakaran"),
+        (iso(now - timedelta(days=3)), "prank", "kebakaran"),
+    ]
+    standing = call["standing"]
+    assert (standing["flagged"], standing["level"], standing["pranks"]) == (True, 1, 3)
+    assert standing["until"] is not None
+    assert 0 <= call["waited_seconds"] < 5
+    assert screen.last("state")["state"] == RINGING
+
+
+async def test_a_first_time_caller_has_no_history_and_no_flag(kit: FloorKit) -> None:
+    """A number never seen before: empty history and a standing that is not flagged."""
+    given_call(kit.calls, UNIQUEID, CALLER, started_at=iso(datetime.now(UTC)))
+    await kit.agents.available(DEWI)
+    await settled()
+    screen = Screen()
+    kit.floor.subscribe(DEWI, screen)
+    call = await ring_for(kit, screen, DEWI.interface)
+    assert call["history"] == []
+    assert (call["standing"]["flagged"], call["standing"]["pranks"]) == (False, 0)
+
+
+async def test_the_pop_uses_the_record_still_in_the_spool(tmp_path: Path) -> None:
+    """A call routed a moment ago and not yet written to the store: the pop comes from the spool's record."""
+    spooled = IvrRecord(UNIQUEID, iso(datetime.now(UTC)), CALLER, "", "112", "14", "id", "selected", "bencana",
+                        "q-bpbd", 9, "routed", 9.5, "office hours: q-bpbd", caller_raw=CALLER)  # fmt: skip
+    kit = await open_floor(tmp_path, recent=lambda uniqueid: spooled if uniqueid == UNIQUEID else None)
+    try:
+        await kit.agents.available(DEWI)
+        await settled()
+        screen = Screen()
+        kit.floor.subscribe(DEWI, screen)
+        call = await ring_for(kit, screen, DEWI.interface)
+        assert (call["category"], call["keys"], call["route_reason"]) == ("bencana", "14", "office hours: q-bpbd")
+        assert kit.calls.get(UNIQUEID) is None
+    finally:
+        await kit.close()
+
+
+async def test_a_call_our_service_never_saw_pops_as_an_unknown_emergency(kit: FloorKit) -> None:
+    """No record (the dialplan queued the caller itself): caller from AMI, emergency until told otherwise."""
+    await kit.agents.available(BUDI)
+    await settled()
+    screen = Screen()
+    kit.floor.subscribe(BUDI, screen)
+    call = await ring_for(kit, screen, BUDI.interface, queue="q112")
+    assert (call["caller"], call["caller_name"], call["category"]) == (CALLER, "Warga", "")
+    assert (call["category_label"], call["emergency"], call["checklist"]) == ("Belum diketahui (tanpa menu)", True, [])
+    assert call["route_reason"].startswith("tanpa menu")
+    assert (call["history"], call["standing"]) == ([], None)
+
+
+async def test_a_caller_name_with_markup_stays_exactly_that_string(kit: FloorKit) -> None:
+    """A caller name with <script>, quotes and & is passed as data, byte for byte: neither escaped nor stripped here."""
+    name = "<script>alert(\"112\")</script> & 'Budi'"
+    given_call(kit.calls, UNIQUEID, CALLER, caller_name=name, started_at=iso(datetime.now(UTC)))
+    await kit.agents.available(DEWI)
+    await settled()
+    screen = Screen()
+    kit.floor.subscribe(DEWI, screen)
+    call = await ring_for(kit, screen, DEWI.interface)
+    assert call["caller_name"] == name
+
+
+async def test_answering_puts_the_call_in_hand(kit: FloorKit) -> None:
+    """AgentConnect: the call's phase is on_call and the operator is on call."""
+    screen = await given_dewi_on_a_fire_call(kit)
+    await until(lambda: screen.call() and screen.call()["phase"] == "on_call", what="phase on_call")  # type: ignore[index]
+    assert screen.last("state")["state"] == ON_CALL
+
+
+async def test_hanging_up_starts_the_wrap_up(kit: FloorKit) -> None:
+    """AgentComplete: the call stays on screen as wrap_up; Asterisk pauses her as Wrap-up, with a deadline shown."""
+    screen = await given_dewi_on_a_fire_call(kit)
+    kit.fake.complete(UNIQUEID, DEWI.interface)
+    await settled()
+    await until(lambda: screen.last("state")["state"] == WRAP_UP, what="wrap-up state on the screen")
+    state = screen.last("state")
+    assert state["reason"] == WRAPUP_REASON
+    assert state["wrapup_until"] == pytest.approx(time.time() + 30, abs=5)
+    assert screen.call()["phase"] == "wrap_up"  # type: ignore[index]
+    assert {q: (m.paused, m.paused_reason) for q, m in kit.fake.memberships(DEWI.interface).items()} == {
+        "q-damkar": (True, WRAPUP_REASON),
+        "q112": (True, WRAPUP_REASON),
+    }
+
+
+async def test_a_junk_outcome_ends_the_wrap_up_in_one_key(kit: FloorKit) -> None:
+    """prank during wrap-up: recorded in the store, the call leaves the screen, the operator is available again."""
+    screen = await given_dewi_on_a_fire_call(kit)
+    kit.fake.complete(UNIQUEID, DEWI.interface)
+    await settled()
+    await until(lambda: kit.agents.state(DEWI).state == WRAP_UP, what="wrap-up")
+    assert await kit.floor.outcome(DEWI, UNIQUEID, "prank") is True
+    await settled()
+    assert kit.calls.get(UNIQUEID)["disposition"] == "prank"  # type: ignore[index]
+    assert kit.agents.state(DEWI).state == AVAILABLE
+    assert screen.call() is None
+    assert screen.last("state")["state"] == AVAILABLE
+    assert not any(m.paused for m in kit.fake.memberships(DEWI.interface).values())
+
+
+async def test_a_genuine_outcome_keeps_the_wrap_up(kit: FloorKit) -> None:
+    """genuine during wrap-up: recorded and shown on the call, but the operator keeps her wrap-up time."""
+    screen = await given_dewi_on_a_fire_call(kit)
+    kit.fake.complete(UNIQUEID, DEWI.interface)
+    await settled()
+    await until(lambda: kit.agents.state(DEWI).state == WRAP_UP, what="wrap-up")
+    assert await kit.floor.outcome(DEWI, UNIQUEID, "genuine") is True
+    await settled()
+    assert kit.agents.state(DEWI).state == WRAP_UP
+    call = screen.call()
+    assert call is not None
+    assert (call["phase"], call["outcome"]) == ("wrap_up", "genuine")
+
+
+async def test_a_junk_outcome_during_the_call_skips_the_wrap_up(kit: FloorKit) -> None:
+    """silent pressed while still connected: when the call ends there is no wrap-up at all."""
+    screen = await given_dewi_on_a_fire_call(kit)
+    assert await kit.floor.outcome(DEWI, UNIQUEID, "silent") is True
+    await settled()
+    assert screen.call()["outcome"] == "silent"  # type: ignore[index]
+    kit.fake.complete(UNIQUEID, DEWI.interface)
+    await settled()
+    assert screen.call() is None
+    assert kit.agents.state(DEWI).state == AVAILABLE
+    assert [p for p in kit.fake.sent("QueuePause") if p.get("Reason") == WRAPUP_REASON] == []
+
+
+async def test_an_operator_cannot_close_another_operators_call(kit: FloorKit) -> None:
+    """ANI gives an outcome for DEWI's call: NotYourCall, and the record is untouched."""
+    await given_dewi_on_a_fire_call(kit)
+    with pytest.raises(NotYourCall):
+        await kit.floor.outcome(ANI, UNIQUEID, "prank")
+    assert kit.calls.get(UNIQUEID)["disposition"] == ""  # type: ignore[index]
+
+
+async def test_a_supervisor_may_close_any_call(kit: FloorKit) -> None:
+    """SARI (supervisor) records an outcome for DEWI's call."""
+    await given_dewi_on_a_fire_call(kit)
+    assert await kit.floor.outcome(SARI, UNIQUEID, "transferred") is True
+    await settled()
+    assert kit.calls.get(UNIQUEID)["disposition"] == "transferred"  # type: ignore[index]
+
+
+async def test_the_operator_may_correct_a_call_already_closed(kit: FloorKit) -> None:
+    """After closing her call as prank (it left the screen), DEWI can still correct it to genuine."""
+    await given_dewi_on_a_fire_call(kit)
+    kit.fake.complete(UNIQUEID, DEWI.interface)
+    await settled()
+    await until(lambda: kit.agents.state(DEWI).state == WRAP_UP, what="wrap-up")
+    await kit.floor.outcome(DEWI, UNIQUEID, "prank")
+    assert await kit.floor.outcome(DEWI, UNIQUEID, "genuine") is True
+    await settled()
+    assert kit.calls.get(UNIQUEID)["disposition"] == "genuine"  # type: ignore[index]
+
+
+async def test_an_unknown_outcome_is_refused(kit: FloorKit) -> None:
+    """An outcome outside DISPOSITIONS: UnknownDisposition, nothing recorded."""
+    await given_dewi_on_a_fire_call(kit)
+    with pytest.raises(UnknownDisposition):
+        await kit.floor.outcome(DEWI, UNIQUEID, "lucu")
+    assert kit.calls.get(UNIQUEID)["disposition"] == ""  # type: ignore[index]
+
+
+async def test_an_outcome_for_no_such_call_is_false(kit: FloorKit) -> None:
+    """A supervisor naming a uniqueid the store does not have: False (the web answers 404)."""
+    assert await kit.floor.outcome(SARI, "0000.0", "prank") is False
+    await settled()
+
+
+async def test_a_caller_who_hangs_up_while_it_rings_is_shown(kit: FloorKit) -> None:
+    """QueueCallerAbandon while ringing: the pop says the caller hung up; a silent key then clears it."""
+    given_call(kit.calls, UNIQUEID, CALLER, started_at=iso(datetime.now(UTC)))
+    await kit.agents.available(DEWI)
+    await settled()
+    screen = Screen()
+    kit.floor.subscribe(DEWI, screen)
+    await ring_for(kit, screen, DEWI.interface)
+    kit.fake.abandon(UNIQUEID)
+    await settled()
+    call = screen.call()
+    assert call is not None
+    assert (call["caller_hung_up"], call["phase"]) == (True, "ended")
+    assert screen.last("state")["state"] == AVAILABLE
+    assert await kit.floor.outcome(DEWI, UNIQUEID, "silent") is True
+    await settled()
+    assert screen.call() is None
+
+
+async def test_ringing_out_takes_the_pop_away(kit: FloorKit) -> None:
+    """AgentRingNoAnswer: the call is no longer this operator's; the screen clears."""
+    given_call(kit.calls, UNIQUEID, CALLER, started_at=iso(datetime.now(UTC)))
+    await kit.agents.available(DEWI)
+    await settled()
+    screen = Screen()
+    kit.floor.subscribe(DEWI, screen)
+    await ring_for(kit, screen, DEWI.interface)
+    kit.fake.ring_no_answer(UNIQUEID, DEWI.interface)
+    await settled()
+    assert screen.call() is None
+
+
+async def test_another_operators_call_does_not_reach_my_screen(kit: FloorKit) -> None:
+    """A pop for DEWI is not sent to BUDI's console."""
+    given_call(kit.calls, UNIQUEID, CALLER, started_at=iso(datetime.now(UTC)))
+    await kit.agents.available(DEWI)
+    await settled()
+    await kit.agents.available(BUDI)
+    await settled()
+    budi, dewi = Screen(), Screen()
+    kit.floor.subscribe(BUDI, budi)
+    kit.floor.subscribe(DEWI, dewi)
+    await ring_for(kit, dewi, DEWI.interface)
+    assert budi.call() is None
+
+
+async def test_the_queues_message_counts_waiting_callers_and_ready_members(kit: FloorKit) -> None:
+    """Two callers wait in q112 and BUDI is ready: q112 shows waiting 2, available 1, the agency's label."""
+    await kit.agents.available(BUDI)
+    await settled()
+    screen = Screen()
+    kit.floor.subscribe(BUDI, screen)
+    kit.fake.join("1.1", "q112", "0811")
+    kit.fake.join("1.2", "q112", "0812")
+    [q112] = screen.last("queues")
+    assert (q112["name"], q112["waiting"], q112["available"]) == ("q112", 2, 1)
+    assert q112["label"] == kit.config.sop.agencies["c112"].label
+    assert q112["longest_wait"] >= 0
+
+
+async def test_a_reconnecting_console_gets_the_whole_picture_with_the_call_in_hand(kit: FloorKit) -> None:
+    """A second subscription (the page reconnected) receives state, queues and the call at once."""
+    await given_dewi_on_a_fire_call(kit)
+    again = Screen()
+    kit.floor.subscribe(DEWI, again)
+    assert [m["type"] for m in again.messages] == ["state", "queues", "call"]
+    assert again.call()["uniqueid"] == UNIQUEID  # type: ignore[index]
+    assert again.last("state")["state"] == ON_CALL
+
+
+async def test_only_changes_are_pushed(kit: FloorKit) -> None:
+    """Pushing an unchanged picture sends nothing more."""
+    await kit.agents.available(BUDI)
+    await settled()
+    screen = Screen()
+    kit.floor.subscribe(BUDI, screen)
+    sent = len(screen.messages)
+    kit.floor.push("budi")
+    kit.floor.push_all()
+    assert len(screen.messages) == sent
+
+
+async def test_an_unsubscribed_console_gets_nothing_more(kit: FloorKit) -> None:
+    """After unsubscribe (the socket closed), state changes are not sent to it."""
+    screen = Screen()
+    unsubscribe = kit.floor.subscribe(BUDI, screen)
+    unsubscribe()
+    sent = len(screen.messages)
+    await kit.agents.available(BUDI)
+    await settled()
+    kit.floor.push("budi")
+    assert len(screen.messages) == sent
