@@ -91,7 +91,7 @@ class UnknownPhone(PhoneError):
 
 @dataclass(frozen=True)
 class SipAccount:
-    """What the browser's JsSIP needs (CONSOLE_API.md, ``sip`` of GET /api/me)."""
+    """What the browser's JsSIP needs (docs/console-api.md, ``sip`` of GET /api/me)."""
 
     ws_url: str
     uri: str

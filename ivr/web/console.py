@@ -3,8 +3,8 @@
 Only translation lives here (auth, CSRF, JSON, sockets); the rules are in ``ivr.operators`` and the
 Asterisk actions in ``ivr.ami.agents``. Every state-changing request needs a session cookie and the
 session's CSRF token in ``X-CSRF-Token``; an operator acts only as themselves (no request names
-another operator); supervisors and admins read the audit log. The contract the page relies on is
-/work/wt/CONSOLE_API.md's, kept in the docstrings of the handlers below.
+another operator); supervisors and admins read the audit log. The contract with the page (ivr/web/static/) is
+docs/console-api.md.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The console's pages (ivr/web/static/) in a real headless Chromium against a FAKE of our server.
 
 `FakeConsoleServer` is not ivr/web: it is a throw-away aiohttp app in this file that speaks the
-contract of CONSOLE_API.md with canned data, so the page's behaviour (login, screen pop, shortcuts,
+contract of docs/console-api.md with canned data, so the page's behaviour (login, screen pop, shortcuts,
 CSRF header, reconnect) is proved without Asterisk. The real server and WebRTC audio are proved by the
 end-to-end tests on the real stack. Chromium is Debian's (/usr/bin/chromium), driven by Playwright.
 """
@@ -64,7 +64,7 @@ class RecordedPost:
 
 @dataclass
 class FakeConsoleServer:
-    """A fake of the lead's ivr/web server: the CONSOLE_API.md contract, canned data, in-process."""
+    """A fake of the lead's ivr/web server: the docs/console-api.md contract, canned data, in-process."""
 
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     sessions: set[str] = field(default_factory=set)

@@ -203,7 +203,7 @@ def test_certificate_about_to_expire_is_made_again(tmp_path: Path, monkeypatch: 
 
 
 def test_sip_account_is_what_the_console_needs(tmp_path: Path) -> None:
-    """The `sip` object of GET /api/me (CONSOLE_API.md): WSS URL, URI, user, password, display name."""
+    """The `sip` object of GET /api/me (docs/console-api.md): WSS URL, URI, user, password, display name."""
     assert sip_account(Settings.load(tmp_path), BUDI, "pw").as_dict() == {
         "ws_url": "wss://127.0.0.1:18089/ws",
         "uri": "sip:op-budi@127.0.0.1",
