@@ -163,6 +163,14 @@ async def _console(
     """The operators' side: their ACD states in Asterisk, the floor (screen pops, wrap-up), the console."""
     sessions = ConsoleStore(settings.console_store_file)
     parts.callback(sessions.close)
+    # Edits of dialplan/ and sop/ (roster included) are made in files, not through the web: the audit
+    # log says when each took effect or was refused, beside who did what at the console.
+    config.appliers.append(
+        lambda new: sessions.audit(
+            "", "config_applied", {"categories": len(new.sop.categories), "operators": len(new.sop.operators)}
+        )
+    )
+    config.refusal_listeners.append(lambda problems: sessions.audit("", "config_refused", {"problems": problems[:10]}))
     agents = Agents(ami, live, lambda: config.current().sop.operators, sessions)
     parts.push_async_callback(agents.close)
     floor = Floor(agents, live, config.current, store, records.recent, sessions)

@@ -45,6 +45,8 @@ class LiveConfig:
         self.generation = 1
         # Called (in a worker thread) with each new configuration, e.g. to re-render Asterisk's queues.
         self.appliers: list[Callable[[Config], None]] = []
+        # Called with the problems of each refused edit (the last good configuration keeps serving).
+        self.refusal_listeners: list[Callable[[list[str]], None]] = []
 
     def current(self) -> Config:
         return self._config
@@ -59,6 +61,8 @@ class LiveConfig:
         if result.config is None:
             self.rejected = [str(problem) for problem in result.problems]
             log.error("config_rejected_last_good_kept", errors=self.rejected)
+            for listener in self.refusal_listeners:
+                listener(self.rejected)
             return False
         # Asterisk first: a call routed by the new SOP must find its queue already there, and a longer
         # flow its longer session bound.

@@ -25,6 +25,10 @@ def bump(path: Path, old: str, new: str) -> None:
 async def test_a_valid_edit_takes_effect_and_an_invalid_one_is_refused(alt_root: Path) -> None:
     """New calls see a valid edit; an invalid edit is refused with its errors and the last good stays."""
     live = LiveConfig(alt_root, None)
+    applied: list[int] = []
+    refused: list[list[str]] = []
+    live.appliers.append(lambda new: applied.append(len(new.sop.categories)))
+    live.refusal_listeners.append(refused.append)
     before = live.current()
     assert before.sop.categories["api"].queue == "regu-api-1"
 
@@ -40,6 +44,8 @@ async def test_a_valid_edit_takes_effect_and_an_invalid_one_is_refused(alt_root:
     assert live.rejected == [
         "dialplan/112.yaml:18:12: nodes.pintu.options.\"8\": unknown node 'bantu' (known: sapa, pintu, bantuan)"
     ]
+    # What the console's audit log records: one applied edit, one refused with its problems.
+    assert (len(applied), refused) == (1, [live.rejected])
 
 
 async def test_an_unsafe_edit_is_refused_too(alt_root: Path) -> None:
