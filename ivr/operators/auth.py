@@ -1,9 +1,9 @@
 """Console logins: session lifetimes and a throttle that slows password guessing.
 
 The throttle is pure (the clock is passed in): after ``FREE_FAILURES`` failed logins for one
-operator id or from one address, each further try waits twice as long as the last, up to
-``MAX_LOCK`` seconds; a success for that id clears it. Every failed verify also spends a full
-scrypt, so a guess costs the guesser even below the threshold.
+operator id, or ``ADDRESS_FREE_FAILURES`` from one address (a center behind one NAT), each further
+try waits twice as long as the last, up to ``MAX_LOCK`` seconds; a success for that id clears it.
+Every failed verify also spends a full scrypt, so a guess costs the guesser even below the threshold.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ SESSION_LIFETIME = 12 * 3600.0
 # A console left alone (no page, no WebSocket) for this long is logged out.
 SESSION_IDLE = 30 * 60.0
 FREE_FAILURES = 5
+# One address may be a whole center behind NAT: its own lock starts later than one id's.
+ADDRESS_FREE_FAILURES = 20
 FIRST_LOCK = 2.0
 MAX_LOCK = 300.0
 # Failures older than this are forgotten.
@@ -46,7 +48,8 @@ class LoginThrottle:
         for key in keys:
             record = self._records.setdefault(key, _Record())
             record.failures = [at for at in record.failures if now - at < FAILURE_WINDOW] + [now]
-            over = len(record.failures) - FREE_FAILURES
+            free = ADDRESS_FREE_FAILURES if key.startswith("address:") else FREE_FAILURES
+            over = len(record.failures) - free
             if over >= 0:
                 wait = min(MAX_LOCK, FIRST_LOCK * 2**over)
                 record.locked_until = now + wait

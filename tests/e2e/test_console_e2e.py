@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -37,6 +38,7 @@ QUEUE = "q112"
 # A wrong key on the first menu: straight to the central emergency call-takers (q112).
 KEYS = "7"
 CALLER = "081298765432"
+HOSTILE_NAME = "<img src=x onerror=alert(1)>\"'"
 POP_SAMPLES = 6
 ONE_SECOND = 50  # 20 ms audio frames
 
@@ -118,7 +120,7 @@ async def console(console_stack: Stack, service: Service, ami: tuple[AmiClient, 
 
 
 async def _logged_in(browser: Browser, web_url: str) -> Page:
-    context = await browser.new_context()
+    context = await browser.new_context(viewport={"width": 1366, "height": 768})
     page = await context.new_page()
     await page.goto(f"{web_url}/login")
     await page.fill("#operator", OPERATOR)
@@ -163,10 +165,19 @@ async def popped_at(page: Page, uniqueid: str) -> float:
     )
 
 
-async def ring(client: AmiClient, page: Page) -> tuple[asyncio.Task[CallReport], str]:
+async def ring(client: AmiClient, page: Page, caller_name: bytes = b"") -> tuple[asyncio.Task[CallReport], str]:
     """A citizen calls 112 and presses KEYS; returns the call and the uniqueid the page pops."""
     call = asyncio.create_task(
-        place_call(client, KEYS, caller=CALLER, until="answered", hangup=False, audio="echo", answer_timeout=60)
+        place_call(
+            client,
+            KEYS,
+            caller=CALLER,
+            caller_name=caller_name,
+            until="answered",
+            hangup=False,
+            audio="echo",
+            answer_timeout=60,
+        )
     )
     pop = page.locator("#pop[data-uniqueid]")
     await expect(pop).to_have_count(1, timeout=30_000)
@@ -187,12 +198,17 @@ async def test_a_call_is_popped_answered_in_the_browser_and_closed_as_prank_with
     assert member is not None and member["Paused"] == "0", member
     rang, stop_listening = ringing_times(client, interface)
     try:
-        call, uniqueid = await ring(client, console)
+        dialogs: list[str] = []
+        console.on("dialog", lambda dialog: dialogs.append(dialog.message))
+        call, uniqueid = await ring(client, console, caller_name=HOSTILE_NAME.encode())
         # The pop is there while it rings, before anyone answers.
         await expect(console.locator("#state-badge")).to_have_class("badge state-ringing", timeout=10_000)
         pop = console.locator("#pop-body")
         await expect(pop).to_contain_text(CALLER)
         await expect(pop).to_contain_text("Keadaan darurat")
+        # The caller's name is the caller's to choose: shown as text, never markup.
+        await expect(pop).to_contain_text(HOSTILE_NAME)
+        assert await console.locator("#pop-body img").count() == 0 and dialogs == []
         await console.keyboard.press("a")
         report = await asyncio.wait_for(call, 30)
         assert report.answered and report.operator_interface == interface, report
@@ -303,6 +319,9 @@ async def test_a_restart_of_the_service_keeps_the_call_in_hand(
     await asyncio.wait_for(call, 30)
     await expect(console.locator('[data-outcome="genuine"]')).to_be_enabled()
     await console.fill("#notes", "Kebakaran di Jl. Raya Serang km 12")
+    if shot := os.environ.get("SIAGA_CONSOLE_SCREENSHOT"):
+        # How the README's picture of the console with a call in hand is made (docs/console.png).
+        await console.screenshot(path=shot)
     await service.stop()
     await expect(console.locator("#banner-reconnect")).to_be_visible(timeout=10_000)
     await service.start()

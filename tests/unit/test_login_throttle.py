@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from ivr.operators.auth import FAILURE_WINDOW, FIRST_LOCK, FREE_FAILURES, MAX_LOCK, LoginThrottle
+from ivr.operators.auth import (
+    ADDRESS_FREE_FAILURES,
+    FAILURE_WINDOW,
+    FIRST_LOCK,
+    FREE_FAILURES,
+    MAX_LOCK,
+    LoginThrottle,
+)
 
 BUDI = ("operator:budi", "address:10.0.0.7")
 T0 = 1_800_000_000.0
@@ -20,14 +27,22 @@ def test_failures_below_the_threshold_cost_no_wait() -> None:
 
 
 def test_the_threshold_failure_locks_for_the_first_wait() -> None:
-    """The FREE_FAILURES-th failure locks the id and the address for FIRST_LOCK seconds, then lifts."""
+    """The FREE_FAILURES-th failure locks the id for FIRST_LOCK seconds, then lifts; not yet its address."""
     throttle = LoginThrottle()
     fail(throttle, FREE_FAILURES - 1)
     assert throttle.failed(BUDI, T0) == FIRST_LOCK
     assert throttle.retry_after(BUDI, T0) == FIRST_LOCK
     assert throttle.retry_after(("operator:budi",), T0 + 1) == FIRST_LOCK - 1
-    assert throttle.retry_after(("address:10.0.0.7",), T0 + 1) == FIRST_LOCK - 1
+    assert throttle.retry_after(("address:10.0.0.7",), T0 + 1) == 0.0
     assert throttle.retry_after(BUDI, T0 + FIRST_LOCK) == 0.0
+
+
+def test_an_address_locks_after_its_own_larger_threshold() -> None:
+    """A sprayer trying many ids from one address is locked at ADDRESS_FREE_FAILURES (a center's NAT is not at 5)."""
+    throttle = LoginThrottle()
+    waits = [throttle.failed((f"operator:x{n}", "address:10.0.0.9"), T0) for n in range(ADDRESS_FREE_FAILURES)]
+    assert waits == [0.0] * (ADDRESS_FREE_FAILURES - 1) + [FIRST_LOCK]
+    assert throttle.retry_after(("operator:someone-else", "address:10.0.0.9"), T0) == FIRST_LOCK
 
 
 def test_each_further_failure_doubles_the_wait() -> None:
@@ -49,7 +64,7 @@ def test_the_wait_is_capped() -> None:
 def test_success_clears_the_operator_not_the_address() -> None:
     """A right password clears that id's record; the address keeps its failures (a sprayer stays slowed)."""
     throttle = LoginThrottle()
-    fail(throttle, FREE_FAILURES)
+    fail(throttle, ADDRESS_FREE_FAILURES)
     throttle.succeeded("operator:budi")
     assert throttle.retry_after(("operator:budi",), T0) == 0.0
     assert throttle.retry_after(("address:10.0.0.7",), T0) == FIRST_LOCK
