@@ -16,7 +16,7 @@ import json
 import os
 import statistics
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
@@ -29,6 +29,7 @@ from ivr.ami.testcall import CallReport, place_call
 from ivr.operators import PasswordFile
 from tests.e2e.conftest import chromium_trusting
 from tests.integration.conftest import Stack, connected_ami, free_port, given_root, start_serve, start_stack, stop_stack
+from tests.integration.conftest import until_async as until
 
 pytestmark = pytest.mark.asterisk
 
@@ -41,17 +42,6 @@ CALLER = "081298765432"
 HOSTILE_NAME = "<img src=x onerror=alert(1)>\"'"
 POP_SAMPLES = 6
 ONE_SECOND = 50  # 20 ms audio frames
-
-
-async def until(check: Callable[[], Awaitable[T | None]], timeout: float = 20.0, interval: float = 0.1) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)
 
 
 @pytest.fixture(scope="module")

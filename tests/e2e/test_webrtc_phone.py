@@ -4,9 +4,8 @@ and a revoked credential stops working at once without touching the call in prog
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -20,6 +19,7 @@ from ivr.ami.testcall import CallReport, hang_up, place_call
 from ivr.asterisk.phones import issue_credentials, revoke_credentials, sip_account
 from tests.e2e.conftest import BUDI
 from tests.integration.conftest import AgiSwitch, Stack
+from tests.integration.conftest import until_async as until
 
 pytestmark = pytest.mark.asterisk
 
@@ -29,18 +29,6 @@ QUEUE = "q112"
 KEYS = "7"
 # 50 packets: one second of 20 ms audio frames.
 ONE_SECOND = 50
-
-
-async def until(check: Callable[[], Awaitable[T | None]], timeout: float = 15.0, interval: float = 0.1) -> T:
-    """Poll an async ``check`` until it returns something truthy; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)
 
 
 @dataclass

@@ -59,14 +59,20 @@ async def ring_for(kit: FloorKit, screen: Screen, operator_interface: str, queue
     return call
 
 
-async def given_dewi_on_a_fire_call(kit: FloorKit) -> Screen:
-    """DEWI is available in q-damkar, a kebakaran call rings her and she answers."""
+async def given_dewi_ringing(kit: FloorKit) -> Screen:
+    """DEWI is available in q-damkar and a kebakaran call rings her (the pop is on her screen)."""
     given_call(kit.calls, UNIQUEID, CALLER, started_at=iso(datetime.now(UTC)))
     await kit.agents.available(DEWI)
     await settled()
     screen = Screen()
     kit.floor.subscribe(DEWI, screen)
     await ring_for(kit, screen, DEWI.interface)
+    return screen
+
+
+async def given_dewi_on_a_fire_call(kit: FloorKit) -> Screen:
+    """DEWI is available in q-damkar, a kebakaran call rings her and she answers."""
+    screen = await given_dewi_ringing(kit)
     kit.fake.connect(UNIQUEID, DEWI.interface)
     await settled()
     return screen
@@ -272,12 +278,7 @@ async def test_an_outcome_for_no_such_call_is_false(kit: FloorKit) -> None:
 
 async def test_a_caller_who_hangs_up_while_it_rings_is_shown(kit: FloorKit) -> None:
     """QueueCallerAbandon while ringing: the pop says the caller hung up; a silent key then clears it."""
-    given_call(kit.calls, UNIQUEID, CALLER, started_at=iso(datetime.now(UTC)))
-    await kit.agents.available(DEWI)
-    await settled()
-    screen = Screen()
-    kit.floor.subscribe(DEWI, screen)
-    await ring_for(kit, screen, DEWI.interface)
+    screen = await given_dewi_ringing(kit)
     kit.fake.abandon(UNIQUEID)
     await settled()
     call = screen.call()
@@ -291,12 +292,7 @@ async def test_a_caller_who_hangs_up_while_it_rings_is_shown(kit: FloorKit) -> N
 
 async def test_ringing_out_takes_the_pop_away(kit: FloorKit) -> None:
     """AgentRingNoAnswer: the call is no longer this operator's; the screen clears."""
-    given_call(kit.calls, UNIQUEID, CALLER, started_at=iso(datetime.now(UTC)))
-    await kit.agents.available(DEWI)
-    await settled()
-    screen = Screen()
-    kit.floor.subscribe(DEWI, screen)
-    await ring_for(kit, screen, DEWI.interface)
+    screen = await given_dewi_ringing(kit)
     kit.fake.ring_no_answer(UNIQUEID, DEWI.interface)
     await settled()
     assert screen.call() is None
