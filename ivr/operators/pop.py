@@ -92,6 +92,8 @@ def _standing(standing: Standing | None) -> dict[str, Any] | None:
         return None
     until = standing.until.isoformat() if isinstance(standing.until, datetime) else None
     return {
+        # What the flag is for, in the page's words; a flag found active carries no counts: prank.
+        "flag": ("silent" if standing.silent > standing.pranks else "prank") if standing.flagged else None,
         "flagged": standing.flagged,
         "level": standing.level,
         "until": until,

@@ -219,8 +219,9 @@ async def test_a_call_is_popped_answered_in_the_browser_and_closed_as_prank_with
         # The same number again: its history shows the prank.
         again, second = await ring(client, console)
         assert second != uniqueid
-        # "Iseng": the page's word for prank in the history table.
+        # "Iseng": the page's word for prank in the history table; the standing counts it too.
         await expect(console.locator("#pop-body table")).to_contain_text("Iseng")
+        await expect(console.locator("#pop-standing")).to_contain_text("1 kali iseng")
         await console.keyboard.press("a")
         await asyncio.wait_for(again, 30)
         await expect(console.locator('[data-outcome="silent"]')).to_be_enabled()

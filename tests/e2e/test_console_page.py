@@ -46,7 +46,15 @@ def canned_call(**overrides: Any) -> JsonDict:
         "waited_seconds": 8.1,
         "rang_at": 1733100000.0,
         "history": [{"at": "2026-12-01T10:00:00+07:00", "outcome": "prank", "category": "kebakaran"}],
-        "standing": {"flag": "prank", "until": "2026-12-03T10:00:00+07:00"},
+        "standing": {
+            "flag": "prank",
+            "flagged": True,
+            "level": 1,
+            "until": "2026-12-03T10:00:00+07:00",
+            "whitelisted": False,
+            "pranks": 3,
+            "silent": 0,
+        },
         "checklist": ["Alamat lengkap", "Ada korban?"],
         "outcome": None,
     }

@@ -109,7 +109,7 @@ async def test_a_ringing_call_pops_with_category_keys_checklist_history_and_stan
         (iso(now - timedelta(days=3)), "prank", "kebakaran"),
     ]
     standing = call["standing"]
-    assert (standing["flagged"], standing["level"], standing["pranks"]) == (True, 1, 3)
+    assert (standing["flagged"], standing["flag"], standing["level"], standing["pranks"]) == (True, "prank", 1, 3)
     assert standing["until"] is not None
     assert 0 <= call["waited_seconds"] < 5
     assert screen.last("state")["state"] == RINGING

@@ -188,13 +188,17 @@
     const ticks = load(CHECKS, uid) || [];
     const checklist = Array.isArray(c.checklist) ? c.checklist : [];
     const history = Array.isArray(c.history) ? c.history : [];
-    const flag = c.standing && c.standing.flag;
+    const standing = c.standing || {};
+    const flag = standing.flagged ? standing.flag || "prank" : null;
+    const counted = Number(standing.pranks) || Number(standing.silent)
+      ? t("call.standing_counts", { pranks: Number(standing.pranks) || 0, silent: Number(standing.silent) || 0 })
+      : t("call.standing_clean");
     fill($("pop-body"),
       el("div", { id: "pop-phase", class: "pop-phase" }, i18n.label("call.phase", c.phase)),
       flag
         ? el("div", { id: "pop-standing", class: "standing flagged" },
           t("call.standing", { flag: i18n.label("flag", flag), until: when(c.standing.until) }))
-        : el("div", { id: "pop-standing", class: "standing clean" }, t("call.standing_clean")),
+        : el("div", { id: "pop-standing", class: "standing clean" }, counted),
       el("div", { class: "pop-caller" },
         el("div", { id: "pop-caller-number", class: "caller-number" }, c.caller || ""),
         el("div", { id: "pop-caller-name", class: "caller-name" }, c.caller_name || t("call.no_name"))),
