@@ -36,10 +36,12 @@ from ivr.service import CallService
 from ivr.settings import Settings
 from ivr.store.calls import CallStore
 from ivr.store.console import ConsoleStore
+from ivr.store.incidents import IncidentStore
 from ivr.store.reconcile import AsteriskRecords
 from ivr.store.spool import SpoolingRecords
-from ivr.web.app import build_web_app
+from ivr.web.app import Routes, build_web_app
 from ivr.web.console import Console
+from ivr.web.incidents import Incidents
 
 log = structlog.get_logger("ivr.app")
 
@@ -71,6 +73,7 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
         live: LiveQueues | None = None
         ledger: KeyLedger | None = None
         console: Console | None = None
+        behind_console: list[Routes] = []
         if with_ami:
             keys = load_secrets(settings, create=False)
             # Boot state, queue/member events and the callers' keys (dtmf: also those Asterisk drops between
@@ -91,6 +94,9 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
             if settings.sim_operators > 0:
                 _log_in_sim_operators_on_every_login(ami, config, settings.sim_operators, tasks)
             console = await _console(settings, config, ami, live, store, records, parts)
+            incidents = IncidentStore(settings.store_file)
+            parts.callback(incidents.close)
+            behind_console.append(Incidents(incidents, console))
             tasks.add(asyncio.create_task(console.sweep_sessions()))
             try:
                 await ami.connect(timeout=10.0)
@@ -107,7 +113,7 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
         agi = AgiServer(service.handle, settings.host, settings.agi_port)
         await agi.start()
         parts.push_async_callback(agi.close)
-        runner = web.AppRunner(build_web_app(settings, config, agi, ami, records.health, console))
+        runner = web.AppRunner(build_web_app(settings, config, agi, ami, records.health, console, behind_console))
         await runner.setup()
         parts.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, settings.host, settings.web_port)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -17,6 +17,10 @@ from ivr.web.console import Console
 CONFIG_KEY = web.AppKey("config", LiveConfig)
 
 
+class Routes(Protocol):
+    def routes(self, app: web.Application) -> None: ...
+
+
 def build_web_app(
     settings: Settings,
     config: LiveConfig,
@@ -24,7 +28,9 @@ def build_web_app(
     ami: AmiClient | None,
     store_health: Callable[[], StoreHealth] | None = None,
     console: Console | None = None,
+    behind_console: Sequence[Routes] = (),
 ) -> web.Application:
+    """``behind_console``: more of the operators' web (incidents, ...), under the console's login guard."""
     app = web.Application()
     app[CONFIG_KEY] = config
 
@@ -71,4 +77,6 @@ def build_web_app(
     app.router.add_get("/api/sop", sop)
     if console is not None:
         console.routes(app)
+        for part in behind_console:
+            part.routes(app)
     return app

@@ -173,7 +173,8 @@ class Console:
             return None
         return self.sessions.session(token, self.clock(), SESSION_IDLE)
 
-    def _operator(self, request: web.Request) -> Operator:
+    def operator_of(self, request: web.Request) -> Operator:
+        """The logged-in operator of a request the guard let through (a session is there)."""
         return self.floor.roster()[request[SESSION_KEY].operator]
 
     # Handlers
@@ -217,7 +218,7 @@ class Console:
         return response
 
     async def logout(self, request: web.Request) -> web.Response:
-        operator = self._operator(request)
+        operator = self.operator_of(request)
         self.sessions.end_session(request.cookies.get(COOKIE, ""))
         self.sessions.audit(operator.id, "logout")
         if operator.id not in self.sessions.operators_with_sessions(self.clock(), SESSION_IDLE):
@@ -236,7 +237,7 @@ class Console:
         await self.phones.revoke(operator)
 
     async def me(self, request: web.Request) -> web.Response:
-        operator = self._operator(request)
+        operator = self.operator_of(request)
         session = request[SESSION_KEY]
         if operator.id not in self.sip_passwords:
             # Our service restarted under a live session: the phone keeps the password Asterisk holds.
@@ -267,7 +268,7 @@ class Console:
 
     async def state(self, request: web.Request) -> web.Response:
         """``{"action": "available" | "pause" | "logout", "reason"?}`` for the operator themselves."""
-        operator = self._operator(request)
+        operator = self.operator_of(request)
         body = await json_object(request)
         action = body.get("action") if body else None
         if action not in STATE_ACTIONS:
@@ -291,7 +292,7 @@ class Console:
 
     async def outcome(self, request: web.Request) -> web.Response:
         """``{"outcome": "prank"}`` for a call the operator has (or had) in hand."""
-        operator = self._operator(request)
+        operator = self.operator_of(request)
         body = await json_object(request)
         outcome = body.get("outcome") if body else None
         if not isinstance(outcome, str):
@@ -313,13 +314,13 @@ class Console:
         return web.json_response({"ok": True, "state": self.floor.picture(operator)[0]["state"]})
 
     async def audit(self, request: web.Request) -> web.Response:
-        operator = self._operator(request)
+        operator = self.operator_of(request)
         if operator.role not in ("supervisor", "admin"):
             return error(403, "forbidden", "the audit log is for supervisors and admins")
         return web.json_response({"entries": self.sessions.audit_log()})
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
-        operator = self._operator(request)
+        operator = self.operator_of(request)
         token = request.cookies.get(COOKIE, "")
         socket = web.WebSocketResponse(heartbeat=20.0)
         await socket.prepare(request)

@@ -7,7 +7,7 @@ and real stores; the passwords and the browser phones are small recording fakes 
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ from ivr.config.roster import Operator
 from ivr.operators.auth import FIRST_LOCK, SESSION_IDLE
 from ivr.operators.states import AVAILABLE, WRAP_UP
 from ivr.settings import Settings
-from ivr.web.app import build_web_app
+from ivr.web.app import Routes, build_web_app
 from ivr.web.console import COOKIE, Console
 from tests.fakes.app_queue import settled, until
 from tests.fakes.floor_kit import BUDI, REPO, ROSTER, FloorKit, given_call, open_floor, shipped_config
@@ -110,7 +110,13 @@ async def no_agi(_session: Any) -> None:
     return None
 
 
-async def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, secure_cookie: bool = False) -> Web:
+async def serve(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    secure_cookie: bool = False,
+    behind_console: Callable[[Console], Sequence[Routes]] = lambda _console: (),
+) -> Web:
+    """The console on aiohttp's test server; ``behind_console``: more routes under its guard."""
     static = tmp_path / "static"
     static.mkdir()
     (static / "login.html").write_text("<!doctype html><title>Masuk</title>", encoding="utf-8")
@@ -119,7 +125,9 @@ async def serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, secure_cookie: 
     kit = await open_floor(tmp_path)
     passwords, phones, clock = PasswordBook(dict(PASSWORDS)), PhoneBook(), Clock()
     console = Console(kit.floor, kit.console, passwords, phones, secure_cookie=secure_cookie, clock=clock)
-    app = build_web_app(Settings(root=ALT), live_config(), AgiServer(no_agi), None, None, console=console)
+    app = build_web_app(
+        Settings(root=ALT), live_config(), AgiServer(no_agi), None, None, console, behind_console(console)
+    )
     client: Client = TestClient(TestServer(app))
     await client.start_server()
     return Web(client, kit, console, passwords, phones, clock)

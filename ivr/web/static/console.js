@@ -172,6 +172,7 @@
 
   function renderCall() {
     const c = model.call;
+    window.siagaIncidents.callChanged(c);
     const pop = $("pop");
     renderOutcomes();
     renderRinging();
@@ -426,6 +427,9 @@
   });
   $("lang-switch").addEventListener("click", () => i18n.toggle());
   i18n.onChange(renderAll);
+  // What the incident panel (incidents.js) shares: the same POST, CSRF token and error line.
+  window.siagaConsole = Object.freeze({ post });
+  window.siagaIncidents.start();
   document.addEventListener("keydown", onKey);
   // Browsers allow sound only after a gesture: the first click or key after a reload unlocks the ring.
   for (const ev of ["pointerdown", "keydown"]) {
