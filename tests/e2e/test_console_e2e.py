@@ -23,9 +23,11 @@ import pytest
 from aiohttp import ClientSession
 from playwright.async_api import Browser, Page, expect
 
-from ivr.ami.client import AmiClient
+from ivr.ami.client import AmiClient, AmiError
 from ivr.ami.live import LiveQueues
 from ivr.ami.testcall import CallReport, place_call
+from ivr.asterisk import process
+from ivr.asterisk.provision import find_or_provision
 from ivr.operators import PasswordFile
 from ivr.store.incidents import IncidentStore
 from tests.e2e.conftest import chromium_trusting
@@ -382,4 +384,34 @@ async def test_two_callers_one_incident(console: Page, ami: tuple[AmiClient, Liv
     assert steps == ["opened", "call_linked", "call_linked", "status", "status"]
     await expect(console.locator('[data-outcome="misdial"]')).to_be_enabled()
     await console.keyboard.press("5")  # the second caller's own outcome, closed in one key
+    await expect(console.locator("#state-badge")).to_have_class("badge state-available", timeout=10_000)
+
+
+async def test_an_asterisk_restart_leaves_the_operator_as_they_were(
+    console: Page, ami: tuple[AmiClient, LiveQueues], console_stack: Stack
+) -> None:
+    """Paused for Sholat, then Asterisk restarts: the service logs budi back into q112, paused for Sholat,
+    the phone registers again by itself, and the console shows that state without anyone acting."""
+    client, _live = ami
+    await console.locator("#pause-buttons button", has_text="Sholat").click()
+    await expect(console.locator("#state-badge")).to_have_class("badge state-paused", timeout=10_000)
+    settings = console_stack.settings
+    await asyncio.to_thread(process.stop, settings)
+    await expect(console.locator("#phone-reg")).not_to_have_class("phone-reg reg-registered", timeout=15_000)
+    conf = settings.asterisk_dir / "etc" / "asterisk.conf"
+    await asyncio.to_thread(process.start, settings, find_or_provision(), conf, 60)
+
+    async def back_paused() -> dict[str, str] | None:
+        try:
+            member = await queue_member(client, "PJSIP/op-budi")
+        except AmiError:
+            return None
+        return member if member and member["Paused"] == "1" else None
+
+    member = await until(back_paused, timeout=30)
+    assert member["PausedReason"] == "Sholat"
+    await expect(console.locator("#phone-reg")).to_have_class("phone-reg reg-registered", timeout=30_000)
+    await expect(console.locator("#state-badge")).to_have_class("badge state-paused", timeout=10_000)
+    await expect(console.locator("#state-badge")).to_contain_text("Sholat")
+    await console.click("#btn-available")
     await expect(console.locator("#state-badge")).to_have_class("badge state-available", timeout=10_000)
