@@ -17,6 +17,7 @@ from aiohttp import web
 
 from ivr.agi.server import AgiServer
 from ivr.ami.agents import Agents
+from ivr.ami.callback import call_back
 from ivr.ami.client import AmiClient, AmiError
 from ivr.ami.dtmf import KeyLedger
 from ivr.ami.live import LiveQueues
@@ -40,6 +41,7 @@ from ivr.store.incidents import IncidentStore
 from ivr.store.reconcile import AsteriskRecords
 from ivr.store.spool import SpoolingRecords
 from ivr.web.app import Routes, build_web_app
+from ivr.web.callbacks import Callbacks
 from ivr.web.console import Console
 from ivr.web.incidents import Incidents
 
@@ -97,6 +99,10 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
             incidents = IncidentStore(settings.store_file)
             parts.callback(incidents.close)
             behind_console.append(Incidents(incidents, console))
+            client = ami
+            behind_console.append(
+                Callbacks(store, incidents, console, lambda operator, number: call_back(client, operator, number))
+            )
             tasks.add(asyncio.create_task(console.sweep_sessions()))
             try:
                 await ami.connect(timeout=10.0)

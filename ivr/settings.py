@@ -47,6 +47,9 @@ class Settings:
     # Keys from AMI's DTMF events (Asterisk drops keys pressed between two AGI commands; AMI does not).
     # Off only to measure what it saves (bench/run_asterisk.py --ledger both).
     dtmf_ledger: bool = True
+    # How Asterisk reaches a citizen on a callback; {number} is the checked number. Tests use a
+    # simulated callee (Local/{number}@siaga-sim-callee).
+    callback_dial: str = "PJSIP/{number}@telco-112"
 
     @classmethod
     def load(cls, root: Path | str = ".") -> Settings:
@@ -63,6 +66,7 @@ class Settings:
             agi_session_limit=_env_int("IVR_AGI_SESSION_LIMIT", 0) or None,
             media_address=os.environ.get("IVR_MEDIA_ADDRESS", base.media_address),
             dtmf_ledger=os.environ.get("IVR_DTMF_LEDGER", "1") != "0",
+            callback_dial=os.environ.get("IVR_CALLBACK_DIAL", base.callback_dial),
         )
 
     @property

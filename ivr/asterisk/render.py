@@ -150,6 +150,19 @@ def render_queues(sop: Sop) -> str:
     return "\n".join(lines)
 
 
+# A dial string template: a technology, a target and the number's place; nothing Dial would parse.
+CALLBACK_DIAL = re.compile(r"[A-Za-z0-9/@._-]*\{number\}[A-Za-z0-9/@._-]*")
+
+
+def callback_dial(template: str) -> str:
+    """IVR_CALLBACK_DIAL as the dialplan writes it: {number} becomes the checked channel variable."""
+    if not CALLBACK_DIAL.fullmatch(template) or "/" not in template:
+        raise RenderError(
+            f"IVR_CALLBACK_DIAL={template!r}: expected a dial string with {{number}}, like PJSIP/{{number}}@telco-112"
+        )
+    return template.replace("{number}", "${SIAGA_CALLBACK_NUMBER}")
+
+
 def agi_session_limit(settings: Settings, config: Config | None = None) -> int:
     """``IVR_AGI_SESSION_LIMIT`` when set, else the flows' worst case plus the margin, whole seconds.
 
@@ -216,6 +229,7 @@ def render(
         "agi_overflow_limit": str(min(OVERFLOW_SESSION_LIMIT, session_limit)),
         "central_queue": sop.central_queue.name,
         "fallback_priority": str(fallback_priority(sop)),
+        "callback_dial": callback_dial(settings.callback_dial),
     }
     templates = sorted(template_dir.glob("*.conf"))
     if not templates:

@@ -208,6 +208,21 @@ class CallStore:
             cursor = self._db.execute("UPDATE calls SET disposition = ? WHERE uniqueid = ?", (disposition, uniqueid))
         return cursor.rowcount == 1
 
+    def callback_candidates(self, since: str, limit: int = 2000) -> list[dict[str, Any]]:
+        """Calls started after ``since`` (ISO) that may need a callback, and the answered calls that
+        settle them (``ivr.incidents.callbacks`` decides)."""
+        with self._lock:
+            cursor = self._db.execute(
+                "SELECT uniqueid, started_at, caller, caller_raw, keys, category, outcome, queue_outcome, "
+                "queue_wait, ivr_seconds, disposition FROM calls WHERE started_at > ? AND (outcome = "
+                "'abandoned_in_ivr' OR queue_outcome IN ('abandoned', 'timeout', 'answered') OR disposition = "
+                "'silent') ORDER BY started_at DESC LIMIT ?",
+                (since, limit),
+            )
+            names = [column[0] for column in cursor.description]
+            rows = cursor.fetchall()
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
     def recent_calls(self, caller: str, before: str, limit: int = 5) -> list[dict[str, Any]]:
         """The caller's last calls before ``before`` (an ISO start time), newest first: the screen pop."""
         with self._lock:

@@ -1,5 +1,5 @@
 """Incidents in SQLite, beside the call records (``var/siaga112.sqlite3``): one row per incident,
-its calls, and every change as an append-only event (who, what, when).
+its calls, and every change as an append-only event (who, what, when); and each callback attempt.
 
 Every statement is parameterised; field names come from ``ivr.incidents`` (constants), never input.
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ivr.incidents import CLOSED, OPEN, TEXT_LIMITS, Incident, IncidentConflict, check_transition
+from ivr.incidents.callbacks import Attempt
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS incidents (
@@ -44,6 +45,15 @@ CREATE TABLE IF NOT EXISTS incident_calls (
     PRIMARY KEY (incident_id, uniqueid)
 );
 CREATE INDEX IF NOT EXISTS incident_calls_uniqueid ON incident_calls (uniqueid);
+CREATE TABLE IF NOT EXISTS callback_attempts (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    uniqueid  TEXT NOT NULL,     -- the call being returned
+    at        TEXT NOT NULL,
+    operator  TEXT NOT NULL,
+    result    TEXT NOT NULL,     -- dialing | reached | no_answer | busy | wrong_number | not_needed
+    note      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS callback_attempts_uniqueid ON callback_attempts (uniqueid);
 CREATE TABLE IF NOT EXISTS incident_events (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     incident_id INTEGER NOT NULL,
@@ -176,6 +186,28 @@ class IncidentStore:
             {"at": at, "actor": actor, "action": action, "detail": json.loads(detail)}
             for at, actor, action, detail in rows
         ]
+
+    def add_attempt(self, uniqueid: str, operator: str, result: str, note: str = "") -> None:
+        """One callback attempt or its result (the callback list reads them back)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO callback_attempts (uniqueid, at, operator, result, note) VALUES (?, ?, ?, ?, ?)",
+                (uniqueid, _now(), operator, result, note),
+            )
+
+    def attempts(self, uniqueids: list[str]) -> dict[str, list[Attempt]]:
+        found: dict[str, list[Attempt]] = {}
+        with self._lock:
+            for start in range(0, len(uniqueids), 500):  # SQLite's bound on parameters
+                chunk = uniqueids[start : start + 500]
+                rows = self._db.execute(
+                    "SELECT uniqueid, at, operator, result, note FROM callback_attempts "
+                    f"WHERE uniqueid IN ({', '.join('?' * len(chunk))}) ORDER BY id",
+                    chunk,
+                ).fetchall()
+                for uniqueid, at, operator, result, note in rows:
+                    found.setdefault(uniqueid, []).append(Attempt(at, operator, result, note))
+        return found
 
     def _link(self, incident_id: int, uniqueid: str, actor: str, at: str) -> None:
         cursor = self._db.execute(

@@ -49,13 +49,17 @@ ONE_SECOND = 50  # 20 ms audio frames
 
 @pytest.fixture(scope="module")
 def console_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The shipped configuration and roster; budi (a 112 call-taker in q112) has a password."""
+    """The shipped configuration and roster; budi (a 112 call-taker in q112) has a password; callbacks
+    reach a simulated citizen who answers and echoes (`ivr serve` inherits the variable)."""
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("IVR_CALLBACK_DIAL", "Local/{number}@siaga-sim-callee")
     stack = start_stack(given_root(tmp_path_factory.mktemp("console")))
     PasswordFile(stack.settings.passwords_file).set(OPERATOR, PASSWORD)
     try:
         yield stack
     finally:
         stop_stack(stack)
+        monkeypatch.undo()
 
 
 class Service:
@@ -385,6 +389,47 @@ async def test_two_callers_one_incident(console: Page, ami: tuple[AmiClient, Liv
     await expect(console.locator('[data-outcome="misdial"]')).to_be_enabled()
     await console.keyboard.press("5")  # the second caller's own outcome, closed in one key
     await expect(console.locator("#state-badge")).to_have_class("badge state-available", timeout=10_000)
+
+
+async def test_a_caller_who_hung_up_in_the_menu_is_called_back_from_the_console(
+    console: Page, ami: tuple[AmiClient, LiveQueues], console_stack: Stack
+) -> None:
+    """Hung up during the greeting: on the callback list; Telepon rings budi's browser phone, he answers,
+    Asterisk dials the citizen, audio flows; 'reached' takes the entry off the list."""
+    client, _live = ami
+    number = "081377712345"
+    gone = await place_call(client, "", caller=number, hold=1.0, answer_timeout=20)
+    assert gone.hung_up and not gone.answered
+    uniqueid = gone.channel + "-in"
+    entry = console.locator(f'li.callback[data-uniqueid="{uniqueid}"]')
+
+    async def listed() -> bool:
+        await console.evaluate("window.siagaCallbacks.refresh()")
+        return await entry.count() == 1
+
+    await until(listed, timeout=20)
+    await expect(entry).to_contain_text(number)
+    await expect(entry).to_contain_text("tutup di menu")
+    await entry.locator(".callback-call").click()
+    await expect(console.locator("#btn-answer")).to_be_enabled(timeout=15_000)
+    await console.keyboard.press("a")
+    before = {"bytesReceived": 0, "totalAudioEnergy": 0.0}
+
+    async def sound() -> dict[str, Any] | None:
+        stats = await console.evaluate("window.siagaPhone.audioStats()")
+        ok = stats and stats["bytesReceived"] > before["bytesReceived"] + 2000 and stats["totalAudioEnergy"] > 0
+        return stats if ok else None
+
+    print(f"\ncallback audio: {await until(sound, timeout=15)}")
+    await console.keyboard.press("h")
+    await entry.locator('[data-result="reached"]').click()
+    await expect(entry).to_have_count(0, timeout=10_000)
+    attempts = IncidentStore(console_stack.settings.store_file)
+    try:
+        results = [attempt.result for attempt in attempts.attempts([uniqueid])[uniqueid]]
+    finally:
+        attempts.close()
+    assert results == ["dialing", "reached"]
 
 
 async def test_an_asterisk_restart_leaves_the_operator_as_they_were(

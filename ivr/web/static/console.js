@@ -430,6 +430,7 @@
   // What the incident panel (incidents.js) shares: the same POST, CSRF token and error line.
   window.siagaConsole = Object.freeze({ post });
   window.siagaIncidents.start();
+  window.siagaCallbacks.start();
   document.addEventListener("keydown", onKey);
   // Browsers allow sound only after a gesture: the first click or key after a reload unlocks the ring.
   for (const ev of ["pointerdown", "keydown"]) {
