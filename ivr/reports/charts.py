@@ -46,6 +46,7 @@ WORDS: dict[str, dict[str, str]] = {
         "answer.no_calls": "tidak ada panggilan dijawab",
         "answer.summary": "{answered} dijawab · {abandoned} ditutup penelepon di antrean",
         "no_calls": "Tidak ada panggilan pada periode ini.",
+        "decimal": ",",
     },
     "en": {
         "hours.title": "Calls per hour ({zone}), {start} to {end}",
@@ -69,6 +70,7 @@ WORDS: dict[str, dict[str, str]] = {
         "answer.no_calls": "no calls answered",
         "answer.summary": "{answered} answered · {abandoned} abandoned in the queue",
         "no_calls": "No calls in this period.",
+        "decimal": ".",
     },
 }
 
@@ -125,7 +127,7 @@ def answer_time_chart(report: Report, lang: str = "id") -> str:
     span = ANSWER_BINS_UP_TO + ANSWER_BIN_SECONDS  # the last bin (over the limit) drawn as one more slot
     title = words["answer.title"].format(start=report.period.start, end=report.period.end)
     line_texts = [
-        _nena_text(words, seconds, target, times.answered, share)
+        _nena_text(words, seconds, target, share)
         for (seconds, target), share in zip(NENA_TARGETS, (times.share_15, times.share_20), strict=True)
     ]
     labels = _bin_labels(len(values))
@@ -191,12 +193,12 @@ def answer_time_chart(report: Report, lang: str = "id") -> str:
     return _serialise(svg)
 
 
-def _nena_text(words: dict[str, str], seconds: float, target: float, answered: int, share: float | None) -> str:
+def _nena_text(words: dict[str, str], seconds: float, target: float, share: float | None) -> str:
     if share is None:
         verdict, shown = words["answer.no_calls"], "–"
     else:
-        verdict, shown = words["answer.met" if share >= target else "answer.not_met"], _percent(share)
-    return words["answer.line"].format(s=_num(seconds), share=shown, target=_percent(target), verdict=verdict)
+        verdict, shown = words["answer.met" if share >= target else "answer.not_met"], _percent(share, words)
+    return words["answer.line"].format(s=_num(seconds), share=shown, target=_percent(target, words), verdict=verdict)
 
 
 def _bin_labels(count: int) -> list[str]:
@@ -338,5 +340,6 @@ def _num(value: float) -> str:
     return str(int(value)) if value == int(value) else str(value)
 
 
-def _percent(share: float) -> str:
-    return f"{share * 100:.1f}".rstrip("0").rstrip(".") + "%"
+def _percent(share: float, words: dict[str, str]) -> str:
+    """66.7% in English, 66,7% in Bahasa Indonesia (the decimal comma, as the page writes it)."""
+    return f"{share * 100:.1f}".rstrip("0").rstrip(".").replace(".", words["decimal"]) + "%"

@@ -140,8 +140,10 @@ def test_the_answer_time_chart_says_its_numbers_in_words() -> None:
     desc = root.find(f"{SVG}desc")
     assert desc is not None and desc.get("id") == "answer-times-desc"
     assert "≤ 15 dtk: 50% dijawab (target 90%) — belum tercapai" in (desc.text or "")
-    assert "≤ 20 dtk: 66.7% dijawab (target 95%) — belum tercapai" in (desc.text or "")
+    assert "≤ 20 dtk: 66,7% dijawab (target 95%) — belum tercapai" in (desc.text or "")
     assert "6 panggilan dijawab, 1 ditutup penelepon di antrean" in (desc.text or "")
+    english = svg_root(answer_time_chart(january(), "en")).findtext(f"{SVG}desc") or ""
+    assert "≤ 20 s: 66.7% answered (target 95%) — not met" in english
     bars = [rect for rect in root.iter(f"{SVG}rect") if rect.get("class") == "bar"]
     assert len(bars) == 13
     tips = [bar.findtext(f"{SVG}title") for bar in bars]
