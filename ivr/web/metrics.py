@@ -5,7 +5,8 @@ FastAGI sessions and open connections; per queue the callers waiting and the lon
 operators by ACD state (in all, and per queue); calls by queue and final outcome, calls abandoned in
 the menu, and a histogram of answer delays with buckets at the NENA lines (15 s, 20 s); and this
 process' CPU, memory and file descriptors. FastAGI errors are not counted by ``AgiServer`` (each
-session's outcome is only logged, ``agi_call_end``), so there is no metric of them yet.
+session's outcome is only logged, ``agi_call_end``), so there is no metric of them yet. The table
+of names is in docs/reports-api.md.
 
 Why no caller data is in it: every label is a queue, a state or an outcome, taken from the SOP and
 from Asterisk's fixed vocabularies; operators are counted, not named. No caller number, name, key

@@ -4,6 +4,7 @@ Translation only: the period comes from the query string, the rows from the stor
 thread), the counting from ``ivr.reports``. Who may ask is the console's business: its guard
 middleware puts the session on every ``/api/`` request (401 without one); here only the role is
 checked (403 for operators). The page itself (``/reports``) holds no data: it fetches the API.
+The contract with the page (ivr/web/static/reports.*) is docs/reports-api.md.
 
 - ``GET /reports`` → static/reports.html (+ reports.js, reports.css, dom.js, i18n.js)
 - ``GET /api/reports?from=YYYY-MM-DD&to=YYYY-MM-DD`` → JSON (``ivr.reports.export.report_json``);
