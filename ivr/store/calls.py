@@ -75,6 +75,27 @@ MIGRATED_COLUMNS = (
 )
 
 
+# What reports read of a call (ivr.reports.CallRow): no caller number, no caller name.
+REPORT_COLUMNS = (
+    "uniqueid",
+    "started_at",
+    "category",
+    "queue",
+    "disposition",
+    "queue_outcome",
+    "queue_wait",
+    "answered_by",
+    "outcome",
+)
+
+
+def _utc_text(at: datetime) -> str:
+    """An instant as ``started_at`` is stored (UTC, seconds, +00:00), so text order is time order."""
+    if at.tzinfo is None:
+        raise ValueError("a naive datetime: give the period's bounds with their time zone")
+    return at.astimezone(UTC).isoformat(timespec="seconds")
+
+
 class UnknownDisposition(ValueError):
     code = "unknown_disposition"
 
@@ -254,6 +275,35 @@ class CallStore:
                 for level, started, until, reason in flags
             ],
         )
+
+    def calls_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Calls that started in [start, end), oldest first, with what a report counts (``REPORT_COLUMNS``):
+        never the caller's number or name, so no report built from them can show one."""
+        with self._lock:
+            cursor = self._db.execute(
+                f"SELECT {', '.join(REPORT_COLUMNS)} FROM calls WHERE started_at >= ? AND started_at < ? "
+                "ORDER BY started_at, uniqueid",
+                (_utc_text(start), _utc_text(end)),
+            )
+            rows = cursor.fetchall()
+        return [dict(zip(REPORT_COLUMNS, row, strict=True)) for row in rows]
+
+    def outcome_counts(self) -> list[tuple[str, str, str, int]]:
+        """All calls ever, counted by (queue, queue_outcome, outcome): the totals /metrics exposes."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT queue, queue_outcome, outcome, COUNT(*) FROM calls GROUP BY queue, queue_outcome, outcome"
+            ).fetchall()
+        return [(str(queue), str(queue_outcome), str(outcome), int(n)) for queue, queue_outcome, outcome, n in rows]
+
+    def answer_waits(self) -> list[tuple[str, float, int]]:
+        """Answered calls ever, counted by (queue, seconds waited): waits are kept to 0.1 s, so this stays small."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT queue, queue_wait, COUNT(*) FROM calls WHERE queue_outcome = ? GROUP BY queue, queue_wait",
+                ("answered",),
+            ).fetchall()
+        return [(str(queue), float(wait), int(n)) for queue, wait, n in rows]
 
     def add_flag(self, caller: str, flag: Flag) -> None:
         with self._lock:
