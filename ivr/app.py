@@ -44,6 +44,8 @@ from ivr.web.app import Routes, build_web_app
 from ivr.web.callbacks import Callbacks
 from ivr.web.console import Console
 from ivr.web.incidents import Incidents
+from ivr.web.metrics import Metrics
+from ivr.web.reports import Reports
 
 log = structlog.get_logger("ivr.app")
 
@@ -103,6 +105,7 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
             behind_console.append(
                 Callbacks(store, incidents, console, lambda operator, number: call_back(client, operator, number))
             )
+            behind_console.append(Reports(console, store, config.current))
             tasks.add(asyncio.create_task(console.sweep_sessions()))
             try:
                 await ami.connect(timeout=10.0)
@@ -119,7 +122,9 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
         agi = AgiServer(service.handle, settings.host, settings.agi_port)
         await agi.start()
         parts.push_async_callback(agi.close)
-        runner = web.AppRunner(build_web_app(settings, config, agi, ami, records.health, console, behind_console))
+        app = build_web_app(settings, config, agi, ami, records.health, console, behind_console)
+        Metrics(agi, ami, live, store, config.current).routes(app)
+        runner = web.AppRunner(app)
         await runner.setup()
         parts.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, settings.host, settings.web_port)

@@ -432,6 +432,21 @@ async def test_a_caller_who_hung_up_in_the_menu_is_called_back_from_the_console(
     assert results == ["dialing", "reached"]
 
 
+async def test_the_service_exposes_metrics_and_keeps_reports_for_supervisors(
+    console: Page, service: Service, console_stack: Stack
+) -> None:
+    """`ivr serve` as run: /metrics in Prometheus' format with this module's answered calls and budi's
+    state; the reports are refused to an operator (403) even with his session."""
+    async with ClientSession() as http, http.get(f"{service.url}/metrics") as response:
+        text = await response.text()
+    assert response.status == 200
+    assert "siaga_ami_connected 1.0" in text
+    assert 'siaga_operators{state="available"} 1.0' in text
+    assert 'siaga_calls_total{outcome="answered",queue="q112"}' in text
+    status = await console.evaluate("fetch('/api/reports').then(r => r.status)")
+    assert status == 403
+
+
 async def test_an_asterisk_restart_leaves_the_operator_as_they_were(
     console: Page, ami: tuple[AmiClient, LiveQueues], console_stack: Stack
 ) -> None:
