@@ -19,7 +19,7 @@ import structlog
 from ivr.ami.client import AmiClient, AmiError
 from ivr.ami.live import LiveQueues
 from ivr.config.roster import Operator
-from ivr.operators.states import PAUSE_REASONS, WRAPUP_REASON, AgentState, agent_state
+from ivr.operators.states import PAUSE_REASONS, PAUSED, WRAPUP_REASON, AgentState, agent_state
 from ivr.store.console import Position
 
 log = structlog.get_logger("ivr.ami")
@@ -89,12 +89,17 @@ class Agents:
 
     async def end_wrapup(self, operator: Operator) -> None:
         """Wrap-up over (its time, or the operator's key): available again, unless they paused meanwhile."""
-        # Our own timer says so at once; Asterisk's event may not have reached us yet.
-        wrapping = operator.id in self._wrapups or self.state(operator).reason == WRAPUP_REASON
-        self._cancel_wrapup(operator.id)
-        if wrapping:
-            await self._pause(operator, paused=False)
-            self._remember(operator, True, "")
+        # Only a wrap-up we started (its timer is the record: a pause through us cancels it, while
+        # Asterisk's event may still show the wrap-up), and not one a pause made in Asterisk replaced.
+        handle = self._wrapups.pop(operator.id, None)
+        if handle is None:
+            return
+        handle.cancel()
+        state = self.state(operator)
+        if state.state == PAUSED and state.reason != WRAPUP_REASON:
+            return
+        await self._pause(operator, paused=False)
+        self._remember(operator, True, "")
 
     def wrapup_ends_at(self, operator_id: str) -> float | None:
         """When the running wrap-up ends, as Unix seconds (what the console counts down to)."""
@@ -148,7 +153,6 @@ class Agents:
         self._wrapups[operator.id] = loop.call_later(seconds, lambda: self._spawn(self._wrapup_over(operator)))
 
     async def _wrapup_over(self, operator: Operator) -> None:
-        self._wrapups.pop(operator.id, None)
         try:
             await self.end_wrapup(operator)
             log.info("wrapup_ended", operator=operator.id, by="timer")
@@ -163,7 +167,12 @@ class Agents:
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("agent_task_failed", error=repr(task.exception()))
 
     def _after_resync(self) -> None:
         self._spawn(self.restore())

@@ -10,10 +10,12 @@ at the caller's next call) and a junk outcome ends the wrap-up: back to availabl
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import asdict
+from dataclasses import fields as dataclass_fields
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -84,9 +86,7 @@ class Floor:
         self.recent_record = recent_record
         self.saved = saved
         # A call that outlived a restart of the service (the operator may still be talking).
-        self.calls: dict[str, CallInHand] = {
-            operator: CallInHand(**call) for operator, call in saved.calls_in_hand(time.time() - CALL_MEMORY).items()
-        }
+        self.calls: dict[str, CallInHand] = _restored(saved.calls_in_hand(time.time() - CALL_MEMORY))
         self.handled: dict[str, deque[str]] = {}
         self._subscribers: dict[str, list[Callable[[Message], None]]] = {}
         self._last_sent: dict[int, Message] = {}
@@ -154,7 +154,10 @@ class Floor:
     def _call_changed(self, operator_id: str) -> None:
         """Save the operator's call in hand (it must outlive a restart of ours), then show it."""
         call = self.calls.get(operator_id)
-        self.saved.save_call(operator_id, call.as_json() if call else None, time.time())
+        try:
+            self.saved.save_call(operator_id, call.as_json() if call else None, time.time())
+        except sqlite3.Error as error:  # a full disk costs the restart memory, never the live console
+            log.error("call_in_hand_not_saved", operator=operator_id, error=str(error))
         self.push(operator_id)
 
     def push(self, operator_id: str) -> None:
@@ -183,7 +186,9 @@ class Floor:
     async def outcome(self, operator: Operator, uniqueid: str, outcome: str) -> bool:
         """Record ``outcome``; False when no such call. Raises NotYourCall, UnknownDisposition."""
         call = self.calls.get(operator.id)
-        mine = (call is not None and call.uniqueid == uniqueid) or uniqueid in self.handled.get(operator.id, ())
+        # Answered by this operator: a call that only rang them (a ringall queue rings several) is not.
+        in_hand = call is not None and call.uniqueid == uniqueid and call.phase in ("on_call", "wrap_up")
+        mine = in_hand or uniqueid in self.handled.get(operator.id, ())
         if not mine and operator.role == "operator":
             raise NotYourCall(f"call {uniqueid} was not answered by {operator.id}")
         found = await asyncio.to_thread(self.store.set_disposition, uniqueid, outcome)
@@ -195,7 +200,8 @@ class Floor:
             call.outcome = outcome
             if outcome in JUNK_OUTCOMES and call.phase in ("wrap_up", "ended"):
                 del self.calls[operator.id]
-        if outcome in JUNK_OUTCOMES:
+        if outcome in JUNK_OUTCOMES and mine:
+            # Their own call closed as junk: no wrap-up (a supervisor correcting another's call keeps theirs).
             async with self._lock(operator.id):
                 await self.agents.end_wrapup(operator)
         self._call_changed(operator.id)
@@ -225,9 +231,15 @@ class Floor:
             rang_at=time.time(),
             waited_seconds=time.monotonic() - joined if joined is not None else 0.0,
         )
-        self._spawn(self._pop(operator, ringing))
+        # The pop goes out at once from what is in memory; the caller's history follows when read, so
+        # a slow store delays only the history, and an answer or a hang-up is never overwritten.
+        recent = self.recent_record(uniqueid)
+        call = build_pop(ringing, asdict(recent) if recent is not None else None, [], None, self.config().sop)
+        self.calls[operator.id] = call
+        self._call_changed(operator.id)
+        self._spawn(self._complete_pop(operator, ringing, call))
 
-    async def _pop(self, operator: Operator, ringing: Ringing) -> None:
+    async def _complete_pop(self, operator: Operator, ringing: Ringing, shown: CallInHand) -> None:
         started = time.perf_counter()
         recent = self.recent_record(ringing.uniqueid)
         record = asdict(recent) if recent is not None else await asyncio.to_thread(self.store.get, ringing.uniqueid)
@@ -241,7 +253,11 @@ class Floor:
             history = await asyncio.to_thread(self.store.recent_calls, caller, before or now.isoformat())
             past = await asyncio.to_thread(self.store.history, caller, now - timedelta(days=sop.prank.window_days))
             standing, _new_flag = assess(past, sop.prank, now)
-        self.calls[operator.id] = build_pop(ringing, record, history, standing, sop)
+        if self.calls.get(operator.id) is not shown:
+            return  # the operator has moved on to another call (or none) meanwhile
+        full = build_pop(ringing, record, history, standing, sop)
+        full.phase, full.outcome, full.caller_hung_up = shown.phase, shown.outcome, shown.caller_hung_up
+        self.calls[operator.id] = full
         self._call_changed(operator.id)
         log.info(
             "screen_pop",
@@ -259,6 +275,12 @@ class Floor:
         call.phase = "on_call"
         self.handled.setdefault(operator.id, deque(maxlen=HANDLED_MEMORY)).append(call.uniqueid)
         self._call_changed(operator.id)
+        # A ringall queue rang others too; app_queue only cancels their legs (no event of the agent
+        # class says so): their pop goes, so nobody else can close this call.
+        for other, rang in list(self.calls.items()):
+            if other != operator.id and rang.uniqueid == call.uniqueid and rang.phase == "ringing":
+                del self.calls[other]
+                self._call_changed(other)
 
     def _on_agent_complete(self, fields: dict[str, str]) -> None:
         operator = self._operator(fields)
@@ -316,3 +338,18 @@ class Floor:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def _restored(saved: Mapping[str, Mapping[str, Any]]) -> dict[str, CallInHand]:
+    """Calls in hand from before a restart; one that was only ringing is over by now, and a row
+    written by another version of the service is skipped rather than stopping it."""
+    known = {spec.name for spec in dataclass_fields(CallInHand)}
+    calls = {}
+    for operator, row in saved.items():
+        if row.get("phase") == "ringing":
+            continue
+        try:
+            calls[operator] = CallInHand(**{key: value for key, value in row.items() if key in known})
+        except TypeError as error:
+            log.warning("saved_call_in_hand_skipped", operator=operator, error=str(error))
+    return calls

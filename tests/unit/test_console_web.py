@@ -161,7 +161,18 @@ async def a_call_rings(web: Web, operator: Operator = BUDI) -> None:
     given_call(web.kit.calls, UNIQUEID, category="darurat-umum", queue="q112", started_at=datetime.now(UTC).isoformat())
     web.kit.fake.join(UNIQUEID, "q112", "081234567890")
     web.kit.fake.ring(UNIQUEID, operator.interface)
-    await until(lambda: operator.id in web.kit.floor.calls, what="the screen pop")
+    # The pop is completed with the call's record and the caller's history (the store is read after).
+    await until(
+        lambda: operator.id in web.kit.floor.calls and web.kit.floor.calls[operator.id].standing is not None,
+        what="the screen pop",
+    )
+
+
+async def a_call_is_answered(web: Web, operator: Operator = BUDI) -> None:
+    """``a_call_rings`` and the operator answers: the call is theirs to close."""
+    await a_call_rings(web, operator)
+    web.kit.fake.connect(UNIQUEID, operator.interface)
+    await until(lambda: web.kit.floor.calls[operator.id].phase == "on_call", what="the answer")
 
 
 # Who may ask
@@ -449,7 +460,7 @@ async def test_an_unknown_outcome_is_400(web: Web) -> None:
     """An outcome outside the dispositions, for my own call: 400 unknown_disposition."""
     csrf = await login(web.client)
     await post(web.client, "/api/state", {"action": "available"}, csrf)
-    await a_call_rings(web)
+    await a_call_is_answered(web)
     status, body = await post(web.client, f"/api/calls/{UNIQUEID}/outcome", {"outcome": "lucu"}, csrf)
     assert (status, body["error"]) == (400, "unknown_disposition")
     status, body = await post(web.client, f"/api/calls/{UNIQUEID}/outcome", ["prank"], csrf)
@@ -481,7 +492,7 @@ async def test_the_audit_log_is_for_supervisors(web: Web) -> None:
     """An operator reading /api/audit: 403; the supervisor: 200 with logins, state changes and outcomes."""
     csrf = await login(web.client)
     await post(web.client, "/api/state", {"action": "available"}, csrf)
-    await a_call_rings(web)
+    await a_call_is_answered(web)
     await post(web.client, f"/api/calls/{UNIQUEID}/outcome", {"outcome": "silent"}, csrf)
     response = await web.client.get("/api/audit")
     assert (response.status, (await response.json())["error"]) == (403, "forbidden")
@@ -531,9 +542,10 @@ async def test_the_websocket_sends_the_picture_then_the_screen_pop(web: Web) -> 
         assert (first[0]["state"]["state"], first[2]["call"]) == (AVAILABLE, None)
         assert first[1]["queues"][0]["name"] == "q112"
         await a_call_rings(web)
+        # The pop goes out at once, then again completed from the store (category, history, standing).
         while True:
             message = await socket.receive_json(timeout=3)
-            if message["type"] == "call" and message["call"] is not None:
+            if message["type"] == "call" and message["call"] is not None and message["call"]["category"]:
                 break
         pop = message["call"]
         assert (pop["uniqueid"], pop["caller"], pop["category"], pop["phase"]) == (

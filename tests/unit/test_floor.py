@@ -51,12 +51,21 @@ async def kit(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[F
     await opened.close()
 
 
-async def ring_for(kit: FloorKit, screen: Screen, operator_interface: str, queue: str = "q-damkar") -> dict[str, Any]:
-    """The caller joins ``queue`` and app_queue rings the operator: the screen pop, once built."""
+async def ring_for(
+    kit: FloorKit, screen: Screen, operator_interface: str, queue: str = "q-damkar", completed: bool = True
+) -> dict[str, Any]:
+    """The caller joins ``queue`` and app_queue rings the operator: the screen pop, once completed
+    with the caller's history and standing (the first one goes out before the store is read)."""
     kit.fake.join(UNIQUEID, queue, CALLER, "Warga")
     kit.fake.ring(UNIQUEID, operator_interface)
-    call: dict[str, Any] = await until(screen.call, what="a screen pop")
-    return call
+
+    def popped() -> dict[str, Any] | None:
+        call = screen.call()
+        return call if call is not None and (call["standing"] is not None or not completed) else None
+
+    call: dict[str, Any] = await until(popped, what="a completed screen pop")
+    await settled()
+    return screen.call() or call
 
 
 async def given_dewi_ringing(kit: FloorKit) -> Screen:
@@ -150,7 +159,7 @@ async def test_a_call_our_service_never_saw_pops_as_an_unknown_emergency(kit: Fl
     await settled()
     screen = Screen()
     kit.floor.subscribe(BUDI, screen)
-    call = await ring_for(kit, screen, BUDI.interface, queue="q112")
+    call = await ring_for(kit, screen, BUDI.interface, queue="q112", completed=False)
     assert (call["caller"], call["caller_name"], call["category"]) == (CALLER, "Warga", "")
     assert (call["category_label"], call["emergency"], call["checklist"]) == ("Belum diketahui (tanpa menu)", True, [])
     assert call["route_reason"].startswith("tanpa menu")
@@ -277,7 +286,8 @@ async def test_an_outcome_for_no_such_call_is_false(kit: FloorKit) -> None:
 
 
 async def test_a_caller_who_hangs_up_while_it_rings_is_shown(kit: FloorKit) -> None:
-    """QueueCallerAbandon while ringing: the pop says the caller hung up; a silent key then clears it."""
+    """QueueCallerAbandon while ringing: the pop says the caller hung up; nobody heard them, so it is the
+    callback list's, not the operator's to call silent (that would count against a frightened caller)."""
     screen = await given_dewi_ringing(kit)
     kit.fake.abandon(UNIQUEID)
     await settled()
@@ -285,9 +295,8 @@ async def test_a_caller_who_hangs_up_while_it_rings_is_shown(kit: FloorKit) -> N
     assert call is not None
     assert (call["caller_hung_up"], call["phase"]) == (True, "ended")
     assert screen.last("state")["state"] == AVAILABLE
-    assert await kit.floor.outcome(DEWI, UNIQUEID, "silent") is True
-    await settled()
-    assert screen.call() is None
+    with pytest.raises(NotYourCall):
+        await kit.floor.outcome(DEWI, UNIQUEID, "silent")
 
 
 async def test_ringing_out_takes_the_pop_away(kit: FloorKit) -> None:
@@ -358,3 +367,25 @@ async def test_an_unsubscribed_console_gets_nothing_more(kit: FloorKit) -> None:
     await settled()
     kit.floor.push("budi")
     assert len(screen.messages) == sent
+
+
+async def test_in_a_ringall_queue_the_others_lose_the_pop_when_one_answers(kit: FloorKit) -> None:
+    """BUDI and ANI both rung; BUDI answers: ANI's pop goes (app_queue only cancels her leg) and she
+    cannot close BUDI's call, not even with a prank key."""
+    given_call(kit.calls, UNIQUEID, CALLER, category="darurat-umum", queue="q112", started_at=iso(datetime.now(UTC)))
+    for operator in (BUDI, ANI):
+        await kit.agents.available(operator)
+    await settled()
+    budi, ani = Screen(), Screen()
+    kit.floor.subscribe(BUDI, budi)
+    kit.floor.subscribe(ANI, ani)
+    kit.fake.join(UNIQUEID, "q112", CALLER)
+    kit.fake.ring(UNIQUEID, BUDI.interface)
+    kit.fake.ring(UNIQUEID, ANI.interface)
+    await until(lambda: ani.call() is not None and budi.call() is not None, what="both pops")
+    kit.fake.connect(UNIQUEID, BUDI.interface)
+    await settled()
+    assert ani.call() is None
+    with pytest.raises(NotYourCall):
+        await kit.floor.outcome(ANI, UNIQUEID, "prank")
+    assert kit.calls.get(UNIQUEID)["disposition"] == ""  # type: ignore[index]
