@@ -68,8 +68,18 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_passwd(args: argparse.Namespace) -> int:
     from ivr.operators.admin import passwd
+    from ivr.store.console import ConsoleStore
 
     settings = _settings(args)
+
+    def end_sessions(operator: str) -> int:
+        # The running service's sweep then takes them out of the queues and revokes their phone.
+        sessions = ConsoleStore(settings.console_store_file)
+        try:
+            return sessions.end_sessions_of(operator)
+        finally:
+            sessions.close()
+
     return passwd(
         settings.root,
         settings.passwords_file,
@@ -77,6 +87,7 @@ def cmd_passwd(args: argparse.Namespace) -> int:
         stdin=sys.stdin if args.stdin else None,
         show=args.list,
         remove=args.remove,
+        end_sessions=end_sessions,
     )
 
 

@@ -109,8 +109,12 @@ def passwd(
     stdin: TextIO | None = None,
     show: bool = False,
     remove: bool = False,
+    end_sessions: Callable[[str], int] = lambda _operator: 0,
 ) -> int:
-    """``ivr passwd``: set (from ``stdin``, else typed twice), ``remove`` or ``show`` (--list); the exit code."""
+    """``ivr passwd``: set (from ``stdin``, else typed twice), ``remove`` or ``show`` (--list); the exit code.
+
+    ``end_sessions``: logs the operator out of every console (a new password must lock out whoever
+    knew the old one); returns how many sessions ended."""
     if not show and not wanted:
         print("ivr passwd: name an operator (ivr passwd budi) or use --list", file=sys.stderr)
         return 2
@@ -127,16 +131,23 @@ def passwd(
         elif remove:
             assert wanted is not None
             _remove(passwords, wanted, operators)
+            _ended(end_sessions(wanted))
         else:
             assert wanted is not None
             operator = find_operator(wanted, operators)
             passwords.set(operator.id, read_password(operator, stdin))
             log.info("operator_password_set", operator=operator.id)
             print(f"password set for {operator.id} ({operator.name})")
+            _ended(end_sessions(operator.id))
     except (PasswdError, PasswordError, PasswordFileError) as error:
         print(f"ivr passwd: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _ended(sessions: int) -> None:
+    if sessions:
+        print(f"{sessions} console session(s) ended: the operator logs in again with the new password")
 
 
 def _remove(passwords: PasswordFile, wanted: str, operators: Mapping[str, Operator]) -> None:

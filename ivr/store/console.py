@@ -59,6 +59,10 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
 
 
+# How often a live session's last_seen is written (idle timeouts are counted in tens of minutes).
+TOUCH_EVERY = 60.0
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -85,6 +89,9 @@ class ConsoleStore:
         os.chmod(path, 0o600)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        # WAL with NORMAL: no fsync per statement (a power cut may lose the last seconds of console
+        # state, never corrupt it); these writes run on the loop that also carries the calls.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
 
@@ -108,8 +115,15 @@ class ConsoleStore:
             operator, csrf, created, last_seen, expires = row
             if now >= expires or now - last_seen >= idle:
                 return None  # left for expire_sessions: it names the operator, who must leave the queues
-            self._db.execute("UPDATE sessions SET last_seen = ? WHERE token_hash = ?", (now, key))
+            if now - last_seen >= TOUCH_EVERY:  # a write a minute per session, not one per request
+                self._db.execute("UPDATE sessions SET last_seen = ? WHERE token_hash = ?", (now, key))
         return Session(operator, csrf, created, expires)
+
+    def end_sessions_of(self, operator: str) -> int:
+        """Every session of ``operator`` (a new password, or taken out of the roster)."""
+        with self._lock:
+            cursor = self._db.execute("DELETE FROM sessions WHERE operator = ?", (operator,))
+        return cursor.rowcount
 
     def end_session(self, token: str) -> None:
         with self._lock:

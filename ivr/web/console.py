@@ -14,6 +14,7 @@ import hmac
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,7 +23,9 @@ from aiohttp import WSMsgType, web
 
 from ivr.ami.agents import AgentActionFailed
 from ivr.ami.client import AmiError
+from ivr.asterisk.phones import PhoneError
 from ivr.config.roster import Operator
+from ivr.config.spec import NAME
 from ivr.operators.auth import SESSION_IDLE, SESSION_LIFETIME, LoginThrottle, new_token
 from ivr.operators.floor import OUTCOME_KEYS, Floor, NotYourCall
 from ivr.operators.states import PAUSE_REASONS
@@ -37,6 +40,8 @@ COOKIE = "siaga_session"
 WS_TOUCH_INTERVAL = 60.0
 SESSION_SWEEP_INTERVAL = 60.0
 STATE_ACTIONS = ("available", "pause", "logout")
+# Logins being verified at once (each ~0.3 s of scrypt on one thread); more wait is refused at once.
+MAX_VERIFYING = 4
 
 
 class Passwords(Protocol):
@@ -109,6 +114,8 @@ class Console:
         # SIP passwords issued for live sessions; after a restart of the service a new one is issued.
         self.sip_passwords: dict[str, str] = {}
         self.sockets: set[web.WebSocketResponse] = set()
+        self._scrypt = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scrypt")
+        self._verifying = 0
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/", self.page("console.html"))
@@ -156,6 +163,7 @@ class Console:
             if session is None:
                 return error(401, "not_logged_in", "log in first")
             if session.operator not in self.floor.roster():
+                # Taken out of the roster: the session ends here; the sweep takes them out of the queues.
                 self.sessions.end_session(request.cookies.get(COOKIE, ""))
                 return error(401, "not_in_roster", "this operator is no longer in the roster")
             if request.method == "POST" and not hmac.compare_digest(
@@ -184,25 +192,45 @@ class Console:
         if body is None or not isinstance(body.get("operator"), str) or not isinstance(body.get("password"), str):
             return error(400, "invalid_body", 'expected {"operator": "...", "password": "..."}')
         operator_id, password = body["operator"].strip(), body["password"]
-        keys = (f"operator:{operator_id}", f"address:{request.remote}")
+        if not NAME.fullmatch(operator_id) or len(password) > 256:
+            # Not an id at all (a password typed in the wrong field?): never logged, never a throttle key.
+            return error(401, "bad_credentials", "unknown operator or wrong password")
+        # An id is locked per address (a stranger elsewhere cannot keep an operator out); an address
+        # that sprays ids is locked on its own.
+        keys = (f"operator:{operator_id}@{request.remote}", f"address:{request.remote}")
         now = self.clock()
         wait = self.throttle.retry_after(keys, now)
         if wait > 0:
             return _too_many(wait)
+        if self._verifying >= MAX_VERIFYING:
+            return _too_many(1.0)
         operator = self.floor.roster().get(operator_id)
-        # Unknown ids spend the same scrypt as known ones (PasswordFile.verify), so timing tells nothing.
-        valid = await asyncio.to_thread(self.passwords.verify, operator_id, password)
+        self._verifying += 1
+        try:
+            # Unknown ids spend the same scrypt as known ones (PasswordFile.verify): timing tells nothing.
+            # Its own thread: a burst of logins must not take the threads the calls' history lookups use.
+            valid = await asyncio.get_running_loop().run_in_executor(
+                self._scrypt, self.passwords.verify, operator_id, password
+            )
+        finally:
+            self._verifying -= 1
         if operator is None or not valid:
             wait = self.throttle.failed(keys, now)
-            self.sessions.audit(operator_id[:64], "login_failed", {"address": request.remote})
-            log.warning("console_login_failed", operator=operator_id[:64], address=request.remote)
+            known = operator_id if operator is not None else "(not in the roster)"
+            self.sessions.audit(known, "login_failed", {"address": request.remote})
+            log.warning("console_login_failed", operator=known, address=request.remote)
             if wait > 0:
                 return _too_many(wait)
             return error(401, "bad_credentials", "unknown operator or wrong password")
         self.throttle.succeeded(keys[0])
+        # The phone first: a session without a working phone credential would outlive a failed login.
+        try:
+            self.sip_passwords[operator.id] = await self.phones.issue(operator)
+        except PhoneError as failure:
+            log.error("console_login_phone_failed", operator=operator.id, error=str(failure))
+            return error(503, "phone_unavailable", f"the browser phone could not be set up: {failure}")
         token, csrf = new_token(), secrets.token_urlsafe(24)
         self.sessions.add_session(token, operator.id, csrf, now, SESSION_LIFETIME)
-        self.sip_passwords[operator.id] = await self.phones.issue(operator)
         self.sessions.audit(operator.id, "login", {"address": request.remote})
         log.info("console_login", operator=operator.id)
         response = web.json_response({"ok": True, "csrf": csrf})
@@ -234,7 +262,10 @@ class Console:
         except (AgentActionFailed, AmiError) as failure:
             log.error("console_logout_queues_failed", operator=operator.id, error=str(failure))
         self.sip_passwords.pop(operator.id, None)
-        await self.phones.revoke(operator)
+        try:
+            await self.phones.revoke(operator)
+        except PhoneError as failure:
+            log.error("console_logout_phone_failed", operator=operator.id, error=str(failure))
 
     async def me(self, request: web.Request) -> web.Response:
         operator = self.operator_of(request)
@@ -327,7 +358,7 @@ class Console:
         self.sockets.add(socket)
         outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         unsubscribe = self.floor.subscribe(operator, outbox.put_nowait)
-        sender = asyncio.create_task(self._send_loop(socket, outbox, token))
+        sender = asyncio.create_task(self._send_or_close(socket, outbox, token))
         try:
             async for message in socket:
                 if message.type == WSMsgType.ERROR:
@@ -355,16 +386,39 @@ class Console:
                     await socket.close(code=4401, message=b"session ended")
                     return
 
+    async def _send_or_close(
+        self, socket: web.WebSocketResponse, outbox: asyncio.Queue[dict[str, Any]], token: str
+    ) -> None:
+        """A failure here (the store, the socket) closes the socket: the page reconnects and says so,
+        instead of looking connected while no pop can reach it."""
+        try:
+            await self._send_loop(socket, outbox, token)
+        except Exception:
+            log.exception("console_websocket_send_failed")
+            await socket.close(code=1011, message=b"server error")
+
     async def sweep_sessions(self) -> None:
-        """Sessions that died of age or idleness: their operators leave the queues, visibly (audit)."""
+        """Sessions that died of age or idleness, or were ended elsewhere (``ivr passwd``): their
+        operators leave the queues, visibly (audit). One failure never ends the sweep."""
         while True:
             await asyncio.sleep(SESSION_SWEEP_INTERVAL)
-            for operator_id in self.sessions.expire_sessions(self.clock(), SESSION_IDLE):
-                operator = self.floor.roster().get(operator_id)
-                self.sessions.audit(operator_id, "session_expired")
-                log.warning("console_session_expired", operator=operator_id)
-                if operator is not None:
-                    await self._leave(operator)
+            try:
+                await self.sweep_once()
+            except Exception:
+                log.exception("console_session_sweep_failed")
+
+    async def sweep_once(self) -> None:
+        now = self.clock()
+        expired = set(self.sessions.expire_sessions(now, SESSION_IDLE))
+        alive = self.sessions.operators_with_sessions(now, SESSION_IDLE)
+        # In the queues by the console's word, with no session left to answer for it.
+        orphans = {op for op, position in self.sessions.positions().items() if position.logged_in} - alive
+        roster = self.floor.roster()
+        for operator_id in sorted(expired | orphans):
+            self.sessions.audit(operator_id, "session_expired")
+            log.warning("console_session_expired", operator=operator_id)
+            # Someone taken out of the roster may still be a queue member: only their id is needed for that.
+            await self._leave(roster.get(operator_id) or Operator(operator_id, operator_id, "operator", "", ()))
 
 
 def _too_many(wait: float) -> web.Response:

@@ -20,6 +20,7 @@ from aiohttp.web import Application, Request
 
 import ivr.web.console as console_module
 from ivr.agi.server import AgiServer
+from ivr.asterisk.phones import PhoneError
 from ivr.config.live import LiveConfig
 from ivr.config.roster import Operator
 from ivr.operators.auth import FIRST_LOCK, SESSION_IDLE
@@ -66,6 +67,7 @@ class PhoneBook:
     ws_url: str = WS_URL
     issued: list[tuple[str, str]] = field(default_factory=list)
     revoked: list[str] = field(default_factory=list)
+    fail_revoke: bool = False
 
     async def issue(self, operator: Operator) -> str:
         secret = f"sip-{operator.id}-{len(self.issued) + 1}"
@@ -74,6 +76,8 @@ class PhoneBook:
 
     async def revoke(self, operator: Operator) -> None:
         self.revoked.append(operator.id)
+        if self.fail_revoke:
+            raise PhoneError("res_pjsip reload refused: a full reload is running")
 
     def current(self, operator: Operator) -> str | None:
         """What Asterisk holds: the last password issued and not revoked since."""
@@ -575,3 +579,28 @@ async def test_pages_carry_the_security_headers(web: Web) -> None:
         assert response.headers["X-Frame-Options"] == "DENY"
         assert response.headers["Referrer-Policy"] == "no-referrer"
         assert response.headers["Cache-Control"] == "no-store"
+
+
+# Review fixes: sessions that end elsewhere, ids that are not ids
+
+
+async def test_an_operator_whose_sessions_ended_elsewhere_leaves_the_queues_at_the_next_sweep(web: Web) -> None:
+    """`ivr passwd` ends budi's sessions: the sweep takes him out of q112 and revokes his phone,
+    and a phone that cannot be revoked (Asterisk busy) does not stop the sweep."""
+    csrf = await login(web.client)
+    await post(web.client, "/api/state", {"action": "available"}, csrf)
+    await settled()
+    assert web.kit.console.end_sessions_of("budi") == 1
+    web.phones.fail_revoke = True
+    await web.console.sweep_once()
+    await settled()
+    assert [fields["Interface"] for fields in web.kit.fake.sent("QueueRemove")] == [BUDI.interface]
+    assert web.kit.agents.state(BUDI).state == "logged_out"
+    assert ("budi", "session_expired") in [(e["actor"], e["action"]) for e in web.kit.console.audit_log()]
+
+
+async def test_a_login_with_something_that_is_no_id_is_refused_and_not_logged(web: Web) -> None:
+    """A password typed into the id field: 401, and the audit log does not keep the text."""
+    response = await web.client.post("/api/login", json={"operator": "Rahasia Sekali 123!", "password": "x"})
+    assert response.status == 401
+    assert all("Rahasia" not in str(entry) for entry in web.kit.console.audit_log())
