@@ -22,12 +22,18 @@ and Certified 22.8 API pages) and app_queue.c's manager handlers:
   phone): a change emits QueueMemberStatus for every membership with that state interface;
 - a call through a queue, driven by the test: ``join`` (QueueCallerJoin with the caller's channel
   snapshot, Position, Count), ``ring`` (AgentCalled with the caller's Uniqueid/CallerIDNum/
-  CallerIDName and the member's Dest* snapshot, then Status 6), ``connect`` (QueueCallerLeave,
+  CallerIDName and the member's Dest* snapshot, then Status 6; the member's channel keeps its name,
+  e.g. ``PJSIP/op-budi-00000003``, in every Agent* event of that call), ``connect`` (QueueCallerLeave,
   AgentConnect, Status 2 with InCall 1 in the call's queue), ``complete`` (AgentComplete with Reason,
   then Status 1, InCall 0), ``ring_no_answer`` (AgentRingNoAnswer, Status 1), ``abandon``
   (QueueCallerAbandon, QueueCallerLeave, ringing members back to Status 1);
 - ``restart()``: Shutdown, every member and waiting caller forgotten, then FullyBooted and the ready
-  hooks (what our client sees across an Asterisk restart and AMI re-login).
+  hooks (what our client sees across an Asterisk restart and AMI re-login);
+- Originate with an Application (a supervisor's ChanSpy call), checked as manager.c checks it: the
+  account needs the ``originate`` write class, and also ``system`` when the application's name holds one
+  of ``ORIGINATE_SYSTEM_APPS`` (any case) or its data one of ``ORIGINATE_SYSTEM_DATA`` (exact case)
+  (``is_originate_app_permitted`` in Asterisk 22's main/manager.c); ``write`` gives the account's classes.
+  The call itself is not placed: ``sent("Originate")`` says what was asked.
 
 What it does not model: ring strategies, penalties, timeouts and retries (the test says whom to ring;
 ringing a member app_queue would skip — paused, busy, not in the queue — is an AssertionError, so a
@@ -55,6 +61,9 @@ T = TypeVar("T")
 # AST_DEVICE_* as app_queue reports them in Status.
 NOT_INUSE, INUSE, RINGING, UNAVAILABLE = "1", "2", "6", "5"
 _RINGABLE = {"0", NOT_INUSE}  # ringinuse = no: app_queue rings only an idle (or unknown) device
+# Asterisk 22 main/manager.c, originate_app_permissions: what makes an Originate need `system`.
+ORIGINATE_SYSTEM_APPS = ("agi", "dbdeltree", "exec", "externalivr", "mixmonitor", "originate", "reload", "system")
+ORIGINATE_SYSTEM_DATA = ("CURL", "DB", "EVAL", "FILE", "ODBC", "REALTIME", "SHELL")
 
 
 def ast_true(value: str) -> bool:
@@ -100,8 +109,16 @@ class FakeQueue:
 class FakeAppQueue:
     """Asterisk 22's app_queue behind one AMI connection (see the module docstring for the scope)."""
 
-    def __init__(self, queues: Iterable[str], *, events_first: bool = True, ready: bool = True) -> None:
+    def __init__(
+        self,
+        queues: Iterable[str],
+        *,
+        events_first: bool = True,
+        ready: bool = True,
+        write: Iterable[str] = ("agent", "originate"),
+    ) -> None:
         self.queues: dict[str, FakeQueue] = {name: FakeQueue(name) for name in queues}
+        self.write = frozenset(write)
         self.devices: dict[str, str] = {}
         self.events_first = events_first
         self.actions: list[dict[str, str]] = []
@@ -117,6 +134,9 @@ class FakeAppQueue:
         self._pending: list[dict[str, str]] = []
         self._connected: dict[str, tuple[str, str, float]] = {}  # uniqueid -> (queue, interface, answered)
         self._channel_seq = 0
+        # The member's channel of each (call, member) pair, from the ring to the end: one name throughout,
+        # as app_queue's outgoing channel has (AgentCalled, AgentConnect and AgentComplete all name it).
+        self._legs: dict[tuple[str, str], int] = {}
 
     # The AmiClient surface
     def on(self, event: str, callback: EventCallback) -> Callable[[], None]:
@@ -155,6 +175,8 @@ class FakeAppQueue:
         elif name == "QueueStatus":
             replies = self._queue_status(request)
             reply = replies if as_list else replies[0]
+        elif name == "Originate":
+            reply = self._originate(request)
         else:
             reply = _error(f"Invalid/unknown command: {name}. Use Action: ListCommands to show available commands.")
         self._deliver(events, later=not self.events_first)
@@ -213,7 +235,7 @@ class FakeAppQueue:
             "AgentCalled",
             {
                 **self._caller_channel(caller),
-                **self._dest_channel(member, state="0"),
+                **self._dest_channel(member, "0", uniqueid),
                 "Queue": caller.queue,
                 "MemberName": member.name,
                 "Interface": interface,
@@ -245,7 +267,7 @@ class FakeAppQueue:
             "AgentConnect",
             {
                 **self._caller_channel(caller),
-                **self._dest_channel(member, state="6"),
+                **self._dest_channel(member, "6", uniqueid),
                 "Queue": caller.queue,
                 "MemberName": member.name,
                 "Interface": interface,
@@ -256,6 +278,7 @@ class FakeAppQueue:
         member.in_call = True
         for other in list(caller.ringing - {interface}):
             # ringall: the other phones stop ringing
+            self._legs.pop((uniqueid, other), None)
             self.set_device(queue.members[other].state_interface, NOT_INUSE)
         caller.ringing.clear()
         self.set_device(member.state_interface, INUSE)
@@ -272,7 +295,7 @@ class FakeAppQueue:
             "AgentComplete",
             {
                 **self._caller_channel(caller),
-                **self._dest_channel(member, state="6"),
+                **self._dest_channel(member, "6", uniqueid),
                 "Queue": queue_name,
                 "MemberName": member.name,
                 "Interface": interface,
@@ -281,6 +304,7 @@ class FakeAppQueue:
                 "Reason": reason,
             },
         )
+        self._legs.pop((uniqueid, interface), None)
         member.in_call = False
         member.calls_taken += 1
         member.last_call = int(now)
@@ -297,13 +321,14 @@ class FakeAppQueue:
             "AgentRingNoAnswer",
             {
                 **self._caller_channel(caller),
-                **self._dest_channel(member, state="0"),
+                **self._dest_channel(member, "0", uniqueid),
                 "Queue": caller.queue,
                 "MemberName": member.name,
                 "Interface": interface,
                 "RingTime": str(round(time.time() - caller.rang_at[interface])),
             },
         )
+        self._legs.pop((uniqueid, interface), None)
         self.set_device(member.state_interface, NOT_INUSE)
 
     def abandon(self, uniqueid: str) -> None:
@@ -329,6 +354,7 @@ class FakeAppQueue:
             {**snapshot, "Queue": caller.queue, "Count": str(len(queue.callers)), "Position": str(position)},
         )
         for interface in sorted(caller.ringing):
+            self._legs.pop((uniqueid, interface), None)
             self.set_device(queue.members[interface].state_interface, NOT_INUSE)
 
     def restart(self) -> None:
@@ -339,6 +365,7 @@ class FakeAppQueue:
             queue.members.clear()
             queue.callers.clear()
         self._connected.clear()
+        self._legs.clear()
         self._booted.set()
         for hook in list(self._ready_hooks):
             hook()
@@ -475,6 +502,24 @@ class FakeAppQueue:
         replies.append({"Event": "QueueStatusComplete", "EventList": "Complete", "ListItems": str(len(replies) - 1)})
         return replies
 
+    def _originate(self, request: dict[str, str]) -> dict[str, str]:
+        if "originate" not in self.write:
+            return _error("Permission denied")
+        app, data = request.get("Application", ""), request.get("Data", "")
+        if not request.get("Channel"):
+            return _error("Channel not specified")
+        if not app:
+            return _error("Originate with 'Exten' requires 'Context' and 'Priority'")  # the fake places no Exten calls
+        needs_system = any(word in app.lower() for word in ORIGINATE_SYSTEM_APPS) or any(
+            word in data for word in ORIGINATE_SYSTEM_DATA
+        )
+        if needs_system and "system" not in self.write:
+            return _error(
+                "Originate with certain 'Application' arguments requires the additional System privilege, "
+                "which you do not have."
+            )
+        return _success("Originate successfully queued")
+
     # Event plumbing
     def _member_fields(self, member: FakeMember) -> dict[str, str]:
         return {
@@ -522,10 +567,13 @@ class FakeAppQueue:
             "Linkedid": caller.uniqueid,
         }
 
-    def _dest_channel(self, member: FakeMember, state: str) -> dict[str, str]:
-        self._channel_seq += 1
+    def _dest_channel(self, member: FakeMember, state: str, uniqueid: str) -> dict[str, str]:
+        seq = self._legs.get((uniqueid, member.interface))
+        if seq is None:
+            self._channel_seq += 1
+            seq = self._legs[(uniqueid, member.interface)] = self._channel_seq
         return {
-            "DestChannel": f"{member.state_interface}-{self._channel_seq:08x}",
+            "DestChannel": f"{member.state_interface}-{seq:08x}",
             "DestChannelState": state,
             "DestChannelStateDesc": "Up" if state == "6" else "Down",
             "DestCallerIDNum": "",
@@ -537,8 +585,8 @@ class FakeAppQueue:
             "DestContext": "from-operator",
             "DestExten": "",
             "DestPriority": "1",
-            "DestUniqueid": f"1800000000.{self._channel_seq}",
-            "DestLinkedid": f"1800000000.{self._channel_seq}",
+            "DestUniqueid": f"1800000000.{seq}",
+            "DestLinkedid": f"1800000000.{seq}",
         }
 
     def _emit(self, name: str, fields: dict[str, str]) -> None:
