@@ -221,6 +221,25 @@ class CallStore:
             for started, category, disposition, queue_outcome in rows
         ]
 
+    def calls_between(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        """How each call that started in [since, until) went: the wallboard's figures of the day.
+
+        ``started_at`` is stored as UTC ISO text, so the bounds are compared as UTC ISO text too."""
+        bounds = (
+            since.astimezone(UTC).isoformat(timespec="seconds"),
+            until.astimezone(UTC).isoformat(timespec="seconds"),
+        )
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT outcome, queue_outcome, queue_wait, disposition FROM calls "
+                "WHERE started_at >= ? AND started_at < ?",
+                bounds,
+            ).fetchall()
+        return [
+            {"outcome": outcome, "queue_outcome": queue_outcome, "queue_wait": wait, "disposition": disposition}
+            for outcome, queue_outcome, wait, disposition in rows
+        ]
+
     def history(self, caller: str, since: datetime) -> CallerHistory:
         with self._lock:
             calls = self._db.execute(
