@@ -22,7 +22,7 @@ other roster id starts with ``<id>-``. Every value reaching the action is checke
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
 import structlog
@@ -97,9 +97,10 @@ async def start_spy(client: Client, supervisor: Operator, operator: Operator, ta
         reply = await client.action(fields, timeout=10.0)
     except AmiError as error:
         raise SpyRefused(f"Originate: {error}") from error
-    response = str(reply.get("Response", "")) if isinstance(reply, dict) else ""
+    # panoramisk's reply is a Mapping (its Message), not a dict.
+    fields_back = reply if isinstance(reply, Mapping) else {}
+    response, message = str(fields_back.get("Response", "")), str(fields_back.get("Message", ""))
     if response != "Success":
-        message = str(reply.get("Message", "")) if isinstance(reply, dict) else ""
         raise SpyRefused(f"Originate: {message or response or 'no answer'}")
     log.info("spy_started", supervisor=supervisor.id, operator=operator.id, channel=target, mode=mode)
 

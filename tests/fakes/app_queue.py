@@ -14,7 +14,8 @@ and Certified 22.8 API pages) and app_queue.c's manager handlers:
   QueueStatusComplete, as panoramisk returns them), each answering ``Response: Success|Error`` with
   Asterisk's own ``Message`` texts ("Added interface to queue", "Unable to add interface: Already
   there", "Unable to add interface to queue: No such queue", "Unable to remove interface: Not there",
-  "Interface paused successfully", "Interface not found", ...);
+  "Interface paused successfully", "Interface not found", ...); replies are Mappings that are not
+  dicts (``AmiReply``), as panoramisk's ``Message`` is;
 - member events with the fields Asterisk 22 sends (QueueMemberAdded/Pause/Status/Removed: Queue,
   MemberName, Interface, StateInterface, Membership, Penalty, CallsTaken, LastCall, LastPause,
   LoginTime, InCall, Status, Paused, PausedReason, Ringinuse, Wrapuptime);
@@ -49,7 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -180,7 +181,7 @@ class FakeAppQueue:
         else:
             reply = _error(f"Invalid/unknown command: {name}. Use Action: ListCommands to show available commands.")
         self._deliver(events, later=not self.events_first)
-        return reply
+        return [AmiReply(part) for part in reply] if isinstance(reply, list) else AmiReply(reply)
 
     # What a test reads
     def sent(self, action: str) -> list[dict[str, str]]:
@@ -514,10 +515,7 @@ class FakeAppQueue:
             word in data for word in ORIGINATE_SYSTEM_DATA
         )
         if needs_system and "system" not in self.write:
-            return _error(
-                "Originate with certain 'Application' arguments requires the additional System privilege, "
-                "which you do not have."
-            )
+            return _error("Originate Access Forbidden: app or data blacklisted")  # Asterisk 22.10.1, measured
         return _success("Originate successfully queued")
 
     # Event plumbing
@@ -615,6 +613,26 @@ class FakeAppQueue:
                         callback(dict(fields))
                     except Exception as error:  # the real client logs and carries on; tests assert none
                         self.listener_errors.append(error)
+
+
+class AmiReply(Mapping[str, str]):
+    """A reply as panoramisk hands it over: a Mapping (its ``Message``), not a ``dict``. Equal to a dict
+    with the same items, so tests compare it with plain dicts."""
+
+    def __init__(self, fields: Mapping[str, str]) -> None:
+        self._fields = dict(fields)
+
+    def __getitem__(self, key: str) -> str:
+        return self._fields[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __repr__(self) -> str:
+        return f"AmiReply({self._fields!r})"
 
 
 def _success(message: str) -> dict[str, str]:
