@@ -203,14 +203,19 @@ class Wallboard:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), TICK)
             self._wake.clear()
-            if time.monotonic() >= next_figures:
-                next_figures = time.monotonic() + FIGURES_INTERVAL
-                await self._refresh_figures()
-            if time.monotonic() >= next_touch:
-                next_touch = time.monotonic() + WS_TOUCH_INTERVAL
-                await self._check_viewers()
-            if self.viewers and await self._push():
-                await self.sleep(self.push_interval)
+            try:
+                if time.monotonic() >= next_figures:
+                    next_figures = time.monotonic() + FIGURES_INTERVAL
+                    await self._refresh_figures()
+                if time.monotonic() >= next_touch:
+                    next_touch = time.monotonic() + WS_TOUCH_INTERVAL
+                    await self._check_viewers()
+                if self.viewers and await self._push():
+                    await self.sleep(self.push_interval)
+            except Exception:
+                # One bad picture must not freeze every wallboard for the rest of the shift.
+                log.exception("wallboard_push_failed")
+                await asyncio.sleep(TICK)
 
     async def _push(self) -> bool:
         """Send the picture where it differs from the last one sent; True if anything went out."""

@@ -452,6 +452,30 @@ async def test_only_changes_are_pushed_and_each_push_is_followed_by_the_throttle
     assert board.sleeps == [PUSH_INTERVAL, PUSH_INTERVAL]
 
 
+class FlakySessions:
+    """``SessionCount`` that fails the first time it is read (a bug or a fault while building a picture)."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    @property
+    def active_sessions(self) -> int:
+        self.reads += 1
+        if self.reads == 1:
+            raise RuntimeError("first read fails")
+        return 1
+
+
+async def test_a_picture_that_fails_to_build_does_not_stop_the_wallboard(board: Board) -> None:
+    """The first picture raises: it is logged, and the next one still reaches the supervisor."""
+    board.wallboard.agi = FlakySessions()
+    await login(web(board), "sari")
+    async with web(board).ws_connect("/ws/wallboard") as socket:
+        message: dict[str, Any] = await socket.receive_json(timeout=5)
+    assert (message["type"], message["ivr_calls"]) == ("floor", 1)
+    assert isinstance(board.wallboard.agi, FlakySessions) and board.wallboard.agi.reads >= 2
+
+
 async def test_the_socket_closes_when_the_session_ends(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """sari logs out in another tab: her wallboard socket is closed with 4401 at the next session check."""
     monkeypatch.setattr(wallboard_module, "WS_TOUCH_INTERVAL", 0.0)
