@@ -46,6 +46,7 @@ from ivr.web.console import Console
 from ivr.web.incidents import Incidents
 from ivr.web.metrics import Metrics
 from ivr.web.reports import Reports
+from ivr.web.wallboard import Wallboard
 
 log = structlog.get_logger("ivr.app")
 
@@ -97,23 +98,9 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
             parts.push_async_callback(live.close)
             if settings.sim_operators > 0:
                 _log_in_sim_operators_on_every_login(ami, config, settings.sim_operators, tasks)
-            console = await _console(settings, config, ami, live, store, records, parts)
-            incidents = IncidentStore(settings.store_file)
-            parts.callback(incidents.close)
-            behind_console.append(Incidents(incidents, console))
-            client = ami
-            behind_console.append(
-                Callbacks(store, incidents, console, lambda operator, number: call_back(client, operator, number))
-            )
-            behind_console.append(Reports(console, store, config.current))
-            tasks.add(asyncio.create_task(console.sweep_sessions()))
-            try:
-                await ami.connect(timeout=10.0)
-            except AmiError as error:
-                # Calls do not depend on AMI: keep serving FastAGI and let panoramisk reconnect.
-                log.warning("ami_not_ready_serving_anyway", error=str(error))
 
-        # Closed after the FastAGI server below: the last calls' records are written before the store closes.
+        # FastAGI first: every moment before it listens, callers get the dialplan's fallback (no menu).
+        # Closed after it: the last calls' records are written before the store closes.
         parts.push_async_callback(records.flush)
         parts.push_async_callback(records.settle)
         service = CallService(
@@ -122,6 +109,17 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
         agi = AgiServer(service.handle, settings.host, settings.agi_port)
         await agi.start()
         parts.push_async_callback(agi.close)
+
+        if ami is not None and live is not None:
+            console = await _console(settings, config, ami, live, store, records, parts, tasks)
+            behind_console = _behind_console(settings, config, ami, console, store, agi, parts)
+            tasks.add(asyncio.create_task(console.sweep_sessions()))
+            try:
+                await ami.connect(timeout=10.0)
+            except AmiError as error:
+                # Calls do not depend on AMI: keep serving FastAGI and let panoramisk reconnect.
+                log.warning("ami_not_ready_serving_anyway", error=str(error))
+
         app = build_web_app(settings, config, agi, ami, records.health, console, behind_console)
         Metrics(agi, ami, live, store, config.current).routes(app)
         runner = web.AppRunner(app)
@@ -176,6 +174,7 @@ async def _console(
     store: CallStore,
     records: SpoolingRecords,
     parts: contextlib.AsyncExitStack,
+    tasks: set[asyncio.Task[object]],
 ) -> Console:
     """The operators' side: their ACD states in Asterisk, the floor (screen pops, wrap-up), the console."""
     sessions = ConsoleStore(settings.console_store_file)
@@ -192,13 +191,37 @@ async def _console(
     parts.push_async_callback(agents.close)
     floor = Floor(agents, live, config.current, store, records.recent, sessions)
     parts.push_async_callback(floor.close)
-    # Browser phones whose console session died with the previous run of the service stop working.
-    alive = sessions.operators_with_sessions(time.time(), SESSION_IDLE)
+    # Browser phones whose console session died with the previous run of the service stop working
+    # (in the background: a reload of Asterisk's SIP stack may take seconds).
+    tasks.add(asyncio.create_task(_reset_phones(settings, sessions.operators_with_sessions(time.time(), SESSION_IDLE))))
+    return Console(floor, sessions, PasswordFile(settings.passwords_file), BrowserPhones(settings))
+
+
+async def _reset_phones(settings: Settings, alive: set[str]) -> None:
     try:
         await reset_credentials(settings, keep=alive)
     except PhoneError as error:
         log.error("phone_credentials_reset_failed", error=str(error))
-    return Console(floor, sessions, PasswordFile(settings.passwords_file), BrowserPhones(settings))
+
+
+def _behind_console(
+    settings: Settings,
+    config: LiveConfig,
+    ami: AmiClient,
+    console: Console,
+    store: CallStore,
+    agi: AgiServer,
+    parts: contextlib.AsyncExitStack,
+) -> list[Routes]:
+    """The rest of the center's web, under the console's login: incidents, callbacks, reports, wallboard."""
+    incidents = IncidentStore(settings.store_file)
+    parts.callback(incidents.close)
+    return [
+        Incidents(incidents, console),
+        Callbacks(store, incidents, console, lambda operator, number: call_back(ami, operator, number)),
+        Reports(console, store, config.current),
+        Wallboard(console, agi, store),
+    ]
 
 
 async def _warn_calendar(config: LiveConfig, interval: float = 24 * 3600) -> None:

@@ -277,8 +277,8 @@ class CallStore:
         )
 
     def calls_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        """Calls that started in [start, end), oldest first, with what a report counts (``REPORT_COLUMNS``):
-        never the caller's number or name, so no report built from them can show one."""
+        """Calls that started in [start, end), oldest first, with what a report or the wallboard counts
+        (``REPORT_COLUMNS``): never the caller's number or name, so nothing built from them can show one."""
         with self._lock:
             cursor = self._db.execute(
                 f"SELECT {', '.join(REPORT_COLUMNS)} FROM calls WHERE started_at >= ? AND started_at < ? "

@@ -151,8 +151,10 @@ class Console:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         path = request.path
-        needs_session = (path.startswith("/api/") and path not in ("/api/login", "/api/sop")) or path == "/ws"
-        if path == "/ws" and request.headers.get("Origin") not in (None, f"{request.scheme}://{request.host}"):
+        # /ws/* too: other pages' live sockets (the wallboard's) get the same session and origin rules.
+        websocket = path == "/ws" or path.startswith("/ws/")
+        needs_session = (path.startswith("/api/") and path not in ("/api/login", "/api/sop")) or websocket
+        if websocket and request.headers.get("Origin") not in (None, f"{request.scheme}://{request.host}"):
             return error(403, "cross_origin", "a WebSocket from another site is refused")  # it carries caller data
         if request.method == "POST":
             refused = cross_site_or_not_json(request)

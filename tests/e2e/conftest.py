@@ -8,16 +8,20 @@ missing /usr/bin/chromium fails the session with the reason.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import os
 import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from aiohttp import web
-from playwright.async_api import Browser, Page, async_playwright
+from aiohttp import ClientSession, web
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from ivr.ami.client import AmiClient
 from ivr.ami.live import LiveQueues
@@ -146,3 +150,67 @@ async def phone_page(browser: Browser, phone_page_url: str) -> AsyncIterator[Pag
         yield page
     finally:
         await context.close()
+
+
+class ServeProcess:
+    """``python -m ivr --root … serve`` in its own process, as users run it, on the
+    stack's ports and a free web port, with no simulated operators of its own; its log beside the stack's."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self, timeout: float = 30.0) -> None:
+        env = {key: value for key, value in os.environ.items() if key != "IVR_SIM_OPERATORS"}
+        env.update(
+            IVR_AGI_PORT=str(self.stack.settings.agi_port),
+            IVR_WEB_PORT=str(self.port),
+            IVR_AMI_PORT=str(self.stack.settings.ami_port),
+            IVR_WSS_PORT=str(self.stack.settings.wss_port),
+            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+        )
+        with (self.stack.settings.var / "serve.log").open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "ivr",
+                "--root",
+                str(self.stack.settings.root),
+                "serve",
+                env=env,
+                cwd=str(REPO),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=log.fileno(),
+            )
+        deadline = time.monotonic() + timeout
+        while not await self._answering():
+            if self.process.returncode is not None or time.monotonic() > deadline:
+                raise AssertionError(f"ivr serve did not answer on {self.url} (see var/serve.log)")
+            await asyncio.sleep(0.1)
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.terminate()
+            await self.process.wait()
+
+    async def _answering(self) -> bool:
+        try:
+            async with ClientSession() as http, http.get(f"{self.url}/healthz") as response:
+                return response.status in (200, 503)
+        except OSError:
+            return False
+
+
+async def console_login(context: BrowserContext, web_url: str, operator: str, password: str) -> Page:
+    """``operator`` logged in at the console in ``context``, their browser phone registered (not yet in
+    their queues: that is the page's Siap button)."""
+    page = await context.new_page()
+    await page.goto(f"{web_url}/login")
+    await page.fill("#operator", operator)
+    await page.fill("#password", password)
+    await page.click("#login-submit")
+    await page.wait_for_url(f"{web_url}/")
+    await expect(page.locator("#phone-reg")).to_have_class("phone-reg reg-registered", timeout=15_000)
+    return page

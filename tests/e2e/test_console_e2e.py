@@ -30,8 +30,8 @@ from ivr.asterisk import process
 from ivr.asterisk.provision import find_or_provision
 from ivr.operators import PasswordFile
 from ivr.store.incidents import IncidentStore
-from tests.e2e.conftest import chromium_trusting
-from tests.integration.conftest import Stack, connected_ami, free_port, given_root, start_serve, start_stack, stop_stack
+from tests.e2e.conftest import ServeProcess, chromium_trusting
+from tests.integration.conftest import Stack, connected_ami, given_root, start_stack, stop_stack
 from tests.integration.conftest import until_async as until
 
 pytestmark = pytest.mark.asterisk
@@ -62,38 +62,9 @@ def console_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         monkeypatch.undo()
 
 
-class Service:
-    """`ivr serve` in its own process, as users run it, with its console on a fixed free port."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        # Its log beside the stack's, for the reader of a failure.
-        log = (self.stack.settings.var / "serve.log").open("ab")
-        self.process = await start_serve(self.stack, web_port=self.port, stderr=log.fileno())
-        log.close()
-        await until(self._answering, timeout=30)
-
-    async def stop(self) -> None:
-        if self.process is not None and self.process.returncode is None:
-            self.process.terminate()
-            await self.process.wait()
-
-    async def _answering(self) -> bool:
-        try:
-            async with ClientSession() as http, http.get(f"{self.url}/healthz") as response:
-                return response.status in (200, 503)
-        except OSError:
-            return False
-
-
 @pytest.fixture(scope="module")
-async def service(console_stack: Stack) -> AsyncIterator[Service]:
-    running = Service(console_stack)
+async def service(console_stack: Stack) -> AsyncIterator[ServeProcess]:
+    running = ServeProcess(console_stack)
     await running.start()
     try:
         yield running
@@ -109,7 +80,9 @@ async def ami(console_stack: Stack) -> AsyncIterator[tuple[AmiClient, LiveQueues
 
 
 @pytest.fixture(scope="module")
-async def console(console_stack: Stack, service: Service, ami: tuple[AmiClient, LiveQueues]) -> AsyncIterator[Page]:
+async def console(
+    console_stack: Stack, service: ServeProcess, ami: tuple[AmiClient, LiveQueues]
+) -> AsyncIterator[Page]:
     """budi logged in at the console, phone registered, available in q112."""
     async with chromium_trusting(console_stack) as browser:
         page = await _logged_in(browser, service.url)
@@ -311,7 +284,7 @@ async def _disposition(stack: Stack, uniqueid: str, wanted: str) -> bool:
 
 
 async def test_a_restart_of_the_service_keeps_the_call_in_hand(
-    console: Page, ami: tuple[AmiClient, LiveQueues], console_stack: Stack, service: Service
+    console: Page, ami: tuple[AmiClient, LiveQueues], console_stack: Stack, service: ServeProcess
 ) -> None:
     """`ivr serve` restarts mid-call: the page reconnects by itself, the pop and the typed note are still
     there, the state is Asterisk's (on a call), and the outcome given afterwards is recorded."""
@@ -433,7 +406,7 @@ async def test_a_caller_who_hung_up_in_the_menu_is_called_back_from_the_console(
 
 
 async def test_the_service_exposes_metrics_and_keeps_reports_for_supervisors(
-    console: Page, service: Service, console_stack: Stack
+    console: Page, service: ServeProcess, console_stack: Stack
 ) -> None:
     """`ivr serve` as run: /metrics in Prometheus' format with this module's answered calls and budi's
     state; the reports are refused to an operator (403) even with his session."""

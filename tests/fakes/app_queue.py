@@ -14,7 +14,8 @@ and Certified 22.8 API pages) and app_queue.c's manager handlers:
   QueueStatusComplete, as panoramisk returns them), each answering ``Response: Success|Error`` with
   Asterisk's own ``Message`` texts ("Added interface to queue", "Unable to add interface: Already
   there", "Unable to add interface to queue: No such queue", "Unable to remove interface: Not there",
-  "Interface paused successfully", "Interface not found", ...);
+  "Interface paused successfully", "Interface not found", ...); replies are Mappings that are not
+  dicts (``AmiReply``), as panoramisk's ``Message`` is;
 - member events with the fields Asterisk 22 sends (QueueMemberAdded/Pause/Status/Removed: Queue,
   MemberName, Interface, StateInterface, Membership, Penalty, CallsTaken, LastCall, LastPause,
   LoginTime, InCall, Status, Paused, PausedReason, Ringinuse, Wrapuptime);
@@ -22,12 +23,18 @@ and Certified 22.8 API pages) and app_queue.c's manager handlers:
   phone): a change emits QueueMemberStatus for every membership with that state interface;
 - a call through a queue, driven by the test: ``join`` (QueueCallerJoin with the caller's channel
   snapshot, Position, Count), ``ring`` (AgentCalled with the caller's Uniqueid/CallerIDNum/
-  CallerIDName and the member's Dest* snapshot, then Status 6), ``connect`` (QueueCallerLeave,
+  CallerIDName and the member's Dest* snapshot, then Status 6; the member's channel keeps its name,
+  e.g. ``PJSIP/op-budi-00000003``, in every Agent* event of that call), ``connect`` (QueueCallerLeave,
   AgentConnect, Status 2 with InCall 1 in the call's queue), ``complete`` (AgentComplete with Reason,
   then Status 1, InCall 0), ``ring_no_answer`` (AgentRingNoAnswer, Status 1), ``abandon``
   (QueueCallerAbandon, QueueCallerLeave, ringing members back to Status 1);
 - ``restart()``: Shutdown, every member and waiting caller forgotten, then FullyBooted and the ready
-  hooks (what our client sees across an Asterisk restart and AMI re-login).
+  hooks (what our client sees across an Asterisk restart and AMI re-login);
+- Originate with an Application (a supervisor's ChanSpy call), checked as manager.c checks it: the
+  account needs the ``originate`` write class, and also ``system`` when the application's name holds one
+  of ``ORIGINATE_SYSTEM_APPS`` (any case) or its data one of ``ORIGINATE_SYSTEM_DATA`` (exact case)
+  (``is_originate_app_permitted`` in Asterisk 22's main/manager.c); ``write`` gives the account's classes.
+  The call itself is not placed: ``sent("Originate")`` says what was asked.
 
 What it does not model: ring strategies, penalties, timeouts and retries (the test says whom to ring;
 ringing a member app_queue would skip — paused, busy, not in the queue — is an AssertionError, so a
@@ -43,7 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -55,6 +62,9 @@ T = TypeVar("T")
 # AST_DEVICE_* as app_queue reports them in Status.
 NOT_INUSE, INUSE, RINGING, UNAVAILABLE = "1", "2", "6", "5"
 _RINGABLE = {"0", NOT_INUSE}  # ringinuse = no: app_queue rings only an idle (or unknown) device
+# Asterisk 22 main/manager.c, originate_app_permissions: what makes an Originate need `system`.
+ORIGINATE_SYSTEM_APPS = ("agi", "dbdeltree", "exec", "externalivr", "mixmonitor", "originate", "reload", "system")
+ORIGINATE_SYSTEM_DATA = ("CURL", "DB", "EVAL", "FILE", "ODBC", "REALTIME", "SHELL")
 
 
 def ast_true(value: str) -> bool:
@@ -100,8 +110,16 @@ class FakeQueue:
 class FakeAppQueue:
     """Asterisk 22's app_queue behind one AMI connection (see the module docstring for the scope)."""
 
-    def __init__(self, queues: Iterable[str], *, events_first: bool = True, ready: bool = True) -> None:
+    def __init__(
+        self,
+        queues: Iterable[str],
+        *,
+        events_first: bool = True,
+        ready: bool = True,
+        write: Iterable[str] = ("agent", "originate"),
+    ) -> None:
         self.queues: dict[str, FakeQueue] = {name: FakeQueue(name) for name in queues}
+        self.write = frozenset(write)
         self.devices: dict[str, str] = {}
         self.events_first = events_first
         self.actions: list[dict[str, str]] = []
@@ -117,6 +135,9 @@ class FakeAppQueue:
         self._pending: list[dict[str, str]] = []
         self._connected: dict[str, tuple[str, str, float]] = {}  # uniqueid -> (queue, interface, answered)
         self._channel_seq = 0
+        # The member's channel of each (call, member) pair, from the ring to the end: one name throughout,
+        # as app_queue's outgoing channel has (AgentCalled, AgentConnect and AgentComplete all name it).
+        self._legs: dict[tuple[str, str], int] = {}
 
     # The AmiClient surface
     def on(self, event: str, callback: EventCallback) -> Callable[[], None]:
@@ -155,10 +176,12 @@ class FakeAppQueue:
         elif name == "QueueStatus":
             replies = self._queue_status(request)
             reply = replies if as_list else replies[0]
+        elif name == "Originate":
+            reply = self._originate(request)
         else:
             reply = _error(f"Invalid/unknown command: {name}. Use Action: ListCommands to show available commands.")
         self._deliver(events, later=not self.events_first)
-        return reply
+        return [AmiReply(part) for part in reply] if isinstance(reply, list) else AmiReply(reply)
 
     # What a test reads
     def sent(self, action: str) -> list[dict[str, str]]:
@@ -213,7 +236,7 @@ class FakeAppQueue:
             "AgentCalled",
             {
                 **self._caller_channel(caller),
-                **self._dest_channel(member, state="0"),
+                **self._dest_channel(member, "0", uniqueid),
                 "Queue": caller.queue,
                 "MemberName": member.name,
                 "Interface": interface,
@@ -245,7 +268,7 @@ class FakeAppQueue:
             "AgentConnect",
             {
                 **self._caller_channel(caller),
-                **self._dest_channel(member, state="6"),
+                **self._dest_channel(member, "6", uniqueid),
                 "Queue": caller.queue,
                 "MemberName": member.name,
                 "Interface": interface,
@@ -256,6 +279,7 @@ class FakeAppQueue:
         member.in_call = True
         for other in list(caller.ringing - {interface}):
             # ringall: the other phones stop ringing
+            self._legs.pop((uniqueid, other), None)
             self.set_device(queue.members[other].state_interface, NOT_INUSE)
         caller.ringing.clear()
         self.set_device(member.state_interface, INUSE)
@@ -272,7 +296,7 @@ class FakeAppQueue:
             "AgentComplete",
             {
                 **self._caller_channel(caller),
-                **self._dest_channel(member, state="6"),
+                **self._dest_channel(member, "6", uniqueid),
                 "Queue": queue_name,
                 "MemberName": member.name,
                 "Interface": interface,
@@ -281,6 +305,7 @@ class FakeAppQueue:
                 "Reason": reason,
             },
         )
+        self._legs.pop((uniqueid, interface), None)
         member.in_call = False
         member.calls_taken += 1
         member.last_call = int(now)
@@ -297,13 +322,14 @@ class FakeAppQueue:
             "AgentRingNoAnswer",
             {
                 **self._caller_channel(caller),
-                **self._dest_channel(member, state="0"),
+                **self._dest_channel(member, "0", uniqueid),
                 "Queue": caller.queue,
                 "MemberName": member.name,
                 "Interface": interface,
                 "RingTime": str(round(time.time() - caller.rang_at[interface])),
             },
         )
+        self._legs.pop((uniqueid, interface), None)
         self.set_device(member.state_interface, NOT_INUSE)
 
     def abandon(self, uniqueid: str) -> None:
@@ -329,6 +355,7 @@ class FakeAppQueue:
             {**snapshot, "Queue": caller.queue, "Count": str(len(queue.callers)), "Position": str(position)},
         )
         for interface in sorted(caller.ringing):
+            self._legs.pop((uniqueid, interface), None)
             self.set_device(queue.members[interface].state_interface, NOT_INUSE)
 
     def restart(self) -> None:
@@ -339,6 +366,7 @@ class FakeAppQueue:
             queue.members.clear()
             queue.callers.clear()
         self._connected.clear()
+        self._legs.clear()
         self._booted.set()
         for hook in list(self._ready_hooks):
             hook()
@@ -475,6 +503,21 @@ class FakeAppQueue:
         replies.append({"Event": "QueueStatusComplete", "EventList": "Complete", "ListItems": str(len(replies) - 1)})
         return replies
 
+    def _originate(self, request: dict[str, str]) -> dict[str, str]:
+        if "originate" not in self.write:
+            return _error("Permission denied")
+        app, data = request.get("Application", ""), request.get("Data", "")
+        if not request.get("Channel"):
+            return _error("Channel not specified")
+        if not app:
+            return _error("Originate with 'Exten' requires 'Context' and 'Priority'")  # the fake places no Exten calls
+        needs_system = any(word in app.lower() for word in ORIGINATE_SYSTEM_APPS) or any(
+            word in data for word in ORIGINATE_SYSTEM_DATA
+        )
+        if needs_system and "system" not in self.write:
+            return _error("Originate Access Forbidden: app or data blacklisted")  # Asterisk 22.10.1, measured
+        return _success("Originate successfully queued")
+
     # Event plumbing
     def _member_fields(self, member: FakeMember) -> dict[str, str]:
         return {
@@ -522,10 +565,13 @@ class FakeAppQueue:
             "Linkedid": caller.uniqueid,
         }
 
-    def _dest_channel(self, member: FakeMember, state: str) -> dict[str, str]:
-        self._channel_seq += 1
+    def _dest_channel(self, member: FakeMember, state: str, uniqueid: str) -> dict[str, str]:
+        seq = self._legs.get((uniqueid, member.interface))
+        if seq is None:
+            self._channel_seq += 1
+            seq = self._legs[(uniqueid, member.interface)] = self._channel_seq
         return {
-            "DestChannel": f"{member.state_interface}-{self._channel_seq:08x}",
+            "DestChannel": f"{member.state_interface}-{seq:08x}",
             "DestChannelState": state,
             "DestChannelStateDesc": "Up" if state == "6" else "Down",
             "DestCallerIDNum": "",
@@ -537,8 +583,8 @@ class FakeAppQueue:
             "DestContext": "from-operator",
             "DestExten": "",
             "DestPriority": "1",
-            "DestUniqueid": f"1800000000.{self._channel_seq}",
-            "DestLinkedid": f"1800000000.{self._channel_seq}",
+            "DestUniqueid": f"1800000000.{seq}",
+            "DestLinkedid": f"1800000000.{seq}",
         }
 
     def _emit(self, name: str, fields: dict[str, str]) -> None:
@@ -567,6 +613,26 @@ class FakeAppQueue:
                         callback(dict(fields))
                     except Exception as error:  # the real client logs and carries on; tests assert none
                         self.listener_errors.append(error)
+
+
+class AmiReply(Mapping[str, str]):
+    """A reply as panoramisk hands it over: a Mapping (its ``Message``), not a ``dict``. Equal to a dict
+    with the same items, so tests compare it with plain dicts."""
+
+    def __init__(self, fields: Mapping[str, str]) -> None:
+        self._fields = dict(fields)
+
+    def __getitem__(self, key: str) -> str:
+        return self._fields[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __repr__(self) -> str:
+        return f"AmiReply({self._fields!r})"
 
 
 def _success(message: str) -> dict[str, str]:

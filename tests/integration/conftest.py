@@ -221,7 +221,7 @@ async def connected_ami(stack: Stack, seats: int = SEATS) -> AsyncIterator[tuple
 async def _given_ami(stack: Stack, seats: int = SEATS) -> tuple[AmiClient, LiveQueues]:
     """One AMI connection with live queue state; simulated operators log in after every (re)login."""
     keys = load_secrets(stack.settings, create=False)
-    # The test-call account: tests originate, follow every event and hang up; the service's cannot.
+    # The test-call account: tests originate, follow every event and hang up; the service's cannot hang up.
     client = AmiClient("127.0.0.1", stack.settings.ami_port, keys.test_ami_user, keys.test_ami_secret)
     live = LiveQueues(client)
     queues = sorted(stack.config.current().sop.queues)

@@ -30,13 +30,14 @@ def account(manager: str, user: str) -> dict[str, str]:
     return dict(re.findall(r"^(read|write) = (.*)$", section, re.M))
 
 
-def test_service_account_manages_queue_members_and_callbacks_only(tmp_path: Path) -> None:
-    """The service's AMI account writes `agent` (members) and `originate` (an operator's callback), not
-    `call` (hang up, redirect, set variables) or `system`/`command`: those belong to nobody or to tests."""
+def test_service_account_manages_queue_members_and_originates_only(tmp_path: Path) -> None:
+    """The service's AMI account writes `agent` and `originate` (an operator's callback, a supervisor's
+    ChanSpy call), never `system` or `call`; hanging up and variables belong to the test account."""
     etc = rendered(tmp_path)
     keys = load_secrets(Settings.load(tmp_path), create=False)
     manager = (etc / "manager.conf").read_text()
     assert account(manager, keys.ami_user) == {"read": "system,agent,dtmf", "write": "agent,originate"}
+    assert re.search(r"^load => app_chanspy\.so$", (etc / "modules.conf").read_text(), re.M)
     assert account(manager, keys.test_ami_user) == {
         "read": "system,call,agent,user,dialplan,agi,dtmf",
         "write": "originate,call,agent",
