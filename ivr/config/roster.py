@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 ROLES = ("operator", "supervisor", "admin")
 # Credential-like keys: "pass" (password, passwd, sip_pass), "sandi" (kata sandi), pin/pwd as a word.
+# A person's name: printable, one line, no '|' (queue_log's separator) and within AMI's line.
+PERSON_NAME = re.compile(r"[^\x00-\x1f\x7f|]{1,80}")
 SECRET_KEY = re.compile(
     r"(?i).*(?:pass|secret|sandi|token|hash|credential).*|(?:.*[_-])?(?:pin|pwd)(?:[_-].*)?",
 )
@@ -34,7 +36,12 @@ SECRETS = Key(
 )
 OPERATOR = Obj(
     (
-        Field("name", Text(), "the operator's full name, shown on the console and in the audit log", required=True),
+        Field(
+            "name",
+            Text(PERSON_NAME, "expected a name on one line, without '|' (it travels into AMI and queue_log)"),
+            "the operator's full name, shown on the console and in the audit log",
+            required=True,
+        ),
         Field(
             "role",
             Choice(ROLES),

@@ -153,6 +153,15 @@ CASES: list[tuple[str, str, str, list[str]]] = [
         ],
     ),
     (
+        "name-that-would-split-queue_log",
+        "name: Bayu Pratama",
+        'name: "Bayu|Pratama\\r\\nActionID: x"',
+        [
+            "sop/operators.yaml:7:11: operators.bayu.name: expected a name on one line, without '|' "
+            "(it travels into AMI and queue_log)"
+        ],
+    ),
+    (
         "duplicate-id-in-one-file",
         "  cici:\n",
         "  bayu:\n",
