@@ -25,7 +25,7 @@ from ivr.ami.operators import login_sim_operators
 from ivr.asterisk import process
 from ivr.asterisk.phones import BrowserPhones, PhoneError, reset_credentials
 from ivr.asterisk.provision import AsteriskUnavailable, find_or_provision
-from ivr.asterisk.render import load_secrets, render
+from ivr.asterisk.render import load_secrets, render, runtime_dirs
 from ivr.asterisk.supervisor import supervise
 from ivr.config import Config
 from ivr.config.calendar import calendar_warning
@@ -39,12 +39,14 @@ from ivr.store.calls import CallStore
 from ivr.store.console import ConsoleStore
 from ivr.store.incidents import IncidentStore
 from ivr.store.reconcile import AsteriskRecords
+from ivr.store.recordings import Recordings
 from ivr.store.spool import SpoolingRecords
 from ivr.web.app import Routes, build_web_app
 from ivr.web.callbacks import Callbacks
 from ivr.web.console import Console
 from ivr.web.incidents import Incidents
 from ivr.web.metrics import Metrics
+from ivr.web.recordings import RecordingsWeb
 from ivr.web.reports import Reports
 from ivr.web.wallboard import Wallboard
 
@@ -111,8 +113,10 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
         parts.push_async_callback(agi.close)
 
         if ami is not None and live is not None:
-            console = await _console(settings, config, ami, live, store, records, parts, tasks)
-            behind_console = _behind_console(settings, config, ami, console, store, agi, parts)
+            incidents = IncidentStore(settings.store_file)
+            parts.callback(incidents.close)
+            console = await _console(settings, config, ami, live, store, records, incidents, parts, tasks)
+            behind_console = _behind_console(config, ami, console, store, incidents, agi)
             tasks.add(asyncio.create_task(console.sweep_sessions()))
             try:
                 await ami.connect(timeout=10.0)
@@ -120,7 +124,13 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
                 # Calls do not depend on AMI: keep serving FastAGI and let panoramisk reconnect.
                 log.warning("ami_not_ready_serving_anyway", error=str(error))
 
-        app = build_web_app(settings, config, agi, ami, records.health, console, behind_console)
+        recordings = Recordings(runtime_dirs(settings)["monitor_dir"])
+        if console is not None:
+            behind_console.append(RecordingsWeb(recordings, console))
+            tasks.add(asyncio.create_task(_prune_recordings(recordings, config, console)))
+        app = build_web_app(
+            settings, config, agi, ami, records.health, console, behind_console, [lambda: _disk_alarm(recordings)]
+        )
         Metrics(agi, ami, live, store, config.current).routes(app)
         runner = web.AppRunner(app)
         await runner.setup()
@@ -145,6 +155,27 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
             await stop.wait()
         finally:
             log.info("shutting_down")
+
+
+def _disk_alarm(recordings: Recordings) -> str | None:
+    if not recordings.low_disk():
+        return None
+    return f"recordings_disk_low: {recordings.free_share():.1%} free; new calls go on unrecorded when it is full"
+
+
+async def _prune_recordings(recordings: Recordings, config: LiveConfig, console: Console) -> None:
+    """At start and daily: recordings past the SOP's retention period are deleted, and the audit says which."""
+    while True:
+        days = config.current().sop.recording_retention_days
+        try:
+            deleted = await asyncio.to_thread(recordings.prune, days)
+        except OSError as error:
+            log.error("recordings_prune_failed", error=str(error))
+            deleted = []
+        if deleted:
+            console.sessions.audit("", "recordings_deleted", {"retention_days": days, "uniqueids": deleted})
+            log.info("recordings_deleted", count=len(deleted), retention_days=days)
+        await asyncio.sleep(24 * 3600)
 
 
 async def _cancel(tasks: set[asyncio.Task[object]]) -> None:
@@ -173,6 +204,7 @@ async def _console(
     live: LiveQueues,
     store: CallStore,
     records: SpoolingRecords,
+    incidents: IncidentStore,
     parts: contextlib.AsyncExitStack,
     tasks: set[asyncio.Task[object]],
 ) -> Console:
@@ -189,7 +221,7 @@ async def _console(
     config.refusal_listeners.append(lambda problems: sessions.audit("", "config_refused", {"problems": problems[:10]}))
     agents = Agents(ami, live, lambda: config.current().sop.operators, sessions)
     parts.push_async_callback(agents.close)
-    floor = Floor(agents, live, config.current, store, records.recent, sessions)
+    floor = Floor(agents, live, config.current, store, records.recent, sessions, incidents.summaries_of_call)
     parts.push_async_callback(floor.close)
     # Browser phones whose console session died with the previous run of the service stop working
     # (in the background: a reload of Asterisk's SIP stack may take seconds).
@@ -205,17 +237,9 @@ async def _reset_phones(settings: Settings, alive: set[str]) -> None:
 
 
 def _behind_console(
-    settings: Settings,
-    config: LiveConfig,
-    ami: AmiClient,
-    console: Console,
-    store: CallStore,
-    agi: AgiServer,
-    parts: contextlib.AsyncExitStack,
+    config: LiveConfig, ami: AmiClient, console: Console, store: CallStore, incidents: IncidentStore, agi: AgiServer
 ) -> list[Routes]:
     """The rest of the center's web, under the console's login: incidents, callbacks, reports, wallboard."""
-    incidents = IncidentStore(settings.store_file)
-    parts.callback(incidents.close)
     return [
         Incidents(incidents, console),
         Callbacks(store, incidents, console, lambda operator, number: call_back(ami, operator, number)),

@@ -112,6 +112,8 @@ def runtime_dirs(settings: Settings) -> dict[str, Path]:
         "moh_dir": base / "data" / "moh",
         # cdr_csv writes here and creates nothing: without it no CDR is written at all.
         "cdr_csv_dir": base / "log" / "cdr-csv",
+        # MixMonitor's recordings (ivr.store.recordings keeps them for the SOP's retention period).
+        "monitor_dir": base / "spool" / "monitor",
     }
 
 
@@ -151,6 +153,36 @@ def render_queues(sop: Sop) -> str:
             # Nobody ready (none logged in, all paused): return at once so the chain moves on.
             lines += ["joinempty = paused,unavailable,invalid", "leavewhenempty = paused,unavailable,invalid"]
         lines.append("")
+    return "\n".join(lines)
+
+
+# How long a transferred caller waits in the agency's queue before going back to the operator.
+TRANSFER_WAIT = 60
+
+
+def render_transfers(sop: Sop) -> str:
+    """An operator's blind transfer (SIP REFER to xfer-<queue>) puts the caller into that queue; if
+    nobody there takes the call (none logged in, all paused, time out), the caller goes back to the
+    operator who transferred (BLINDTRANSFER names their channel), and if they do not answer, to the
+    central call-takers: a failed transfer never leaves the caller with nobody."""
+    central = sop.central_queue.name
+    lines = ["; Rendered by `ivr render` from sop/: do not edit here.", "[siaga-transfer]"]
+    for queue in sorted(sop.queues):
+        lines += [
+            f"exten => xfer-{queue},1,Set(SIAGA_XFER_FROM=${{BLINDTRANSFER:0:-9}})",
+            f" same => n,UserEvent(SiagaTransfer,Target: {queue},From: ${{SIAGA_XFER_FROM}})",
+            f" same => n,Queue({queue},,,,{TRANSFER_WAIT})",
+            " same => n,Goto(siaga-transfer-back,s,1)",
+        ]
+    lines += [
+        "",
+        "[siaga-transfer-back]",
+        "; Only an operator's phone is dialled back (the channel name Asterisk set, checked here).",
+        'exten => s,1,GotoIf($["${SIAGA_XFER_FROM:0:9}" != "PJSIP/op-"]?central)',
+        " same => n,Dial(${SIAGA_XFER_FROM},30)",
+        f" same => n(central),Queue({central})",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -203,6 +235,7 @@ def render(
         dirs["cdr_csv_dir"],
         dirs["lib_dir"],
         dirs["spool_dir"],
+        dirs["monitor_dir"],
     ):
         private.chmod(PRIVATE_DIR_MODE)
     (dirs["lib_dir"] / "agi-bin").mkdir(exist_ok=True)
@@ -249,6 +282,7 @@ def render(
 
         _write(dirs["etc_dir"] / template.name, PLACEHOLDER.sub(substitute, text))
     _write(dirs["etc_dir"] / "queues.conf", render_queues(sop))
+    _write(dirs["etc_dir"] / "extensions_transfer.conf", render_transfers(sop))
     try:
         # Endpoints from the roster, and an auth section for each (a live session's password kept).
         write_phones(settings, sop.operators, dirs["etc_dir"])

@@ -193,6 +193,12 @@ NEIGHBOUR = Obj(
 )
 _SECTIONS = (
     Field("timezone", TimeZoneKind(), "the time zone of the hours", default="Asia/Jakarta"),
+    Field(
+        "recording_retention_days",
+        Integer(1, 3650),
+        "days a call's recording is kept; then it is deleted (and the deletion audited)",
+        default=90,
+    ),
     Field("agencies", MapOf(AGENCY), "agencies by name"),
     Field(
         "categories",
@@ -300,6 +306,7 @@ class Sop:
     # The last day the holiday list was checked through (None: the last holiday listed); see config/calendar.py.
     holidays_until: date | None = None
     operators: dict[str, Operator] = field(default_factory=dict)
+    recording_retention_days: int = SOP_FILE.default("recording_retention_days")
 
     @property
     def queues(self) -> dict[str, Queue]:
@@ -338,6 +345,7 @@ class SopParts:
     holidays_until: date | None = None
     refs: list[tuple[Node, str]] = field(default_factory=list)  # (where, queue name) to check
     roster: RosterParts = field(default_factory=RosterParts)
+    recording_retention_days: int = SOP_FILE.default("recording_retention_days")
 
     def build(self) -> Sop:
         return Sop(
@@ -351,6 +359,7 @@ class SopParts:
             self.timezone,
             self.holidays_until,
             self.roster.operators,
+            self.recording_retention_days,
         )
 
 
@@ -358,6 +367,8 @@ def parse_sop_file(top: Node, parts: SopParts) -> None:
     found = SOP_FILE.read(top)
     if found["timezone"] and "timezone" in found:  # an unknown zone was reported
         parts.timezone = found["timezone"]
+    if "recording_retention_days" in found:
+        parts.recording_retention_days = found["recording_retention_days"]
     if "agencies" in found:
         section = found.node("agencies")
         parts.agencies_at = (section.file, section.line, section.col)

@@ -78,6 +78,7 @@ class Floor:
         store: CallRecords,
         recent_record: Callable[[str], IvrRecord | None],
         saved: SavedCalls,
+        incidents_of: Callable[[str], list[dict[str, Any]]] = lambda _uniqueid: [],
     ) -> None:
         self.agents = agents
         self.live = live
@@ -85,6 +86,7 @@ class Floor:
         self.store = store
         self.recent_record = recent_record
         self.saved = saved
+        self.incidents_of = incidents_of
         # A call that outlived a restart of the service (the operator may still be talking).
         self.calls: dict[str, CallInHand] = _restored(saved.calls_in_hand(time.time() - CALL_MEMORY))
         self.handled: dict[str, deque[str]] = {}
@@ -255,8 +257,12 @@ class Floor:
             standing, _new_flag = assess(past, sop.prank, now)
         if self.calls.get(operator.id) is not shown:
             return  # the operator has moved on to another call (or none) meanwhile
+        incidents = await asyncio.to_thread(self.incidents_of, ringing.uniqueid)
+        if self.calls.get(operator.id) is not shown:
+            return
         full = build_pop(ringing, record, history, standing, sop)
         full.phase, full.outcome, full.caller_hung_up = shown.phase, shown.outcome, shown.caller_hung_up
+        full.incidents = incidents
         self.calls[operator.id] = full
         self._call_changed(operator.id)
         log.info(

@@ -46,6 +46,8 @@ class CallInHand:
     checklist: list[str] = field(default_factory=list)
     outcome: str | None = None
     caller_hung_up: bool = False
+    # Incidents this call is linked to (a transferred call arrives with the incident opened for it).
+    incidents: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)

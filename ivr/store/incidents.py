@@ -171,6 +171,13 @@ class IncidentStore:
             ).fetchall()
         return [self.get(incident_id) for (incident_id,) in ids]
 
+    def summaries_of_call(self, uniqueid: str) -> list[dict[str, Any]]:
+        """The incidents a call is linked to, as a screen pop shows them."""
+        return [
+            {key: value for key, value in self.get(incident_id).as_json().items() if key != "checklist"}
+            for incident_id in self.of_call(uniqueid)
+        ]
+
     def of_call(self, uniqueid: str) -> list[int]:
         with self._lock:
             rows = self._db.execute("SELECT incident_id FROM incident_calls WHERE uniqueid = ?", (uniqueid,)).fetchall()

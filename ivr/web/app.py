@@ -29,6 +29,7 @@ def build_web_app(
     store_health: Callable[[], StoreHealth] | None = None,
     console: Console | None = None,
     behind_console: Sequence[Routes] = (),
+    more_alarms: Sequence[Callable[[], str | None]] = (),
 ) -> web.Application:
     """``behind_console``: more of the operators' web (incidents, ...), under the console's login guard."""
     app = web.Application()
@@ -50,6 +51,7 @@ def build_web_app(
                 alarms.append(f"store_spool_overflowed: {state.dropped} call records lost")
         if not (ami and ami.ready):
             alarms.append("ami_not_ready: no live queue state")
+        alarms.extend(alarm for check in more_alarms if (alarm := check()) is not None)
         body["alarms"] = alarms
         # 503 lets a monitor page someone; calls are still answered and routed meanwhile.
         return web.json_response(body, status=503 if alarms else 200)

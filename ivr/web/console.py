@@ -293,6 +293,12 @@ class Console:
                 },
                 "csrf": session.csrf,
                 "sip": self.phones.account(operator, self.sip_passwords[operator.id]),
+                # Where a call in hand may be sent (a blind transfer): the SOP's queues but the operator's own.
+                "transfer_targets": [
+                    {"queue": name, "label": f"{owner.label} ({name})" if (owner := sop.agency_of(name)) else name}
+                    for name in sorted(sop.queues)
+                    if name not in operator.queues
+                ],
                 "pause_reasons": list(PAUSE_REASONS),
                 "outcomes": [{"code": code, "key": key} for code, key in OUTCOME_KEYS],
             },

@@ -25,11 +25,14 @@ from playwright.async_api import Browser, Page, expect
 
 from ivr.ami.client import AmiClient, AmiError
 from ivr.ami.live import LiveQueues
+from ivr.ami.operators import login_sim_operators, logout_sim_operators
 from ivr.ami.testcall import CallReport, place_call
 from ivr.asterisk import process
 from ivr.asterisk.provision import find_or_provision
+from ivr.asterisk.render import runtime_dirs
 from ivr.operators import PasswordFile
 from ivr.store.incidents import IncidentStore
+from ivr.store.recordings import Recordings
 from tests.e2e.conftest import ServeProcess, chromium_trusting
 from tests.integration.conftest import Stack, connected_ami, given_root, start_stack, stop_stack
 from tests.integration.conftest import until_async as until
@@ -89,11 +92,11 @@ async def console(
         yield page
 
 
-async def _logged_in(browser: Browser, web_url: str) -> Page:
+async def _logged_in(browser: Browser, web_url: str, operator: str = OPERATOR) -> Page:
     context = await browser.new_context(viewport={"width": 1366, "height": 768})
     page = await context.new_page()
     await page.goto(f"{web_url}/login")
-    await page.fill("#operator", OPERATOR)
+    await page.fill("#operator", operator)
     await page.fill("#password", PASSWORD)
     await page.click("#login-submit")
     await page.wait_for_url(f"{web_url}/")
@@ -359,6 +362,9 @@ async def test_two_callers_one_incident(console: Page, ami: tuple[AmiClient, Liv
         ("damkar",),
     )
     assert steps == ["opened", "call_linked", "call_linked", "status", "status"]
+    # Recorded from the moment budi answered (MixMonitor, only while bridged): sound, not a bare header.
+    recordings = Recordings(runtime_dirs(console_stack.settings)["monitor_dir"])
+    assert recordings.path_of(first) is not None
     await expect(console.locator('[data-outcome="misdial"]')).to_be_enabled()
     await console.keyboard.press("5")  # the second caller's own outcome, closed in one key
     await expect(console.locator("#state-badge")).to_have_class("badge state-available", timeout=10_000)
@@ -418,6 +424,56 @@ async def test_the_service_exposes_metrics_and_keeps_reports_for_supervisors(
     assert 'siaga_calls_total{outcome="answered",queue="q112"}' in text
     status = await console.evaluate("fetch('/api/reports').then(r => r.status)")
     assert status == 403
+
+
+async def test_a_call_is_transferred_to_an_agency_whose_operator_sees_the_incident(
+    console: Page, ami: tuple[AmiClient, LiveQueues], console_stack: Stack, service: ServeProcess
+) -> None:
+    """budi opens an incident and transfers the caller to Damkar's queue: asep's console pops it with the
+    incident, he answers. A transfer to a queue nobody staffs brings the caller back to budi's phone."""
+    client, _live = ami
+    PasswordFile(console_stack.settings.passwords_file).set("asep", PASSWORD)
+    browser = console.context.browser
+    assert browser is not None
+    asep = await _logged_in(browser, service.url, "asep")
+    call, uniqueid = await ring(client, console)
+    await console.keyboard.press("a")
+    await asyncio.wait_for(call, 30)
+    await console.fill("#incident-what", "Kebakaran rumah, dua orang terjebak")
+    await console.click("#incident-open")
+    await expect(console.locator("li.incident").first).to_contain_text("1 panggilan")
+    incident_id = await console.locator("li.incident").first.get_attribute("data-incident")
+    await console.select_option("#transfer-target", "q-damkar")
+    await console.click("#btn-transfer")
+
+    async def popped_for_asep() -> bool:
+        return await asep.locator("#pop").get_attribute("data-uniqueid") == uniqueid
+
+    await until(popped_for_asep, timeout=20)
+    await expect(asep.locator("#pop-incidents")).to_contain_text(f"#{incident_id}")
+    await expect(asep.locator("#btn-answer")).to_be_enabled(timeout=10_000)
+    await asep.keyboard.press("a")
+    await expect(asep.locator("#state-badge")).to_have_class("badge state-on_call", timeout=10_000)
+    await until(lambda: _disposition(console_stack, uniqueid, "transferred"), timeout=10)
+    await asep.keyboard.press("h")
+    await console.click("#btn-available")  # budi's wrap-up after the transfer, ended by him
+    await expect(console.locator("#state-badge")).to_have_class("badge state-available", timeout=10_000)
+
+    # Nobody in Dinsos' queue (its simulated seats leave): the caller comes back to budi's phone.
+    await logout_sim_operators(client, "q-dinsos", 2)
+    call, _second = await ring(client, console)
+    await console.keyboard.press("a")
+    await asyncio.wait_for(call, 30)
+    await console.select_option("#transfer-target", "q-dinsos")
+    await console.click("#btn-transfer")
+    await expect(console.locator("#btn-answer")).to_be_enabled(timeout=20_000)
+    await console.keyboard.press("a")
+    await expect(console.locator("#btn-hangup")).to_be_enabled(timeout=10_000)
+    await console.keyboard.press("h")
+    await login_sim_operators(client, ["q-dinsos"], 2)
+    await console.click("#btn-available")
+    await expect(console.locator("#state-badge")).to_have_class("badge state-available", timeout=10_000)
+    await asep.context.close()
 
 
 async def test_an_asterisk_restart_leaves_the_operator_as_they_were(

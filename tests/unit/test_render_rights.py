@@ -89,3 +89,19 @@ def test_every_queue_pauses_an_operator_who_lets_a_call_ring_out(tmp_path: Path)
     queues = (rendered(tmp_path) / "queues.conf").read_text()
     sections = [part for part in queues.split("\n[")[1:] if not part.startswith("general]")]
     assert len(sections) == 8 and all("\nautopause = yes\n" in section for section in sections)
+
+
+def test_a_transfer_can_reach_every_queue_and_falls_back_to_the_operator_then_central(tmp_path: Path) -> None:
+    """xfer-<queue> for each SOP queue, reachable from the operators' phones; a failed one dials back only
+    an operator's phone (the channel Asterisk names), then the central queue."""
+    etc = rendered(tmp_path)
+    transfers = (etc / "extensions_transfer.conf").read_text()
+    queues = sorted(load_config(REPO).sop.queues)
+    assert [line.split(",")[0] for line in transfers.splitlines() if line.startswith("exten => xfer-")] == [
+        f"exten => xfer-{queue}" for queue in queues
+    ]
+    assert 'GotoIf($["${SIAGA_XFER_FROM:0:9}" != "PJSIP/op-"]?central)' in transfers
+    assert " same => n(central),Queue(q112)" in transfers
+    extensions = (etc / "extensions.conf").read_text()
+    assert "[from-operators]\ninclude => siaga-transfer\n" in extensions
+    assert "#include extensions_transfer.conf" in extensions

@@ -216,6 +216,12 @@
       c.outcome
         ? el("p", { id: "pop-outcome", class: "outcome-done" }, t("call.outcome", { outcome: i18n.label("outcome", c.outcome) }))
         : null,
+      Array.isArray(c.incidents) && c.incidents.length
+        ? [el("h3", null, t("call.incidents")), el("ul", { id: "pop-incidents", class: "pop-incidents" },
+          c.incidents.map((incident) => el("li", null,
+            "#" + Number(incident.id) + " · " + i18n.label("incident.status", incident.status) + " · " +
+            (incident.kecamatan || t("incident.kecamatan_unknown")) + " · " + (incident.what || incident.address || ""))))]
+        : null,
       el("h3", null, t("call.checklist")),
       checklist.length
         ? el("ul", { id: "pop-checklist", class: "checklist" }, checklist.map((item, i) => el("li", null,
@@ -270,6 +276,7 @@
     $("btn-hangup").disabled = p.call === "idle";
     $("btn-mute").disabled = p.call !== "in_call";
     $("btn-hold").disabled = p.call !== "in_call";
+    $("btn-transfer").disabled = p.call !== "in_call" || !model.call;
     $("btn-mute").textContent = p.muted ? t("phone.unmute") : t("phone.mute");
     $("btn-hold").textContent = p.held ? t("phone.unhold") : t("phone.hold");
     $("btn-mute").setAttribute("aria-pressed", String(p.muted));
@@ -377,11 +384,28 @@
     });
   }
 
+  // Blind transfer to an agency's queue: Asterisk takes the caller there, and back to this phone if
+  // nobody there answers; the call's outcome is then "transferred".
+  async function transferCall() {
+    const queue = $("transfer-target").value;
+    const c = model.call;
+    if (!queue || !c || !phone) return;
+    $("btn-transfer").disabled = true;
+    const ok = await phone.transfer(queue);
+    if (!ok) { showError(t("transfer.failed")); renderPhone(); return; }
+    await post("/api/calls/" + encodeURIComponent(String(c.uniqueid)) + "/outcome", { outcome: "transferred" });
+  }
+
+  function renderTransferTargets() {
+    const targets = (model.me && Array.isArray(model.me.transfer_targets)) ? model.me.transfer_targets : [];
+    fill($("transfer-target"), targets.map((target) => el("option", { value: target.queue }, target.label)));
+  }
+
   function adopt(me) {
     const first = !model.me;
     model.me = me;
     model.csrf = String(me.csrf || "");
-    renderHeader(); renderOutcomes();
+    renderHeader(); renderOutcomes(); renderTransferTargets();
     if (first) {
       phone = window.phoneKit.createPhone(me.sip, $("remote-audio"), (status) => { model.phone = status; renderPhone(); });
       window.siagaPhone = phone; // for a supervisor's or a test's look at the audio (audioStats)
@@ -428,7 +452,8 @@
   $("lang-switch").addEventListener("click", () => i18n.toggle());
   i18n.onChange(renderAll);
   // What the incident panel (incidents.js) shares: the same POST, CSRF token and error line.
-  window.siagaConsole = Object.freeze({ post });
+  window.siagaConsole = Object.freeze({ post, get me() { return model.me; } });
+  $("btn-transfer").addEventListener("click", transferCall);
   window.siagaIncidents.start();
   window.siagaCallbacks.start();
   document.addEventListener("keydown", onKey);

@@ -13,7 +13,7 @@
     "aria-label", "aria-live", "aria-pressed", "aria-hidden", "aria-describedby", "aria-keyshortcuts",
   ]);
   // Set as DOM properties, not attributes, so they reflect the live state.
-  const PROPS = new Set(["value", "checked", "disabled", "hidden", "htmlFor", "selected"]);
+  const PROPS = new Set(["value", "checked", "disabled", "hidden", "htmlFor", "selected", "controls"]);
 
   function setAttr(node, key, val) {
     if (val === null || val === undefined || val === false) return;

@@ -76,6 +76,28 @@
         state.call ? t("incident.open_with_call") : t("incident.open")));
   }
 
+  // Supervisors hear a call's recording (the server refuses anyone else and audits each play). The
+  // audio comes as a blob whose object URL is set as a property: no caller data in any attribute.
+  async function play(uid, slot) {
+    const response = await fetch("/api/recordings/" + encodeURIComponent(uid), { credentials: "same-origin" });
+    if (!response.ok) { fill(slot, t("incident.no_recording")); return; }
+    const audio = el("audio", { controls: true });
+    audio.src = URL.createObjectURL(await response.blob());
+    fill(slot, audio);
+    audio.play().catch(() => { /* the controls are there */ });
+  }
+
+  function recordings(incident) {
+    const me = window.siagaConsole && window.siagaConsole.me;
+    if (!me || me.operator.role !== "supervisor") return null;
+    return el("div", { class: "incident-recordings" }, incident.calls.map((uid) => {
+      const slot = el("span", { class: "recording-slot" });
+      return el("div", null,
+        el("button", { type: "button", class: "btn incident-play", "data-uniqueid": String(uid),
+          on: { click: () => play(String(uid), slot) } }, t("incident.play")), " ", slot);
+    }));
+  }
+
   function row(incident) {
     const c = state.call;
     const uid = c ? String(c.uniqueid) : null;
@@ -88,6 +110,7 @@
       incident.kecamatan || t("incident.kecamatan_unknown"), " · ",
       t("incident.calls", { n: incident.calls.length })),
     el("div", { class: "incident-what" }, incident.what || incident.address || ""),
+    recordings(incident),
     el("div", { class: "incident-actions" },
       uid && !linked
         ? el("button", { type: "button", class: "btn incident-link", on: { click: () => act(incident, { uniqueid: uid }, "/calls") } },

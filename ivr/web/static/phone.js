@@ -128,6 +128,22 @@
       if (session && status.call === "in_call") session.sendDTMF(tone, { transportType: "RFC2833" });
     }
 
+    // Blind transfer: SIP REFER to xfer-<queue> at Asterisk, which takes the caller to that queue (and
+    // back to this phone if nobody there answers). Resolves true once Asterisk accepted the REFER.
+    function transfer(queue) {
+      if (!session || status.call !== "in_call") return Promise.resolve(false);
+      const host = String(sip.uri).split("@")[1];
+      return new Promise((resolve) => {
+        session.refer("sip:xfer-" + queue + "@" + host, {
+          eventHandlers: {
+            accepted: () => resolve(true),
+            requestFailed: () => resolve(false),
+            failed: () => resolve(false),
+          },
+        });
+      });
+    }
+
     // Audio counters of the call in hand (getStats), or null without one: is sound flowing both ways?
     async function audioStats() {
       const pc = session && session.connection;
@@ -145,7 +161,7 @@
     }
 
     return {
-      start, stop, answer, hangup, toggleMute, toggleHold, dtmf, audioStats,
+      start, stop, answer, hangup, toggleMute, toggleHold, dtmf, audioStats, transfer,
       get status() { return Object.assign({}, status); },
       get callUp() { return Boolean(session) && !session.isEnded(); },
     };
