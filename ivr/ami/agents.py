@@ -19,7 +19,7 @@ import structlog
 from ivr.ami.client import AmiClient, AmiError
 from ivr.ami.live import LiveQueues
 from ivr.config.roster import Operator
-from ivr.operators.states import PAUSE_REASONS, PAUSED, WRAPUP_REASON, AgentState, agent_state
+from ivr.operators.states import NO_ANSWER_REASON, PAUSE_REASONS, PAUSED, WRAPUP_REASON, AgentState, agent_state
 from ivr.store.console import Position
 
 log = structlog.get_logger("ivr.ami")
@@ -65,7 +65,7 @@ class Agents:
         self._remember(operator, True, "")
 
     async def pause(self, operator: Operator, reason: str) -> None:
-        if reason not in PAUSE_REASONS and reason != WRAPUP_REASON:
+        if reason not in (*PAUSE_REASONS, WRAPUP_REASON, NO_ANSWER_REASON):
             raise ValueError(f"unknown pause reason {reason!r} (known: {', '.join(PAUSE_REASONS)})")
         self._cancel_wrapup(operator.id)
         await self._join(operator, paused_reason=reason)

@@ -141,10 +141,6 @@ def render_queues(sop: Sop) -> str:
             "announce-frequency = 0",
             "musicclass = default",
             "setinterfacevar = yes",
-            # A logged-in operator who lets a call ring out (away from the desk, a tab left open) is
-            # paused ("Auto-Pause", shown on the console and the wallboard) instead of being rung for
-            # every caller in turn.
-            "autopause = yes",
         ]
         if queue.name == central:
             # The central call-takers: a caller always joins and stays, whoever is logged in.

@@ -26,7 +26,7 @@ from ivr.ami.live import LiveQueues
 from ivr.config import Config
 from ivr.config.roster import Operator
 from ivr.operators.pop import CallInHand, Ringing, build_pop
-from ivr.operators.states import WRAPUP_REASON
+from ivr.operators.states import NO_ANSWER_REASON, WRAPUP_REASON
 from ivr.routing.decide import Standing
 from ivr.routing.triage import CallerHistory, assess
 from ivr.store.calls import IvrRecord
@@ -316,11 +316,19 @@ class Floor:
 
     def _on_ring_no_answer(self, fields: dict[str, str]) -> None:
         operator = self._operator(fields)
+        if operator is not None:
+            # Rung out: whoever is at that console is not answering; paused (they see why and press
+            # Siap), so app_queue rings someone who is there instead of this phone for every caller.
+            self._spawn(self._paused_for_no_answer(operator))
         call = self.calls.get(operator.id) if operator else None
         if operator is not None and call is not None and call.uniqueid == fields.get("Uniqueid"):
             # Rung out to someone else (or back to the queue): not this operator's call any more.
             del self.calls[operator.id]
             self._call_changed(operator.id)
+
+    async def _paused_for_no_answer(self, operator: Operator) -> None:
+        await self.agents.pause(operator, NO_ANSWER_REASON)
+        log.warning("operator_paused_no_answer", operator=operator.id)
 
     def _on_caller_abandon(self, fields: dict[str, str]) -> None:
         uniqueid = fields.get("Uniqueid", "")

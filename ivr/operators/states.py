@@ -15,6 +15,8 @@ from typing import Protocol
 # What a supervisor reads in the wallboard and in `queue show`: Bahasa Indonesia, as the floor speaks.
 PAUSE_REASONS = ("Istirahat", "Sholat", "Administrasi", "Pelatihan")
 WRAPUP_REASON = "Wrap-up"
+# An operator at a console who let a call ring out (away from the desk, a tab left open).
+NO_ANSWER_REASON = "Tidak menjawab"
 
 # AST_DEVICE_* values of the member's state interface (app_queue's Status field).
 DEVICE_RINGING = {"6", "7"}  # RINGING, RINGINUSE

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ivr.operators.floor import NotYourCall
-from ivr.operators.states import AVAILABLE, ON_CALL, RINGING, WRAP_UP, WRAPUP_REASON
+from ivr.operators.states import AVAILABLE, NO_ANSWER_REASON, ON_CALL, PAUSED, RINGING, WRAP_UP, WRAPUP_REASON
 from ivr.store.calls import IvrRecord, UnknownDisposition
 from tests.fakes.app_queue import settled, until
 from tests.fakes.floor_kit import ANI, BUDI, DEWI, SARI, FloorKit, given_call, open_floor
@@ -389,3 +389,14 @@ async def test_in_a_ringall_queue_the_others_lose_the_pop_when_one_answers(kit: 
     with pytest.raises(NotYourCall):
         await kit.floor.outcome(ANI, UNIQUEID, "prank")
     assert kit.calls.get(UNIQUEID)["disposition"] == ""  # type: ignore[index]
+
+
+async def test_an_operator_who_lets_a_call_ring_out_is_paused_and_told_why(kit: FloorKit) -> None:
+    """AgentRingNoAnswer for DEWI: she is paused as 'Tidak menjawab' in Asterisk, so the next caller
+    rings someone who is there; her console shows the reason."""
+    screen = await given_dewi_ringing(kit)
+    kit.fake.ring_no_answer(UNIQUEID, DEWI.interface)
+    await until(lambda: kit.agents.state(DEWI).state == PAUSED, what="the pause")
+    assert kit.agents.state(DEWI).reason == NO_ANSWER_REASON
+    await settled()
+    assert screen.last("state")["reason"] == NO_ANSWER_REASON

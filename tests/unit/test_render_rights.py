@@ -84,13 +84,6 @@ def test_media_address_from_environment(tmp_path: Path, monkeypatch: pytest.Monk
     assert pjsip.count("media_address = 10.1.2.3\nbind_rtp_to_media_address = yes") == 2
 
 
-def test_every_queue_pauses_an_operator_who_lets_a_call_ring_out(tmp_path: Path) -> None:
-    """autopause: an absent operator still logged in is paused (Auto-Pause), not rung for every caller."""
-    queues = (rendered(tmp_path) / "queues.conf").read_text()
-    sections = [part for part in queues.split("\n[")[1:] if not part.startswith("general]")]
-    assert len(sections) == 8 and all("\nautopause = yes\n" in section for section in sections)
-
-
 def test_a_transfer_can_reach_every_queue_and_falls_back_to_the_operator_then_central(tmp_path: Path) -> None:
     """xfer-<queue> for each SOP queue, reachable from the operators' phones; a failed one dials back only
     an operator's phone (the channel Asterisk names), then the central queue."""
