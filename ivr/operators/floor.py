@@ -316,7 +316,7 @@ class Floor:
 
     def _on_ring_no_answer(self, fields: dict[str, str]) -> None:
         operator = self._operator(fields)
-        if operator is not None:
+        if operator is not None and self._rang_out(fields):
             # Rung out: whoever is at that console is not answering; paused (they see why and press
             # Siap), so app_queue rings someone who is there instead of this phone for every caller.
             self._spawn(self._paused_for_no_answer(operator))
@@ -325,6 +325,15 @@ class Floor:
             # Rung out to someone else (or back to the queue): not this operator's call any more.
             del self.calls[operator.id]
             self._call_changed(operator.id)
+
+    def _rang_out(self, fields: Mapping[str, str]) -> bool:
+        """The phone rang the queue's whole ring time (not: busy, refused, gone at once)."""
+        queue = self.config().sop.queues.get(fields.get("Queue", ""))
+        try:
+            rang_ms = int(fields.get("RingTime", "0") or 0)
+        except ValueError:
+            return False
+        return queue is not None and rang_ms >= (queue.ring_seconds - 1) * 1000
 
     async def _paused_for_no_answer(self, operator: Operator) -> None:
         await self.agents.pause(operator, NO_ANSWER_REASON)

@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import statistics
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
@@ -116,12 +115,13 @@ async def queue_member(client: AmiClient, interface: str) -> dict[str, str] | No
 
 
 def ringing_times(client: AmiClient, interface: str) -> tuple[dict[str, float], Callable[[], None]]:
-    """When app_queue rang ``interface`` for each caller (AgentCalled, as AMI delivered it)."""
+    """When app_queue rang ``interface`` for each caller: AgentCalled's own Timestamp (manager.conf's
+    timestampevents), Asterisk's clock when it rang, not when this process got round to reading it."""
     rang: dict[str, float] = {}
 
     def on_called(fields: dict[str, str]) -> None:
         if fields.get("Interface") == interface:
-            rang.setdefault(fields.get("Uniqueid", ""), time.time())
+            rang.setdefault(fields.get("Uniqueid", ""), float(fields["Timestamp"]))
 
     return rang, client.on("AgentCalled", on_called)
 

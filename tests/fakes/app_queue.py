@@ -312,12 +312,15 @@ class FakeAppQueue:
         queue.completed += 1
         self.set_device(member.state_interface, NOT_INUSE)
 
-    def ring_no_answer(self, uniqueid: str, interface: str) -> None:
-        """The operator let it ring out (the queue's timeout): the caller stays in the queue."""
+    def ring_no_answer(self, uniqueid: str, interface: str, ring_ms: int | None = None) -> None:
+        """The operator let it ring out (the queue's timeout; ``ring_ms``: how long, as app_queue says
+        it in milliseconds, by default the time since it rang) or refused it: the caller stays queued."""
         caller = self._caller(uniqueid)
         assert interface in caller.ringing, f"{interface} is not ringing for {uniqueid}"
         member = self.queues[caller.queue].members[interface]
         caller.ringing.discard(interface)
+        if ring_ms is None:
+            ring_ms = round((time.time() - caller.rang_at[interface]) * 1000)
         self._emit(
             "AgentRingNoAnswer",
             {
@@ -326,7 +329,9 @@ class FakeAppQueue:
                 "Queue": caller.queue,
                 "MemberName": member.name,
                 "Interface": interface,
-                "RingTime": str(round(time.time() - caller.rang_at[interface])),
+                "RingTime": str(
+                    ring_ms if ring_ms is not None else round((time.time() - caller.rang_at[interface]) * 1000)
+                ),
             },
         )
         self._legs.pop((uniqueid, interface), None)

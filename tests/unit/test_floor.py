@@ -395,8 +395,16 @@ async def test_an_operator_who_lets_a_call_ring_out_is_paused_and_told_why(kit: 
     """AgentRingNoAnswer for DEWI: she is paused as 'Tidak menjawab' in Asterisk, so the next caller
     rings someone who is there; her console shows the reason."""
     screen = await given_dewi_ringing(kit)
-    kit.fake.ring_no_answer(UNIQUEID, DEWI.interface)
+    kit.fake.ring_no_answer(UNIQUEID, DEWI.interface, ring_ms=60_000)
     await until(lambda: kit.agents.state(DEWI).state == PAUSED, what="the pause")
     assert kit.agents.state(DEWI).reason == NO_ANSWER_REASON
     await settled()
     assert screen.last("state")["reason"] == NO_ANSWER_REASON
+
+
+async def test_a_phone_that_refuses_at_once_is_not_paused_as_not_answering(kit: FloorKit) -> None:
+    """AgentRingNoAnswer after 10 ms (a busy or refusing phone, not a person away): no pause."""
+    await given_dewi_ringing(kit)
+    kit.fake.ring_no_answer(UNIQUEID, DEWI.interface, ring_ms=10)
+    await settled()
+    assert kit.agents.state(DEWI).state != PAUSED

@@ -393,6 +393,7 @@
     $("btn-transfer").disabled = true;
     const ok = await phone.transfer(queue);
     if (!ok) { showError(t("transfer.failed")); renderPhone(); return; }
+    phone.hangup(); // Asterisk took the caller (202 Accepted): this leg is over, the phone free again
     await post("/api/calls/" + encodeURIComponent(String(c.uniqueid)) + "/outcome", { outcome: "transferred" });
   }
 

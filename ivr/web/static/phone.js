@@ -128,6 +128,13 @@
       if (session && status.call === "in_call") session.sendDTMF(tone, { transportType: "RFC2833" });
     }
 
+    // Why a transfer failed, kept for the operator's error line; always false.
+    function refused(e) {
+      status.cause = String((e && (e.cause || (e.response && e.response.status_code))) || "");
+      changed();
+      return false;
+    }
+
     // Blind transfer: SIP REFER to xfer-<queue> at Asterisk, which takes the caller to that queue (and
     // back to this phone if nobody there answers). Resolves true once Asterisk accepted the REFER.
     function transfer(queue) {
@@ -137,8 +144,8 @@
         session.refer("sip:xfer-" + queue + "@" + host, {
           eventHandlers: {
             accepted: () => resolve(true),
-            requestFailed: () => resolve(false),
-            failed: () => resolve(false),
+            requestFailed: (e) => resolve(refused(e)),
+            failed: (e) => resolve(refused(e)),
           },
         });
       });
