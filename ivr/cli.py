@@ -280,7 +280,7 @@ Siaga 112 is up.
   console:            http://{settings.host}:{settings.web_port}/
                       {login}
                       the browser phone connects to {settings.wss_url} (a self-signed certificate:
-                      open https://{settings.host}:{settings.wss_port}/httpstatus once and accept it)
+                      open https://{settings.host}:{settings.wss_port}/ws once and accept it)
   place a test call:  .venv/bin/ivr call --press 1 2    (darurat, ambulans; add --json for JSON)
   SIP phone:          sip:test112@{settings.host}:{settings.sip_port}
                       password {keys.phone_password}, dial 112

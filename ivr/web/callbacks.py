@@ -14,7 +14,8 @@ from ivr.config.roster import Operator
 from ivr.incidents.callbacks import RESULTS, CallbackEntry, worklist
 from ivr.store.calls import CallStore
 from ivr.store.incidents import IncidentStore
-from ivr.web.console import Console, error, json_object
+from ivr.web.console import Console
+from ivr.web.http import error, json_object
 
 # How far back the list looks: a caller not called back within two days is a matter for the report.
 LOOKBACK = timedelta(hours=48)

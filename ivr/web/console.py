@@ -31,6 +31,7 @@ from ivr.operators.floor import OUTCOME_KEYS, Floor, NotYourCall
 from ivr.operators.states import PAUSE_REASONS
 from ivr.store.calls import UnknownDisposition
 from ivr.store.console import ConsoleStore, Session
+from ivr.web.http import cross_site_or_not_json, error, json_object, security_headers, too_many
 
 log = structlog.get_logger("ivr.web")
 
@@ -66,32 +67,6 @@ class Phones(Protocol):
 
 
 SESSION_KEY = web.RequestKey("console_session", Session)
-
-
-def error(status: int, code: str, detail: str) -> web.Response:
-    """Errors carry a stable code (tests and the page rely on it) and words for a person."""
-    return web.json_response({"error": code, "detail": detail}, status=status)
-
-
-def cross_site_or_not_json(request: web.Request) -> web.Response | None:
-    """No write from another site's page, and JSON only (a cross-site form cannot send
-    application/json without a preflight, which we never grant)."""
-    origin = request.headers.get("Origin")
-    if request.headers.get("Sec-Fetch-Site") == "cross-site" or (
-        origin is not None and origin != f"{request.scheme}://{request.host}"
-    ):
-        return error(403, "cross_origin", "requests from another site are refused")
-    if request.content_type != "application/json":
-        return error(415, "not_json", "send Content-Type: application/json")
-    return None
-
-
-async def json_object(request: web.Request) -> dict[str, Any] | None:
-    try:
-        body = await request.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
 
 
 class Console:
@@ -174,7 +149,7 @@ class Console:
                 return error(403, "csrf", "missing or wrong X-CSRF-Token: reload the page")
             request[SESSION_KEY] = session
         response = await handler(request)
-        _security_headers(response, self.phones.ws_url)
+        security_headers(response, self.phones.ws_url)
         return response
 
     def _session(self, request: web.Request) -> Session | None:
@@ -203,9 +178,9 @@ class Console:
         now = self.clock()
         wait = self.throttle.retry_after(keys, now)
         if wait > 0:
-            return _too_many(wait)
+            return too_many(wait)
         if self._verifying >= MAX_VERIFYING:
-            return _too_many(1.0)
+            return too_many(1.0)
         operator = self.floor.roster().get(operator_id)
         self._verifying += 1
         try:
@@ -222,7 +197,7 @@ class Console:
             self.sessions.audit(known, "login_failed", {"address": request.remote})
             log.warning("console_login_failed", operator=known, address=request.remote)
             if wait > 0:
-                return _too_many(wait)
+                return too_many(wait)
             return error(401, "bad_credentials", "unknown operator or wrong password")
         self.throttle.succeeded(keys[0])
         # The phone first: a session without a working phone credential would outlive a failed login.
@@ -427,29 +402,3 @@ class Console:
             log.warning("console_session_expired", operator=operator_id)
             # Someone taken out of the roster may still be a queue member: only their id is needed for that.
             await self._leave(roster.get(operator_id) or Operator(operator_id, operator_id, "operator", "", ()))
-
-
-def _too_many(wait: float) -> web.Response:
-    retry = max(1, round(wait))
-    return web.json_response(
-        {
-            "error": "too_many_attempts",
-            "detail": f"too many failed logins: try again in {retry} s",
-            "retry_after": retry,
-        },
-        status=429,
-        headers={"Retry-After": str(retry)},
-    )
-
-
-def _security_headers(response: web.StreamResponse, ws_url: str) -> None:
-    if response.prepared:  # a WebSocket after its handshake
-        return
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
-        f"connect-src 'self' {ws_url.rsplit('/', 1)[0]}; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    )
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("X-Frame-Options", "DENY")

@@ -16,7 +16,8 @@ from aiohttp import web
 from ivr.config import Config
 from ivr.incidents import KECAMATAN, STATUSES, IncidentConflict, IncidentInvalid, clean_fields
 from ivr.store.incidents import IncidentStore, UnknownIncident
-from ivr.web.console import Console, error, json_object
+from ivr.web.console import Console
+from ivr.web.http import error, json_object
 
 
 class Incidents:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from ivr.store.recordings import Recordings
-from ivr.web.console import Console, error
+from ivr.web.console import Console
+from ivr.web.http import error
 
 
 class RecordingsWeb:

@@ -33,7 +33,8 @@ from ivr.reports.aggregate import CallRow, InvalidPeriod, Period, Report, build_
 from ivr.reports.charts import CHARTS, chart_svg
 from ivr.reports.export import LANGUAGES, TABLES, report_csv, report_json
 from ivr.web import console as console_web
-from ivr.web.console import SESSION_KEY, Console, error
+from ivr.web.console import SESSION_KEY, Console
+from ivr.web.http import error
 
 log = structlog.get_logger("ivr.web")
 

@@ -41,7 +41,8 @@ from ivr.operators.wallboard import (
     day_figures,
     floor_picture,
 )
-from ivr.web.console import COOKIE, WS_TOUCH_INTERVAL, Console, error, json_object
+from ivr.web.console import COOKIE, WS_TOUCH_INTERVAL, Console
+from ivr.web.http import error, json_object
 
 log = structlog.get_logger("ivr.web")
 

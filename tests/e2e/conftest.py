@@ -214,3 +214,14 @@ async def console_login(context: BrowserContext, web_url: str, operator: str, pa
     await page.wait_for_url(f"{web_url}/")
     await expect(page.locator("#phone-reg")).to_have_class("phone-reg reg-registered", timeout=15_000)
     return page
+
+
+@asynccontextmanager
+async def served(stack: Stack) -> AsyncIterator[ServeProcess]:
+    """`ivr serve` for ``stack`` while the block runs."""
+    running = ServeProcess(stack)
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()

@@ -32,7 +32,7 @@ from ivr.asterisk.render import runtime_dirs
 from ivr.operators import PasswordFile
 from ivr.store.incidents import IncidentStore
 from ivr.store.recordings import Recordings
-from tests.e2e.conftest import ServeProcess, chromium_trusting
+from tests.e2e.conftest import ServeProcess, chromium_trusting, served
 from tests.integration.conftest import Stack, connected_ami, given_root, start_stack, stop_stack
 from tests.integration.conftest import until_async as until
 
@@ -66,12 +66,8 @@ def console_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 async def service(console_stack: Stack) -> AsyncIterator[ServeProcess]:
-    running = ServeProcess(console_stack)
-    await running.start()
-    try:
+    async with served(console_stack) as running:
         yield running
-    finally:
-        await running.stop()
 
 
 @pytest.fixture(scope="module")

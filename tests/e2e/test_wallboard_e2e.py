@@ -22,7 +22,7 @@ from ivr.ami.client import AmiClient
 from ivr.ami.live import LiveQueues
 from ivr.ami.testcall import place_call
 from ivr.operators import PasswordFile
-from tests.e2e.conftest import ServeProcess, chromium_trusting, console_login
+from tests.e2e.conftest import ServeProcess, chromium_trusting, console_login, served
 from tests.integration.conftest import Stack, connected_ami, given_root, start_stack, stop_stack
 
 pytestmark = pytest.mark.asterisk
@@ -65,12 +65,8 @@ def wallboard_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]
 
 @pytest.fixture(scope="module")
 async def service(wallboard_stack: Stack) -> AsyncIterator[ServeProcess]:
-    running = ServeProcess(wallboard_stack)
-    await running.start()
-    try:
+    async with served(wallboard_stack) as running:
         yield running
-    finally:
-        await running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -53,43 +53,8 @@
   }
 
   // ---- server ----
-  function goLogin() { window.location.replace("/login"); }
-
-  function showError(text) { const line = $("error-line"); line.textContent = text; line.hidden = false; }
-  function clearError() { $("error-line").hidden = true; }
-
-  async function post(path, body) {
-    let response;
-    try {
-      response = await fetch(path, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": model.csrf },
-        body: JSON.stringify(body),
-      });
-    } catch (_) {
-      showError(t("error.network"));
-      return null;
-    }
-    if (response.status === 401) { goLogin(); return null; }
-    let data = null;
-    try { data = await response.json(); } catch (_) { /* no JSON body */ }
-    if (!response.ok) {
-      showError(t("error.generic", { detail: (data && (data.detail || data.error)) || response.status }));
-      return null;
-    }
-    clearError();
-    return data || {};
-  }
-
-  // → {ok: true, me} | {ok: false, unauthorized: bool}; a 401 sends the page to /login.
-  async function fetchMe() {
-    let response;
-    try { response = await fetch("/api/me", { credentials: "same-origin" }); } catch (_) { return { ok: false }; }
-    if (response.status === 401) { goLogin(); return { ok: false, unauthorized: true }; }
-    if (!response.ok) return { ok: false };
-    try { return { ok: true, me: await response.json() }; } catch (_) { return { ok: false }; }
-  }
+  const api = window.siagaApi.createApi(() => model.csrf, (key, params) => t(key, params));
+  const { post, fetchMe, showError, clearError, goLogin } = api;
 
   // ---- formatting ----
   function clock(seconds) {

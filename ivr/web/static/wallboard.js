@@ -150,42 +150,8 @@
   function percent(share) { return share === null || share === undefined ? "–" : Math.round(share * 1000) / 10 + "%"; }
 
   // ---- server ----
-  function goLogin() { window.location.replace("/login"); }
-  function showError(text) { const line = $("error-line"); line.textContent = text; line.hidden = false; }
-  function clearError() { $("error-line").hidden = true; }
-  function notice(text) { const n = $("wb-notice"); n.textContent = text; n.hidden = !text; }
-
-  async function post(path, body) {
-    let response;
-    try {
-      response = await fetch(path, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": model.csrf },
-        body: JSON.stringify(body),
-      });
-    } catch (_) {
-      showError(wt("error.network"));
-      return null;
-    }
-    if (response.status === 401) { goLogin(); return null; }
-    let data = null;
-    try { data = await response.json(); } catch (_) { /* no JSON body */ }
-    if (!response.ok) {
-      showError(wt("error.generic", { detail: (data && (data.detail || data.error)) || response.status }));
-      return null;
-    }
-    clearError();
-    return data || {};
-  }
-
-  async function fetchMe() {
-    let response;
-    try { response = await fetch("/api/me", { credentials: "same-origin" }); } catch (_) { return { ok: false }; }
-    if (response.status === 401) { goLogin(); return { ok: false, unauthorized: true }; }
-    if (!response.ok) return { ok: false };
-    try { return { ok: true, me: await response.json() }; } catch (_) { return { ok: false }; }
-  }
+  const api = window.siagaApi.createApi(() => model.csrf, (key, params) => wt(key, params));
+  const { post, fetchMe, showError, clearError, goLogin } = api;
 
   // ---- drawing ----
   function stateText(op) {
