@@ -152,6 +152,7 @@
   // ---- server ----
   const api = window.siagaApi.createApi(() => model.csrf, (key, params) => wt(key, params));
   const { post, fetchMe, showError, clearError, goLogin } = api;
+  function notice(text) { const n = $("wb-notice"); n.textContent = text; n.hidden = !text; }
 
   // ---- drawing ----
   function stateText(op) {
