@@ -166,15 +166,14 @@ def _disk_alarm(recordings: Recordings) -> str | None:
 async def _prune_recordings(recordings: Recordings, config: LiveConfig, console: Console) -> None:
     """At start and daily: recordings past the SOP's retention period are deleted, and the audit says which."""
     while True:
-        days = config.current().sop.recording_retention_days
         try:
+            days = config.current().sop.recording_retention_days
             deleted = await asyncio.to_thread(recordings.prune, days)
-        except OSError as error:
-            log.error("recordings_prune_failed", error=str(error))
-            deleted = []
-        if deleted:
-            console.sessions.audit("", "recordings_deleted", {"retention_days": days, "uniqueids": deleted})
-            log.info("recordings_deleted", count=len(deleted), retention_days=days)
+            if deleted:
+                console.sessions.audit("", "recordings_deleted", {"retention_days": days, "uniqueids": deleted})
+                log.info("recordings_deleted", count=len(deleted), retention_days=days)
+        except Exception as error:  # a full disk or a locked store: tomorrow's round tries again
+            log.error("recordings_prune_failed", error=repr(error))
         await asyncio.sleep(24 * 3600)
 
 

@@ -72,6 +72,13 @@ class Agents:
         await self._pause(operator, paused=True, reason=reason)
         self._remember(operator, True, reason)
 
+    async def pause_in_place(self, operator: Operator, reason: str) -> None:
+        """Pause only where the operator is a member now (joins nothing): for a pause the service
+        decides, which must never put someone back in a queue they left."""
+        self._cancel_wrapup(operator.id)
+        await self._pause(operator, paused=True, reason=reason)
+        self._remember(operator, True, reason)
+
     async def logout(self, operator: Operator) -> None:
         self._cancel_wrapup(operator.id)
         for queue, _member in self.live.memberships(operator.interface):

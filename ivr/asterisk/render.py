@@ -161,7 +161,6 @@ def render_transfers(sop: Sop) -> str:
     nobody there takes the call (none logged in, all paused, time out), the caller goes back to the
     operator who transferred (BLINDTRANSFER names their channel), and if they do not answer, to the
     central call-takers: a failed transfer never leaves the caller with nobody."""
-    central = sop.central_queue.name
     lines = ["; Rendered by `ivr render` from sop/: do not edit here.", "[siaga-transfer]"]
     for queue in sorted(sop.queues):
         lines += [
@@ -179,7 +178,7 @@ def render_transfers(sop: Sop) -> str:
         " same => n,StartMusicOnHold()",
         " same => n,Wait(1.5)",
         " same => n,Dial(${SIAGA_XFER_FROM},30)",
-        f" same => n(central),Queue({central})",
+        " same => n(central),Goto(siaga-central,s,1)",
         "",
     ]
     return "\n".join(lines)

@@ -85,7 +85,8 @@ def worklist(
     # When each number last got through to a human: a later answered call settles the earlier ones.
     answered: dict[str, str] = {}
     for row in ordered:
-        if row.get("queue_outcome") == "answered" and row.get("disposition") != "silent":
+        # A withheld number ("") is nobody in particular: it settles no one else's call.
+        if row.get("queue_outcome") == "answered" and row.get("disposition") != "silent" and row["caller"]:
             answered[str(row["caller"])] = str(row["started_at"])
     entries = []
     for row in ordered:

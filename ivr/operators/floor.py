@@ -336,7 +336,18 @@ class Floor:
         return queue is not None and rang_ms >= (queue.ring_seconds - 1) * 1000
 
     async def _paused_for_no_answer(self, operator: Operator) -> None:
-        await self.agents.pause(operator, NO_ANSWER_REASON)
+        memberships = self.live.memberships(operator.interface)
+        if not memberships:
+            return  # logged out meanwhile: a pause must not log them back in
+        # Never the last one ready in a queue: a caller waiting there (the central queue keeps callers
+        # for good) is better rung again at that phone than rung at nobody.
+        for queue, _member in memberships:
+            view = self.live.queues.get(queue)
+            others = [m for interface, m in (view.members.items() if view else ()) if interface != operator.interface]
+            if not any(member.ready for member in others):
+                log.warning("operator_not_answering_last_ready", operator=operator.id, queue=queue)
+                return
+        await self.agents.pause_in_place(operator, NO_ANSWER_REASON)
         log.warning("operator_paused_no_answer", operator=operator.id)
 
     def _on_caller_abandon(self, fields: dict[str, str]) -> None:

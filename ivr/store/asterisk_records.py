@@ -84,6 +84,11 @@ def fold_queue_log(lines: Iterable[str], visits: dict[str, QueueVisit] | None = 
             continue
         at = datetime.fromtimestamp(int(stamp), UTC)
         known = visits.get(callid)
+        if known is not None and known.outcome == "answered":
+            # A human took the call; a transfer onwards (a later visit) does not undo that, nor its wait.
+            if event == "ENTERQUEUE":
+                visits[callid] = replace(known, visits=known.visits + 1)
+            continue
         if event == "ENTERQUEUE":
             count = known.visits + 1 if known else 1
             visits[callid] = QueueVisit(callid, queue, at, visits=count)

@@ -130,10 +130,14 @@ class IncidentStore:
                     self._event(incident_id, actor, "updated", dict(fields), at)
                 if status is not None and status != current.status:
                     closing = (at, actor) if status == CLOSED else ("", "")
-                    self._db.execute(
-                        "UPDATE incidents SET status = ?, closed_at = ?, closed_by = ? WHERE id = ?",
-                        (status, *closing, incident_id),
+                    # Only from the status this change was checked against: two operators at once
+                    # cannot reopen what one of them just closed.
+                    cursor = self._db.execute(
+                        "UPDATE incidents SET status = ?, closed_at = ?, closed_by = ? WHERE id = ? AND status = ?",
+                        (status, *closing, incident_id, current.status),
                     )
+                    if cursor.rowcount != 1:
+                        raise IncidentConflict(f"incident {incident_id} changed meanwhile: reload and try again")
                     self._event(incident_id, actor, "status", {"from": current.status, "to": status}, at)
                 self._db.execute("COMMIT")
             except BaseException:

@@ -182,3 +182,18 @@ def test_our_late_record_replaces_a_row_rebuilt_from_the_cdr(store: CallStore, t
         "answered",
         "Ani",
     )
+
+
+def test_a_transfer_onwards_does_not_undo_an_answer() -> None:
+    """Answered in q112 after 3 s, then transferred to q-damkar where nobody took it: still answered,
+    by the first operator, after 3 s (the callback list and the NENA figures rely on it)."""
+    visits = fold_queue_log(
+        [
+            "1796195925|1700.1|q112|NONE|ENTERQUEUE||0812|1",
+            "1796195928|1700.1|q112|Budi Santoso|CONNECT|3|1796195925.2|0",
+            "1796195940|1700.1|q-damkar|NONE|ENTERQUEUE||0812|1",
+            "1796196000|1700.1|q-damkar|NONE|EXITWITHTIMEOUT|1|1|60",
+        ]
+    )
+    visit = visits["1700.1"]
+    assert (visit.outcome, visit.answered_by, visit.wait_seconds, visit.visits) == ("answered", "Budi Santoso", 3.0, 2)

@@ -152,3 +152,10 @@ async def test_call_back_rings_my_phone_for_that_number_and_records_the_attempt(
     assert [entry["uniqueid"] for entry in listed] == ["1700.6"]
     actions = [entry["action"] for entry in opened.kit.console.audit_log()]
     assert actions[:2] == ["callback_result", "callback_dialed"]
+
+
+def test_an_answered_withheld_call_settles_no_other_withheld_caller() -> None:
+    """Two different people with withheld numbers: the later one answered does not take the earlier
+    one off the list (a withheld number is nobody in particular)."""
+    rows = [row("w1", "", 1, outcome="abandoned_in_ivr"), row("w2", "", 5, queue_outcome="answered")]
+    assert [entry.uniqueid for entry in worklist(rows, {}, SOP)] == ["w1"]

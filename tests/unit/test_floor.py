@@ -395,6 +395,7 @@ async def test_an_operator_who_lets_a_call_ring_out_is_paused_and_told_why(kit: 
     """AgentRingNoAnswer for DEWI: she is paused as 'Tidak menjawab' in Asterisk, so the next caller
     rings someone who is there; her console shows the reason."""
     screen = await given_dewi_ringing(kit)
+    await others_ready_in_her_queues(kit)
     kit.fake.ring_no_answer(UNIQUEID, DEWI.interface, ring_ms=60_000)
     await until(lambda: kit.agents.state(DEWI).state == PAUSED, what="the pause")
     assert kit.agents.state(DEWI).reason == NO_ANSWER_REASON
@@ -406,5 +407,21 @@ async def test_a_phone_that_refuses_at_once_is_not_paused_as_not_answering(kit: 
     """AgentRingNoAnswer after 10 ms (a busy or refusing phone, not a person away): no pause."""
     await given_dewi_ringing(kit)
     kit.fake.ring_no_answer(UNIQUEID, DEWI.interface, ring_ms=10)
+    await settled()
+    assert kit.agents.state(DEWI).state != PAUSED
+
+
+async def others_ready_in_her_queues(kit: FloorKit) -> None:
+    """Someone else ready in each of DEWI's queues (q-damkar, q112)."""
+    await kit.fake.action({"Action": "QueueAdd", "Queue": "q-damkar", "Interface": "Local/meja@damkar/n"})
+    await kit.agents.available(BUDI)
+    await settled()
+
+
+async def test_the_last_one_ready_in_a_queue_is_not_paused_for_not_answering(kit: FloorKit) -> None:
+    """DEWI alone in q-damkar lets a call ring out: not paused (a caller rung at that phone again beats a
+    caller rung at nobody), and the log says so."""
+    await given_dewi_ringing(kit)
+    kit.fake.ring_no_answer(UNIQUEID, DEWI.interface, ring_ms=60_000)
     await settled()
     assert kit.agents.state(DEWI).state != PAUSED

@@ -94,7 +94,9 @@ def test_a_transfer_can_reach_every_queue_and_falls_back_to_the_operator_then_ce
         f"exten => xfer-{queue}" for queue in queues
     ]
     assert 'GotoIf($["${SIAGA_XFER_FROM:0:9}" != "PJSIP/op-"]?central)' in transfers
-    assert " same => n(central),Queue(q112)" in transfers
+    assert " same => n(central),Goto(siaga-central,s,1)" in transfers
     extensions = (etc / "extensions.conf").read_text()
-    assert "[from-operators]\ninclude => siaga-transfer\n" in extensions
+    operators = extensions.split("[from-operators]\n", 1)[1].split("\n\n", 1)[0]
+    # Only the transfer targets: a REFER to anything else is refused (404), never a Hangup of the caller.
+    assert [line for line in operators.splitlines() if not line.startswith(";")] == ["include => siaga-transfer"]
     assert "#include extensions_transfer.conf" in extensions

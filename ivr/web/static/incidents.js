@@ -83,6 +83,7 @@
     if (!response.ok) { fill(slot, t("incident.no_recording")); return; }
     const audio = el("audio", { controls: true });
     audio.src = URL.createObjectURL(await response.blob());
+    audio.addEventListener("ended", () => URL.revokeObjectURL(audio.src)); // the WAV leaves memory
     fill(slot, audio);
     audio.play().catch(() => { /* the controls are there */ });
   }
@@ -125,10 +126,15 @@
         t("incident.mark_closed"))));
   }
 
+  function playing() {
+    return [...document.querySelectorAll("#incident-list audio")].some((audio) => !audio.paused);
+  }
+
   function render() {
     // The form keeps what is being typed: it is drawn once, the list below it on every change.
     if (!document.getElementById("incident-form")) fill($("incident-new"), form());
     else $("incident-open").textContent = state.call ? t("incident.open_with_call") : t("incident.open");
+    if (playing()) return; // redrawing the list would stop a supervisor's playback mid-sentence
     fill($("incident-list"), state.incidents.length
       ? el("ul", { class: "incidents" }, state.incidents.map(row))
       : el("p", { class: "empty" }, t("incident.none")));
