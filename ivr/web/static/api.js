@@ -1,8 +1,11 @@
 // The pages' one way to talk to the server: a POST with the session's CSRF token (JSON only), /api/me,
-// a 401 sends the page to /login, and errors go to the page's #error-line in its own words.
+// a live WebSocket that reconnects; a 401 sends the page to /login, errors go to the page's #error-line.
 "use strict";
 
 (function () {
+  const BACKOFF_MIN_MS = 500;
+  const BACKOFF_MAX_MS = 5000;
+
   function goLogin() { window.location.replace("/login"); }
 
   // words(key, params) gives the page's text for error.network / error.generic; csrf() the token now.
@@ -44,7 +47,36 @@
       try { return { ok: true, me: await response.json() }; } catch (_) { return { ok: false }; }
     }
 
-    return Object.freeze({ post, fetchMe, showError, clearError, goLogin });
+    // A WebSocket to `path` that reconnects with backoff (0.5 s doubling to 5 s). `connected(up)` on each
+    // change; `resume()` before each retry: a browser hides why an upgrade was refused, so the page asks
+    // /api/me whether its session lives, and says whether to go on (false: stop, e.g. sent to /login).
+    function liveSocket(path, { message, connected, resume }) {
+      let backoff = BACKOFF_MIN_MS;
+      let socket = null;
+      let up = false;
+      function open() {
+        const ws = new WebSocket((window.location.protocol === "https:" ? "wss://" : "ws://") + window.location.host + path);
+        socket = ws;
+        ws.addEventListener("message", (ev) => {
+          if (socket !== ws) return;
+          if (!up) { up = true; connected(true); }
+          backoff = BACKOFF_MIN_MS; // reset only once the server really talks, not on a bare open
+          message(ev.data);
+        });
+        ws.addEventListener("close", () => {
+          if (socket !== ws) return;
+          socket = null;
+          up = false;
+          connected(false);
+          const delay = backoff;
+          backoff = Math.min(BACKOFF_MAX_MS, backoff * 2);
+          setTimeout(async () => { if (await resume()) open(); }, delay);
+        });
+      }
+      open();
+    }
+
+    return Object.freeze({ post, fetchMe, showError, clearError, goLogin, liveSocket });
   }
 
   window.siagaApi = Object.freeze({ createApi });

@@ -18,7 +18,6 @@
   const CHECKS = "siaga.checks.";
   const RING_KEY = "siaga.ring";
   const KEEP_MS = 2 * 24 * 3600 * 1000; // notes of older calls are dropped from this browser
-  const BACKOFF_MIN_MS = 500;
   const BACKOFF_MAX_MS = 5000;
 
   const model = {
@@ -307,8 +306,6 @@
   }
 
   // ---- live updates ----
-  let socket = null;
-  let backoff = BACKOFF_MIN_MS;
 
   function onMessage(raw) {
     let msg;
@@ -325,27 +322,15 @@
   }
 
   function connect() {
-    const ws = new WebSocket((window.location.protocol === "https:" ? "wss://" : "ws://") + window.location.host + "/ws");
-    socket = ws;
-    ws.addEventListener("message", (ev) => {
-      if (socket !== ws) return;
-      if (!model.connected) setConnected(true);
-      backoff = BACKOFF_MIN_MS; // reset only once the server really talks, not on a bare open
-      onMessage(ev.data);
-    });
-    ws.addEventListener("close", () => {
-      if (socket !== ws) return;
-      socket = null;
-      setConnected(false);
-      const delay = backoff;
-      backoff = Math.min(BACKOFF_MAX_MS, backoff * 2);
-      // A browser hides the status of a refused upgrade, so /api/me tells whether the session is gone.
-      setTimeout(async () => {
+    api.liveSocket("/ws", {
+      message: onMessage,
+      connected: (up) => { if (up !== model.connected) setConnected(up); },
+      resume: async () => {
         const res = await fetchMe();
-        if (res.unauthorized) return;
+        if (res.unauthorized) return false;
         if (res.ok) adopt(res.me);
-        connect();
-      }, delay);
+        return true;
+      },
     });
   }
 

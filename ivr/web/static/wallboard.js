@@ -124,7 +124,6 @@
   const KNOWN_STATES = new Set(["available", "ringing", "on_call", "wrap_up", "paused", "logged_out", "phone_offline"]);
   const WATCHERS = new Set(["supervisor", "admin"]);
   const SPY_MODES = ["listen", "whisper", "barge"];
-  const BACKOFF_MIN_MS = 500;
   const BACKOFF_MAX_MS = 5000;
   const big = new URLSearchParams(window.location.search).get("layar") === "besar";
 
@@ -333,8 +332,6 @@
   }
 
   // ---- live updates ----
-  let socket = null;
-  let backoff = BACKOFF_MIN_MS;
 
   function setConnected(on) {
     model.connected = on;
@@ -353,26 +350,15 @@
   }
 
   function connect() {
-    const ws = new WebSocket((window.location.protocol === "https:" ? "wss://" : "ws://") + window.location.host + "/ws/wallboard");
-    socket = ws;
-    ws.addEventListener("message", (ev) => {
-      if (socket !== ws) return;
-      if (!model.connected) setConnected(true);
-      backoff = BACKOFF_MIN_MS;
-      onMessage(ev.data);
-    });
-    ws.addEventListener("close", () => {
-      if (socket !== ws) return;
-      socket = null;
-      setConnected(false);
-      const delay = backoff;
-      backoff = Math.min(BACKOFF_MAX_MS, backoff * 2);
-      setTimeout(async () => {
+    api.liveSocket("/ws/wallboard", {
+      message: onMessage,
+      connected: (up) => { if (up !== model.connected) setConnected(up); },
+      resume: async () => {
         const res = await fetchMe();
-        if (res.unauthorized) return;
+        if (res.unauthorized) return false;
         if (res.ok) adopt(res.me);
-        if (model.me && WATCHERS.has((model.me.operator || {}).role)) connect();
-      }, delay);
+        return Boolean(model.me && WATCHERS.has((model.me.operator || {}).role));
+      },
     });
   }
 
