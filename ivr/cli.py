@@ -281,7 +281,8 @@ Siaga 112 is up.
                       {login}
                       the browser phone connects to {settings.wss_url} (a self-signed certificate:
                       open https://{settings.host}:{settings.wss_port}/ws once and accept it)
-  place a test call:  .venv/bin/ivr call --press 1 2    (darurat, ambulans; add --json for JSON)
+  place a test call:  .venv/bin/ivr call --press 1 2 --hold 60    (darurat, ambulans; it stays on
+                      the line 60 s for the console to answer; without --hold it hangs up at the answer)
   SIP phone:          sip:test112@{settings.host}:{settings.sip_port}
                       password {keys.phone_password}, dial 112
   operators:          {operators}
@@ -365,7 +366,17 @@ def cmd_call(args: argparse.Namespace) -> int:
         )
         await client.connect(timeout=10.0)
         try:
-            report = await place_call(client, "".join(args.press), caller=args.caller, answer_timeout=args.timeout)
+            # --hold: the caller stays on the line (and echoes what it hears) for a person to talk to;
+            # without it the test hangs up as soon as someone answers.
+            report = await place_call(
+                client,
+                "".join(args.press),
+                caller=args.caller,
+                answer_timeout=args.timeout,
+                hangup=not args.hold,
+                hold=args.hold or None,
+                audio="echo" if args.hold else "",
+            )
         finally:
             await client.close()
         return report.as_dict()
@@ -467,6 +478,9 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--press", nargs="*", default=[], help="keys, e.g. --press 1 2")
     call.add_argument("--caller", default="081234567890")
     call.add_argument("--timeout", type=float, default=60.0)
+    call.add_argument(
+        "--hold", type=float, default=0.0, help="seconds the caller stays on the line (to answer it at the console)"
+    )
     call.add_argument("--json", action="store_true")
     call.set_defaults(func=cmd_call)
     return parser
