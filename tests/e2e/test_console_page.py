@@ -500,6 +500,9 @@ async def test_phone_answers_audio_only_and_junk_hangs_up_before_recording(
         await page.keyboard.press("1")
     await (await sent.value).response()
     await expect(page.locator("#phone-call")).to_have_text("Tersambung")  # genuine keeps the caller
+    # The page takes keys again once it has read the answer (a key while a POST is out is dropped).
+    await expect(page.locator('[data-outcome="genuine"]')).to_have_class(re.compile(r"\bchosen\b"))
+    await expect(page.locator('[data-outcome="prank"]')).to_be_enabled()
 
     async with page.expect_request(lambda r: r.url.endswith("/outcome")) as sent:
         await page.keyboard.press("3")
