@@ -32,7 +32,6 @@ from ivr.operators.auth import SESSION_IDLE
 from ivr.operators.states import ON_CALL, PAUSE_REASONS
 from ivr.operators.wallboard import (
     CallNow,
-    CallRow,
     DayFigures,
     OperatorNow,
     QueueNow,
@@ -41,6 +40,7 @@ from ivr.operators.wallboard import (
     day_figures,
     floor_picture,
 )
+from ivr.reports.aggregate import CallRow
 from ivr.web.console import COOKIE, WS_TOUCH_INTERVAL, Console
 from ivr.web.http import error, json_object
 
