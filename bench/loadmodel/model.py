@@ -112,6 +112,9 @@ class Policy:
     triage: bool
     silent_priority: int | None = None
     key1_direct: bool = False
+    max_wait: int | None = None  # caps every category's max_wait (an SOP edit)
+    skip_busy: bool = False  # routing passes over a queue whose operators are all busy
+    pooled: bool = False  # no menu: the agencies' operators answer the one queue too
 
 
 @dataclass(frozen=True)
@@ -327,7 +330,7 @@ def _scenario(name: str, at: Node, mixes: dict[str, Mix]) -> Scenario:
 
 
 def _policy(name: str, at: Node) -> Policy:
-    found = at.fields(("menu", "triage"), ("silent_priority", "key1_direct"))
+    found = at.fields(("menu", "triage"), ("silent_priority", "key1_direct", "max_wait", "skip_busy", "pooled"))
     menu = found["menu"].boolean() if "menu" in found else True
     policy = Policy(
         name,
@@ -335,7 +338,13 @@ def _policy(name: str, at: Node) -> Policy:
         found["triage"].boolean() if "triage" in found else False,
         found["silent_priority"].integer(minimum=0, maximum=100) if "silent_priority" in found else None,
         found["key1_direct"].boolean() if "key1_direct" in found else False,
+        found["max_wait"].integer(minimum=1, maximum=3600) if "max_wait" in found else None,
+        found["skip_busy"].boolean() if "skip_busy" in found else False,
+        found["pooled"].boolean() if "pooled" in found else False,
     )
-    if not menu and (policy.silent_priority is not None or policy.key1_direct or policy.triage):
-        at.error("with menu: false there is no menu and no routing: triage, silent_priority and key1_direct need one")
+    if menu and policy.pooled:
+        at.error("pooled is for menu: false (one queue for everyone); with a menu the SOP's queues apply")
+    routed = (policy.triage, policy.silent_priority is not None, policy.key1_direct, policy.max_wait, policy.skip_busy)
+    if not menu and any(routed):
+        at.error("with menu: false there is no menu and no routing: the other keys of a policy need one")
     return policy
