@@ -71,6 +71,7 @@ class CallResult:
     flagged: bool = False
     queues: list[str] = field(default_factory=list)
     to_human: float | None = None  # seconds from Asterisk's answer to an operator's
+    queue_wait: float = 0.0  # seconds in the queue whose operator answered
     abandoned: str = ""  # "", "menu", "warning" or "queue"
     operator_seconds: float = 0.0
 
@@ -322,11 +323,13 @@ class LineSimulation:
                 queue = self.queues[decision.target]
                 result.queues.append(queue.name)
                 waiter = queue.join(decision.priority)
+                joined = self.env.now
                 limits = [waiter.served, self.env.timeout(max(0.0, deadline - self.env.now))]
                 if decision.timeout:
                     limits.append(self.env.timeout(decision.timeout))
                 yield self.env.any_of(limits)
                 if waiter.served.triggered:
+                    result.queue_wait = self.env.now - joined
                     operator = (queue, waiter.served.value)
                     break
                 queue.leave(waiter)
