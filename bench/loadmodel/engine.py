@@ -71,7 +71,7 @@ class CallResult:
     flagged: bool = False
     queues: list[str] = field(default_factory=list)
     to_human: float | None = None  # seconds from Asterisk's answer to an operator's
-    queue_wait: float = 0.0  # seconds in the queue whose operator answered
+    queue_wait: float = 0.0  # seconds in the last queue, until an operator answered or the caller gave up
     abandoned: str = ""  # "", "menu", "warning" or "queue"
     operator_seconds: float = 0.0
 
@@ -328,8 +328,8 @@ class LineSimulation:
                 if decision.timeout:
                     limits.append(self.env.timeout(decision.timeout))
                 yield self.env.any_of(limits)
+                result.queue_wait = self.env.now - joined
                 if waiter.served.triggered:
-                    result.queue_wait = self.env.now - joined
                     operator = (queue, waiter.served.value)
                     break
                 queue.leave(waiter)
