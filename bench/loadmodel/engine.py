@@ -229,7 +229,9 @@ class Arrivals:
         if caller.attempt >= redial.max_calls or rng.random() >= redial.probability:
             return None
         again = caller.arrival + redial.delay.draw(rng)
-        return self.attempt(caller.kind, caller.incident, caller.attempt + 1, caller.number, again, mix, caller.measured)
+        return self.attempt(
+            caller.kind, caller.incident, caller.attempt + 1, caller.number, again, mix, caller.measured
+        )
 
 
 @dataclass
@@ -361,7 +363,9 @@ class LineSimulation:
         timing = self.timings.get((prompt, language)) or self.timings.get((prompt, self.flow.default_language))
         seconds = timing.seconds if timing else 0.0
         yield self.env.timeout(min(seconds, max(0.0, deadline - self.env.now)))
-        return self.env.now < deadline and caller.warning_draw >= self.model.kinds[caller.kind].flagged.hangs_up_at_warning
+        return (
+            self.env.now < deadline and caller.warning_draw >= self.model.kinds[caller.kind].flagged.hangs_up_at_warning
+        )
 
     def _gave_up(self, result: CallResult, where: str) -> Generator[simpy.Event, Any, None]:
         result.abandoned = where

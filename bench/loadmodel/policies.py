@@ -37,7 +37,9 @@ def policy_config(base: Config, policy: Policy, timings: Mapping[tuple[str, str]
     general = first.on_silence.category
     cap = policy.max_wait
     if cap is not None:
-        capped = {name: replace(c, max_wait=min(c.max_wait, cap) if c.max_wait else 0) for name, c in sop.categories.items()}
+        capped = {
+            name: replace(c, max_wait=min(c.max_wait, cap) if c.max_wait else 0) for name, c in sop.categories.items()
+        }
         sop = replace(sop, categories=capped)
     if policy.silent_priority is not None:
         held = sop.categories[general]

@@ -109,7 +109,8 @@ def table(rows: list[Figures]) -> list[str]:
         lines.append(
             f"| {row.policy} | {row.genuine_calls} | {_s(row.p(0.5))} / {_s(row.p(0.95))} / {_s(row.p(0.99))} "
             f"| {_pct(row.within(15))} | {_pct(row.within(20))} | {row.genuine_abandoned} "
-            f"| {row.incidents_unreached} of {row.genuine_incidents} | {_s(percentile(row.silent_genuine_waits, 0.95))} "
+            f"| {row.incidents_unreached} of {row.genuine_incidents} "
+            f"| {_s(percentile(row.silent_genuine_waits, 0.95))} "
             f"| {info} | {_s(row.junk_seconds_per_call)} | {_pct(flagged)} | {_pct(row.central_utilisation)} |"
         )
     return lines

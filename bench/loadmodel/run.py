@@ -217,7 +217,7 @@ def _reading() -> list[str]:
         "How to read: \"to a human\" is from Asterisk's answer, the menu included, to an operator's answer,",
         "over genuine calls answered; the ≤ 15 s / ≤ 20 s shares are of all genuine calls (a caller who gave up",
         "counts as not answered). A genuine caller who gives up may call again (model.yaml); each call counts.",
-        "\"Incidents never reached\": every call of that emergency given up. Operator seconds per prank/ghost",
+        '"Incidents never reached": every call of that emergency given up. Operator seconds per prank/ghost',
         "call: ring, talk and wrap-up of the prank and ghost calls answered, divided by all of them.",
     ]
 

@@ -85,7 +85,9 @@ def test_the_darurat_path_takes_the_time_ivr_check_gives_it() -> None:
     """A caller pressing 1 then 1 spends in the simulated menu what `ivr check` times for that path."""
     config, timings = _shipped()
     flow = config.flows["112"]
-    checked = {tuple(step.choice for step in path.steps): path.seconds for path in timed_paths(flow, config.sop, timings)}
+    checked = {
+        tuple(step.choice for step in path.steps): path.seconds for path in timed_paths(flow, config.sop, timings)
+    }
     results = given_run("shipped", "normal")
     fire = [result for result in results if result.pressed == "11" and not result.abandoned]
     assert fire and {result.category for result in fire} == {"kebakaran"}
