@@ -10,8 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from ivr.incidents import IncidentConflict
 from ivr.routing.triage import Flag
+from ivr.settings import Settings
 from ivr.store.calls import CallStore, IvrRecord
 from ivr.store.console import ConsoleStore
 from ivr.store.db import Target, connect
@@ -138,3 +141,13 @@ def test_one_sql_text_runs_on_both_backends_with_a_literal_percent(store_target:
     db = connect(store_target)
     assert db.run("SELECT '100%', ?", ("x",)).rows == [("100%", "x")]
     db.close()
+
+
+def test_ivr_store_dsn_puts_every_store_in_postgresql(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset: the two SQLite files under var/; set: the one PostgreSQL database for all stores."""
+    monkeypatch.delenv("IVR_STORE_DSN", raising=False)
+    files = Settings.load(tmp_path)
+    assert (files.store_target, files.console_store_target) == (files.store_file, files.console_store_file)
+    monkeypatch.setenv("IVR_STORE_DSN", " postgresql://siaga@db.example/siaga112 ")
+    shared = Settings.load(tmp_path)
+    assert shared.store_target == shared.console_store_target == "postgresql://siaga@db.example/siaga112"
