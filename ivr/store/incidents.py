@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ivr.incidents import CLOSED, OPEN, TEXT_LIMITS, Incident, IncidentConflict, check_transition
@@ -85,7 +85,17 @@ CREATE TABLE incident_calls (
 );
 CREATE INDEX incident_calls_uniqueid ON incident_calls (uniqueid);
 """
+# Who is calling a number back right now: one operator at a time, so a citizen is not rung twice.
+CALLBACK_CLAIMS = """
+CREATE TABLE callback_claims (
+    uniqueid  TEXT PRIMARY KEY,  -- the call being returned
+    operator  TEXT NOT NULL,
+    until     TEXT NOT NULL      -- ISO 8601, UTC: the claim lapses then (an operator who never reports back)
+);
+"""
 EVENTS_APPEND_ONLY = "incident events are append-only"
+# How long a callback stays claimed without a result: a ring to the operator and then the citizen.
+CLAIM_HOLD = timedelta(minutes=3)
 
 
 def _order_incident_calls(tx: Runner) -> None:
@@ -106,11 +116,13 @@ MIGRATIONS = Migrations(
         + INCIDENT_CALLS_V1
         + append_only("sqlite", "incident_events", EVENTS_APPEND_ONLY),
         _order_incident_calls,
+        CALLBACK_CLAIMS,
     ),
     postgresql=(
         SCHEMA.format(**POSTGRES_TYPES)
         + INCIDENT_CALLS.format(**POSTGRES_TYPES)
         + append_only("postgresql", "incident_events", EVENTS_APPEND_ONLY),
+        CALLBACK_CLAIMS,
     ),
 )
 # Columns an update may set (constants: the SQL is built from these names only).
@@ -227,6 +239,25 @@ class IncidentStore:
             "INSERT INTO callback_attempts (uniqueid, at, operator, result, note) VALUES (?, ?, ?, ?, ?)",
             (uniqueid, _now(), operator, result, note),
         )
+
+    def claim_callback(self, uniqueid: str, operator: str, now: datetime | None = None) -> str:
+        """Claim the callback of ``uniqueid`` for ``operator``, unless another operator's claim still holds;
+        returns who holds it now. One statement, so of two operators (or two services) at once one wins."""
+        at = now or datetime.now(UTC)
+        until = (at + CLAIM_HOLD).isoformat(timespec="seconds")
+        with self._db.transaction() as tx:
+            won = tx.run(
+                "INSERT INTO callback_claims (uniqueid, operator, until) VALUES (?, ?, ?) "
+                "ON CONFLICT (uniqueid) DO UPDATE SET operator = excluded.operator, until = excluded.until "
+                "WHERE callback_claims.until <= ? OR callback_claims.operator = excluded.operator RETURNING operator",
+                (uniqueid, operator, until, at.isoformat(timespec="seconds")),
+            ).one()
+            holder = won or tx.run("SELECT operator FROM callback_claims WHERE uniqueid = ?", (uniqueid,)).one()
+        return str(holder[0]) if holder else ""
+
+    def release_callback(self, uniqueid: str, operator: str) -> None:
+        """The operator is done with this callback (a result, or the ring failed): others may take it."""
+        self._db.run("DELETE FROM callback_claims WHERE uniqueid = ? AND operator = ?", (uniqueid, operator))
 
     def attempts(self, uniqueids: list[str]) -> dict[str, list[Attempt]]:
         found: dict[str, list[Attempt]] = {}
