@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from typing import Any, Protocol
 # Where a store lives: a SQLite file, or a PostgreSQL connection string (libpq URI or key=value).
 Target = Path | str
 
+# How long a new SQLite file may take to become WAL while another process opens it too (seconds).
+WAL_SWITCH_WAIT = 5.0
 # Held while migrations run, so two services starting at once on one PostgreSQL do not both apply them.
 MIGRATION_LOCK = 112_112
 
@@ -160,7 +163,7 @@ class SqliteDatabase:
         except sqlite3.Error as error:
             raise StoreError(str(error)) from error
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._use_wal()
             if relaxed_sync:
                 # WAL with NORMAL: no fsync per statement (a power cut may lose the last seconds, never
                 # corrupt the file).
@@ -168,6 +171,20 @@ class SqliteDatabase:
         except sqlite3.Error as error:
             self._db.close()
             raise StoreError(str(error)) from error
+
+    def _use_wal(self) -> None:
+        """WAL: readers go on while one connection writes. Turning a new file to WAL needs it alone for a
+        moment, and another process opening the same new file then is told "locked" at once, without
+        SQLite's busy wait: so wait here, a bounded time."""
+        deadline = time.monotonic() + WAL_SWITCH_WAIT
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.02)
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> Result:
         with self._lock:
