@@ -115,6 +115,7 @@ def stack(podman_env: dict[str, str]) -> Iterator[dict[str, str]]:
             print(f"--- {service}\n{logs.stdout}{logs.stderr}", file=sys.stderr)
         compose(podman_env, "down", "--volumes")
 
+
 def test_call_through_the_containers_is_answered_by_a_queue_member(stack: dict[str, str]) -> None:
     """`ivr call --press 1 2` in the service's container: the containerised Asterisk runs the menu on the
     containerised FastAGI server (its prompts are the container's files), queues the caller and a
