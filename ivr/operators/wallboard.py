@@ -16,74 +16,47 @@ known beginning: it counts from that first look and is marked ``since_exact: fal
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from ivr.operators.states import AVAILABLE, LOGGED_OUT, ON_CALL, PAUSED, PHONE_OFFLINE, RINGING, WRAP_UP
+from ivr.reports.aggregate import AnswerTimes, CallRow, Counts, answer_times
 
-# (seconds, percent of answered calls that must be answered within them): NENA-STA-020. Whole percents,
-# so "met" is integer arithmetic (19 of 20 is 95%, not a float a hair below it).
-NENA_TARGETS: tuple[tuple[int, int], ...] = ((15, 90), (20, 95))
 # Rows of the wallboard: who needs a look first (on a call, ringing), then who could take the next call.
 STATE_ORDER = (ON_CALL, RINGING, AVAILABLE, WRAP_UP, PAUSED, PHONE_OFFLINE, LOGGED_OUT)
 
 
 @dataclass(frozen=True)
-class CallRow:
-    """One call of the day as the store has it (``CallStore.calls_between``)."""
-
-    outcome: str  # routed | abandoned_in_ivr | failed | fallback
-    queue_outcome: str  # answered | abandoned | timeout | empty | waiting | '' (never queued)
-    queue_wait: float  # seconds in the queue (until answered, or until the caller gave up)
-    disposition: str  # the operator's classification: genuine | info | prank | silent | misdial | ...
-
-    @classmethod
-    def from_store(cls, row: Mapping[str, Any]) -> CallRow:
-        return cls(
-            str(row.get("outcome", "")),
-            str(row.get("queue_outcome", "")),
-            float(row.get("queue_wait", 0.0) or 0.0),
-            str(row.get("disposition", "")),
-        )
-
-
-@dataclass(frozen=True)
 class DayFigures:
-    calls: int = 0
-    answered: int = 0
-    answered_15: int = 0
-    answered_20: int = 0
-    abandoned_queue: int = 0
-    abandoned_ivr: int = 0
-    prank: int = 0
-    ghost: int = 0
+    """Today's numbers, counted exactly as the period report counts them (ivr.reports.aggregate)."""
+
+    times: AnswerTimes = field(default_factory=lambda: answer_times(()))
+    counts: Counts = field(default_factory=Counts)
 
     def as_json(self) -> dict[str, Any]:
-        within = {15: self.answered_15, 20: self.answered_20}
+        times, counts = self.times, self.counts
         return {
-            "calls": self.calls,
-            "answered": self.answered,
-            "answered_15": self.answered_15,
-            "answered_20": self.answered_20,
+            "calls": counts.total,
+            "answered": times.answered,
+            "answered_15": times.within_15,
+            "answered_20": times.within_20,
             "nena": [
-                {
-                    "seconds": seconds,
-                    "target": percent / 100,
-                    "share": _share(within[seconds], self.answered),
-                    # No answered call yet: nothing missed the target.
-                    "met": within[seconds] * 100 >= percent * self.answered,
-                }
-                for seconds, percent in NENA_TARGETS
+                {"seconds": int(target.seconds), "target": target.share, "share": _rounded(share), "met": met}
+                for target, share, met in times.nena()
             ],
-            "abandoned_queue": self.abandoned_queue,
-            "abandoned_ivr": self.abandoned_ivr,
-            "prank": self.prank,
-            "prank_share": _share(self.prank, self.calls),
-            "ghost": self.ghost,
-            "ghost_share": _share(self.ghost, self.calls),
+            "abandoned_queue": times.abandoned,
+            "abandoned_ivr": times.abandoned_in_ivr,
+            "prank": counts.prank,
+            "prank_share": _share(counts.prank, counts.total),
+            "ghost": counts.ghost,
+            "ghost_share": _share(counts.ghost, counts.total),
         }
+
+
+def _rounded(share: float | None) -> float | None:
+    return None if share is None else round(share, 4)
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -91,20 +64,8 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def day_figures(rows: Iterable[CallRow]) -> DayFigures:
-    calls = answered = within_15 = within_20 = abandoned_queue = abandoned_ivr = prank = ghost = 0
-    for row in rows:
-        calls += 1
-        if row.queue_outcome == "answered":
-            answered += 1
-            within_15 += row.queue_wait <= NENA_TARGETS[0][0]
-            within_20 += row.queue_wait <= NENA_TARGETS[1][0]
-        elif row.queue_outcome == "abandoned":
-            abandoned_queue += 1
-        elif row.outcome == "abandoned_in_ivr":
-            abandoned_ivr += 1
-        prank += row.disposition == "prank"
-        ghost += row.disposition == "silent"
-    return DayFigures(calls, answered, within_15, within_20, abandoned_queue, abandoned_ivr, prank, ghost)
+    calls = list(rows)
+    return DayFigures(answer_times(calls), Counts.of(calls))
 
 
 def day_bounds(now: datetime, zone: tzinfo) -> tuple[datetime, datetime]:

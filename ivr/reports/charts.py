@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from ivr.reports.aggregate import ANSWER_BIN_SECONDS, ANSWER_BINS_UP_TO, NENA_TARGETS, Report
+from ivr.reports.aggregate import ANSWER_BIN_SECONDS, ANSWER_BINS_UP_TO, NENA_TARGETS, NenaTarget, Report
 
 SVG_NS = "http://www.w3.org/2000/svg"
 CHARTS = ("hours", "answer-times")
@@ -126,10 +126,7 @@ def answer_time_chart(report: Report, lang: str = "id") -> str:
     values = list(times.bins)
     span = ANSWER_BINS_UP_TO + ANSWER_BIN_SECONDS  # the last bin (over the limit) drawn as one more slot
     title = words["answer.title"].format(start=report.period.start, end=report.period.end)
-    line_texts = [
-        _nena_text(words, seconds, target, share)
-        for (seconds, target), share in zip(NENA_TARGETS, (times.share_15, times.share_20), strict=True)
-    ]
+    line_texts = [_nena_text(words, target, share, met) for target, share, met in times.nena()]
     labels = _bin_labels(len(values))
     desc = words["answer.desc"].format(
         bin=_num(ANSWER_BIN_SECONDS),
@@ -140,7 +137,7 @@ def answer_time_chart(report: Report, lang: str = "id") -> str:
     )
     svg, plot = _frame("answer-times", title, desc, lang)
     for row, text in enumerate(line_texts):
-        seconds = NENA_TARGETS[row][0]
+        seconds = NENA_TARGETS[row].seconds
         y = 48 + row * 16
         key_line = ET.SubElement(plot, "line", x1=str(LEFT), x2=str(LEFT + 24), y1=_f(y - 4), y2=_f(y - 4))
         _stroke(key_line, seconds)
@@ -171,7 +168,7 @@ def answer_time_chart(report: Report, lang: str = "id") -> str:
         anchor="middle",
     )
     _text(plot, LEFT + _plot_width() / 2, HEIGHT - 12, words["answer.x"], size=12, anchor="middle")
-    for seconds, _target in NENA_TARGETS:
+    for seconds in (target.seconds for target in NENA_TARGETS):
         x = LEFT + seconds * scale
         line = ET.SubElement(
             plot, "line", x1=_f(x), x2=_f(x), y1=str(TOP - 6), y2=str(HEIGHT - BOTTOM), attrib={"class": "nena-line"}
@@ -193,12 +190,14 @@ def answer_time_chart(report: Report, lang: str = "id") -> str:
     return _serialise(svg)
 
 
-def _nena_text(words: dict[str, str], seconds: float, target: float, share: float | None) -> str:
+def _nena_text(words: dict[str, str], target: NenaTarget, share: float | None, met: bool) -> str:
     if share is None:
         verdict, shown = words["answer.no_calls"], "–"
     else:
-        verdict, shown = words["answer.met" if share >= target else "answer.not_met"], _percent(share, words)
-    return words["answer.line"].format(s=_num(seconds), share=shown, target=_percent(target, words), verdict=verdict)
+        verdict, shown = words["answer.met" if met else "answer.not_met"], _percent(share, words)
+    return words["answer.line"].format(
+        s=_num(target.seconds), share=shown, target=_percent(target.share, words), verdict=verdict
+    )
 
 
 def _bin_labels(count: int) -> list[str]:

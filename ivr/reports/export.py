@@ -100,7 +100,7 @@ def report_json(report: Report) -> dict[str, Any]:
             "within_20": times.within_20,
             "share_15": times.share_15,
             "share_20": times.share_20,
-            "targets": [{"seconds": seconds, "share": share} for seconds, share in NENA_TARGETS],
+            "targets": [{"seconds": target.seconds, "share": target.share} for target in NENA_TARGETS],
             "meets_nena": times.meets_nena,
             "abandoned": times.abandoned,
             "abandoned_in_ivr": times.abandoned_in_ivr,

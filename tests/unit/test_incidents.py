@@ -3,14 +3,14 @@ in one action, an append-only trail of changes, and the HTTP API behind the cons
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ivr.incidents import KECAMATAN, IncidentConflict, IncidentInvalid, check_transition, clean_fields
+from ivr.store.db import StoreError, Target, connect
 from ivr.store.incidents import IncidentStore
 from ivr.web.console import Console
 from ivr.web.incidents import Incidents
@@ -22,8 +22,10 @@ HOSTILE = 'Jl. O\'Neil "x"; DROP TABLE incidents; -- <script>alert(1)</script>'
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> IncidentStore:
-    return IncidentStore(tmp_path / "calls.sqlite3")
+def store(store_target: Target) -> Iterator[IncidentStore]:
+    opened = IncidentStore(store_target)
+    yield opened
+    opened.close()
 
 
 def test_kabupaten_tangerang_has_29_kecamatan() -> None:
@@ -100,13 +102,14 @@ def test_closing_records_who_and_when_and_freezes_it(store: IncidentStore) -> No
     assert steps == [{"from": "open", "to": "dispatched"}, {"from": "dispatched", "to": "closed"}]
 
 
-def test_the_trail_cannot_be_rewritten(store: IncidentStore, tmp_path: Path) -> None:
-    """incident_events refuses UPDATE and DELETE, even from another connection to the file."""
+def test_the_trail_cannot_be_rewritten(store: IncidentStore, store_target: Target) -> None:
+    """incident_events refuses UPDATE and DELETE, even from another connection to the database."""
     store.open("budi", {})
-    db = sqlite3.connect(tmp_path / "calls.sqlite3")
+    db = connect(store_target)
     for statement in ("UPDATE incident_events SET actor = 'x'", "DELETE FROM incident_events"):
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            db.execute(statement)
+        with pytest.raises(StoreError, match="append-only"):
+            db.run(statement)
+    assert [action for (action,) in db.run("SELECT action FROM incident_events").rows] == ["opened"]
     db.close()
 
 

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from ivr.operators.wallboard import (
-    CallRow,
     DayFigures,
     OperatorNow,
     QueueNow,
@@ -16,18 +15,31 @@ from ivr.operators.wallboard import (
     day_figures,
     floor_picture,
 )
+from ivr.reports.aggregate import CallRow
 
 WIB = ZoneInfo("Asia/Jakarta")
+NOON = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)
+
+
+def call(ivr_outcome: str, queue_outcome: str, queue_wait: float, disposition: str) -> CallRow:
+    return CallRow(
+        "uid",
+        NOON,
+        disposition=disposition,
+        queue_outcome=queue_outcome,
+        queue_wait=queue_wait,
+        ivr_outcome=ivr_outcome,
+    )
 
 
 def answered(wait: float, disposition: str = "genuine") -> CallRow:
-    return CallRow("routed", "answered", wait, disposition)
+    return call("routed", "answered", wait, disposition)
 
 
 def test_nena_shares_count_answers_within_15_and_20_seconds_inclusive() -> None:
     """Waits 3, 12, 15, 18, 20, 25 s: 3 of 6 within 15 s (15 counts), 5 of 6 within 20 s; both targets missed."""
     figures = day_figures(answered(wait) for wait in (3, 12, 15, 18, 20, 25))
-    assert (figures.answered, figures.answered_15, figures.answered_20) == (6, 3, 5)
+    assert (figures.times.answered, figures.times.within_15, figures.times.within_20) == (6, 3, 5)
     nena = figures.as_json()["nena"]
     assert nena == [
         {"seconds": 15, "target": 0.9, "share": 0.5, "met": False},
@@ -56,11 +68,11 @@ def test_abandons_pranks_and_ghosts_are_counted_out_of_all_calls() -> None:
         answered(4, "prank"),
         answered(6, "silent"),
         answered(9, "genuine"),
-        CallRow("routed", "abandoned", 31.0, ""),
-        CallRow("routed", "abandoned", 2.0, ""),
-        CallRow("abandoned_in_ivr", "", 0.0, ""),
-        CallRow("routed", "timeout", 300.0, "prank"),
-        CallRow("routed", "answered", 40.0, "prank"),
+        call("routed", "abandoned", 31.0, ""),
+        call("routed", "abandoned", 2.0, ""),
+        call("abandoned_in_ivr", "", 0.0, ""),
+        call("routed", "timeout", 300.0, "prank"),
+        call("routed", "answered", 40.0, "prank"),
     ]
     figures = day_figures(rows).as_json()
     assert (figures["calls"], figures["answered"], figures["abandoned_queue"], figures["abandoned_ivr"]) == (8, 4, 2, 1)
@@ -69,9 +81,8 @@ def test_abandons_pranks_and_ghosts_are_counted_out_of_all_calls() -> None:
 
 def test_store_rows_become_call_rows() -> None:
     """CallStore.calls_between's dicts: a missing or NULL wait reads as 0."""
-    assert CallRow.from_store({"outcome": "routed", "queue_outcome": "answered", "queue_wait": None}) == CallRow(
-        "routed", "answered", 0.0, ""
-    )
+    row = {"uniqueid": "uid", "started_at": NOON.isoformat(), "outcome": "routed", "queue_outcome": "answered"}
+    assert CallRow.from_store({**row, "queue_wait": None}) == call("routed", "answered", 0.0, "")
 
 
 def test_the_day_is_the_centers_day_in_wib() -> None:

@@ -1,0 +1,226 @@
+"""One command: every scenario x policy of the load model, side by side, the targets of issue 12 checked.
+
+    python -m bench.loadmodel.run --policies all --scenario all --days 30 --seed 1 --sweep 12
+
+writes bench/results/loadmodel.md (with this command at its top) and loadmodel_<scenario>.svg.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from bench.loadmodel.engine import LineSimulation
+from bench.loadmodel.model import DEFAULT_MODEL, Model, ModelError, load_model
+from bench.loadmodel.policies import policy_config
+from bench.loadmodel.report import Figures, figures, table, wait_svg
+from ivr.check import prompt_timings
+from ivr.config import Config, load_config
+from ivr.flow.analysis import timed_paths
+from ivr.prompts.build import PromptTiming
+
+REPO = Path(__file__).resolve().parents[2]
+# The policies the issue's targets compare (names in model.yaml).
+FIFO, SHIPPED, TRIAGE, BEST = "fifo", "shipped", "triage", "best"
+NENA_SHARE = 0.95
+
+
+def simulate(
+    model: Model,
+    config: Config,
+    timings: Mapping[tuple[str, str], PromptTiming],
+    scenario: str,
+    policy: str,
+    days: int,
+    seed: int,
+    central: int | None = None,
+) -> Figures:
+    chosen = model.policies[policy]
+    run = LineSimulation(
+        model,
+        model.scenarios[scenario],
+        chosen,
+        policy_config(config, chosen, timings),
+        timings,
+        seed,
+        days,
+        central,
+    ).run()
+    return figures(run, central or model.central_operators)
+
+
+def _verdict(ok: bool) -> str:
+    return "**met**" if ok else "**missed**"
+
+
+def targets(model: Model, results: dict[str, dict[str, Figures]]) -> list[str]:
+    lines = []
+    normal = results.get("normal", {})
+    for name in (BEST, SHIPPED, TRIAGE):
+        if name in normal:
+            row = normal[name]
+            lines.append(
+                f"- Normal load, {name}: {100 * row.within(20):.1f}% of genuine calls with a human within 20 s "
+                f"of answer (target ≥ 95%): {_verdict(row.within(20) >= NENA_SHARE)}; p99 {row.p(0.99):.1f} s."
+            )
+    for scenario in ("surge10", "surge20"):
+        rows = results.get(scenario, {})
+        if BEST not in rows:
+            continue
+        best = rows[BEST].p(0.95)
+        for other in (FIFO, "fifo-pooled", SHIPPED):
+            if other in rows:
+                ratio = rows[other].p(0.95) / best
+                lines.append(
+                    f"- {scenario}: genuine p95 {BEST} {best:.1f} s vs {other} {rows[other].p(0.95):.1f} s: "
+                    f"{ratio:.1f}x better (target ≥ 2x): {_verdict(ratio >= 2)}."
+                )
+    if TRIAGE in normal and SHIPPED in normal:
+        triaged, shipped = normal[TRIAGE].junk_seconds_per_call, normal[SHIPPED].junk_seconds_per_call
+        lines.append(
+            f"- Junk, normal load: operator seconds per prank/ghost call {triaged:.1f} with triage vs "
+            f"{shipped:.1f} shipped ({100 * (1 - triaged / shipped):.0f}% less; target ≥ 50%): "
+            f"{_verdict(triaged <= shipped / 2)}."
+        )
+    return lines
+
+
+def sweep(
+    model: Model,
+    config: Config,
+    timings: Mapping[tuple[str, str], PromptTiming],
+    scenario: str,
+    policies: list[str],
+    days: int,
+    seed: int,
+    most: int,
+) -> list[str]:
+    """The fewest central operators that hold 95% of genuine calls within 20 s, per policy."""
+    lines = [
+        f"| policy | central operators needed in {scenario} (95% ≤ 20 s) | share ≤ 20 s by central operators |",
+        "| --- | ---: | --- |",
+    ]
+    for policy in policies:
+        shares, needed = [], "more than " + str(most)
+        for central in range(model.central_operators, most + 1):
+            row = simulate(model, config, timings, scenario, policy, days, seed, central)
+            shares.append(f"{central}: {100 * row.within(20):.1f}%")
+            if row.within(20) >= NENA_SHARE:
+                needed = str(central)
+                break
+        lines.append(f"| {policy} | {needed} | {', '.join(shares)} |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.loadmodel.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    parser.add_argument("--root", type=Path, default=REPO, help="where dialplan/ and sop/ are")
+    parser.add_argument("--scenario", default="all", help="a scenario of the model, a comma list, or all")
+    parser.add_argument("--policies", default="all", help="policies of the model, a comma list, or all")
+    parser.add_argument("--days", type=int, default=30, help="measured model days (after the model's warm-up)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sweep", type=int, default=0, help="in surge scenarios, try up to N central operators")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    args = parser.parse_args(argv)
+    try:
+        model = load_model(args.model, _display(args.model))
+    except ModelError as error:
+        print(error, file=sys.stderr)
+        return 1
+    config = load_config(args.root)
+    timings, source = prompt_timings(config, args.root / "var" / "asterisk" / "data" / "sounds")
+    scenarios = list(model.scenarios) if args.scenario == "all" else args.scenario.split(",")
+    policies = list(model.policies) if args.policies == "all" else args.policies.split(",")
+    unknown = [name for name in scenarios if name not in model.scenarios] + [
+        name for name in policies if name not in model.policies
+    ]
+    if unknown:
+        print(f"unknown scenario or policy: {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    results: dict[str, dict[str, Figures]] = {}
+    body: list[str] = []
+    args.out.mkdir(parents=True, exist_ok=True)
+    for scenario in scenarios:
+        rows = [simulate(model, config, timings, scenario, policy, args.days, args.seed) for policy in policies]
+        results[scenario] = {row.policy: row for row in rows}
+        picture = f"loadmodel_{scenario}.svg"
+        (args.out / picture).write_text(wait_svg(f"{scenario}: genuine callers with a human within x s", rows))
+        body += [f"## {scenario}: {_describe(model, scenario)}", "", *table(rows), "", f"![{scenario}]({picture})", ""]
+        if args.sweep and model.scenarios[scenario].surge is not None:
+            body += [*sweep(model, config, timings, scenario, policies, args.days, args.seed, args.sweep), ""]
+    command = "python -m bench.loadmodel.run " + shlex.join(argv if argv is not None else sys.argv[1:])
+    head = [
+        "# Load model of the 112 line: policies side by side",
+        "",
+        f"Command: `{command}`  ",
+        f"Model: `{_display(args.model)}`; prompt times {source}; {args.days} measured days after "
+        f"{model.warmup_days} warm-up days, seed {args.seed}; ran in {time.monotonic() - started:.0f} s.  ",
+        f"Base: {model.calls_per_day:g} calls a day, the peak hour {model.peak_hour_rate:.1f} calls; "
+        f"{model.central_operators} central operators; the agencies' operators of sop/operators.yaml.",
+        "",
+        *_emergency_paths(config, timings),
+        "",
+        "## Targets (issue 12)",
+        "",
+        *targets(model, results),
+        "",
+        *_reading(),
+        "",
+    ]
+    out = args.out / "loadmodel.md"
+    out.write_text("\n".join([*head, *body]))
+    print("\n".join([*head, *body]))
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def _describe(model: Model, name: str) -> str:
+    scenario = model.scenarios[name]
+    text = f"{scenario.load:g}x the {model.calls_per_day:g}-call day, mix {scenario.mix}"
+    if scenario.surge is not None:
+        surge = scenario.surge
+        rate = surge.multiplier * model.peak_hour_rate
+        text += (
+            f"; at {surge.hour:02d}:00 one hour of {surge.multiplier:g}x the peak hour ({rate:.0f} calls), mix "
+            f"{surge.mix}. Figures are of the calls arriving in that hour (one such hour per model day)"
+        )
+    else:
+        text += ". Figures are of every call of the measured days"
+    return text
+
+
+def _emergency_paths(config: Config, timings: Mapping[tuple[str, str], PromptTiming]) -> list[str]:
+    flow = config.flows["112"]
+    paths = [path for path in timed_paths(flow, config.sop, timings) if path.emergency and not path.came_back]
+    fastest = sorted(paths, key=lambda path: path.seconds)[:3] + sorted(paths, key=lambda path: -path.seconds)[:1]
+    return [
+        "Menu time of emergency paths of the shipped flow (`ivr check`'s timing model; the simulated callers "
+        "spend exactly this): " + "; ".join(f"{path.describe()} {path.seconds:.1f} s" for path in fastest) + "."
+    ]
+
+
+def _reading() -> list[str]:
+    return [
+        "How to read: \"to a human\" is from Asterisk's answer, the menu included, to an operator's answer,",
+        "over genuine calls answered; the ≤ 15 s / ≤ 20 s shares are of all genuine calls (a caller who gave up",
+        "counts as not answered). A genuine caller who gives up may call again (model.yaml); each call counts.",
+        '"Incidents never reached": every call of that emergency given up. Operator seconds per prank/ghost',
+        "call: ring, talk and wrap-up of the prank and ghost calls answered, divided by all of them.",
+    ]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
