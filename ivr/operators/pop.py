@@ -16,7 +16,6 @@ from typing import Any
 from ivr.config.sop import Sop
 from ivr.routing.decide import Standing
 
-
 # The channel variable an operator's consultation call carries (extensions_transfer.conf sets it from
 # the phone's X-Siaga-For header, manager.conf's channelvars puts it into every event of the channel):
 # the uniqueid of the citizen's call the consultation is about.
