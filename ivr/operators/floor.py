@@ -103,6 +103,9 @@ class Floor:
         # A call that outlived a restart of the service (the operator may still be talking).
         self.calls: dict[str, CallInHand] = _restored(saved.calls_in_hand(time.time() - CALL_MEMORY))
         self.handled: dict[str, deque[str]] = {}
+        # Consultations over before app_queue's AgentComplete for them came (the phone's idle state
+        # may come first): that AgentComplete must not start a wrap-up.
+        self._consultations_over: deque[str] = deque(maxlen=HANDLED_MEMORY)
         self._subscribers: dict[str, list[Callable[[Message], None]]] = {}
         self._last_sent: dict[int, Message] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -343,6 +346,8 @@ class Floor:
         if operator is None:
             return
         call = self.calls.get(operator.id)
+        if fields.get("Uniqueid") in self._consultations_over:
+            return
         if call is not None and call.consult_leg and call.consult_leg == fields.get("Uniqueid"):
             # The consulting phone left the bridge: cancelled or swapped out by the transfer; which one,
             # the transferring operator's AgentComplete or this phone going idle says.
@@ -380,6 +385,7 @@ class Floor:
         if operator is None or call is None or fields.get("Status") not in PHONE_IDLE:
             return
         if call.consult_leg and call.phase == "on_call":
+            self._consultations_over.append(call.consult_leg)
             del self.calls[operator.id]
         elif call.transferred_in and call.phase == "on_call":
             call.phase = "wrap_up"
