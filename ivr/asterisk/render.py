@@ -23,6 +23,7 @@ from ivr.check import session_worst_case
 from ivr.config import Config, ConfigError, load_config
 from ivr.config.sop import Sop
 from ivr.flow.analysis import IncompleteProof
+from ivr.operators.pop import CONSULT_VARIABLE
 from ivr.routing.decide import fallback_priority
 from ivr.settings import Settings
 
@@ -154,13 +155,25 @@ def render_queues(sop: Sop) -> str:
 
 # How long a transferred caller waits in the agency's queue before going back to the operator.
 TRANSFER_WAIT = 60
+# How long an operator's consultation call waits in the agency's queue (the citizen is on hold).
+CONSULT_WAIT = 45
+# The header's value as the channel keeps it: a uniqueid's characters (ivr.operators.pop.UNIQUEID),
+# bounded; the floor checks it names the consulting operator's call in hand.
+UNIQUEID_MAX = 64
 
 
 def render_transfers(sop: Sop) -> str:
     """An operator's blind transfer (SIP REFER to xfer-<queue>) puts the caller into that queue; if
     nobody there takes the call (none logged in, all paused, time out), the caller goes back to the
     operator who transferred (BLINDTRANSFER names their channel), and if they do not answer, to the
-    central call-takers: a failed transfer never leaves the caller with nobody."""
+    central call-takers: a failed transfer never leaves the caller with nobody.
+
+    A warm transfer starts with a consultation: the operator's phone holds the citizen and calls
+    consult-<queue>, naming the citizen's call in an X-Siaga-For header (filtered to a uniqueid's
+    characters: it is the browser's data); the agency operator answers from that queue, and the
+    operator completes it with a REFER/Replaces that Asterisk's res_pjsip_refer bridges. A consultation
+    nobody answers ends only the consultation; the citizen reaches consult-<queue> only as a blind
+    transfer (a Replaces naming a dialog that has just ended), and is then treated as one."""
     lines = ["; Rendered by `ivr render` from sop/: do not edit here.", "[siaga-transfer]"]
     for queue in sorted(sop.queues):
         lines += [
@@ -168,6 +181,13 @@ def render_transfers(sop: Sop) -> str:
             f" same => n,UserEvent(SiagaTransfer,Target: {queue},From: ${{SIAGA_XFER_FROM}})",
             f" same => n,Queue({queue},,,,{TRANSFER_WAIT})",
             " same => n,Goto(siaga-transfer-back,s,1)",
+            # A REFER whose Replaces dialog is gone (the consultation just ended) arrives here as a
+            # blind transfer of the citizen (res_pjsip_refer's "external replaces"): treated as one.
+            f'exten => consult-{queue},1,GotoIf($["${{BLINDTRANSFER}}" != ""]?xfer-{queue},1)',
+            f" same => n,Set({CONSULT_VARIABLE}=${{FILTER(a-zA-Z0-9.\\x2d,${{PJSIP_HEADER(read,X-Siaga-For)}})}})",
+            f" same => n,Set({CONSULT_VARIABLE}=${{{CONSULT_VARIABLE}:0:{UNIQUEID_MAX}}})",
+            f" same => n,Queue({queue},,,,{CONSULT_WAIT})",
+            " same => n,Hangup()",
         ]
     lines += [
         "",
@@ -265,6 +285,7 @@ def render(
         "central_queue": sop.central_queue.name,
         "fallback_priority": str(fallback_priority(sop)),
         "callback_dial": callback_dial(settings.callback_dial),
+        "consult_variable": CONSULT_VARIABLE,
     }
     templates = sorted(template_dir.glob("*.conf"))
     if not templates:

@@ -5,6 +5,17 @@ record and the caller's history; AgentConnect → on call; AgentComplete → wra
 the SOP gives the category, unless the operator already closed the call as junk; a caller who hangs
 up while it rings is shown as such. An outcome is written to the call's record (it feeds prank triage
 at the caller's next call) and a junk outcome ends the wrap-up: back to available in one key.
+
+A warm transfer: the operator's phone holds the citizen and calls the agency's queue itself, the
+consulting channel naming the citizen's call (``consult_for``). The agency operator's pop is then the
+citizen's call, not the consulting phone's; it gives no outcome while it is a consultation. The
+operator completes it with a REFER/Replaces: app_queue's bridges are never merged, so Asterisk links
+them with a Local channel pair (queue_log ATTENDEDTRANSFER|LINK) and app_queue ends both queue calls:
+the agency operator's consultation as if its caller hung up (COMPLETECALLER), the citizen's with the
+transferring operator as "transfer". That last AgentComplete makes the citizen's call the agency
+operator's, who goes on talking: its end is then their phone going idle (QueueMemberStatus). Their
+phone going idle while it is still a consultation (cancelled, or never transferred) leaves nothing on
+their screen and no wrap-up.
 """
 
 from __future__ import annotations
@@ -13,7 +24,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from dataclasses import fields as dataclass_fields
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -24,7 +35,7 @@ from ivr.ami.agents import Agents
 from ivr.ami.live import LiveQueues
 from ivr.config import Config
 from ivr.config.roster import Operator
-from ivr.operators.pop import CallInHand, Ringing, build_pop
+from ivr.operators.pop import CallInHand, Ringing, build_pop, consult_for
 from ivr.operators.states import NO_ANSWER_REASON, WRAPUP_REASON
 from ivr.routing.decide import Standing
 from ivr.routing.triage import CallerHistory, assess
@@ -41,6 +52,8 @@ DEFAULT_WRAPUP_SECONDS = 30.0
 HANDLED_MEMORY = 20
 # A saved call in hand older than this is over, whatever the last word on it was.
 CALL_MEMORY = 3600.0
+# AST_DEVICE_* of a phone with no call: NOT_INUSE, INVALID, UNAVAILABLE.
+PHONE_IDLE = ("1", "4", "5")
 
 Message = dict[str, Any]
 
@@ -90,6 +103,9 @@ class Floor:
         # A call that outlived a restart of the service (the operator may still be talking).
         self.calls: dict[str, CallInHand] = _restored(saved.calls_in_hand(time.time() - CALL_MEMORY))
         self.handled: dict[str, deque[str]] = {}
+        # Consultations over before app_queue's AgentComplete for them came (the phone's idle state
+        # may come first): that AgentComplete must not start a wrap-up.
+        self._consultations_over: deque[str] = deque(maxlen=HANDLED_MEMORY)
         self._subscribers: dict[str, list[Callable[[Message], None]]] = {}
         self._last_sent: dict[int, Message] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -101,6 +117,7 @@ class Floor:
         client.on("AgentComplete", self._on_agent_complete)
         client.on("AgentRingNoAnswer", self._on_ring_no_answer)
         client.on("QueueCallerAbandon", self._on_caller_abandon)
+        client.on("QueueMemberStatus", self._on_member_status)
 
     # What a console sees
     def roster(self) -> Mapping[str, Operator]:
@@ -189,7 +206,12 @@ class Floor:
         """Record ``outcome``; False when no such call. Raises NotYourCall, UnknownDisposition."""
         call = self.calls.get(operator.id)
         # Answered by this operator: a call that only rang them (a ringall queue rings several) is not.
-        in_hand = call is not None and call.uniqueid == uniqueid and call.phase in ("on_call", "wrap_up")
+        in_hand = (
+            call is not None
+            and call.uniqueid == uniqueid
+            and call.phase in ("on_call", "wrap_up")
+            and not call.consult_leg  # a consultation about another operator's call
+        )
         mine = in_hand or uniqueid in self.handled.get(operator.id, ())
         if not mine and operator.role == "operator":
             raise NotYourCall(f"call {uniqueid} was not answered by {operator.id}")
@@ -223,23 +245,49 @@ class Floor:
             return
         queue = fields.get("Queue", "")
         view = self.live.queues.get(queue)
-        uniqueid = fields.get("Uniqueid", "")
-        joined = view.callers.get(uniqueid) if view else None
+        leg = fields.get("Uniqueid", "")
+        joined = view.callers.get(leg) if view else None
         ringing = Ringing(
-            uniqueid=uniqueid,
+            uniqueid=leg,
             queue=queue,
             caller_number=fields.get("CallerIDNum", ""),
             caller_name=fields.get("CallerIDName", ""),
             rang_at=time.time(),
             waited_seconds=time.monotonic() - joined if joined is not None else 0.0,
         )
+        consulting = self._consultation(fields)
+        if consulting is not None:
+            # The citizen's call, as the consulting operator has it (the caller ID the trunk gave).
+            by, about = consulting
+            ringing = replace(
+                ringing,
+                uniqueid=about.uniqueid,
+                caller_number=about.caller,
+                caller_name=about.caller_name,
+                consult_leg=leg,
+                consult_from=by.name,
+            )
         # The pop goes out at once from what is in memory; the caller's history follows when read, so
         # a slow store delays only the history, and an answer or a hang-up is never overwritten.
-        recent = self.recent_record(uniqueid)
+        recent = self.recent_record(ringing.uniqueid)
         call = build_pop(ringing, asdict(recent) if recent is not None else None, [], None, self.config().sop)
         self.calls[operator.id] = call
         self._call_changed(operator.id)
         self._spawn(self._complete_pop(operator, ringing, call))
+
+    def _consultation(self, fields: Mapping[str, str]) -> tuple[Operator, CallInHand] | None:
+        """(the consulting operator, the citizen's call they have in hand) when the queue caller is
+        an operator's consultation about that call; None for any other caller."""
+        uniqueid = consult_for(fields)
+        if uniqueid is None:
+            return None
+        # The consulting phone's channel: its interface and a sequence (PJSIP/op-budi-0000001a).
+        consulting = self.agents.operator_for(fields.get("Channel", "").rpartition("-")[0])
+        their = self.calls.get(consulting.id) if consulting else None
+        if consulting is None or their is None or their.uniqueid != uniqueid:
+            log.warning("consultation_unlinked", uniqueid=fields.get("Uniqueid", ""), consult_for=uniqueid)
+            return None
+        return consulting, their
 
     async def _complete_pop(self, operator: Operator, ringing: Ringing, shown: CallInHand) -> None:
         started = time.perf_counter()
@@ -262,6 +310,7 @@ class Floor:
             return
         full = build_pop(ringing, record, history, standing, sop)
         full.phase, full.outcome, full.caller_hung_up = shown.phase, shown.outcome, shown.caller_hung_up
+        full.consult_leg = shown.consult_leg  # a transfer completed meanwhile
         full.incidents = incidents
         self.calls[operator.id] = full
         self._call_changed(operator.id)
@@ -276,23 +325,35 @@ class Floor:
     def _on_agent_connect(self, fields: dict[str, str]) -> None:
         operator = self._operator(fields)
         call = self.calls.get(operator.id) if operator else None
-        if operator is None or call is None or call.uniqueid != fields.get("Uniqueid"):
+        if operator is None or call is None or call.leg != fields.get("Uniqueid"):
             return
         call.phase = "on_call"
-        self.handled.setdefault(operator.id, deque(maxlen=HANDLED_MEMORY)).append(call.uniqueid)
+        if not call.consult_leg:
+            self._handled_by(operator, call)
         self._call_changed(operator.id)
         # A ringall queue rang others too; app_queue only cancels their legs (no event of the agent
         # class says so): their pop goes, so nobody else can close this call.
         for other, rang in list(self.calls.items()):
-            if other != operator.id and rang.uniqueid == call.uniqueid and rang.phase == "ringing":
+            if other != operator.id and rang.leg == call.leg and rang.phase == "ringing":
                 del self.calls[other]
                 self._call_changed(other)
+
+    def _handled_by(self, operator: Operator, call: CallInHand) -> None:
+        self.handled.setdefault(operator.id, deque(maxlen=HANDLED_MEMORY)).append(call.uniqueid)
 
     def _on_agent_complete(self, fields: dict[str, str]) -> None:
         operator = self._operator(fields)
         if operator is None:
             return
         call = self.calls.get(operator.id)
+        if fields.get("Uniqueid") in self._consultations_over:
+            return
+        if call is not None and call.consult_leg and call.consult_leg == fields.get("Uniqueid"):
+            # The consulting phone left the bridge: cancelled or swapped out by the transfer; which one,
+            # the transferring operator's AgentComplete or this phone going idle says.
+            return
+        if fields.get("Reason") == "transfer":
+            self._transferred_to_consultant(fields.get("Uniqueid", ""))
         if call is not None and call.uniqueid == fields.get("Uniqueid"):
             if call.outcome in JUNK_OUTCOMES:
                 del self.calls[operator.id]
@@ -300,6 +361,37 @@ class Floor:
                 return
             call.phase = "wrap_up"
         self._spawn(self._wrapup(operator, call))
+        self._call_changed(operator.id)
+
+    def _transferred_to_consultant(self, uniqueid: str) -> None:
+        """The citizen's call ``uniqueid`` left its operator by a transfer: an operator in a
+        consultation about it (answered) has it in hand now, and is still talking."""
+        for operator_id, call in list(self.calls.items()):
+            if call.uniqueid == uniqueid and call.consult_leg and call.phase == "on_call":
+                operator = self.roster().get(operator_id)
+                if operator is None:
+                    continue
+                call.consult_leg = ""
+                self._handled_by(operator, call)
+                log.info("warm_transfer_completed", uniqueid=uniqueid, operator=operator_id)
+                self._call_changed(operator_id)
+
+    def _on_member_status(self, fields: dict[str, str]) -> None:
+        """The phone went idle: a consultation still not transferred is over (nothing left on the
+        screen, no wrap-up); a warm-transferred call has ended (app_queue said its last word at the
+        transfer): wrap-up as after any call."""
+        operator = self._operator(fields)
+        call = self.calls.get(operator.id) if operator else None
+        if operator is None or call is None or fields.get("Status") not in PHONE_IDLE:
+            return
+        if call.consult_leg and call.phase == "on_call":
+            self._consultations_over.append(call.consult_leg)
+            del self.calls[operator.id]
+        elif call.transferred_in and call.phase == "on_call":
+            call.phase = "wrap_up"
+            self._spawn(self._wrapup(operator, call))
+        else:
+            return
         self._call_changed(operator.id)
 
     async def _wrapup(self, operator: Operator, call: CallInHand | None) -> None:
@@ -321,7 +413,7 @@ class Floor:
             # Siap), so app_queue rings someone who is there instead of this phone for every caller.
             self._spawn(self._paused_for_no_answer(operator))
         call = self.calls.get(operator.id) if operator else None
-        if operator is not None and call is not None and call.uniqueid == fields.get("Uniqueid"):
+        if operator is not None and call is not None and call.leg == fields.get("Uniqueid"):
             # Rung out to someone else (or back to the queue): not this operator's call any more.
             del self.calls[operator.id]
             self._call_changed(operator.id)
@@ -353,10 +445,14 @@ class Floor:
     def _on_caller_abandon(self, fields: dict[str, str]) -> None:
         uniqueid = fields.get("Uniqueid", "")
         for operator_id, call in list(self.calls.items()):
-            if call.uniqueid == uniqueid and call.phase == "ringing":
+            if call.leg != uniqueid or call.phase != "ringing":
+                continue
+            if call.consult_leg:
+                del self.calls[operator_id]  # the consulting operator gave up: nobody to call back
+            else:
                 call.caller_hung_up = True
                 call.phase = "ended"
-                self._call_changed(operator_id)
+            self._call_changed(operator_id)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)

@@ -7,6 +7,8 @@ stays data: the page writes it as text.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,10 +16,28 @@ from typing import Any
 from ivr.config.sop import Sop
 from ivr.routing.decide import Standing
 
+# The channel variable an operator's consultation call carries (extensions_transfer.conf sets it from
+# the phone's X-Siaga-For header, manager.conf's channelvars puts it into every event of the channel):
+# the uniqueid of the citizen's call the consultation is about.
+CONSULT_VARIABLE = "SIAGA_CONSULT_FOR"
+# An Asterisk uniqueid ([systemname-]epoch.sequence) or our test calls' ChannelId: what the dialplan's
+# FILTER lets through, bounded.
+UNIQUEID = re.compile(r"[A-Za-z0-9.-]{1,64}")
+
+
+def consult_for(fields: Mapping[str, str]) -> str | None:
+    """The citizen's call that the queue caller of an agent event consults about (its ChanVariable),
+    or None for an ordinary caller."""
+    name, _, value = fields.get("ChanVariable", "").partition("=")
+    return value if name == CONSULT_VARIABLE and UNIQUEID.fullmatch(value) else None
+
 
 @dataclass(frozen=True)
 class Ringing:
-    """What AMI says when app_queue rings an operator for a caller (AgentCalled)."""
+    """What AMI says when app_queue rings an operator for a caller (AgentCalled).
+
+    For a consultation (another operator's phone in the queue, about a citizen on hold) ``uniqueid``
+    is the citizen's call and ``consult_leg`` the consulting phone's channel, which app_queue names."""
 
     uniqueid: str
     queue: str
@@ -25,6 +45,8 @@ class Ringing:
     caller_name: str
     rang_at: float  # Unix seconds
     waited_seconds: float  # in the queue so far
+    consult_leg: str = ""
+    consult_from: str = ""  # the consulting operator's name
 
 
 @dataclass
@@ -48,6 +70,22 @@ class CallInHand:
     caller_hung_up: bool = False
     # Incidents this call is linked to (a transferred call arrives with the incident opened for it).
     incidents: list[dict[str, Any]] = field(default_factory=list)
+    # A consultation: the consulting operator's channel while it lasts (app_queue's events name it,
+    # not the citizen's call), empty once the citizen was transferred to this operator.
+    consult_leg: str = ""
+    # Who consulted (an operator's name): the call came by a warm transfer.
+    consult_from: str = ""
+
+    @property
+    def leg(self) -> str:
+        """The queue caller app_queue's events name for this call."""
+        return self.consult_leg or self.uniqueid
+
+    @property
+    def transferred_in(self) -> bool:
+        """Warm-transferred to this operator: app_queue reported its end already (AgentComplete,
+        transfer), so its end here is the phone going idle."""
+        return bool(self.consult_from) and not self.consult_leg
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,6 +124,8 @@ def build_pop(
         history=recent,
         standing=_standing(standing),
         checklist=checklist,
+        consult_leg=ringing.consult_leg,
+        consult_from=ringing.consult_from,
     )
 
 

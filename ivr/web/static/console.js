@@ -22,8 +22,8 @@
 
   const model = {
     me: null, csrf: "", state: null, queues: null, call: null, callAt: 0,
-    connected: false, posting: false, notesFor: null,
-    phone: { reg: "none", cause: "", call: "idle", muted: false, held: false },
+    connected: false, posting: false, notesFor: null, completing: false,
+    phone: { reg: "none", cause: "", call: "idle", muted: false, held: false, consult: "none" },
   };
   let phone = null;
   const ringer = window.phoneKit.createRinger();
@@ -160,6 +160,10 @@
       : t("call.standing_clean");
     fill($("pop-body"),
       el("div", { id: "pop-phase", class: "pop-phase" }, i18n.label("call.phase", c.phase)),
+      c.consult_from
+        ? el("div", { id: "pop-consult", class: "pop-consult" },
+          t(c.consult_leg ? "call.consult_from" : "call.transferred_from", { name: c.consult_from }))
+        : null,
       flag
         ? el("div", { id: "pop-standing", class: "standing flagged" },
           t("call.standing", { flag: i18n.label("flag", flag), until: when(c.standing.until) }))
@@ -207,9 +211,16 @@
     save(CHECKS, uid, [...ticks]);
   }
 
+  // A consultation is another operator's call: they give its outcome, unless they transfer it here.
+  // Nor while this operator consults about it: the citizen is on hold, not to be closed in one key.
+  function outcomeAllowed(c) {
+    return Boolean(c) && (c.phase === "on_call" || c.phase === "wrap_up") && !c.consult_leg &&
+      model.phone.consult === "none" && !model.posting;
+  }
+
   function renderOutcomes() {
     const c = model.call;
-    const usable = Boolean(c) && (c.phase === "on_call" || c.phase === "wrap_up") && !model.posting;
+    const usable = outcomeAllowed(c);
     fill($("outcome-buttons"), outcomes().map((o) => el("button", {
       type: "button", class: ["btn", "btn-outcome", JUNK.has(o.code) ? "junk" : "keep", c && c.outcome === o.code ? "chosen" : ""],
       "data-outcome": o.code, "aria-keyshortcuts": o.key, disabled: !usable,
@@ -240,7 +251,14 @@
     $("btn-hangup").disabled = p.call === "idle";
     $("btn-mute").disabled = p.call !== "in_call";
     $("btn-hold").disabled = p.call !== "in_call";
-    $("btn-transfer").disabled = p.call !== "in_call" || !model.call;
+    const consulting = p.consult !== "none";
+    const transferable = p.call === "in_call" && Boolean(model.call) && !model.call.consult_leg && !consulting;
+    $("btn-transfer").disabled = !transferable;
+    $("btn-consult").disabled = !transferable;
+    $("btn-consult-complete").disabled = p.consult !== "talking" || model.completing;
+    $("btn-consult-cancel").disabled = !consulting;
+    $("consult-status").textContent = consulting ? t("consult." + p.consult) : "";
+    renderOutcomes();
     $("btn-mute").textContent = p.muted ? t("phone.unmute") : t("phone.mute");
     $("btn-hold").textContent = p.held ? t("phone.unhold") : t("phone.hold");
     $("btn-mute").setAttribute("aria-pressed", String(p.muted));
@@ -274,7 +292,7 @@
 
   async function recordOutcome(code) {
     const c = model.call;
-    if (!c || model.posting || !(c.phase === "on_call" || c.phase === "wrap_up")) return;
+    if (!outcomeAllowed(c)) return;
     const uid = String(c.uniqueid);
     model.posting = true;
     renderOutcomes();
@@ -344,7 +362,40 @@
     const ok = await phone.transfer(queue);
     if (!ok) { showError(t("transfer.failed")); renderPhone(); return; }
     phone.hangup(); // Asterisk took the caller (202 Accepted): this leg is over, the phone free again
-    await post("/api/calls/" + encodeURIComponent(String(c.uniqueid)) + "/outcome", { outcome: "transferred" });
+    await transferred(c);
+  }
+
+  function transferred(c) {
+    return post("/api/calls/" + encodeURIComponent(String(c.uniqueid)) + "/outcome", { outcome: "transferred" });
+  }
+
+  // Warm transfer: Konsultasi holds the citizen and calls the agency's queue (their operator's screen
+  // pops with this call); Selesaikan joins the citizen to them; Batal (or that call ending) brings
+  // the citizen back to this phone.
+  function consultCall() {
+    const queue = $("transfer-target").value;
+    const c = model.call;
+    if (!queue || !c || !phone) return;
+    clearError();
+    if (!phone.consultStart(queue, c.uniqueid)) showError(t("transfer.failed"));
+  }
+
+  async function completeConsult() {
+    const c = model.call;
+    if (!c || !phone || model.completing) return;
+    model.completing = true;
+    renderPhone();
+    const ok = await phone.consultComplete();
+    model.completing = false;
+    if (!ok) { showError(t("transfer.failed")); renderPhone(); return; }
+    await transferred(c);
+  }
+
+  function phoneChanged(status) {
+    const back = model.phone.consult !== "none" && status.consult === "none" && !model.completing;
+    model.phone = status;
+    if (back) showError(t("consult.back"));
+    renderPhone();
   }
 
   function renderTransferTargets() {
@@ -358,7 +409,7 @@
     model.csrf = String(me.csrf || "");
     renderHeader(); renderOutcomes(); renderTransferTargets();
     if (first) {
-      phone = window.phoneKit.createPhone(me.sip, $("remote-audio"), (status) => { model.phone = status; renderPhone(); });
+      phone = window.phoneKit.createPhone(me.sip, $("remote-audio"), phoneChanged);
       window.siagaPhone = phone; // for a supervisor's or a test's look at the audio (audioStats)
       phone.start();
     }
@@ -405,6 +456,9 @@
   // What the incident panel (incidents.js) shares: the same POST, CSRF token and error line.
   window.siagaConsole = Object.freeze({ post, get me() { return model.me; } });
   $("btn-transfer").addEventListener("click", transferCall);
+  $("btn-consult").addEventListener("click", consultCall);
+  $("btn-consult-complete").addEventListener("click", completeConsult);
+  $("btn-consult-cancel").addEventListener("click", () => phone && phone.cancelConsult());
   window.siagaIncidents.start();
   window.siagaCallbacks.start();
   document.addEventListener("keydown", onKey);

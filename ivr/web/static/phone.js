@@ -1,6 +1,7 @@
 // The browser phone: one JsSIP user agent registered with the credentials /api/me issues for this
-// console session, one call at a time, audio only. The screen pop does not depend on it: it comes
-// from the WebSocket, so a phone that fails to register still shows who is calling.
+// console session, one call at a time, audio only, plus at most one consultation call (a warm
+// transfer) while that call is on hold. The screen pop does not depend on it: it comes from the
+// WebSocket, so a phone that fails to register still shows who is calling.
 "use strict";
 
 (function () {
@@ -9,24 +10,36 @@
   const MEDIA = { audio: true, video: false };
 
   function createPhone(sip, audio, onChange) {
-    const status = { reg: "none", cause: "", call: "idle", muted: false, held: false };
+    // consult: none | calling | talking (the second call, to an agency's operator).
+    const status = { reg: "none", cause: "", call: "idle", muted: false, held: false, consult: "none" };
     let ua = null;
     let session = null;
+    let consult = null;
+    let completing = false; // a REFER/Replaces is out: the consultation's end is the transfer's
 
     function changed() { onChange(Object.assign({}, status)); }
+
+    // The speaker plays the call being talked on: the consultation while there is one.
+    function speaking(pc) { return (consult && consult.connection) || (session && session.connection) || pc; }
+
+    function playReceivers(pc) {
+      const tracks = pc.getReceivers().map((r) => r.track).filter((tr) => tr && tr.kind === "audio");
+      if (tracks.length) audio.srcObject = new MediaStream(tracks);
+    }
 
     function attachRemote(pc) {
       // Late-joining tracks arrive by event; tracks already there (answer raced us) by receivers.
       pc.addEventListener("track", (ev) => {
+        if (speaking(pc) !== pc) return; // the held call's tracks wait for its turn
         audio.srcObject = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([ev.track]);
       });
-      const tracks = pc.getReceivers().map((r) => r.track).filter((tr) => tr && tr.kind === "audio");
-      if (tracks.length) audio.srcObject = new MediaStream(tracks);
+      if (speaking(pc) === pc) playReceivers(pc);
     }
 
     function endSession(ended) {
       if (session !== ended) return;
       session = null;
+      if (consult && !consult.isEnded()) consult.terminate(); // nothing left to transfer
       audio.srcObject = null;
       Object.assign(status, { call: "idle", muted: false, held: false });
       changed();
@@ -91,6 +104,7 @@
     }
 
     function stop() {
+      if (consult && !consult.isEnded()) consult.terminate();
       if (session) session.terminate();
       if (ua) ua.stop();
       ua = null;
@@ -104,28 +118,31 @@
       return true;
     }
 
-    // True when there was a call to end. Safe to call in any state.
+    // True when there was a call to end. Safe to call in any state. During a consultation it ends the
+    // consultation (the citizen on hold comes back), never the citizen.
     function hangup() {
+      if (consult) return cancelConsult();
       if (!session || session.isEnded()) return false;
       session.terminate();
       return true;
     }
 
     function toggleMute() {
-      if (!session || status.call !== "in_call") return;
+      if (!session || status.call !== "in_call" || consult) return;
       if (session.isMuted().audio) session.unmute({ audio: true });
       else session.mute({ audio: true });
     }
 
     function toggleHold() {
-      if (!session || status.call !== "in_call") return;
+      if (!session || status.call !== "in_call" || consult) return;
       if (session.isOnHold().local) session.unhold();
       else session.hold();
     }
 
     function dtmf(tone) {
       // RFC 4733 in the media, what Asterisk's WebRTC endpoints expect (not SIP INFO).
-      if (session && status.call === "in_call") session.sendDTMF(tone, { transportType: "RFC2833" });
+      const talking = status.consult === "talking" ? consult : status.call === "in_call" && !consult ? session : null;
+      if (talking) talking.sendDTMF(tone, { transportType: "RFC2833" });
     }
 
     // Why a transfer failed, kept for the operator's error line; always false.
@@ -138,10 +155,9 @@
     // Blind transfer: SIP REFER to xfer-<queue> at Asterisk, which takes the caller to that queue (and
     // back to this phone if nobody there answers). Resolves true once Asterisk accepted the REFER.
     function transfer(queue) {
-      if (!session || status.call !== "in_call") return Promise.resolve(false);
-      const host = String(sip.uri).split("@")[1];
+      if (!session || status.call !== "in_call" || consult) return Promise.resolve(false);
       return new Promise((resolve) => {
-        session.refer("sip:xfer-" + queue + "@" + host, {
+        session.refer(target("xfer-", queue), {
           eventHandlers: {
             accepted: () => resolve(true),
             requestFailed: (e) => resolve(refused(e)),
@@ -151,9 +167,94 @@
       });
     }
 
-    // Audio counters of the call in hand (getStats), or null without one: is sound flowing both ways?
+    function target(prefix, queue) {
+      return "sip:" + prefix + queue + "@" + String(sip.uri).split("@")[1];
+    }
+
+    // Warm transfer, first step: the citizen on hold (Asterisk plays them music), a call to
+    // consult-<queue> naming the citizen's call (``about``: its uniqueid) so the agency operator's screen
+    // pops with it. Any end of the consultation but a completed transfer brings the citizen back.
+    function consultStart(queue, about) {
+      if (!session || status.call !== "in_call" || consult) return false;
+      const uniqueid = String(about).replace(/[^A-Za-z0-9.-]/g, ""); // a header value: nothing but an id
+      if (!uniqueid) return false;
+      if (!session.isOnHold().local) session.hold();
+      completing = false;
+      status.cause = "";
+      const call = ua.call(target("consult-", queue), {
+        mediaConstraints: MEDIA,
+        pcConfig: PC_CONFIG,
+        extraHeaders: ["X-Siaga-For: " + uniqueid],
+      });
+      consult = call;
+      status.consult = "calling";
+      call.on("peerconnection", (e) => attachRemote(e.peerconnection));
+      if (call.connection) attachRemote(call.connection);
+      call.on("confirmed", () => {
+        if (consult !== call) return;
+        status.consult = "talking";
+        playReceivers(call.connection);
+        changed();
+      });
+      call.on("failed", (e) => consultEnded(call, e));
+      call.on("ended", (e) => consultEnded(call, e));
+      changed();
+      return true;
+    }
+
+    function consultEnded(call, e) {
+      if (consult !== call) return;
+      consult = null;
+      status.consult = "none";
+      if (!completing) {
+        status.cause = String((e && e.cause) || "");
+        resumeCitizen();
+      }
+      changed();
+    }
+
+    function resumeCitizen() {
+      if (!session || session.isEnded()) return;
+      if (session.isOnHold().local) session.unhold();
+      if (session.connection) playReceivers(session.connection);
+    }
+
+    // Batal: end the consultation; the citizen comes back (consultEnded). True when there was one.
+    function cancelConsult() {
+      if (!consult) return false;
+      if (consult.isEnded()) consultEnded(consult, null);
+      else consult.terminate();
+      return true;
+    }
+
+    // Selesaikan: an attended transfer (REFER with Replaces) that Asterisk turns into a bridge of the
+    // citizen and the agency operator; both our legs are then over. Resolves true once accepted.
+    function consultComplete() {
+      if (!session || !consult || status.consult !== "talking") return Promise.resolve(false);
+      const call = consult;
+      completing = true;
+      return new Promise((resolve) => {
+        const failed = (e) => {
+          completing = false;
+          resolve(refused(e));
+        };
+        session.refer(call.remote_identity.uri, {
+          replaces: call,
+          eventHandlers: {
+            accepted: () => {
+              for (const leg of [call, session]) if (leg && !leg.isEnded()) leg.terminate();
+              resolve(true);
+            },
+            requestFailed: failed,
+            failed,
+          },
+        });
+      });
+    }
+
+    // Audio counters of the call being talked on (getStats), or null without one: is sound flowing both ways?
     async function audioStats() {
-      const pc = session && session.connection;
+      const pc = (consult || session) && (consult || session).connection;
       if (!pc) return null;
       const out = { bytesReceived: 0, totalAudioEnergy: 0, bytesSent: 0 };
       (await pc.getStats()).forEach((r) => {
@@ -169,6 +270,7 @@
 
     return {
       start, stop, answer, hangup, toggleMute, toggleHold, dtmf, audioStats, transfer,
+      consultStart, consultComplete, cancelConsult,
       get status() { return Object.assign({}, status); },
       get callUp() { return Boolean(session) && !session.isEnded(); },
     };
