@@ -39,7 +39,9 @@ class Member:
 
     @property
     def on_call(self) -> bool:
-        """In a call of this queue (app_queue's InCall) or of anything else (the phone's device state)."""
+        """On a call, of this queue or any other: the phone's device state (in use, busy, on hold) is what
+        Asterisk 22 announces when a queue call connects (measured with Local members: no event carries
+        InCall then); app_queue's InCall, from QueueStatus or a later event, covers an untracked device."""
         return self.in_call or self.status in DEVICE_ON_CALL
 
 
