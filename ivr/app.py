@@ -71,7 +71,7 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
     config = LiveConfig(settings.root, settings.sounds_dir)
     config.appliers.append(lambda new: apply_config(settings, new))
     async with contextlib.AsyncExitStack() as parts:
-        store = CallStore.open(settings.store_file)
+        store = CallStore.open(settings.store_target)
         parts.callback(store.close)
         records = SpoolingRecords(store)
         tasks: set[asyncio.Task[object]] = set()
@@ -113,7 +113,7 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
         parts.push_async_callback(agi.close)
 
         if ami is not None and live is not None:
-            incidents = IncidentStore(settings.store_file)
+            incidents = IncidentStore(settings.store_target)
             parts.callback(incidents.close)
             console = await _console(settings, config, ami, live, store, records, incidents, parts, tasks)
             behind_console = _behind_console(config, ami, console, store, incidents, agi)
@@ -208,7 +208,7 @@ async def _console(
     tasks: set[asyncio.Task[object]],
 ) -> Console:
     """The operators' side: their ACD states in Asterisk, the floor (screen pops, wrap-up), the console."""
-    sessions = ConsoleStore(settings.console_store_file)
+    sessions = ConsoleStore(settings.console_store_target)
     parts.callback(sessions.close)
     # Edits of dialplan/ and sop/ (roster included) are made in files, not through the web: the audit
     # log says when each took effect or was refused, beside who did what at the console.

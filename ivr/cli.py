@@ -74,7 +74,7 @@ def cmd_passwd(args: argparse.Namespace) -> int:
 
     def end_sessions(operator: str) -> int:
         # The running service's sweep then takes them out of the queues and revokes their phone.
-        sessions = ConsoleStore(settings.console_store_file)
+        sessions = ConsoleStore(settings.console_store_target)
         try:
             return sessions.end_sessions_of(operator)
         finally:
@@ -120,7 +120,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     at = datetime.fromisoformat(args.at) if args.at else datetime.now().astimezone()
     if at.tzinfo is None:
         at = at.replace(tzinfo=result.config.sop.zone())  # a bare time is the regency's local time
-    store = CallStore(settings.store_file) if settings.store_file.exists() else None
+    target = settings.store_target
+    # A history to simulate with, if there is one: never a new empty SQLite file.
+    store = CallStore(target) if not isinstance(target, Path) or target.exists() else None
     try:
         outcome = simulate(
             result.config,

@@ -3,7 +3,7 @@
 Every port is on 127.0.0.1 unless configured. AMI and SIP use ports of our own (5038 and 5060 are
 often taken on a developer machine). Environment variables let tests and operators move them:
 IVR_AGI_PORT, IVR_WEB_PORT, IVR_AMI_PORT, IVR_SIP_PORT, IVR_TRUNK_IP, IVR_SIM_OPERATORS,
-IVR_AGI_SESSION_LIMIT, IVR_WSS_PORT.
+IVR_AGI_SESSION_LIMIT, IVR_WSS_PORT, IVR_STORE_DSN.
 """
 
 from __future__ import annotations
@@ -50,6 +50,10 @@ class Settings:
     # How Asterisk reaches a citizen on a callback; {number} is the checked number. Tests use a
     # simulated callee (Local/{number}@siaga-sim-callee).
     callback_dial: str = "PJSIP/{number}@telco-112"
+    # PostgreSQL for every store (calls, flags, incidents, console, audit), e.g.
+    # postgresql://siaga@db.example/siaga112: services sharing it see each other's writes. Empty: the
+    # SQLite files under var/.
+    store_dsn: str = ""
 
     @classmethod
     def load(cls, root: Path | str = ".") -> Settings:
@@ -67,6 +71,7 @@ class Settings:
             media_address=os.environ.get("IVR_MEDIA_ADDRESS", base.media_address),
             dtmf_ledger=os.environ.get("IVR_DTMF_LEDGER", "1") != "0",
             callback_dial=os.environ.get("IVR_CALLBACK_DIAL", base.callback_dial),
+            store_dsn=os.environ.get("IVR_STORE_DSN", "").strip(),
         )
 
     @property
@@ -85,6 +90,16 @@ class Settings:
     @property
     def store_file(self) -> Path:
         return self.var / "siaga112.sqlite3"
+
+    @property
+    def store_target(self) -> Path | str:
+        """Where calls, flags and incidents are stored (``ivr.store.db``): the DSN, or the SQLite file."""
+        return self.store_dsn or self.store_file
+
+    @property
+    def console_store_target(self) -> Path | str:
+        """Where console sessions, positions and the audit are stored: the DSN, or their own SQLite file."""
+        return self.store_dsn or self.console_store_file
 
     @property
     def passwords_file(self) -> Path:

@@ -10,7 +10,6 @@ at the caller's next call) and a junk outcome ends the wrap-up: back to availabl
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
@@ -30,6 +29,7 @@ from ivr.operators.states import NO_ANSWER_REASON, WRAPUP_REASON
 from ivr.routing.decide import Standing
 from ivr.routing.triage import CallerHistory, assess
 from ivr.store.calls import IvrRecord
+from ivr.store.db import StoreError
 
 log = structlog.get_logger("ivr.operators")
 
@@ -158,7 +158,7 @@ class Floor:
         call = self.calls.get(operator_id)
         try:
             self.saved.save_call(operator_id, call.as_json() if call else None, time.time())
-        except sqlite3.Error as error:  # a full disk costs the restart memory, never the live console
+        except StoreError as error:  # a full disk costs the restart memory, never the live console
             log.error("call_in_hand_not_saved", operator=operator_id, error=str(error))
         self.push(operator_id)
 

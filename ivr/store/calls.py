@@ -1,4 +1,5 @@
-"""Call records, operator dispositions and prank flags in SQLite (``var/siaga112.sqlite3`` by default).
+"""Call records, operator dispositions and prank flags: in SQLite (``var/siaga112.sqlite3``) by
+default, in PostgreSQL when ``IVR_STORE_DSN`` is set (``ivr.store.db``).
 
 Every value goes in as a bound parameter; no SQL text is ever built from a call's data. Writes run
 in a worker thread so a slow disk never stalls the FastAGI loop.
@@ -8,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sqlite3
-import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +18,7 @@ import structlog
 
 from ivr.routing.triage import DISPOSITIONS, CallerHistory, Flag, normalise_number
 from ivr.store.asterisk_records import CdrRow, QueueVisit
+from ivr.store.db import POSTGRES_TYPES, SQLITE_TYPES, Migrations, Runner, StoreError, Target, connect, migrate
 
 log = structlog.get_logger("ivr.store")
 
@@ -39,7 +38,7 @@ CREATE TABLE IF NOT EXISTS calls (
     queue        TEXT NOT NULL,
     priority     INTEGER NOT NULL,
     outcome      TEXT NOT NULL,   -- routed | abandoned_in_ivr | failed | fallback (rebuilt from the CDR)
-    ivr_seconds  REAL NOT NULL,
+    ivr_seconds  {real} NOT NULL,
     reason       TEXT NOT NULL DEFAULT '',
     disposition  TEXT NOT NULL DEFAULT '',  -- set by the operator: genuine | prank | silent | ...
     -- From Asterisk's queue_log (ivr.store.reconcile): how the last queue visit ended.
@@ -47,7 +46,7 @@ CREATE TABLE IF NOT EXISTS calls (
     caller_raw    TEXT NOT NULL DEFAULT '',  -- the number as the trunk sent it, escaped (caller is cleaned)
     caller_name_raw TEXT NOT NULL DEFAULT '',
     queue_outcome TEXT NOT NULL DEFAULT '',  -- answered | abandoned | timeout | empty | waiting
-    queue_wait    REAL NOT NULL DEFAULT 0,
+    queue_wait    {real} NOT NULL DEFAULT 0,
     answered_by   TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS calls_caller ON calls (caller, started_at);
@@ -62,7 +61,7 @@ CREATE INDEX IF NOT EXISTS prank_flags_caller ON prank_flags (caller, started);
 """
 
 
-# Columns added after the first release, with their definitions (constants, never input).
+# Columns added to SQLite files before migrations were versioned, with their definitions (constants).
 MIGRATED_COLUMNS = (
     ("reason", "TEXT NOT NULL DEFAULT ''"),
     ("disposition", "TEXT NOT NULL DEFAULT ''"),
@@ -123,48 +122,50 @@ class IvrRecord:
     caller_name_raw: str = ""
 
 
+def _bring_sqlite_up_to_date(tx: Runner) -> None:
+    """SQLite version 1: the schema as it was before versioned migrations, and the columns a file from
+    an older release lacks (such a file keeps its calls)."""
+    tx.script(SCHEMA.format(**SQLITE_TYPES))
+    present = {row[1] for row in tx.run("PRAGMA table_info(calls)").rows}
+    for column, kind in MIGRATED_COLUMNS:
+        if column not in present:
+            tx.script(f"ALTER TABLE calls ADD COLUMN {column} {kind}")
+
+
+MIGRATIONS = Migrations("calls", sqlite=(_bring_sqlite_up_to_date,), postgresql=(SCHEMA.format(**POSTGRES_TYPES),))
+
+
 class CallStore:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Caller numbers are personal data: the file is the service's alone (WAL files inherit it).
-        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-        os.chmod(path, 0o600)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+    def __init__(self, target: Target) -> None:
+        """``target``: the SQLite file, or a PostgreSQL DSN (``ivr.store.db``)."""
+        self._db = connect(target)
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(SCHEMA)
-            self._migrate()
-        except sqlite3.Error:
+            migrate(self._db, MIGRATIONS)
+        except StoreError:
             self._db.close()
             raise
-        self._lock = threading.Lock()
-        self.path = path
 
     @classmethod
-    def open(cls, path: Path) -> CallStore:
-        """Open the store; a file that is not a database is moved aside and a fresh one started.
+    def open(cls, target: Target) -> CallStore:
+        """Open the store; a SQLite file that is not a database is moved aside and a fresh one started.
 
         Refusing to start would cost every caller the menu (the dialplan would queue them all
-        centrally); a fresh store costs only history. The old file is kept for the record.
+        centrally); a fresh store costs only history. The old file is kept for the record. A
+        PostgreSQL that cannot be reached is an error: nothing is moved, the service's start fails.
         """
         try:
-            return cls(path)
-        except sqlite3.DatabaseError as error:
+            return cls(target)
+        except StoreError as error:
+            if not isinstance(target, Path):
+                raise
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-            aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+            aside = target.with_name(f"{target.name}.corrupt-{stamp}")
             for suffix in ("", "-wal", "-shm"):
-                part = Path(f"{path}{suffix}")
+                part = Path(f"{target}{suffix}")
                 if part.exists():
                     part.rename(Path(f"{aside}{suffix}"))
-            log.error("store_corrupt_moved_aside", path=str(path), moved_to=str(aside), error=str(error))
-            return cls(path)
-
-    def _migrate(self) -> None:
-        """Columns added after the first release: a store from an older version keeps its calls."""
-        present = {row[1] for row in self._db.execute("PRAGMA table_info(calls)")}
-        for column, kind in MIGRATED_COLUMNS:
-            if column not in present:
-                self._db.execute(f"ALTER TABLE calls ADD COLUMN {column} {kind}")
+            log.error("store_corrupt_moved_aside", path=str(target), moved_to=str(aside), error=str(error))
+            return cls(target)
 
     def write(self, record: IvrRecord) -> None:
         values = asdict(record)
@@ -173,100 +174,90 @@ class CallStore:
         # Column names are IvrRecord's own field names; every value is a bound parameter. An upsert,
         # not a replace: a row rebuilt from Asterisk's records first keeps its queue outcome.
         columns = ", ".join(values)
-        marks = ", ".join(f":{name}" for name in values)
+        marks = ", ".join("?" for _name in values)
         updates = ", ".join(f"{name} = excluded.{name}" for name in values if name != "uniqueid")
-        with self._lock:
-            self._db.execute(
-                f"INSERT INTO calls ({columns}) VALUES ({marks}) ON CONFLICT (uniqueid) DO UPDATE SET {updates}", values
-            )
+        self._db.run(
+            f"INSERT INTO calls ({columns}) VALUES ({marks}) ON CONFLICT (uniqueid) DO UPDATE SET {updates}",
+            tuple(values.values()),
+        )
 
     def apply_queue_visit(self, visit: QueueVisit) -> bool:
         """How the call's last queue visit ended (queue_log); False if the call has no row yet."""
-        with self._lock:
-            cursor = self._db.execute(
-                "UPDATE calls SET queue = ?, queue_outcome = ?, queue_wait = ?, answered_by = ? WHERE uniqueid = ?",
-                (visit.queue, visit.outcome, round(visit.wait_seconds, 1), visit.answered_by, visit.uniqueid),
-            )
-        return cursor.rowcount == 1
+        result = self._db.run(
+            "UPDATE calls SET queue = ?, queue_outcome = ?, queue_wait = ?, answered_by = ? WHERE uniqueid = ?",
+            (visit.queue, visit.outcome, round(visit.wait_seconds, 1), visit.answered_by, visit.uniqueid),
+        )
+        return result.rowcount == 1
 
     def add_unseen_call(self, cdr: CdrRow, visit: QueueVisit | None) -> bool:
         """A 112 call Asterisk recorded and our service never did (it was down, killed or frozen, and
         the dialplan queued the caller itself). True if it was new."""
-        with self._lock:
-            cursor = self._db.execute(
-                "INSERT OR IGNORE INTO calls (uniqueid, started_at, caller, caller_name, flow, keys, language, "
-                "nodes, flags, exit, category, queue, priority, outcome, ivr_seconds, reason, queue_outcome, "
-                "queue_wait, answered_by) VALUES (?, ?, ?, '', '', '', '', '[]', '[]', '', '', ?, 0, 'fallback', "
-                "0, ?, ?, ?, ?)",
-                (
-                    cdr.uniqueid,
-                    cdr.started_at.isoformat(timespec="seconds"),
-                    normalise_number(cdr.caller),
-                    visit.queue if visit else "",
-                    "rebuilt from Asterisk's CDR: our service has no record of this call; the dialplan queued "
-                    f"it itself (CDR {cdr.disposition}, last application {cdr.last_app})",
-                    visit.outcome if visit else "",
-                    round(visit.wait_seconds, 1) if visit else 0.0,
-                    visit.answered_by if visit else "",
-                ),
-            )
-        return cursor.rowcount == 1
+        result = self._db.run(
+            "INSERT INTO calls (uniqueid, started_at, caller, caller_name, flow, keys, language, "
+            "nodes, flags, exit, category, queue, priority, outcome, ivr_seconds, reason, queue_outcome, "
+            "queue_wait, answered_by) VALUES (?, ?, ?, '', '', '', '', '[]', '[]', '', '', ?, 0, 'fallback', "
+            "0, ?, ?, ?, ?) ON CONFLICT (uniqueid) DO NOTHING",
+            (
+                cdr.uniqueid,
+                cdr.started_at.isoformat(timespec="seconds"),
+                normalise_number(cdr.caller),
+                visit.queue if visit else "",
+                "rebuilt from Asterisk's CDR: our service has no record of this call; the dialplan queued "
+                f"it itself (CDR {cdr.disposition}, last application {cdr.last_app})",
+                visit.outcome if visit else "",
+                round(visit.wait_seconds, 1) if visit else 0.0,
+                visit.answered_by if visit else "",
+            ),
+        )
+        return result.rowcount == 1
 
     async def record(self, record: IvrRecord) -> None:
         await asyncio.to_thread(self.write, record)
 
     def get(self, uniqueid: str) -> dict[str, Any] | None:
-        with self._lock:
-            cursor = self._db.execute("SELECT * FROM calls WHERE uniqueid = ?", (uniqueid,))
-            row = cursor.fetchone()
-            names = [column[0] for column in cursor.description]
-        return dict(zip(names, row, strict=True)) if row else None
+        rows = self._db.run("SELECT * FROM calls WHERE uniqueid = ?", (uniqueid,)).dicts()
+        return rows[0] if rows else None
 
     def set_disposition(self, uniqueid: str, disposition: str) -> bool:
         if disposition not in DISPOSITIONS:
             raise UnknownDisposition(f"'{disposition}' (known: {', '.join(DISPOSITIONS)})")
-        with self._lock:
-            cursor = self._db.execute("UPDATE calls SET disposition = ? WHERE uniqueid = ?", (disposition, uniqueid))
-        return cursor.rowcount == 1
+        result = self._db.run("UPDATE calls SET disposition = ? WHERE uniqueid = ?", (disposition, uniqueid))
+        return result.rowcount == 1
 
     def callback_candidates(self, since: str, limit: int = 2000) -> list[dict[str, Any]]:
         """Calls started after ``since`` (ISO) that may need a callback, and the answered calls that
         settle them (``ivr.incidents.callbacks`` decides)."""
-        with self._lock:
-            cursor = self._db.execute(
-                "SELECT uniqueid, started_at, caller, caller_raw, keys, category, outcome, queue_outcome, "
-                "queue_wait, ivr_seconds, disposition FROM calls WHERE started_at > ? AND (outcome = "
-                "'abandoned_in_ivr' OR queue_outcome IN ('abandoned', 'timeout', 'answered') OR disposition = "
-                "'silent') ORDER BY started_at DESC LIMIT ?",
-                (since, limit),
-            )
-            names = [column[0] for column in cursor.description]
-            rows = cursor.fetchall()
-        return [dict(zip(names, row, strict=True)) for row in rows]
+        return self._db.run(
+            "SELECT uniqueid, started_at, caller, caller_raw, keys, category, outcome, queue_outcome, "
+            "queue_wait, ivr_seconds, disposition FROM calls WHERE started_at > ? AND (outcome = "
+            "'abandoned_in_ivr' OR queue_outcome IN ('abandoned', 'timeout', 'answered') OR disposition = "
+            "'silent') ORDER BY started_at DESC LIMIT ?",
+            (since, limit),
+        ).dicts()
 
     def recent_calls(self, caller: str, before: str, limit: int = 5) -> list[dict[str, Any]]:
         """The caller's last calls before ``before`` (an ISO start time), newest first: the screen pop."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT started_at, category, disposition, queue_outcome FROM calls "
-                "WHERE caller = ? AND started_at < ? ORDER BY started_at DESC LIMIT ?",
-                (caller, before, limit),
-            ).fetchall()
+        rows = self._db.run(
+            "SELECT started_at, category, disposition, queue_outcome FROM calls "
+            "WHERE caller = ? AND started_at < ? ORDER BY started_at DESC LIMIT ?",
+            (caller, before, limit),
+        ).rows
         return [
             {"at": started, "category": category, "outcome": disposition, "queue_outcome": queue_outcome}
             for started, category, disposition, queue_outcome in rows
         ]
 
     def history(self, caller: str, since: datetime) -> CallerHistory:
-        with self._lock:
-            calls = self._db.execute(
+        # One transaction: calls and flags as of one moment, even while another service writes.
+        with self._db.transaction() as tx:
+            calls = tx.run(
                 "SELECT started_at, disposition FROM calls WHERE caller = ? AND started_at > ? AND disposition != ''",
                 (caller, since.isoformat()),
-            ).fetchall()
-            flags = self._db.execute(
+            ).rows
+            flags = tx.run(
                 "SELECT level, started, until, reason FROM prank_flags WHERE caller = ? ORDER BY started",
                 (caller,),
-            ).fetchall()
+            ).rows
         return CallerHistory(
             caller,
             [(datetime.fromisoformat(started), disposition) for started, disposition in calls],
@@ -279,39 +270,32 @@ class CallStore:
     def calls_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Calls that started in [start, end), oldest first, with what a report or the wallboard counts
         (``REPORT_COLUMNS``): never the caller's number or name, so nothing built from them can show one."""
-        with self._lock:
-            cursor = self._db.execute(
-                f"SELECT {', '.join(REPORT_COLUMNS)} FROM calls WHERE started_at >= ? AND started_at < ? "
-                "ORDER BY started_at, uniqueid",
-                (_utc_text(start), _utc_text(end)),
-            )
-            rows = cursor.fetchall()
-        return [dict(zip(REPORT_COLUMNS, row, strict=True)) for row in rows]
+        return self._db.run(
+            f"SELECT {', '.join(REPORT_COLUMNS)} FROM calls WHERE started_at >= ? AND started_at < ? "
+            "ORDER BY started_at, uniqueid",
+            (_utc_text(start), _utc_text(end)),
+        ).dicts()
 
     def outcome_counts(self) -> list[tuple[str, str, str, int]]:
         """All calls ever, counted by (queue, queue_outcome, outcome): the totals /metrics exposes."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT queue, queue_outcome, outcome, COUNT(*) FROM calls GROUP BY queue, queue_outcome, outcome"
-            ).fetchall()
+        rows = self._db.run(
+            "SELECT queue, queue_outcome, outcome, COUNT(*) FROM calls GROUP BY queue, queue_outcome, outcome"
+        ).rows
         return [(str(queue), str(queue_outcome), str(outcome), int(n)) for queue, queue_outcome, outcome, n in rows]
 
     def answer_waits(self) -> list[tuple[str, float, int]]:
         """Answered calls ever, counted by (queue, seconds waited): waits are kept to 0.1 s, so this stays small."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT queue, queue_wait, COUNT(*) FROM calls WHERE queue_outcome = ? GROUP BY queue, queue_wait",
-                ("answered",),
-            ).fetchall()
+        rows = self._db.run(
+            "SELECT queue, queue_wait, COUNT(*) FROM calls WHERE queue_outcome = ? GROUP BY queue, queue_wait",
+            ("answered",),
+        ).rows
         return [(str(queue), float(wait), int(n)) for queue, wait, n in rows]
 
     def add_flag(self, caller: str, flag: Flag) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO prank_flags (caller, level, started, until, reason) VALUES (?, ?, ?, ?, ?)",
-                (caller, flag.level, flag.started.isoformat(), flag.until.isoformat(), flag.reason),
-            )
+        self._db.run(
+            "INSERT INTO prank_flags (caller, level, started, until, reason) VALUES (?, ?, ?, ?, ?)",
+            (caller, flag.level, flag.started.isoformat(), flag.until.isoformat(), flag.reason),
+        )
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()

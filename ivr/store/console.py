@@ -1,7 +1,8 @@
-"""The console's own records in SQLite (``var/console.sqlite3``): sessions, positions and the audit log.
+"""The console's own records: sessions, positions and the audit log. In SQLite (``var/console.sqlite3``)
+by default, in PostgreSQL when ``IVR_STORE_DSN`` is set (``ivr.store.db``).
 
 - sessions: who is logged in to the console; the cookie holds a random token, the table only its
-  SHA-256, so a copy of the file cannot be used to log in.
+  SHA-256, so a copy of the database cannot be used to log in.
 - positions: what each operator asked Asterisk for (in their queues or not, paused and why); after an
   Asterisk restart forgets its dynamic members, the service logs them in again from here, so nobody
   is silently logged out.
@@ -15,48 +16,48 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import sqlite3
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
+
+from ivr.store.db import POSTGRES_TYPES, SQLITE_TYPES, Migrations, Target, append_only, connect, migrate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     token_hash  TEXT PRIMARY KEY,
     operator    TEXT NOT NULL,
     csrf        TEXT NOT NULL,
-    created     REAL NOT NULL,   -- Unix seconds
-    last_seen   REAL NOT NULL,
-    expires     REAL NOT NULL
+    created     {real} NOT NULL,   -- Unix seconds
+    last_seen   {real} NOT NULL,
+    expires     {real} NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_operator ON sessions (operator);
 CREATE TABLE IF NOT EXISTS positions (
     operator      TEXT PRIMARY KEY,
     logged_in     INTEGER NOT NULL,
     paused_reason TEXT NOT NULL DEFAULT '',
-    changed       REAL NOT NULL
+    changed       {real} NOT NULL
 );
 CREATE TABLE IF NOT EXISTS calls_in_hand (
     operator  TEXT PRIMARY KEY,
     call      TEXT NOT NULL,     -- JSON: the screen pop and its phase (ivr.operators.pop.CallInHand)
-    updated   REAL NOT NULL
+    updated   {real} NOT NULL
 );
 CREATE TABLE IF NOT EXISTS audit (
-    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    id      {serial},
     at      TEXT NOT NULL,     -- ISO 8601, UTC
     actor   TEXT NOT NULL,     -- operator id, or '' for the service itself
     action  TEXT NOT NULL,     -- login | login_failed | logout | state | outcome | ...
     detail  TEXT NOT NULL      -- JSON object
 );
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
+AUDIT_APPEND_ONLY = "the audit log is append-only"
+MIGRATIONS = Migrations(
+    "console",
+    sqlite=(SCHEMA.format(**SQLITE_TYPES) + append_only("sqlite", "audit", AUDIT_APPEND_ONLY),),
+    postgresql=(SCHEMA.format(**POSTGRES_TYPES) + append_only("postgresql", "audit", AUDIT_APPEND_ONLY),),
+)
 
 
 # How often a live session's last_seen is written (idle timeouts are counted in tens of minutes).
@@ -83,121 +84,102 @@ class Position:
 
 
 class ConsoleStore:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-        os.chmod(path, 0o600)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # WAL with NORMAL: no fsync per statement (a power cut may lose the last seconds of console
-        # state, never corrupt it); these writes run on the loop that also carries the calls.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
-        self._lock = threading.Lock()
+    def __init__(self, target: Target) -> None:
+        """``target``: the SQLite file, or a PostgreSQL DSN (``ivr.store.db``)."""
+        # relaxed_sync: these writes run on the loop that also carries the calls; a power cut may lose
+        # the last seconds of console state, never corrupt it.
+        self._db = connect(target, relaxed_sync=True)
+        migrate(self._db, MIGRATIONS)
 
     # Sessions
     def add_session(self, token: str, operator: str, csrf: str, now: float, lifetime: float) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO sessions (token_hash, operator, csrf, created, last_seen, expires) VALUES (?,?,?,?,?,?)",
-                (token_hash(token), operator, csrf, now, now, now + lifetime),
-            )
+        self._db.run(
+            "INSERT INTO sessions (token_hash, operator, csrf, created, last_seen, expires) VALUES (?,?,?,?,?,?)",
+            (token_hash(token), operator, csrf, now, now, now + lifetime),
+        )
 
     def session(self, token: str, now: float, idle: float) -> Session | None:
         """The live session for ``token``; seen now, so an active shift never times out mid-call."""
         key = token_hash(token)
-        with self._lock:
-            row = self._db.execute(
-                "SELECT operator, csrf, created, last_seen, expires FROM sessions WHERE token_hash = ?", (key,)
-            ).fetchone()
-            if row is None:
-                return None
-            operator, csrf, created, last_seen, expires = row
-            if now >= expires or now - last_seen >= idle:
-                return None  # left for expire_sessions: it names the operator, who must leave the queues
-            if now - last_seen >= TOUCH_EVERY:  # a write a minute per session, not one per request
-                self._db.execute("UPDATE sessions SET last_seen = ? WHERE token_hash = ?", (now, key))
+        row = self._db.run(
+            "SELECT operator, csrf, created, last_seen, expires FROM sessions WHERE token_hash = ?", (key,)
+        ).one()
+        if row is None:
+            return None
+        operator, csrf, created, last_seen, expires = row
+        if now >= expires or now - last_seen >= idle:
+            return None  # left for expire_sessions: it names the operator, who must leave the queues
+        if now - last_seen >= TOUCH_EVERY:  # a write a minute per session, not one per request
+            # Never backwards: another service may have seen the session later than this one.
+            self._db.run("UPDATE sessions SET last_seen = ? WHERE token_hash = ? AND last_seen < ?", (now, key, now))
         return Session(operator, csrf, created, expires)
 
     def end_sessions_of(self, operator: str) -> int:
         """Every session of ``operator`` (a new password, or taken out of the roster)."""
-        with self._lock:
-            cursor = self._db.execute("DELETE FROM sessions WHERE operator = ?", (operator,))
-        return cursor.rowcount
+        return self._db.run("DELETE FROM sessions WHERE operator = ?", (operator,)).rowcount
 
     def end_session(self, token: str) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash(token),))
+        self._db.run("DELETE FROM sessions WHERE token_hash = ?", (token_hash(token),))
 
     def operators_with_sessions(self, now: float, idle: float) -> set[str]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT DISTINCT operator FROM sessions WHERE expires > ? AND last_seen > ?", (now, now - idle)
-            ).fetchall()
+        rows = self._db.run(
+            "SELECT DISTINCT operator FROM sessions WHERE expires > ? AND last_seen > ?", (now, now - idle)
+        ).rows
         return {operator for (operator,) in rows}
 
     def expire_sessions(self, now: float, idle: float) -> list[str]:
         """Drop dead sessions; returns the operators who lost their last one."""
-        with self._lock:
-            dead = self._db.execute(
-                "SELECT DISTINCT operator FROM sessions WHERE expires <= ? OR last_seen <= ?", (now, now - idle)
-            ).fetchall()
-            self._db.execute("DELETE FROM sessions WHERE expires <= ? OR last_seen <= ?", (now, now - idle))
-            alive = {operator for (operator,) in self._db.execute("SELECT DISTINCT operator FROM sessions").fetchall()}
+        with self._db.transaction() as tx:
+            # RETURNING: exactly the rows this sweep deleted (another service's sweep gets the others).
+            dead = tx.run(
+                "DELETE FROM sessions WHERE expires <= ? OR last_seen <= ? RETURNING operator", (now, now - idle)
+            ).rows
+            alive = {operator for (operator,) in tx.run("SELECT DISTINCT operator FROM sessions").rows}
         return sorted({operator for (operator,) in dead} - alive)
 
     # Positions
     def set_position(self, position: Position, now: float) -> None:
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO positions (operator, logged_in, paused_reason, changed) VALUES (?,?,?,?) "
-                "ON CONFLICT(operator) DO UPDATE SET logged_in = excluded.logged_in, "
-                "paused_reason = excluded.paused_reason, changed = excluded.changed",
-                (position.operator, int(position.logged_in), position.paused_reason, now),
-            )
+        self._db.run(
+            "INSERT INTO positions (operator, logged_in, paused_reason, changed) VALUES (?,?,?,?) "
+            "ON CONFLICT(operator) DO UPDATE SET logged_in = excluded.logged_in, "
+            "paused_reason = excluded.paused_reason, changed = excluded.changed",
+            (position.operator, int(position.logged_in), position.paused_reason, now),
+        )
 
     def positions(self) -> dict[str, Position]:
-        with self._lock:
-            rows = self._db.execute("SELECT operator, logged_in, paused_reason FROM positions").fetchall()
+        rows = self._db.run("SELECT operator, logged_in, paused_reason FROM positions").rows
         return {operator: Position(operator, bool(logged_in), reason) for operator, logged_in, reason in rows}
 
     # Calls in hand
     def save_call(self, operator: str, call: Mapping[str, Any] | None, now: float) -> None:
-        with self._lock:
-            if call is None:
-                self._db.execute("DELETE FROM calls_in_hand WHERE operator = ?", (operator,))
-                return
-            self._db.execute(
-                "INSERT INTO calls_in_hand (operator, call, updated) VALUES (?,?,?) "
-                "ON CONFLICT(operator) DO UPDATE SET call = excluded.call, updated = excluded.updated",
-                (operator, json.dumps(dict(call), ensure_ascii=False), now),
-            )
+        if call is None:
+            self._db.run("DELETE FROM calls_in_hand WHERE operator = ?", (operator,))
+            return
+        self._db.run(
+            "INSERT INTO calls_in_hand (operator, call, updated) VALUES (?,?,?) "
+            "ON CONFLICT(operator) DO UPDATE SET call = excluded.call, updated = excluded.updated",
+            (operator, json.dumps(dict(call), ensure_ascii=False), now),
+        )
 
     def calls_in_hand(self, since: float) -> dict[str, dict[str, Any]]:
         """Calls saved after ``since`` (older ones are long over), by operator."""
-        with self._lock:
-            rows = self._db.execute("SELECT operator, call FROM calls_in_hand WHERE updated > ?", (since,)).fetchall()
+        rows = self._db.run("SELECT operator, call FROM calls_in_hand WHERE updated > ?", (since,)).rows
         return {operator: json.loads(call) for operator, call in rows}
 
     # Audit
     def audit(self, actor: str, action: str, detail: Mapping[str, Any] | None = None) -> None:
         at = datetime.now(UTC).isoformat(timespec="milliseconds")
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO audit (at, actor, action, detail) VALUES (?,?,?,?)",
-                (at, actor, action, json.dumps(dict(detail or {}), sort_keys=True, ensure_ascii=False)),
-            )
+        self._db.run(
+            "INSERT INTO audit (at, actor, action, detail) VALUES (?,?,?,?)",
+            (at, actor, action, json.dumps(dict(detail or {}), sort_keys=True, ensure_ascii=False)),
+        )
 
     def audit_log(self, limit: int = 200) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT at, actor, action, detail FROM audit ORDER BY id DESC LIMIT ?", (limit,)
-            ).fetchall()
+        rows = self._db.run("SELECT at, actor, action, detail FROM audit ORDER BY id DESC LIMIT ?", (limit,)).rows
         return [
             {"at": at, "actor": actor, "action": action, "detail": json.loads(detail)}
             for at, actor, action, detail in rows
         ]
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._db.close()

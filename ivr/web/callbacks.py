@@ -48,18 +48,23 @@ class Callbacks:
         return next((entry for entry in await self.entries() if entry.uniqueid == uniqueid), None)
 
     async def call(self, request: web.Request) -> web.Response:
-        """Ring my phone, then the citizen; the attempt is recorded as ``dialing``."""
+        """Ring my phone, then the citizen; the attempt is recorded as ``dialing``. While I do, the callback
+        is mine (``being_called_back`` to any other operator, on any service sharing the store)."""
         operator = self.console.operator_of(request)
         entry = await self._entry(request.match_info["uniqueid"])
         if entry is None:
             return error(404, "not_on_the_list", "this call is not on the callback list (any more)")
         if not entry.callable:
             return error(409, "not_callable", "the number was withheld or cannot be dialled")
+        holder = await asyncio.to_thread(self.attempts.claim_callback, entry.uniqueid, operator.id)
+        if holder != operator.id:
+            return error(409, "being_called_back", f"{holder} is calling this number back now")
         record = await asyncio.to_thread(self.calls.get, entry.uniqueid)
         number = str(record["caller"]) if record else ""
         try:
             await self.call_back(operator, number)
         except CallbackRefused as failure:
+            await asyncio.to_thread(self.attempts.release_callback, entry.uniqueid, operator.id)
             return error(503, failure.code, str(failure))
         await asyncio.to_thread(self.attempts.add_attempt, entry.uniqueid, operator.id, "dialing")
         self.console.sessions.audit(operator.id, "callback_dialed", {"uniqueid": entry.uniqueid})
@@ -77,5 +82,6 @@ class Callbacks:
         if await self._entry(uniqueid) is None:
             return error(404, "not_on_the_list", "this call is not on the callback list (any more)")
         await asyncio.to_thread(self.attempts.add_attempt, uniqueid, operator.id, str(result), note)
+        await asyncio.to_thread(self.attempts.release_callback, uniqueid, operator.id)
         self.console.sessions.audit(operator.id, "callback_result", {"uniqueid": uniqueid, "result": result})
         return web.json_response({"ok": True})

@@ -1,6 +1,11 @@
 """Incidents over HTTP (``ivr.incidents``): open one from the call in hand, link another caller's call
-in one action, mark it dispatched and closed. Any logged-in operator may; every change is an
-incident event (who, what, when) and a console audit entry.
+in one action, mark it dispatched and closed. Every change is an incident event (who, what, when) and
+a console audit entry.
+
+Who sees what: the central call-takers (any role) and admins see every incident; an agency's staff
+see the incidents dispatched to their agency and those holding the call they have in hand (a call
+transferred to them before anyone ticked their agency), and may change only those. So a Damkar
+officer reports back on Damkar's fires, not on the police's cases.
 
 The routes sit under /api/, so the console's guard has already checked the session and, for a
 POST, the CSRF token and the origin.
@@ -14,7 +19,8 @@ from typing import Any
 from aiohttp import web
 
 from ivr.config import Config
-from ivr.incidents import KECAMATAN, STATUSES, IncidentConflict, IncidentInvalid, clean_fields
+from ivr.config.roster import Operator
+from ivr.incidents import KECAMATAN, STATUSES, Incident, IncidentConflict, IncidentInvalid, clean_fields
 from ivr.store.incidents import IncidentStore, UnknownIncident
 from ivr.web.console import Console
 from ivr.web.http import error, json_object
@@ -53,8 +59,10 @@ class Incidents:
         wanted = tuple(request.query.getall("status", ["open", "dispatched"]))
         if not set(wanted) <= set(STATUSES):
             return error(400, "invalid_status", f"status: one of {', '.join(STATUSES)}")
+        operator = self.console.operator_of(request)
         incidents = await asyncio.to_thread(self.store.listing, wanted)
-        return web.json_response({"incidents": [incident.as_json() for incident in incidents]})
+        shown = [incident.as_json() for incident in incidents if self._in_scope(operator, incident)]
+        return web.json_response({"incidents": shown})
 
     async def open(self, request: web.Request) -> web.Response:
         """``{"uniqueid"?, "kecamatan", "address", "landmark", "what", "victims", "category", "agencies", ...}``."""
@@ -83,6 +91,9 @@ class Incidents:
         if status is not None and not isinstance(status, str):
             return error(400, "invalid_body", "status: text")
         incident_id = int(request.match_info["id"])
+        refused = await self._out_of_scope(operator, incident_id)
+        if refused is not None:
+            return refused
         try:
             fields = self._fields(body)
             incident = await asyncio.to_thread(self.store.update, incident_id, operator.id, fields, status)
@@ -106,6 +117,9 @@ class Incidents:
         if not isinstance(uniqueid, str) or not 0 < len(uniqueid) <= 150:
             return error(400, "invalid_body", 'expected {"uniqueid": "..."}')
         incident_id = int(request.match_info["id"])
+        refused = await self._out_of_scope(operator, incident_id)
+        if refused is not None:
+            return refused
         try:
             incident = await asyncio.to_thread(self.store.link_call, incident_id, uniqueid, operator.id)
         except IncidentConflict as failure:
@@ -116,6 +130,23 @@ class Incidents:
             operator.id, "incident_call_linked", {"incident": incident_id, "uniqueid": uniqueid}
         )
         return web.json_response({"incident": incident.as_json()})
+
+    def _in_scope(self, operator: Operator, incident: Incident) -> bool:
+        agency = self._config().sop.agencies.get(operator.agency)
+        if operator.role == "admin" or agency is None or agency.central or operator.agency in incident.agencies:
+            return True
+        in_hand = self.console.floor.calls.get(operator.id)
+        return in_hand is not None and in_hand.uniqueid in incident.calls
+
+    async def _out_of_scope(self, operator: Operator, incident_id: int) -> web.Response | None:
+        """A 403 for an incident this operator's agency has no part in (404 for one that does not exist)."""
+        try:
+            incident = await asyncio.to_thread(self.store.get, incident_id)
+        except UnknownIncident as failure:
+            return error(404, failure.code, str(failure))
+        if self._in_scope(operator, incident):
+            return None
+        return error(403, "not_your_agency", f"incident {incident_id} is not dispatched to {operator.agency}")
 
     def _fields(self, body: dict[str, Any]) -> dict[str, Any]:
         sop = self._config().sop

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from ivr.operators.wallboard import (
     floor_picture,
 )
 from ivr.reports.aggregate import CallRow
+from ivr.store.db import StoreError
 from ivr.web.console import COOKIE, WS_TOUCH_INTERVAL, Console
 from ivr.web.http import error, json_object
 
@@ -191,7 +191,7 @@ class Wallboard:
         since, until = day_bounds(datetime.fromtimestamp(self.clock(), UTC), sop.zone())
         try:
             rows = await asyncio.to_thread(self.calls.calls_between, since, until)
-        except sqlite3.Error as failure:
+        except StoreError as failure:
             log.error("wallboard_figures_failed", error=str(failure))  # the last figures stay up
             return
         self.today = day_figures(CallRow.from_store(row) for row in rows)

@@ -345,7 +345,7 @@ async def test_two_callers_one_incident(console: Page, ami: tuple[AmiClient, Liv
     await console.locator(f'li.incident[data-incident="{incident_id}"] .incident-closed').click()
     await expect(console.locator(f'li.incident[data-incident="{incident_id}"]')).to_have_count(0)
 
-    incidents = IncidentStore(console_stack.settings.store_file)
+    incidents = IncidentStore(console_stack.settings.store_target)
     try:
         incident = incidents.get(incident_id)
         steps = [event["action"] for event in incidents.events(incident_id)]
@@ -399,7 +399,7 @@ async def test_a_caller_who_hung_up_in_the_menu_is_called_back_from_the_console(
     await console.keyboard.press("h")
     await entry.locator('[data-result="reached"]').click()
     await expect(entry).to_have_count(0, timeout=10_000)
-    attempts = IncidentStore(console_stack.settings.store_file)
+    attempts = IncidentStore(console_stack.settings.store_target)
     try:
         results = [attempt.result for attempt in attempts.attempts([uniqueid])[uniqueid]]
     finally:

@@ -93,7 +93,7 @@ def start_stack(root: Path, operators: Mapping[str, Operator] | None = None) -> 
     except Exception:
         print((settings.asterisk_dir / "log" / "console.log").read_text(errors="replace")[-4000:])
         raise
-    return Stack(settings, LiveConfig(root, settings.sounds_dir), CallStore(settings.store_file))
+    return Stack(settings, LiveConfig(root, settings.sounds_dir), CallStore(settings.store_target))
 
 
 def stop_stack(stack: Stack) -> None:

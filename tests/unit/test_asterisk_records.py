@@ -3,6 +3,7 @@ routed, and the calls our service never saw."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from ivr.store.asterisk_records import QueueVisit, fold_queue_log, parse_cdr_rows
 from ivr.store.calls import CallStore, IvrRecord
+from ivr.store.db import Target
 from ivr.store.reconcile import AsteriskRecords
 
 T = 1796181710  # 2026-12-02T03:21:50Z
@@ -80,8 +82,10 @@ def given_record(uniqueid: str) -> IvrRecord:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> CallStore:
-    return CallStore(tmp_path / "calls.sqlite3")
+def store(store_target: Target) -> Iterator[CallStore]:
+    opened = CallStore(store_target)
+    yield opened
+    opened.close()
 
 
 def given_logs(tmp_path: Path, queue_log: list[str], cdrs: list[str]) -> Path:

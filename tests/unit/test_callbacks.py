@@ -154,6 +154,24 @@ async def test_call_back_rings_my_phone_for_that_number_and_records_the_attempt(
     assert actions[:2] == ["callback_result", "callback_dialed"]
 
 
+async def test_a_callback_being_made_is_not_rung_again_by_another_operator(web: tuple[Web, Dialler]) -> None:
+    """budi is calling 1700.5 back: ani's 'call' is refused naming budi and rings nobody; once budi records
+    how it went, ani may try again."""
+    opened, dialler = web
+    abandoned(opened, "1700.5", "081299990000")
+    budi = await login(opened.client)
+    assert (await post(opened.client, "/api/callbacks/1700.5/call", {}, budi))[0] == 200
+    ani = await login(opened.client, "ani")
+    status, body = await post(opened.client, "/api/callbacks/1700.5/call", {}, ani)
+    assert (status, body["error"], body["detail"]) == (409, "being_called_back", "budi is calling this number back now")
+    assert dialler.calls == [("budi", "081299990000")]
+    budi = await login(opened.client)
+    assert (await post(opened.client, "/api/callbacks/1700.5/result", {"result": "no_answer"}, budi))[0] == 200
+    ani = await login(opened.client, "ani")
+    assert (await post(opened.client, "/api/callbacks/1700.5/call", {}, ani))[0] == 200
+    assert dialler.calls == [("budi", "081299990000"), ("ani", "081299990000")]
+
+
 def test_an_answered_withheld_call_settles_no_other_withheld_caller() -> None:
     """Two different people with withheld numbers: the later one answered does not take the earlier
     one off the list (a withheld number is nobody in particular)."""

@@ -1,14 +1,15 @@
-"""The console's own store: sessions kept by token hash, idle and absolute expiry, positions, append-only audit."""
+"""The console's own store: sessions kept by token hash, idle and absolute expiry, positions, append-only audit.
+Each behaviour is proved on both backends (``store_target``: a SQLite file, a PostgreSQL database)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ivr.store.console import ConsoleStore, Position, token_hash
+from ivr.store.db import StoreError, Target, connect
 
 T0 = 1_800_000_000.0
 IDLE = 1800.0
@@ -17,8 +18,8 @@ TOKEN = "tok-Q2hhbmdlTWVQbGVhc2VJdElzQVRlc3RUb2tlbg"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[ConsoleStore]:
-    opened = ConsoleStore(tmp_path / "var" / "console.sqlite3")
+def store(store_target: Target) -> Iterator[ConsoleStore]:
+    opened = ConsoleStore(store_target)
     yield opened
     opened.close()
 
@@ -111,13 +112,12 @@ def test_positions_upsert_one_row_per_operator(store: ConsoleStore) -> None:
     assert store.positions() == {"budi": Position("budi", False, ""), "ani": Position("ani", True, "Sholat")}
 
 
-def test_positions_survive_a_restart_of_the_service(tmp_path: Path) -> None:
-    """What operators asked for is on disk: a new ConsoleStore on the same file reads it back."""
-    path = tmp_path / "console.sqlite3"
-    first = ConsoleStore(path)
+def test_positions_survive_a_restart_of_the_service(store_target: Target) -> None:
+    """What operators asked for is stored: a new ConsoleStore on the same database reads it back."""
+    first = ConsoleStore(store_target)
     first.set_position(Position("budi", True, "Pelatihan"), T0)
     first.close()
-    second = ConsoleStore(path)
+    second = ConsoleStore(store_target)
     assert second.positions() == {"budi": Position("budi", True, "Pelatihan")}
     second.close()
 
@@ -139,14 +139,13 @@ def test_audit_entries_come_back_newest_first_with_their_detail(store: ConsoleSt
     "statement",
     ["UPDATE audit SET actor = 'someone-else'", "DELETE FROM audit", "UPDATE audit SET detail = '{}' WHERE id = 1"],
 )
-def test_the_audit_log_cannot_be_changed_even_in_sql(tmp_path: Path, statement: str) -> None:
-    """The triggers refuse UPDATE and DELETE on audit, even from a direct SQLite connection."""
-    path = tmp_path / "console.sqlite3"
-    store = ConsoleStore(path)
+def test_the_audit_log_cannot_be_changed_even_in_sql(store_target: Target, statement: str) -> None:
+    """The triggers refuse UPDATE and DELETE on audit, even from a direct connection to the database."""
+    store = ConsoleStore(store_target)
     store.audit("budi", "outcome", {"uniqueid": "1.1", "outcome": "prank"})
     store.close()
-    db = sqlite3.connect(path)
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        db.execute(statement)
-    assert db.execute("SELECT actor, action FROM audit").fetchall() == [("budi", "outcome")]
+    db = connect(store_target)
+    with pytest.raises(StoreError, match="append-only"):
+        db.run(statement)
+    assert db.run("SELECT actor, action FROM audit").rows == [("budi", "outcome")]
     db.close()

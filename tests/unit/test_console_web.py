@@ -32,7 +32,12 @@ from tests.fakes.app_queue import settled, until
 from tests.fakes.floor_kit import BUDI, REPO, ROSTER, FloorKit, given_call, open_floor, shipped_config
 
 ALT = REPO / "tests" / "fixtures" / "alt"
-PASSWORDS = {"budi": "budi-rahasia-112", "ani": "ani-rahasia-112", "sari": "sari-rahasia-112"}
+PASSWORDS = {
+    "budi": "budi-rahasia-112",
+    "ani": "ani-rahasia-112",
+    "sari": "sari-rahasia-112",
+    "dewi": "dewi-rahasia-112",
+}
 WS_URL = "wss://127.0.0.1:18089/ws"
 UNIQUEID = "1733100000.7"
 Client = TestClient[Request, Application]

@@ -3,18 +3,20 @@ in one action, an append-only trail of changes, and the HTTP API behind the cons
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from ivr.incidents import KECAMATAN, IncidentConflict, IncidentInvalid, check_transition, clean_fields
+from ivr.store.db import StoreError, Target, connect
 from ivr.store.incidents import IncidentStore
 from ivr.web.console import Console
 from ivr.web.incidents import Incidents
-from tests.unit.test_console_web import UNIQUEID, Web, a_call_rings, login, post, serve
+from tests.fakes.floor_kit import DEWI
+from tests.unit.test_console_web import PASSWORDS, UNIQUEID, Web, a_call_rings, login, post, serve
 
 AGENCIES = ("damkar", "psc119", "polresta")
 CATEGORIES = ("kebakaran", "darurat-umum")
@@ -22,8 +24,10 @@ HOSTILE = 'Jl. O\'Neil "x"; DROP TABLE incidents; -- <script>alert(1)</script>'
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> IncidentStore:
-    return IncidentStore(tmp_path / "calls.sqlite3")
+def store(store_target: Target) -> Iterator[IncidentStore]:
+    opened = IncidentStore(store_target)
+    yield opened
+    opened.close()
 
 
 def test_kabupaten_tangerang_has_29_kecamatan() -> None:
@@ -100,13 +104,14 @@ def test_closing_records_who_and_when_and_freezes_it(store: IncidentStore) -> No
     assert steps == [{"from": "open", "to": "dispatched"}, {"from": "dispatched", "to": "closed"}]
 
 
-def test_the_trail_cannot_be_rewritten(store: IncidentStore, tmp_path: Path) -> None:
-    """incident_events refuses UPDATE and DELETE, even from another connection to the file."""
+def test_the_trail_cannot_be_rewritten(store: IncidentStore, store_target: Target) -> None:
+    """incident_events refuses UPDATE and DELETE, even from another connection to the database."""
     store.open("budi", {})
-    db = sqlite3.connect(tmp_path / "calls.sqlite3")
+    db = connect(store_target)
     for statement in ("UPDATE incident_events SET actor = 'x'", "DELETE FROM incident_events"):
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            db.execute(statement)
+        with pytest.raises(StoreError, match="append-only"):
+            db.run(statement)
+    assert [action for (action,) in db.run("SELECT action FROM incident_events").rows] == ["opened"]
     db.close()
 
 
@@ -180,3 +185,43 @@ async def test_the_form_offers_the_kecamatan_and_the_agencies_that_can_be_sent(w
     assert len(options["kecamatan"]) == 29
     names = [agency["name"] for agency in options["agencies"]]
     assert "damkar" in names and "c112" not in names
+
+
+async def test_agency_staff_see_and_change_only_their_agencys_incidents(web: Web) -> None:
+    """budi (central) sees both; dewi (Damkar) sees Damkar's fire, not the police case, and may not change
+    or link to it (403 not_your_agency) — until a call of that case rings her, which puts it in her sight."""
+    csrf = await login(web.client)
+    police = (await post(web.client, "/api/incidents", {"agencies": ["polresta"]}, csrf))[1]["incident"]["id"]
+    fire = (await post(web.client, "/api/incidents", {"agencies": ["damkar"]}, csrf))[1]["incident"]["id"]
+    listed = await (await web.client.get("/api/incidents")).json()
+    assert sorted(item["id"] for item in listed["incidents"]) == sorted([police, fire])
+
+    dewi = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    try:
+        response = await dewi.post(
+            web.client.make_url("/api/login"), json={"operator": "dewi", "password": PASSWORDS["dewi"]}
+        )
+        headers = {"X-CSRF-Token": (await response.json())["csrf"]}
+
+        async def dewi_sees() -> list[int]:
+            listing = await (await dewi.get(web.client.make_url("/api/incidents"))).json()
+            return [item["id"] for item in listing["incidents"]]
+
+        async def dewi_posts(path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            response = await dewi.post(web.client.make_url(path), json=body, headers=headers)
+            return response.status, await response.json()
+
+        assert await dewi_sees() == [fire]
+        status, body = await dewi_posts(f"/api/incidents/{police}", {"status": "dispatched"})
+        assert (status, body["error"]) == (403, "not_your_agency")
+        status, body = await dewi_posts(f"/api/incidents/{police}/calls", {"uniqueid": "1700.9"})
+        assert (status, body["error"]) == (403, "not_your_agency")
+        assert (await dewi_posts(f"/api/incidents/{fire}", {"status": "dispatched"}))[0] == 200
+
+        await dewi_posts("/api/state", {"action": "available"})
+        await a_call_rings(web, DEWI)
+        assert (await post(web.client, f"/api/incidents/{police}/calls", {"uniqueid": UNIQUEID}, csrf))[0] == 200
+        assert sorted(await dewi_sees()) == sorted([police, fire])
+        assert (await dewi_posts(f"/api/incidents/{police}", {"what": "pencurian motor"}))[0] == 200
+    finally:
+        await dewi.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -11,6 +10,7 @@ from ivr.config.sop import PrankRules
 from ivr.routing.decide import Standing
 from ivr.routing.triage import CallerHistory, Flag, assess, normalise_number
 from ivr.store.calls import CallStore, IvrRecord, UnknownDisposition
+from ivr.store.db import Target
 
 RULES = PrankRules(window_days=30, prank_threshold=3, silent_threshold=5, flag_hours=(24, 72, 720))
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -83,9 +83,9 @@ def test_numbers_are_normalised(raw: str, normal: str) -> None:
     assert normalise_number(raw) == normal
 
 
-async def test_store_history_and_flags_round_trip(tmp_path: Path) -> None:
-    """Dispositions set by operators and flags come back from SQLite as history."""
-    store = CallStore(tmp_path / "calls.sqlite3")
+async def test_store_history_and_flags_round_trip(store_target: Target) -> None:
+    """Dispositions set by operators and flags come back from the store (SQLite, PostgreSQL) as history."""
+    store = CallStore(store_target)
     for n in range(3):
         await store.record(
             IvrRecord(
