@@ -123,19 +123,26 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     target = settings.store_target
     # A history to simulate with, if there is one: never a new empty SQLite file.
     store = CallStore(target) if not isinstance(target, Path) or target.exists() else None
-    outcome = simulate(
-        result.config,
-        "".join(args.press),
-        script=args.script,
-        caller=args.caller,
-        at=at,
-        sounds_dir=settings.sounds_dir,
-        store=store,
-    )
+    try:
+        outcome = simulate(
+            result.config,
+            "".join(args.press),
+            script=args.script,
+            caller=args.caller,
+            at=at,
+            sounds_dir=settings.sounds_dir,
+            store=store,
+            busy=args.busy,
+        )
+    except KeyError as error:  # an unknown flow or queue named on the command line
+        print(f"ivr simulate: {error.args[0]}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(outcome, indent=2, ensure_ascii=False))
         return 0
     print(f"caller {outcome['caller']} at {outcome['at']} pressed '{outcome['pressed'] or '(nothing)'}'")
+    if outcome["busy"]:
+        print(f"taken as busy (every operator on a call): {', '.join(outcome['busy'])}")
     print(f"nodes: {' → '.join(outcome['nodes'])}")
     for step in outcome["steps"]:
         print(f"  {step['at']:5.1f} s  {step['what']}")
@@ -445,6 +452,13 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--press", nargs="*", default=[], help="keys, e.g. --press 1 2")
     simulate.add_argument("--caller", default="081234567890")
     simulate.add_argument("--at", help="ISO time of the call (default: now)")
+    simulate.add_argument(
+        "--busy",
+        nargs="*",
+        default=[],
+        metavar="QUEUE",
+        help="queues whose operators are all on a call (e.g. --busy q-bpbd); other queues: state unknown",
+    )
     simulate.add_argument("--script", default="112", help="the flow (dialplan/<script>.yaml)")
     simulate.add_argument("--json", action="store_true")
     simulate.set_defaults(func=cmd_simulate)

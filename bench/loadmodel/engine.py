@@ -117,11 +117,10 @@ class SimQueue:
                 return
         self.free.append(operator)
 
-    def state(self, skip_busy: bool) -> QueueState:
-        # Every member is logged in and not paused: a busy one is "ready" (takes the call after this one),
-        # unless the policy passes over busy queues (AMI's member status "in use" counts as not ready).
-        ready = len(self.free) if skip_busy else self.members
-        return QueueState(self.name, self.members, ready, self.waiting)
+    def state(self) -> QueueState:
+        # What ivr.ami.live reports: every member logged in and not paused (ready), those serving a caller
+        # (talk and wrap-up) on a call. Routing decides what that means (the category's skip_busy).
+        return QueueState(self.name, self.members, self.members, self.waiting, self.members - len(self.free))
 
 
 class _Elapse:
@@ -291,8 +290,7 @@ class LineSimulation:
         return self.midnight + timedelta(seconds=self.env.now)
 
     def _live(self) -> dict[str, QueueState]:
-        central = self.sop.central_queue.name
-        return {name: queue.state(self.policy.skip_busy and name != central) for name, queue in self.queues.items()}
+        return {name: queue.state() for name, queue in self.queues.items()}
 
     def _call(self, caller: Caller) -> Generator[simpy.Event, Any, None]:
         yield self.env.timeout(max(0.0, caller.arrival - self.env.now))

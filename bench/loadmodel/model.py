@@ -113,7 +113,7 @@ class Policy:
     silent_priority: int | None = None
     key1_direct: bool = False
     max_wait: int | None = None  # caps every category's max_wait (an SOP edit)
-    skip_busy: bool = False  # routing passes over a queue whose operators are all busy
+    skip_busy: bool | None = None  # sets every category's skip_busy (an SOP edit; None: as the SOP says)
     pooled: bool = False  # no menu: the agencies' operators answer the one queue too
 
 
@@ -339,12 +339,13 @@ def _policy(name: str, at: Node) -> Policy:
         found["silent_priority"].integer(minimum=0, maximum=100) if "silent_priority" in found else None,
         found["key1_direct"].boolean() if "key1_direct" in found else False,
         found["max_wait"].integer(minimum=1, maximum=3600) if "max_wait" in found else None,
-        found["skip_busy"].boolean() if "skip_busy" in found else False,
+        found["skip_busy"].boolean() if "skip_busy" in found else None,
         found["pooled"].boolean() if "pooled" in found else False,
     )
     if menu and policy.pooled:
         at.error("pooled is for menu: false (one queue for everyone); with a menu the SOP's queues apply")
-    routed = (policy.triage, policy.silent_priority is not None, policy.key1_direct, policy.max_wait, policy.skip_busy)
+    edits = (policy.silent_priority, policy.max_wait, policy.skip_busy)
+    routed = (policy.triage, policy.key1_direct, *(edit is not None for edit in edits))
     if not menu and any(routed):
         at.error("with menu: false there is no menu and no routing: the other keys of a policy need one")
     return policy

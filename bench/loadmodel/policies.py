@@ -41,6 +41,9 @@ def policy_config(base: Config, policy: Policy, timings: Mapping[tuple[str, str]
             name: replace(c, max_wait=min(c.max_wait, cap) if c.max_wait else 0) for name, c in sop.categories.items()
         }
         sop = replace(sop, categories=capped)
+    if policy.skip_busy is not None:
+        every = {name: replace(c, skip_busy=policy.skip_busy) for name, c in sop.categories.items()}
+        sop = replace(sop, categories=every)
     if policy.silent_priority is not None:
         held = sop.categories[general]
         quiet = replace(

@@ -28,7 +28,8 @@ class Figures:
     genuine_abandoned: int
     genuine_incidents: int
     incidents_unreached: int  # every call of the incident given up
-    silent_genuine_waits: list[float]  # genuine callers who pressed nothing
+    silent_genuine_calls: int  # genuine callers who pressed nothing (the ones a lower silent priority hits)
+    silent_genuine_waits: list[float]
     info_calls: int
     info_waits: list[float]
     info_abandoned: int
@@ -61,6 +62,7 @@ def figures(run: Run, central_operators: int) -> Figures:
         return sorted(result.to_human for result in results if result.to_human is not None)
 
     genuine, info = of("genuine"), of("informasi")
+    silent = [result for result in genuine if not result.pressed]
     junk = [result for result in measured if result.caller.kind in JUNK]
     reached: dict[int, bool] = {}
     for result in genuine:
@@ -73,7 +75,8 @@ def figures(run: Run, central_operators: int) -> Figures:
         genuine_abandoned=sum(1 for result in genuine if result.abandoned),
         genuine_incidents=len(reached),
         incidents_unreached=sum(1 for ok in reached.values() if not ok),
-        silent_genuine_waits=waits([result for result in genuine if not result.pressed]),
+        silent_genuine_calls=len(silent),
+        silent_genuine_waits=waits(silent),
         info_calls=len(info),
         info_waits=waits(info),
         info_abandoned=sum(1 for result in info if result.abandoned),
@@ -95,7 +98,7 @@ def _pct(value: float) -> str:
 def table(rows: list[Figures]) -> list[str]:
     lines = [
         "| policy | genuine calls | to a human p50 / p95 / p99 (s) | ≤ 15 s | ≤ 20 s | genuine calls abandoned "
-        "| incidents never reached | pressed nothing: p95 (s) | informasi p50 / p95 (s), abandoned "
+        "| incidents never reached | pressed nothing: ≤ 20 s, p95 / p99 (s) | informasi p50 / p95 (s), abandoned "
         "| operator s per prank/ghost call | junk calls flagged | central busy |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
@@ -106,11 +109,13 @@ def table(rows: list[Figures]) -> list[str]:
             else "no calls"
         )
         flagged = row.junk_flagged / row.junk_calls if row.junk_calls else math.nan
+        quiet = row.silent_genuine_waits
+        silent_within = sum(wait <= 20 for wait in quiet) / row.silent_genuine_calls if quiet else math.nan
         lines.append(
             f"| {row.policy} | {row.genuine_calls} | {_s(row.p(0.5))} / {_s(row.p(0.95))} / {_s(row.p(0.99))} "
             f"| {_pct(row.within(15))} | {_pct(row.within(20))} | {row.genuine_abandoned} "
             f"| {row.incidents_unreached} of {row.genuine_incidents} "
-            f"| {_s(percentile(row.silent_genuine_waits, 0.95))} "
+            f"| {_pct(silent_within)}, {_s(percentile(quiet, 0.95))} / {_s(percentile(quiet, 0.99))} "
             f"| {info} | {_s(row.junk_seconds_per_call)} | {_pct(flagged)} | {_pct(row.central_utilisation)} |"
         )
     return lines

@@ -24,8 +24,9 @@ from ivr.flow.analysis import timed_paths
 from ivr.prompts.build import PromptTiming
 
 REPO = Path(__file__).resolve().parents[2]
-# The policies the issue's targets compare (names in model.yaml).
-FIFO, SHIPPED, TRIAGE, BEST = "fifo", "shipped", "triage", "best"
+# The policies the issue's targets compare (names in model.yaml). The line as it runs is TRIAGE: the
+# shipped dialplan/ and sop/ with the prank triage learning from the operators' dispositions.
+FIFO, FIFO_POOLED, SHIPPED, TRIAGE, WAIT_BUSY = "fifo", "fifo-pooled", "shipped", "triage", "wait-busy"
 NENA_SHARE = 0.95
 
 
@@ -60,7 +61,7 @@ def _verdict(ok: bool) -> str:
 def targets(model: Model, results: dict[str, dict[str, Figures]]) -> list[str]:
     lines = []
     normal = results.get("normal", {})
-    for name in (BEST, SHIPPED, TRIAGE):
+    for name in (SHIPPED, TRIAGE):
         if name in normal:
             row = normal[name]
             lines.append(
@@ -69,14 +70,14 @@ def targets(model: Model, results: dict[str, dict[str, Figures]]) -> list[str]:
             )
     for scenario in ("surge10", "surge20"):
         rows = results.get(scenario, {})
-        if BEST not in rows:
+        if TRIAGE not in rows:
             continue
-        best = rows[BEST].p(0.95)
-        for other in (FIFO, "fifo-pooled", SHIPPED):
+        ours = rows[TRIAGE].p(0.95)
+        for other in (FIFO, FIFO_POOLED, WAIT_BUSY):
             if other in rows:
-                ratio = rows[other].p(0.95) / best
+                ratio = rows[other].p(0.95) / ours
                 lines.append(
-                    f"- {scenario}: genuine p95 {BEST} {best:.1f} s vs {other} {rows[other].p(0.95):.1f} s: "
+                    f"- {scenario}: genuine p95 {TRIAGE} {ours:.1f} s vs {other} {rows[other].p(0.95):.1f} s: "
                     f"{ratio:.1f}x better (target ≥ 2x): {_verdict(ratio >= 2)}."
                 )
     if TRIAGE in normal and SHIPPED in normal:

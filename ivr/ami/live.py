@@ -15,6 +15,7 @@ import structlog
 
 from ivr.ami.client import AmiClient, AmiError
 from ivr.ami.operators import is_simulated
+from ivr.operators.states import DEVICE_ON_CALL
 from ivr.routing.decide import QueueState
 
 log = structlog.get_logger("ivr.ami")
@@ -36,6 +37,13 @@ class Member:
     def ready(self) -> bool:
         return not self.paused and self.status in READY_STATUSES
 
+    @property
+    def on_call(self) -> bool:
+        """On a call, of this queue or any other: the phone's device state (in use, busy, on hold) is what
+        Asterisk 22 announces when a queue call connects (measured with Local members: no event carries
+        InCall then); app_queue's InCall, from QueueStatus or a later event, covers an untracked device."""
+        return self.in_call or self.status in DEVICE_ON_CALL
+
 
 @dataclass
 class QueueView:
@@ -43,6 +51,11 @@ class QueueView:
     waiting: int = 0
     # Callers waiting now: uniqueid -> when they joined (monotonic seconds), for the longest wait.
     callers: dict[str, float] = field(default_factory=dict)
+
+    def state(self, name: str) -> QueueState:
+        """What routing reads of this queue."""
+        ready = [member for member in self.members.values() if member.ready]
+        return QueueState(name, len(self.members), len(ready), self.waiting, sum(m.on_call for m in ready))
 
     def longest_wait(self, now: float) -> float:
         return max((now - joined for joined in self.callers.values()), default=0.0)
@@ -73,10 +86,7 @@ class LiveQueues:
     def snapshot(self) -> dict[str, QueueState] | None:
         if not (self.synced and self.client.ready):
             return None
-        return {
-            name: QueueState(name, len(view.members), sum(m.ready for m in view.members.values()), view.waiting)
-            for name, view in self.queues.items()
-        }
+        return {name: view.state(name) for name, view in self.queues.items()}
 
     def _on_event(self, fields: dict[str, str]) -> None:
         queue = fields.get("Queue", "")

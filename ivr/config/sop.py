@@ -157,6 +157,13 @@ CATEGORY = Obj(
         Field("max_wait", Integer(0, 3600), "seconds in the first queue before the overflow (0: no limit)", default=0),
         Field("overflow", ListOf(Ref(NAME)), "queues tried next, in order", default=()),
         Field(
+            "skip_busy",
+            Boolean(),
+            "pass over an agency queue at once when all its ready operators are on a call (false: wait there "
+            "up to max_wait); the central queue is never passed over",
+            default=True,
+        ),
+        Field(
             "wrapup_seconds",
             Integer(0, 600),
             "seconds the call-taker has after such a call before the next one rings (a junk outcome ends it)",
@@ -270,6 +277,7 @@ class Category:
     max_wait: int = CATEGORY.default("max_wait")
     overflow: tuple[str, ...] = CATEGORY.default("overflow")
     wrapup_seconds: int = CATEGORY.default("wrapup_seconds")
+    skip_busy: bool = CATEGORY.default("skip_busy")
 
 
 @dataclass(frozen=True)
@@ -476,6 +484,7 @@ def _category(name: str, found: Found, parts: SopParts) -> Category:
         found["max_wait"],
         found["overflow"],
         found["wrapup_seconds"],
+        found["skip_busy"],
     )
 
 

@@ -7,6 +7,7 @@ reaction time), the same worst-case model ``ivr check`` uses; with no keys left 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ from ivr.config import Config
 from ivr.flow.analysis import _timing
 from ivr.flow.engine import FlowEngine
 from ivr.prompts.build import PromptTiming, build_all, estimate, tools_missing
-from ivr.routing.decide import Standing, decide
+from ivr.routing.decide import QueueState, Standing, decide
 from ivr.routing.triage import assess, normalise_number
 from ivr.store.calls import CallStore
 
@@ -58,6 +59,20 @@ class ScriptedChannel:
         return ""
 
 
+def busy_queues(config: Config, names: Iterable[str]) -> dict[str, QueueState]:
+    """Live state in which each of ``names`` is busy: every operator of the roster there on a call
+    (at least one, so the queue counts as staffed). Other queues stay unknown, as with AMI down."""
+    sop = config.sop
+    unknown = [name for name in names if name not in sop.queues]
+    if unknown:
+        raise KeyError(f"no queue {', '.join(unknown)} in the SOP (known: {', '.join(sorted(sop.queues))})")
+    states = {}
+    for name in names:
+        staff = max(1, sum(name in operator.queues for operator in sop.operators.values()))
+        states[name] = QueueState(name, members=staff, ready=staff, on_call=staff)
+    return states
+
+
 def simulate(
     config: Config,
     keys: str,
@@ -66,7 +81,10 @@ def simulate(
     at: datetime | None = None,
     sounds_dir: Path | None = None,
     store: CallStore | None = None,
+    busy: Iterable[str] = (),
 ) -> dict[str, Any]:
+    """Where a call pressing ``keys`` would go; ``busy``: queues taken as busy (all operators on a call)."""
+    live = busy_queues(config, busy) if busy else None
     flow = config.flow_for(script)
     if flow is None:
         raise KeyError(f"no flow dialplan/{script}.yaml (known: {', '.join(sorted(config.flows))})")
@@ -82,11 +100,12 @@ def simulate(
         # Read-only: a simulation never records a flag.
         history = store.history(normalise_number(caller), when - timedelta(days=365))
         standing, _ = assess(history, config.sop.prank, when)
-    decision = decide(result.category, config.sop, when, None, standing)
+    decision = decide(result.category, config.sop, when, live, standing)
     return {
         "caller": caller,
         "at": when.isoformat(timespec="seconds"),
         "flagged": standing.flagged,
+        "busy": sorted(live or {}),
         "pressed": keys,
         "unused_keys": channel.keys,
         "flow": flow.name,

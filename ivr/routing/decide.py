@@ -3,7 +3,10 @@
 Called once when the menu ends, and again each time a step of the chain cannot take the call
 (a queue's wait ran out, it emptied, a bridge was not answered) with the steps already tried.
 The chain is: the category's bridge (if its route is 'bridge'), its queue, its overflow queues,
-and always, last, the central call-takers, who are never skipped and never time out.
+and always, last, the central call-takers, who are never skipped and never time out. An agency queue
+is passed over at once when nobody there is ready, and (the category's ``skip_busy``) when everyone
+ready is on a call or already spoken for by a caller waiting there: a caller would wait out max_wait
+behind them while the next step may have someone free.
 """
 
 from __future__ import annotations
@@ -27,6 +30,19 @@ class QueueState:
     # Logged in, not paused, device not unavailable: could take a call now or after the current one.
     ready: int = 0
     waiting: int = 0
+    # Of the ready, those on a call now (a ringing one is not: it is about to take a waiting caller).
+    on_call: int = 0
+
+    @property
+    def free(self) -> int:
+        """Ready operators not on a call (idle, or ringing for a caller already waiting)."""
+        return max(0, self.ready - self.on_call)
+
+    @property
+    def busy(self) -> bool:
+        """Someone is ready, but a new caller would wait: every one of them is on a call or is the
+        next for a caller already waiting here (priorities aside)."""
+        return self.ready > 0 and self.free <= self.waiting
 
 
 @dataclass(frozen=True)
@@ -51,6 +67,17 @@ class Decision:
     reason: str
     warn: bool = False  # play the prank warning before queueing
     tried: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _busy(state: QueueState) -> str:
+    """Why a queue counts as busy, in the words the console shows."""
+    if state.free == 0 and state.ready == 1:
+        on_call = "its one ready operator on a call"
+    elif state.free == 0:
+        on_call = f"all {state.ready} ready operators on a call"
+    else:
+        on_call = f"{state.on_call} of {state.ready} ready operators on a call"
+    return f"{on_call}, {state.waiting} already waiting" if state.waiting else on_call
 
 
 def _prefix(category: str, sop: Sop) -> str:
@@ -163,8 +190,13 @@ def decide(
         if state is not None and state.ready == 0:
             reasons.append(f"{queue}: no operator ready ({state.members} logged in, none available)")
             continue
+        busy = f"{queue}: busy, {_busy(state)}" if state is not None and state.busy else ""
+        if busy and (chosen is None or chosen.skip_busy):
+            reasons.append(f"{busy}: next step at once")
+            continue
         wait = chosen.max_wait if chosen else 0
         limit = f"wait at most {wait} s, then the next step" if wait else "no time limit"
-        return result("queue", queue, wait, f"queue {queue} ({agency.label}): {limit}")
+        held = f"{busy}, waiting anyway (skip_busy: false); " if busy else ""
+        return result("queue", queue, wait, f"{held}queue {queue} ({agency.label}): {limit}")
     # Reached by the central queue in the chain (always there, last if nowhere earlier).
     return result("queue", central, 0, f"queue {central}: the central call-takers, 24/7, no time limit")

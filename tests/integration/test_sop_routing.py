@@ -14,12 +14,13 @@ import pytest
 from ivr.ami.client import AmiClient
 from ivr.ami.live import LiveQueues
 from ivr.ami.operators import login_sim_operators, logout_sim_operators, sim_interface
+from ivr.ami.testcall import hang_up
 from ivr.app import apply_config
 from ivr.config import Config
 from ivr.store.calls import IvrRecord
 from tests.integration.conftest import SEATS, AgiSwitch, Caller, Stack, until
 
-DAMKAR, CENTRAL = "q-damkar", "q112"
+DAMKAR, CENTRAL, BPBD = "q-damkar", "q112", "q-bpbd"
 NEVER_ANSWERS = "Local/desk@siaga-sim-bridge/n"
 
 
@@ -128,6 +129,39 @@ async def test_queue_wait_exceeded_moves_to_the_next_step(
     assert report.routes[0]["Timeout"] == str(max_wait)
     assert report.answered and report.seconds_to_answer is not None
     assert report.seconds_to_answer >= max_wait
+
+
+@pytest.fixture
+async def bpbd_one_seat(ami_live: tuple[AmiClient, LiveQueues]) -> AsyncIterator[None]:
+    """q-bpbd staffed by one operator (as in a real shift), for this test."""
+    ami, live = ami_live
+    await ami.action({"Action": "QueueRemove", "Queue": BPBD, "Interface": sim_interface(BPBD, 2)})
+    await until(lambda: len(live.queues[BPBD].members) == 1)
+    yield
+    await login_sim_operators(ami, [BPBD], SEATS)
+    await until(lambda: ready(live, BPBD)() == SEATS)
+
+
+async def test_a_busy_agency_is_passed_over_at_once(
+    call: Caller, bpbd_one_seat: None, ami_live: tuple[AmiClient, LiveQueues], stack: Stack
+) -> None:
+    """BPBD's only operator is on a bencana call: the next bencana caller goes on to Damkar at once and is
+    answered there well before bencana's max_wait, with no TIMEOUT overflow on the way."""
+    ami, live = ami_live
+    first = await call("14", gap=1.0, hangup=False)
+    try:
+        assert (first.queue, first.answered) == (BPBD, True)
+        await until(lambda: (live.snapshot() or {})[BPBD].busy, timeout=10)
+        second = await call("14", gap=1.0)
+    finally:
+        await hang_up(ami, first.channel)
+    max_wait = stack.config.current().sop.categories["bencana"].max_wait
+    assert [(step["Action"], step.get("Target")) for step in second.routes] == [("queue", DAMKAR)]
+    assert (second.queue, second.answered) == (DAMKAR, True)
+    assert second.hold_seconds is not None and second.hold_seconds < max_wait / 3
+    row = stack.store.get(f"{second.channel}-in")
+    assert row is not None and row["queue"] == DAMKAR
+    assert "q-bpbd: busy, its one ready operator on a call: next step at once" in row["reason"]
 
 
 async def test_an_emergency_is_answered_before_an_earlier_non_emergency(call: Caller, ami: AmiClient) -> None:

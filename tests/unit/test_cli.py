@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import structlog
 
 from ivr.cli import build_parser, describe_route, main
+from ivr.config import load_config
+from ivr.flow.simulate import simulate
+
+REPO = Path(__file__).resolve().parents[2]
+TUESDAY_NOON = datetime(2026, 12, 1, 12, 0, tzinfo=ZoneInfo("Asia/Jakarta"))
 
 
 @pytest.fixture(autouse=True)
@@ -62,3 +69,17 @@ def test_hostile_test_caller_is_refused_with_a_message(capsys: pytest.CaptureFix
     code = main(["call", "--root", str(tmp_path), "--caller", "0812\\nX", "--timeout", "1"])
     assert code == 2
     assert "caller must be a phone number" in capsys.readouterr().err
+
+
+def test_simulate_with_a_busy_queue_says_where_the_caller_goes_instead() -> None:
+    """`ivr simulate --busy q-bpbd`: a bencana caller is routed past BPBD (its one operator on a call)."""
+    outcome = simulate(load_config(REPO), "14", at=TUESDAY_NOON, busy=["q-bpbd"])
+    assert (outcome["busy"], outcome["route"]["target"]) == (["q-bpbd"], "q-damkar")
+    assert "q-bpbd: busy, its one ready operator on a call: next step at once" in outcome["route"]["reason"]
+    assert simulate(load_config(REPO), "14", at=TUESDAY_NOON)["route"]["target"] == "q-bpbd"
+
+
+def test_simulate_refuses_a_busy_queue_the_sop_does_not_have(capsys: pytest.CaptureFixture[str]) -> None:
+    """A mistyped --busy queue: one line naming the known queues, exit 2, no traceback."""
+    assert main(["simulate", "--root", str(REPO), "--press", "1", "4", "--busy", "q-bpdb", "--log-format", "json"]) == 2
+    assert "ivr simulate: no queue q-bpdb in the SOP (known: q-bpbd, q-damkar," in capsys.readouterr().err

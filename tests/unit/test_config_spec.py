@@ -191,6 +191,11 @@ SPEC_CASES: list[tuple[str, Edits, list[str]]] = [
         ['dialplan/prompts.yaml:11:15: prompts.bantuan.id[0].key: a key is 1 to 4 of 0-9 * # (quote it: "1")'],
     ),
     (
+        "skip-busy-not-true-or-false",
+        [(CATEGORIES, "queue: regu-api-1}", "queue: regu-api-1, skip_busy: maybe}")],
+        ["sop/categories.yaml:2:81: categories.api.skip_busy: expected true or false, got 'maybe'"],
+    ),
+    (
         "blank-prompt",
         [(PROMPTS, "id: Posko latihan.", 'id: "  "')],
         [
@@ -221,6 +226,7 @@ LOADER_ONLY: list[tuple[str, Edits, list[str]]] = [
 ACCEPTED: list[tuple[str, Edits]] = [
     ("holidays-until-unquoted", [(CATEGORIES, "categories:", HOLIDAYS + '  "2027-12-25": Natal\ncategories:')]),
     ("label-is-a-number", [(CATEGORIES, "label: Tanya,", "label: 112,")]),
+    ("skip-busy-off", [(CATEGORIES, "queue: regu-api-1}", "queue: regu-api-1, skip_busy: false}")]),
     ("hours-over-midnight", [(AGENCIES, "    name: Regu Api\n", "    name: Regu Api\n    hours: [fri 22:00-06:00]\n")]),
 ]
 

@@ -73,6 +73,85 @@ def test_empty_or_paused_queue_is_skipped_at_once(config: Config) -> None:
     assert "q-damkar: no operator ready (0 logged in" in decision.reason
 
 
+def test_a_busy_agency_queue_is_passed_over_at_once(config: Config) -> None:
+    """bencana in a flood: BPBD's one operator is on a call, so the caller goes on to Damkar now, not after
+    45 s; the reason says why."""
+    live = {"q-bpbd": QueueState("q-bpbd", members=1, ready=1, on_call=1)}
+    decision = decide("bencana", config.sop, TUESDAY_NOON, live=live)
+    assert (decision.target, decision.timeout, decision.tried) == ("q-damkar", 45, ("q-damkar",))
+    assert decision.reason == (
+        "bencana (Bencana (banjir, puting beliung, pohon tumbang)); "
+        "q-bpbd: busy, its one ready operator on a call: next step at once; "
+        "queue q-damkar (Dinas Pemadam Kebakaran dan Penyelamatan): wait at most 45 s, then the next step"
+    )
+
+
+@pytest.mark.parametrize(
+    ("state", "busy"),
+    [
+        (QueueState("q-damkar", members=2, ready=2, on_call=2), "all 2 ready operators on a call"),
+        # One free, but a caller already waits for them (ringing): a new caller would wait too.
+        (QueueState("q-damkar", 2, 2, waiting=1, on_call=1), "1 of 2 ready operators on a call, 1 already waiting"),
+        (QueueState("q-damkar", 3, 2, waiting=2, on_call=0), "0 of 2 ready operators on a call, 2 already waiting"),
+    ],
+)
+def test_a_queue_is_busy_when_no_ready_operator_is_left_for_a_new_caller(
+    config: Config, state: QueueState, busy: str
+) -> None:
+    """Busy: every ready operator is on a call or due to a caller already waiting there."""
+    decision = decide("kebakaran", config.sop, TUESDAY_NOON, live={"q-damkar": state})
+    assert decision.target == "q112"
+    assert f"q-damkar: busy, {busy}: next step at once" in decision.reason
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        QueueState("q-damkar", members=2, ready=2, on_call=1),  # one free operator
+        QueueState("q-damkar", members=2, ready=2, waiting=1),  # two ringing or free for one waiting caller
+        QueueState("q-damkar", members=3, ready=1, on_call=0),  # two paused, one free
+    ],
+)
+def test_a_queue_with_an_operator_left_for_a_new_caller_is_kept(config: Config, state: QueueState) -> None:
+    """Not busy: at least one ready operator is neither on a call nor due to a caller ahead."""
+    decision = decide("kebakaran", config.sop, TUESDAY_NOON, live={"q-damkar": state})
+    assert (decision.target, decision.timeout) == ("q-damkar", 30)
+    assert "busy" not in decision.reason
+
+
+def test_a_category_with_skip_busy_false_waits_for_its_busy_agency(config: Config) -> None:
+    """pengaduan (shipped skip_busy: false): Satpol PP's operator is on a call, the caller waits there
+    up to max_wait rather than take a central call-taker; the reason says so."""
+    live = {"q-satpolpp": QueueState("q-satpolpp", members=1, ready=1, on_call=1)}
+    decision = decide("pengaduan", config.sop, TUESDAY_NOON, live=live)
+    assert (decision.target, decision.timeout) == ("q-satpolpp", 120)
+    assert decision.reason == (
+        "pengaduan (Pengaduan ketertiban umum); q-satpolpp: busy, its one ready operator on a call, waiting "
+        "anyway (skip_busy: false); queue q-satpolpp (Satuan Polisi Pamong Praja): wait at most 120 s, then "
+        "the next step"
+    )
+
+
+def test_every_shipped_darurat_category_passes_over_a_busy_agency(config: Config) -> None:
+    """The shipped SOP: darurat categories skip a busy agency queue; the non-darurat ones wait for it."""
+    skipping = {name for name, category in config.sop.categories.items() if category.skip_busy}
+    emergencies = {name for name, category in config.sop.categories.items() if category.emergency}
+    assert emergencies <= skipping
+    assert {"pengaduan", "lalu-lintas", "sosial"}.isdisjoint(skipping)
+
+
+def test_central_is_never_skipped_even_busy(config: Config) -> None:
+    """Every central call-taker on a call and callers waiting: the caller still queues there, no time limit."""
+    live = {
+        "q-bpbd": QueueState("q-bpbd", 1, 1, on_call=1),
+        "q-damkar": QueueState("q-damkar", 2, 2, on_call=2),
+        "q112": QueueState("q112", 3, 3, waiting=5, on_call=3),
+    }
+    decision = decide("bencana", config.sop, TUESDAY_NOON, live=live)
+    assert (decision.target, decision.timeout) == ("q112", 0)
+    assert "q112: busy" not in decision.reason
+
+
 def test_central_is_never_skipped(config: Config) -> None:
     """Even with nobody ready in the central queue, the caller waits there for a human."""
     decision = decide("darurat-umum", config.sop, TUESDAY_NOON, live={"q112": QueueState("q112", 0, 0)})

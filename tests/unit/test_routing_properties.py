@@ -128,11 +128,13 @@ def cases(draw: st.DrawFn) -> Case:
             route=draw(st.sampled_from(["queue", "bridge"])),
             max_wait=draw(st.sampled_from([0, 30])),
             overflow=tuple(draw(st.lists(anywhere, max_size=5))),
+            skip_busy=draw(st.booleans()),
         )
     now = draw(st.datetimes(datetime(2026, 1, 1), datetime(2027, 12, 31), timezones=st.just(WIB)))
     holidays = {now.date(): "Libur"} if draw(st.booleans()) else {}
     sop = Sop(agencies, categories, holidays=holidays)
-    live = draw(st.dictionaries(anywhere, st.builds(QueueState, anywhere, st.integers(0, 2), st.integers(0, 2))))
+    counts = st.integers(0, 2)
+    live = draw(st.dictionaries(anywhere, st.builds(QueueState, anywhere, counts, counts, counts, counts)))
     tried = tuple(draw(st.lists(st.sampled_from([*all_queues, GHOST, BRIDGE_STEP]), max_size=4)))
     category = draw(st.sampled_from([*categories, "", "unknown"]))
     return Case(sop, category, now, live, tried)
@@ -144,14 +146,18 @@ def _open(case: Case, queue: str) -> bool:
 
 
 def _can_take(case: Case, queue: str, tried: tuple[str, ...]) -> bool:
-    """A queue other than the central one that could take the call now."""
+    """A queue other than the central one that could take the call now: someone ready, and when the
+    category passes over a busy queue, someone ready who is neither on a call nor due to a caller waiting."""
     state = case.live.get(queue)
+    chosen = case.sop.categories.get(case.category)
+    skip_busy = chosen is not None and chosen.skip_busy
     return (
         queue in case.sop.queues
         and queue != CENTRAL
         and queue not in tried
         and _open(case, queue)
         and not (state is not None and state.ready == 0)
+        and not (skip_busy and state is not None and state.ready - state.on_call <= state.waiting)
     )
 
 

@@ -1,0 +1,102 @@
+"""What routing reads of a queue (ivr.ami.live → QueueState) from app_queue's events and QueueStatus,
+driven through the app_queue fake; and where a new caller goes on that picture (busy agency: next step)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ivr.ami.live import LiveQueues
+from ivr.routing.decide import QueueState, decide
+from tests.fakes.app_queue import INUSE, FakeAppQueue, until
+from tests.fakes.floor_kit import shipped_config
+
+BPBD, DAMKAR, CENTRAL = "q-bpbd", "q-damkar", "q112"
+ANDI = "PJSIP/op-andi"  # BPBD's one operator
+ASEP = "PJSIP/op-asep"  # at Damkar, free
+TUESDAY_NOON = datetime(2026, 12, 1, 12, 0, tzinfo=ZoneInfo("Asia/Jakarta"))
+
+
+async def given_live(events_first: bool = True) -> tuple[FakeAppQueue, LiveQueues]:
+    fake = FakeAppQueue([BPBD, DAMKAR, CENTRAL], events_first=events_first)
+    live = LiveQueues(fake)  # type: ignore[arg-type]  # the fake has AmiClient's surface
+    await until(lambda: live.synced, what="LiveQueues' first QueueStatus resync")
+    return fake, live
+
+
+async def log_in(fake: FakeAppQueue, queue: str, interface: str = ANDI) -> None:
+    await fake.action(
+        {"Action": "QueueAdd", "Queue": queue, "Interface": interface, "StateInterface": interface, "Paused": "false"}
+    )
+
+
+def state(live: LiveQueues, queue: str) -> QueueState:
+    snapshot = live.snapshot()
+    assert snapshot is not None, "AMI is up and synced: routing must get a picture"
+    return snapshot[queue]
+
+
+@pytest.mark.parametrize("events_first", [True, False], ids=["events-first", "response-first"])
+async def test_an_operator_on_a_call_makes_the_queue_busy_until_the_call_ends(events_first: bool) -> None:
+    """join → ring → connect: BPBD's one operator on a call (InCall 1, in use); a new bencana caller goes
+    on to Damkar at once. After the call, the queue takes callers again."""
+    fake, live = await given_live(events_first)
+    await log_in(fake, BPBD)
+    await log_in(fake, DAMKAR, ASEP)
+    fake.join("1733.1", BPBD, "081234567890")
+    fake.ring("1733.1", ANDI)
+    fake.connect("1733.1", ANDI)
+    busy = await until(lambda: state(live, BPBD).on_call == 1 and state(live, BPBD), what="the call seen")
+    assert busy == QueueState(BPBD, members=1, ready=1, waiting=0, on_call=1)
+    assert decide("bencana", shipped_config().sop, TUESDAY_NOON, live.snapshot()).target == DAMKAR
+    fake.complete("1733.1", ANDI)
+    idle = await until(lambda: state(live, BPBD).on_call == 0 and state(live, BPBD), what="the call's end seen")
+    assert not idle.busy
+    assert decide("bencana", shipped_config().sop, TUESDAY_NOON, live.snapshot()).target == BPBD
+
+
+async def test_an_operator_ringing_for_a_waiting_caller_is_taken() -> None:
+    """Ringing is not on a call, but the caller it rings for is waiting: nobody is left for a new caller."""
+    fake, live = await given_live()
+    await log_in(fake, BPBD)
+    fake.join("1733.1", BPBD, "081234567890")
+    fake.ring("1733.1", ANDI)
+    ringing = state(live, BPBD)
+    assert (ringing.on_call, ringing.waiting, ringing.busy) == (0, 1, True)
+
+
+async def test_a_call_of_another_queue_counts_by_the_phones_device_state() -> None:
+    """An operator in two queues answers a central call: app_queue's InCall is set in q112 only, the phone's
+    device state (in use) says the same in q-bpbd."""
+    fake, live = await given_live()
+    await log_in(fake, BPBD)
+    await log_in(fake, CENTRAL)
+    fake.join("1733.1", CENTRAL, "081234567890")
+    fake.ring("1733.1", ANDI)
+    fake.connect("1733.1", ANDI)
+    assert live.queues[BPBD].members[ANDI].in_call is False
+    assert (state(live, BPBD).on_call, state(live, BPBD).busy) == (1, True)
+
+
+async def test_a_resync_reads_calls_in_progress_from_queue_status() -> None:
+    """After a (re)login the picture comes from QueueStatus (InCall, Status): a call in progress is seen."""
+    fake, live = await given_live()
+    await log_in(fake, BPBD)
+    fake.join("1733.1", BPBD, "081234567890")
+    fake.ring("1733.1", ANDI)
+    fake.connect("1733.1", ANDI)
+    live.queues.clear()
+    await live.resync()
+    assert state(live, BPBD) == QueueState(BPBD, members=1, ready=1, waiting=0, on_call=1)
+
+
+async def test_a_paused_operator_on_a_call_is_not_counted_among_the_ready() -> None:
+    """A paused member is not ready; a call in hand does not make them count (no negative free seats)."""
+    fake, live = await given_live()
+    await log_in(fake, BPBD)
+    await log_in(fake, BPBD, "PJSIP/op-rudi")
+    await fake.action({"Action": "QueuePause", "Interface": "PJSIP/op-rudi", "Paused": "true", "Reason": "Sholat"})
+    fake.set_device("PJSIP/op-rudi", INUSE)
+    assert state(live, BPBD) == QueueState(BPBD, members=2, ready=1, waiting=0, on_call=0)
