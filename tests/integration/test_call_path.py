@@ -16,7 +16,7 @@ import structlog
 from ivr.ami.client import AmiClient
 from ivr.ami.operators import sim_interface
 from ivr.routing.decide import Decision
-from ivr.service import route_variables
+from ivr.routing.route_variable import route_variables
 from tests.integration.conftest import AGI_SESSION_LIMIT, SEATS, AgiSwitch, Caller, Stack, free_port, start_serve, until
 from tests.integration.test_fault_battery import safe_name
 

@@ -14,16 +14,16 @@ from ivr.agi.protocol import Reply
 from ivr.agi.server import AgiEnvironment
 from ivr.config import Config, load_config
 from ivr.routing.decide import Decision
-from ivr.service import (
+from ivr.routing.route_variable import (
     FAILED_ROUTE_VARIABLE,
     ROUTE_FIELDS,
     ROUTE_VARIABLE,
-    CallService,
     RouteError,
     route_value,
     route_variables,
     split_route,
 )
+from ivr.service import CallService
 
 REPO = Path(__file__).resolve().parents[2]
 SET_VARIABLE = re.compile(r'SET VARIABLE (\w+) "(.*)"')
