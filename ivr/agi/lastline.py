@@ -135,16 +135,17 @@ def main(argv: list[str] | None = None, stdin: Any = None, stdout: Any = None) -
     except Exception as error:
         log.error("lastline_no_agi_environment", error=repr(error))
         return 1
+    structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(
         uniqueid=agi.env.get("agi_uniqueid", ""), caller=agi.env.get("agi_callerid", ""), flow=args.flow
     )
     try:
         result, decision = route_call(agi, args.root.resolve(), args.flow, datetime.now(UTC))
-    except AGIHangup:
-        log.info("lastline_caller_hung_up", **_costs(started))
-        return 1
     except Exception as error:  # config error, Asterisk gone, a bug: no route, the dialplan goes central
-        log.error("lastline_no_route", error=repr(error), **_costs(started))
+        if _hung_up(agi, error):
+            log.info("lastline_caller_hung_up", **_costs(started))
+        else:
+            log.error("lastline_no_route", error=repr(error), **_costs(started))
         return 1
     log.info(
         "lastline_call_end",
@@ -161,6 +162,17 @@ def main(argv: list[str] | None = None, stdin: Any = None, stdout: Any = None) -
         **_costs(started),
     )
     return 0
+
+
+def _hung_up(agi: AGI, error: Exception) -> bool:
+    """The caller hung up: pyst2 said so, or Asterisk signalled it (SIGHUP) before closing our stdin."""
+    if isinstance(error, AGIHangup):
+        return True
+    try:
+        agi.test_hangup()
+    except AGIHangup:
+        return True
+    return False
 
 
 def _costs(started: float) -> dict[str, float]:
