@@ -64,8 +64,10 @@ def launcher(settings: Settings, install: AsteriskInstall) -> str:
             "#!/bin/sh",
             "# Rendered by `ivr render`: the last line, a classic AGI script (ivr/agi/lastline.py) that",
             "# Asterisk starts for a call when every FastAGI service has failed. -P: nothing from the",
-            "# working directory is imported.",
-            f"PYTHONPATH={shlex.quote(search_path)} PYTHONPYCACHEPREFIX={shlex.quote(str(cache))} \\",
+            "# working directory is imported. Bytecode is cached under var/ whatever the environment says:",
+            "# compiling our modules again would cost every call several times its CPU.",
+            f"PYTHONPATH={shlex.quote(search_path)} \\",
+            f"PYTHONPYCACHEPREFIX={shlex.quote(str(cache))} PYTHONDONTWRITEBYTECODE= \\",
             f'  exec {shlex.quote(python)} -P -m ivr.agi.lastline --root {shlex.quote(str(settings.root))} "$@"',
             "",
         ]
