@@ -209,8 +209,8 @@ async def start_serve(
 
 @contextmanager
 def last_line_broken(stack: Stack) -> Iterator[None]:
-    """The last line's launcher gone for the block: Asterisk cannot start the script (AGISTATUS
-    FAILURE), so a call no FastAGI service routes is left to the dialplan alone."""
+    """The last line's launcher gone for the block: Asterisk finds no script (AGISTATUS NOTFOUND), so
+    a call no FastAGI service routes is left to the dialplan alone."""
     launcher = launcher_path(stack.settings)
     hidden = launcher.with_name(launcher.name + ".hidden")
     launcher.rename(hidden)

@@ -72,7 +72,7 @@ async def test_fastagi_not_running_goes_to_the_general_queue(call: Caller, agi: 
     finally:
         await agi.start_real()
     assert [route["Action"] for route in report.routes] == ["agi-failed", "agi-failed", "lastline", "fallback"]
-    assert report.route == {"Action": "fallback", "AgiStatus": "FAILURE"}
+    assert report.route == {"Action": "fallback", "AgiStatus": "NOTFOUND"}
     assert report.queue == CENTRAL
     assert report.answered
 
@@ -105,7 +105,7 @@ async def test_fastagi_killed_mid_call_goes_to_the_general_queue(
         await child.wait()
         await agi.start_real()
     assert report.routes[0] == {"Action": "agi-failed", "Script": "112", "Service": "1", "AgiStatus": "SUCCESS"}
-    assert report.route == {"Action": "fallback", "AgiStatus": "FAILURE"}
+    assert report.route == {"Action": "fallback", "AgiStatus": "NOTFOUND"}
     assert report.queue == CENTRAL
     assert report.answered
 

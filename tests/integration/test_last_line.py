@@ -137,7 +137,7 @@ async def test_the_last_line_failing_too_ends_at_the_central_queue(call: Caller,
     finally:
         await agi.start_real()
     assert report.routes[:3] == [refused(1), refused(2), {"Action": "lastline"}]
-    assert report.route["Action"] == "fallback"
+    assert report.route == {"Action": "fallback", "AgiStatus": "FAILURE"}  # the script's exit status 1
     assert (report.queue, report.answered) == (CENTRAL, True)
     failed = await until(
         lambda: [line for line in script_lines(stack, f"{report.channel}-in") if line["event"] == "lastline_no_route"]

@@ -44,7 +44,7 @@ async def test_a_call_our_service_never_saw_is_rebuilt_from_the_cdr(call: Caller
             report = await call("1", caller="081299990001")
     finally:
         await agi.start_real()
-    assert report.route == {"Action": "fallback", "AgiStatus": "FAILURE"} and report.answered
+    assert report.route == {"Action": "fallback", "AgiStatus": "NOTFOUND"} and report.answered
     row = await synced_row(records, stack, f"{report.channel}-in", outcome="fallback")
     assert (row["caller"], row["queue"], row["queue_outcome"]) == ("081299990001", "q112", "answered")
     assert str(row["answered_by"]).startswith("Simulasi q112")
