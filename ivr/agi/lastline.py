@@ -122,13 +122,32 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m ivr.agi.lastline", description=__doc__)
     parser.add_argument("--root", type=Path, required=True, help="where dialplan/, sop/ and var/ are")
     parser.add_argument("flow", nargs="?", default=DEFAULT_FLOW, help="the flow to run (dialplan/FLOW.yaml)")
+    parser.add_argument(
+        "--probe", action="store_true", help="no call: load the configuration and the flow, exit 0 if both load"
+    )
     return parser.parse_args(argv)
+
+
+def probe(root: Path, flow_name: str) -> int:
+    """What `ivr check` asks of the launcher: everything a call needs but Asterisk (imports, files, flow)."""
+    try:
+        flow = load_config(root).flow_for(flow_name)
+    except Exception as error:
+        log.error("lastline_probe_failed", error=repr(error))
+        return 1
+    if flow is None:
+        log.error("lastline_probe_failed", error=f"no flow {flow_name!r}")
+        return 1
+    log.info("lastline_probe_ok", python=sys.version.split()[0], flow=flow_name)
+    return 0
 
 
 def main(argv: list[str] | None = None, stdin: Any = None, stdout: Any = None) -> int:
     """One call. Exit 0 with a route set, 1 without (the dialplan then queues the caller centrally)."""
     args = _arguments(argv)
     logs.configure("info", json=True, stream=sys.stderr)
+    if args.probe:
+        return probe(args.root.resolve(), args.flow)
     started = time.monotonic()
     try:
         agi = AGI(stdin=stdin or _text(sys.stdin), stdout=stdout or sys.stdout, stderr=_Discard())

@@ -11,14 +11,16 @@ modules (``ivr`` itself, pyst2, six, structlog) bound in read-only at the same p
 from __future__ import annotations
 
 import importlib.util
+import json
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
 import structlog
 
 import ivr
-from ivr.asterisk.provision import ROOT_PYTHON, AsteriskInstall
+from ivr.asterisk.provision import ROOT_PYTHON, AsteriskInstall, default_cache_dir, find_installed, find_provisioned
 from ivr.settings import Settings
 
 log = structlog.get_logger("ivr.asterisk")
@@ -72,3 +74,32 @@ def launcher(settings: Settings, install: AsteriskInstall) -> str:
             "",
         ]
     )
+
+
+PROBE_TIMEOUT = 30.0
+
+
+def probe(settings: Settings) -> tuple[bool, str]:
+    """Run the rendered launcher as Asterisk would (in its root, with its binds) with ``--probe``:
+    (works, what it said). Provisions nothing: no Asterisk found is an answer too."""
+    launcher_file = launcher_path(settings)
+    if not launcher_file.exists():
+        return False, f"{launcher_file} not rendered yet ('ivr render' or 'ivr up' writes it)"
+    install = find_installed() or find_provisioned(default_cache_dir())
+    if install is None:
+        return False, "no Asterisk installed or provisioned yet: nothing to run the script in"
+    shell = AsteriskInstall("/bin/sh", "", "", rootfs=install.rootfs)
+    argv = shell.command(
+        [str(launcher_file), "--probe"], shared_dirs=[settings.var], read_only=read_only_binds(settings)
+    )
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=PROBE_TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return False, str(error)
+    said = done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]
+    try:
+        event = json.loads(said[0])
+        words = f"python {event['python']}" if done.returncode == 0 else str(event.get("error", said[0]))
+    except (ValueError, KeyError, TypeError):
+        words = said[0]
+    return done.returncode == 0, words

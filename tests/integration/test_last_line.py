@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +22,7 @@ from tests.integration.conftest import (
     AgiSwitch,
     Caller,
     Stack,
+    last_line_broken,
     serving_agi,
     start_serve,
     until,
@@ -143,3 +146,21 @@ async def test_the_last_line_failing_too_ends_at_the_central_queue(call: Caller,
         lambda: [line for line in script_lines(stack, f"{report.channel}-in") if line["event"] == "lastline_no_route"]
     )
     assert "sop/categories.yaml:" in str(failed[0]["error"])
+
+
+async def test_ivr_check_runs_the_last_line_as_asterisk_would(stack: Stack) -> None:
+    """`ivr check` starts the rendered script in Asterisk's root with `--probe` and says whether it works."""
+
+    async def check() -> str:
+        process = await asyncio.create_subprocess_exec(
+            *[sys.executable, "-m", "ivr", "--root", str(stack.settings.root), "check"],
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "IVR_FASTAGI_URLS": ",".join(stack.settings.agi_urls)},
+        )
+        out, _ = await process.communicate()
+        assert process.returncode == 0
+        return out.decode().splitlines()[-1]
+
+    assert (await check()).startswith(f"last line: after {', '.join(stack.settings.agi_urls)}, the classic AGI")
+    with last_line_broken(stack):
+        assert (await check()).startswith("warning: last line not working (")

@@ -13,7 +13,7 @@ import pytest
 
 from ivr.agi import commands
 from ivr.agi.lastline import main
-from ivr.asterisk.lastline import launcher, read_only_binds
+from ivr.asterisk.lastline import launcher, probe, read_only_binds
 from ivr.asterisk.provision import ROOT_PYTHON, AsteriskInstall
 from ivr.config import load_config
 from ivr.routing.route_variable import ROUTE_VARIABLE, split_route
@@ -171,3 +171,18 @@ def test_read_only_binds_are_passed_to_bubblewrap(tmp_path: Path) -> None:
         "/usr/sbin/asterisk",
         "-V",
     ]
+
+
+def test_the_probe_says_when_nothing_was_rendered(tmp_path: Path) -> None:
+    """`ivr check` before `ivr render`: the last line is reported as not there, not as working."""
+    works, said = probe(Settings(root=tmp_path))
+    assert not works and "not rendered yet" in said
+
+
+def test_probe_mode_loads_everything_a_call_needs_but_asterisk(root: Path) -> None:
+    """`--probe`: 0 when the configuration and the flow load, 1 when the SOP does not or the flow is unknown."""
+    assert main(["--root", str(root), "--probe"]) == 0
+    assert main(["--root", str(root), "--probe", "no-such-flow"]) == 1
+    categories = root / "sop" / "categories.yaml"
+    categories.write_text(categories.read_text().replace("\ncategories:", "\ncategries:", 1))
+    assert main(["--root", str(root), "--probe"]) == 1
