@@ -5,6 +5,7 @@ own overhead: interpreter start, imports, reading dialplan/ and sop/, the flow, 
 prompts' playing time (real calls) comes on top and costs no CPU of ours.
 
     .venv/bin/python bench/run_lastline.py [--calls 50]
+    flock /tmp/siaga-asterisk.lock .venv/bin/python bench/run_lastline.py --calls 50 --asterisk-calls 10
 
 Both ways Asterisk may run it: with the host's Python (Asterisk on PATH), and inside the provisioned
 Debian sid root (its python3 and our modules bound read-only). For the root, every run is one
@@ -17,6 +18,7 @@ bench/results/lastline.md and bench/results/lastline.json.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import shutil
@@ -31,6 +33,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.run_agi import machine
+from ivr.asterisk import process
 from ivr.asterisk.lastline import launcher, read_only_binds
 from ivr.asterisk.provision import AsteriskInstall, find_or_provision
 from ivr.config import load_config
@@ -38,6 +41,7 @@ from ivr.prompts.build import build_all
 from ivr.routing.route_variable import ROUTE_VARIABLE, split_route
 from ivr.settings import Settings
 from tests.fakes.classic_agi import ScriptedAsterisk
+from tests.integration.conftest import Stack
 
 
 def one_call(argv: list[str], keys: str) -> dict[str, float | str]:
@@ -70,11 +74,29 @@ def one_call(argv: list[str], keys: str) -> dict[str, float | str]:
     }
 
 
-def baseline(argv: list[str]) -> dict[str, float]:
+def baseline(argv: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
     started = time.monotonic()
-    process = subprocess.Popen(argv)
+    process = subprocess.Popen(argv, env=env)
     _pid, _status, usage = os.wait4(process.pid, 0)
     return {"wall": time.monotonic() - started, "cpu": usage.ru_utime + usage.ru_stime}
+
+
+def breakdown(root: Path, calls: int) -> dict[str, float]:
+    """Where a call's CPU goes (host Python, bytecode cached): interpreter start, the imports, reading
+    dialplan/ and sop/; the rest (flow, decision, pipes) is the difference to the whole call."""
+    steps = {
+        "interpreter": "pass",
+        "imports": "import ivr.agi.lastline",
+        "imports_and_config": f"import pathlib, ivr.agi.lastline as s; s.load_config(pathlib.Path({str(root)!r}))",
+    }
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": ""}
+    found = {}
+    for name, code in steps.items():
+        subprocess.run([sys.executable, "-c", code], env=env, check=True)  # warm
+        found[name] = round(
+            statistics.fmean(baseline([sys.executable, "-c", code], env)["cpu"] for _ in range(calls)), 4
+        )
+    return found
 
 
 def summary(samples: list[dict[str, float]], key: str) -> dict[str, float]:
@@ -107,9 +129,86 @@ def measure(name: str, argv: list[str], calls: int, sandbox: list[str] | None) -
     return result
 
 
+def group_cpu(leader: int) -> float:
+    """CPU seconds of Asterisk's process group, its reaped children (the AGI scripts) included."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == leader:
+            total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def through_asterisk(calls: int) -> dict[str, object]:
+    """``calls`` callers pressing 1 1 through the real Asterisk, one after the other: first routed by our
+    FastAGI service, then (nothing listening) by the last line. Asterisk's CPU per call, the scripts
+    reaped by it included, and what each script logged of itself."""
+    from tests.integration.conftest import given_root, start_stack, stop_stack
+
+    target = BENCH / "build" / "lastline-asterisk"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    stack = start_stack(given_root(target))
+    try:
+        found = asyncio.run(_calls(stack, calls))
+        console = stack.settings.asterisk_dir / "log" / "console.log"
+        logged = [
+            json.loads(line[line.index('{"') :])
+            for line in console.read_text(errors="replace").splitlines()
+            if '"event": "lastline_call_end"' in line
+        ]
+        assert len(logged) == calls, len(logged)
+        found["last_line_logged"] = {
+            "cpu_s_mean": round(statistics.fmean(float(line["cpu_seconds"]) for line in logged), 4),
+            "call_s_mean": round(statistics.fmean(float(line["call_seconds"]) for line in logged), 2),
+        }
+    finally:
+        stop_stack(stack)
+    print("through asterisk", json.dumps(found))
+    return found
+
+
+async def _calls(stack: Stack, calls: int) -> dict[str, object]:
+    from ivr.ami.testcall import place_call
+    from tests.integration.conftest import connected_ami, serving_agi
+
+    leader = process.running_pid(stack.settings)
+    assert leader is not None
+    found: dict[str, object] = {}
+    async with connected_ami(stack) as (client, live):
+        for way in ("fastagi", "last_line"):
+            seconds: list[float] = []
+            before = group_cpu(leader)
+            for _ in range(calls):
+                if way == "fastagi":
+                    async with serving_agi(stack, live):
+                        report = await place_call(client, "11", first_delay=2.0)
+                else:
+                    report = await place_call(client, "11", first_delay=2.0)
+                assert (report.queue, report.answered) == ("q-damkar", True), report.routes
+                assert report.seconds_to_answer is not None
+                seconds.append(report.seconds_to_answer)
+            found[way] = {
+                "asterisk_cpu_s_per_call": round((group_cpu(leader) - before) / calls, 4),
+                "seconds_to_answer_mean": round(statistics.fmean(seconds), 2),
+            }
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument(
+        "--asterisk-calls",
+        type=int,
+        default=0,
+        help="also this many calls through the real Asterisk, each way (run under flock /tmp/siaga-asterisk.lock)",
+    )
     args = parser.parse_args()
     root = BENCH / "build" / "lastline-root"
     shutil.rmtree(root, ignore_errors=True)
@@ -118,12 +217,18 @@ def main() -> None:
     settings = Settings(root=root)
     (settings.var / "lastline" / "pycache").mkdir(parents=True)
     build_all(load_config(root).prompts, settings.sounds_dir, root / "dialplan" / "recordings")
-    results: dict[str, object] = {"machine": machine(), "calls": args.calls, "keys": "11"}
+    results: dict[str, object] = {
+        "machine": machine(),
+        "calls": args.calls,
+        "keys": "11",
+        "load_before": os.getloadavg(),
+    }
 
     host = settings.var / "launcher-host"
     host.write_text(launcher(settings, AsteriskInstall("/usr/sbin/asterisk", "", "")))
     results["host_python"] = measure(f"host python {sys.version.split()[0]}", ["/bin/sh", str(host)], args.calls, None)
 
+    results["host_breakdown_cpu_s"] = breakdown(root, args.calls)
     install = find_or_provision()
     if install.rootfs is not None:
         in_root = settings.var / "launcher-root"
@@ -141,6 +246,8 @@ def main() -> None:
             empty.command([], shared_dirs=[settings.var], read_only=read_only_binds(settings)),
         )
         results["sid_root_python"]["python"] = version  # type: ignore[index]
+    if args.asterisk_calls:
+        results["through_asterisk"] = through_asterisk(args.asterisk_calls)
     out = BENCH / "results" / "lastline.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}")
