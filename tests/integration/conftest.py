@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -331,3 +332,34 @@ async def wait_for_port(port: int, timeout: float = 10.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"nothing listening on {port} after {timeout}s")
         await asyncio.sleep(0.1)
+
+
+async def call_killing_serve_at_first_prompt(
+    stack: Stack, ami: AmiClient, placing: Coroutine[Any, Any, CallReport]
+) -> CallReport:
+    """`ivr serve` in its own process on our FastAGI port; once it listens the call ``placing`` is
+    placed, and the service is killed (SIGKILL) as soon as it sends its first STREAM FILE."""
+    child = await start_serve(stack)
+    streaming: list[str] = []
+
+    def on_agi(fields: dict[str, str]) -> None:
+        if fields.get("Command", "").startswith("STREAM FILE"):
+            streaming.append(fields.get("Uniqueid", ""))
+
+    unsubscribe = ami.on("AGIExecStart", on_agi)
+    placed: asyncio.Task[CallReport] | None = None
+    try:
+        await wait_for_port(stack.settings.agi_port)
+        placed = asyncio.ensure_future(placing)
+        await until(lambda: streaming, timeout=15)
+        child.send_signal(signal.SIGKILL)
+        return await placed
+    finally:
+        unsubscribe()
+        if placed is None:
+            placing.close()
+        else:
+            placed.cancel()
+        if child.returncode is None:
+            child.kill()
+        await child.wait()

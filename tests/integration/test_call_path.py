@@ -23,6 +23,7 @@ from tests.integration.conftest import (
     AgiSwitch,
     Caller,
     Stack,
+    call_killing_serve_at_first_prompt,
     free_port,
     last_line_broken,
     start_serve,
@@ -83,26 +84,10 @@ async def test_fastagi_killed_mid_call_goes_to_the_general_queue(
     """Our service killed (SIGKILL) while the menu plays: AGISTATUS is SUCCESS, yet no route; with the
     second service and the last line down too → central."""
     await agi.stop()
-    child = await start_serve(stack)
-    streaming: list[str] = []
-
-    def on_agi(fields: dict[str, str]) -> None:
-        if fields.get("Command", "").startswith("STREAM FILE"):
-            streaming.append(fields.get("Uniqueid", ""))
-
-    unsubscribe = ami.on("AGIExecStart", on_agi)
     try:
-        await wait_for_port(stack.settings.agi_port)
         with last_line_broken(stack):
-            placed = asyncio.create_task(call("", answer_timeout=40))
-            await until(lambda: streaming, timeout=15)
-            child.send_signal(signal.SIGKILL)
-            report = await placed
+            report = await call_killing_serve_at_first_prompt(stack, ami, call("", answer_timeout=40))
     finally:
-        unsubscribe()
-        if child.returncode is None:
-            child.kill()
-        await child.wait()
         await agi.start_real()
     assert report.routes[0] == {"Action": "agi-failed", "Script": "112", "Service": "1", "AgiStatus": "SUCCESS"}
     assert report.route == {"Action": "fallback", "AgiStatus": "NOTFOUND"}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,11 +21,10 @@ from tests.integration.conftest import (
     AgiSwitch,
     Caller,
     Stack,
+    call_killing_serve_at_first_prompt,
     last_line_broken,
     serving_agi,
-    start_serve,
     until,
-    wait_for_port,
 )
 
 CENTRAL = "q112"
@@ -83,25 +81,11 @@ async def test_first_service_dies_mid_call_the_second_replays_the_menu(
     """`ivr serve` killed (SIGKILL) during its first prompt: AGISTATUS SUCCESS and no route, so the
     second service takes the caller at once and plays the menu from the start; 1 1 reaches Damkar."""
     await agi.stop()
-    first = await start_serve(stack)
-    streaming: list[str] = []
-    unsubscribe = ami.on(
-        "AGIExecStart",
-        lambda fields: streaming.append(fields["Uniqueid"]) if fields.get("Command", "").startswith("STREAM") else None,
-    )
     try:
-        await wait_for_port(stack.settings.agi_port)
         async with serving_agi(stack, ami_live[1], stack.second_agi_port) as second:
             # The keys come after the kill (the first prompt starts about 1 s in): the second menu reads them.
-            placed = asyncio.create_task(call("11", first_delay=6.0))
-            await until(lambda: streaming, timeout=15)
-            first.send_signal(signal.SIGKILL)
-            report = await placed
+            report = await call_killing_serve_at_first_prompt(stack, ami, call("11", first_delay=6.0))
     finally:
-        unsubscribe()
-        if first.returncode is None:
-            first.kill()
-        await first.wait()
         await agi.start_real()
     assert report.routes[0] == {"Action": "agi-failed", "Script": "112", "Service": "1", "AgiStatus": "SUCCESS"}
     assert (report.route["Category"], report.queue, report.answered) == ("kebakaran", FIRE, True)
