@@ -48,8 +48,10 @@ def module_paths() -> list[Path]:
 
 
 def read_only_binds(settings: Settings) -> list[Path]:
-    """What a sid root's Asterisk must see, read-only, for the script: the modules and the config."""
-    return [*module_paths(), settings.root / "dialplan", settings.root / "sop"]
+    """What a sid root's Asterisk must see, read-only, for the script: the modules and the config.
+    Only what exists: bubblewrap refuses to start (and Asterisk with it) on a missing source."""
+    wanted = [*module_paths(), settings.root / "dialplan", settings.root / "sop"]
+    return [path for path in wanted if path.exists()]
 
 
 def launcher_path(settings: Settings) -> Path:
