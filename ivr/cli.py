@@ -63,7 +63,22 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"{len(config.sop.categories)} categories, {len(config.sop.queues)} queues, "
         f"{len(config.sop.operators)} operators"
     )
+    print(_last_line(settings))
     return 0
+
+
+def _last_line(settings: Settings) -> str:
+    """The path a call takes when every FastAGI service fails, and whether its script starts (never fatal)."""
+    from ivr.asterisk.lastline import probe
+
+    works, said = probe(settings)
+    tried = ", ".join(settings.agi_urls)
+    if works:
+        return f"last line: after {tried}, the classic AGI script plays this menu ({said}); then the central queue"
+    return (
+        f"warning: last line not working ({said}): a call no FastAGI service ({tried}) takes "
+        "goes straight to the central queue"
+    )
 
 
 def cmd_passwd(args: argparse.Namespace) -> int:

@@ -3,12 +3,13 @@
 Every port is on 127.0.0.1 unless configured. AMI and SIP use ports of our own (5038 and 5060 are
 often taken on a developer machine). Environment variables let tests and operators move them:
 IVR_AGI_PORT, IVR_WEB_PORT, IVR_AMI_PORT, IVR_SIP_PORT, IVR_TRUNK_IP, IVR_SIM_OPERATORS,
-IVR_AGI_SESSION_LIMIT, IVR_WSS_PORT, IVR_STORE_DSN.
+IVR_AGI_SESSION_LIMIT, IVR_WSS_PORT, IVR_STORE_DSN, IVR_FASTAGI_URLS.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,6 +22,27 @@ def _env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError as error:
         raise SystemExit(f"{name}={raw!r}: expected a whole number") from error
+
+
+# A FastAGI service as the dialplan names it: agi://host[:port], nothing that Asterisk's parser would
+# read as more (',' ends an argument, '$' starts an expression). The script (/112, /overflow) is added there.
+FASTAGI_URL = re.compile(r"agi://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def fastagi_urls(raw: str) -> tuple[str, ...]:
+    """IVR_FASTAGI_URLS: comma-separated ``agi://host:port``, tried in this order; ValueError if any is not."""
+    urls = tuple(part.strip() for part in raw.split(",") if part.strip())
+    bad = [url for url in urls if not FASTAGI_URL.fullmatch(url)]
+    if bad:
+        raise ValueError(f"expected agi://host:port, comma-separated; not: {', '.join(map(repr, bad))}")
+    return urls
+
+
+def _env_urls(name: str) -> tuple[str, ...]:
+    try:
+        return fastagi_urls(os.environ.get(name, ""))
+    except ValueError as error:
+        raise SystemExit(f"{name}: {error}") from error
 
 
 @dataclass(frozen=True)
@@ -54,6 +76,9 @@ class Settings:
     # postgresql://siaga@db.example/siaga112: services sharing it see each other's writes. Empty: the
     # SQLite files under var/.
     store_dsn: str = ""
+    # The FastAGI services the dialplan tries in order, each at once after the one before refused or
+    # ended without a route; empty (the default): our own service only, at ``agi_url``.
+    fastagi_urls: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, root: Path | str = ".") -> Settings:
@@ -72,6 +97,7 @@ class Settings:
             dtmf_ledger=os.environ.get("IVR_DTMF_LEDGER", "1") != "0",
             callback_dial=os.environ.get("IVR_CALLBACK_DIAL", base.callback_dial),
             store_dsn=os.environ.get("IVR_STORE_DSN", "").strip(),
+            fastagi_urls=_env_urls("IVR_FASTAGI_URLS"),
         )
 
     @property
@@ -124,3 +150,8 @@ class Settings:
     @property
     def agi_url(self) -> str:
         return f"agi://{self.host}:{self.agi_port}"
+
+    @property
+    def agi_urls(self) -> tuple[str, ...]:
+        """The FastAGI services to try, in order (at least our own)."""
+        return self.fastagi_urls or (self.agi_url,)

@@ -115,18 +115,10 @@ class AgiChannel:
         """What Asterisk saw the caller press so far ('' without the ledger)."""
         return self.ledger.keys(self.uniqueid) if self.ledger is not None and self.uniqueid else ""
 
-    def prompt_path(self, prompt: str, language: str) -> str | None:
-        """Absolute path without extension; a language lacking the file falls back to the default."""
-        for candidate in (language, self.default_language):
-            base = self.sounds_dir / candidate / prompt
-            if base.with_suffix(".wav").exists():
-                return str(base)
-        return None
-
     async def play(self, prompt: str, language: str, escape_keys: str) -> str:
         if escape_keys and (pending := self._take_pending()):
             return pending  # the caller already answered this menu: do not make them hear it
-        path = self.prompt_path(prompt, language)
+        path = prompt_path(self.sounds_dir, prompt, language, self.default_language)
         if path is None:
             # Measured on Asterisk 22: STREAM FILE of a missing file answers result=-1 *and* leaves
             # AGISTATUS=FAILURE at the end, which would send the routed caller to the fallback queue.
@@ -144,16 +136,25 @@ class AgiChannel:
         if not escape_keys:
             self._skip_seen()
             return ""
-        return await self._settle(_key(reply.result))
+        return await self._settle(dtmf_key(reply.result))
 
     async def wait_key(self, seconds: float) -> str:
         if pending := self._take_pending():
             return pending
         reply = await self.session.command(commands.wait_for_digit(int(seconds * 1000)), seconds + REPLY_MARGIN)
-        return await self._settle(_key(reply.result))
+        return await self._settle(dtmf_key(reply.result))
 
 
-def _key(result: str) -> str:
+def prompt_path(sounds_dir: Path, prompt: str, language: str, default_language: str) -> str | None:
+    """Absolute path without extension; a language lacking the file falls back to the default."""
+    for candidate in (language, default_language):
+        base = sounds_dir / candidate / prompt
+        if base.with_suffix(".wav").exists():
+            return str(base)
+    return None
+
+
+def dtmf_key(result: str) -> str:
     """AGI reports a key as its ASCII code (49 = '1'); 0 means none."""
     try:
         code = int(result)

@@ -21,7 +21,19 @@ NUMBER = re.compile(r"\+?[0-9]{0,20}")
 STREAM_FILE = re.compile(r'^STREAM FILE "([^"]*)"')
 # What the caller half sends once its keys are pressed: silence (""), or "echo" (what it hears, back).
 AUDIO = ("", "echo")
-ROUTE_FIELDS = ("Action", "Target", "Category", "QueuePriority", "Timeout", "AgiStatus", "From", "Status", "Hop")
+ROUTE_FIELDS = (
+    "Action",
+    "Target",
+    "Category",
+    "QueuePriority",
+    "Timeout",
+    "AgiStatus",
+    "From",
+    "Status",
+    "Hop",
+    "Script",
+    "Service",
+)
 
 
 # The AMI event classes a test call follows: boot state (system), Hangup (call), queue joins and

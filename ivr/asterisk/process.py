@@ -20,6 +20,7 @@ from typing import NoReturn
 import structlog
 
 from ivr.ami.client import AmiClient, AmiError
+from ivr.asterisk.lastline import read_only_binds
 from ivr.asterisk.provision import AsteriskInstall
 from ivr.asterisk.render import PRIVATE_DIR_MODE, load_secrets, runtime_dirs
 from ivr.settings import Settings
@@ -121,7 +122,9 @@ def start(settings: Settings, install: AsteriskInstall, conf: Path, timeout: flo
         # cdr_csv creates no directory: without this one no call would leave a CDR.
         runtime_dirs(settings)["cdr_csv_dir"].mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
         _close_to_others(console.parent)
-        argv = install.command(["-C", str(conf), "-f", "-n"], shared_dirs=[settings.var])
+        argv = install.command(
+            ["-C", str(conf), "-f", "-n"], shared_dirs=[settings.var], read_only=read_only_binds(settings)
+        )
         with open(os.open(console, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640), "ab") as out:
             process = subprocess.Popen(
                 argv,
@@ -239,7 +242,9 @@ def run_foreground(settings: Settings, install: AsteriskInstall, conf: Path) -> 
     """
     if (pid := running_pid(settings)) is not None:
         raise AsteriskStartError(f"Asterisk already runs for {settings.root} (pid {pid})")
-    argv = install.command(["-C", str(conf), "-f", "-n"], shared_dirs=[settings.var], foreground=True)
+    argv = install.command(
+        ["-C", str(conf), "-f", "-n"], shared_dirs=[settings.var], foreground=True, read_only=read_only_binds(settings)
+    )
     # Our own process group, so that `ivr asterisk stop` (killpg) stops Asterisk and nothing else.
     with contextlib.suppress(PermissionError):  # already a group leader (systemd makes it one)
         os.setsid()

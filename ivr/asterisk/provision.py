@@ -26,6 +26,10 @@ log = structlog.get_logger("ivr.asterisk")
 MIN_MAJOR = 20
 READY_MARK = ".siaga112-ready"
 HOST_PACKAGES = ("debootstrap", "bubblewrap")
+# The last line (ivr.agi.lastline) is a classic AGI script: Asterisk starts it inside the root, so the
+# root needs a Python with PyYAML (our pure-Python modules are bound in read-only: ivr.asterisk.lastline).
+ROOT_PYTHON = "/usr/bin/python3"
+ROOT_PYTHON_PACKAGES = ("python3", "python3-yaml")
 
 
 class AsteriskUnavailable(Exception):
@@ -45,8 +49,15 @@ class AsteriskInstall:
     # The package's data dir: Asterisk needs its XML documentation to register config options.
     data_dir: str = "/usr/share/asterisk"
 
-    def command(self, args: Sequence[str], shared_dirs: Sequence[Path] = (), foreground: bool = False) -> list[str]:
-        """The argv that runs ``asterisk ARGS``; ``shared_dirs`` appear at the same path inside.
+    def command(
+        self,
+        args: Sequence[str],
+        shared_dirs: Sequence[Path] = (),
+        foreground: bool = False,
+        read_only: Sequence[Path] = (),
+    ) -> list[str]:
+        """The argv that runs ``asterisk ARGS``; ``shared_dirs`` appear at the same path inside, and
+        ``read_only`` too, not writable (what the last-line script reads: ivr.asterisk.lastline).
 
         ``foreground``: Asterisk must not outlive the process a supervisor watches (bubblewrap's
         ``--die-with-parent``); detached (``ivr up``), it must outlive us, so it is not set there.
@@ -69,6 +80,8 @@ class AsteriskInstall:
         ]
         for directory in shared_dirs:
             argv += ["--bind", str(directory), str(directory)]
+        for path in read_only:
+            argv += ["--ro-bind", str(path), str(path)]
         return [*argv, self.binary, *args]
 
 
@@ -161,6 +174,42 @@ def _is_debian() -> bool:
     return bool(re.search(r"^(ID|ID_LIKE)=.*debian", text, re.MULTILINE))
 
 
+def _root_has_python(root: Path) -> bool:
+    return (root / ROOT_PYTHON.lstrip("/")).exists() and any(
+        root.glob("usr/lib/python3/dist-packages/yaml/__init__.py")
+    )
+
+
+def _install_in_root(root: Path, packages: Sequence[str], step: str) -> None:
+    inside = AsteriskInstall("/bin/sh", "", "", rootfs=root)
+    # The mirror's sid Release file can be older than this machine's clock.
+    _run(inside.command(["-c", "apt-get -o Acquire::Check-Valid-Until=false update -q"]), "apt-get update (sid)")
+    _run(
+        inside.command(
+            ["-c", "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends " + " ".join(packages)]
+        ),
+        step,
+    )
+
+
+def ensure_root_python(install: AsteriskInstall) -> None:
+    """A root built before the last line existed gains its Python (once, as root). Never fatal: without
+    it the last-line script cannot start and its calls go to the central queue, as they did before."""
+    root = install.rootfs
+    if root is None or _root_has_python(root):
+        return
+    if os.geteuid() != 0:
+        log.warning("root_python_missing", rootfs=str(root), packages=" ".join(ROOT_PYTHON_PACKAGES))
+        return
+    with _lock(root.with_name(root.name + ".lock")):
+        if _root_has_python(root):
+            return
+        try:
+            _install_in_root(root, ROOT_PYTHON_PACKAGES, "install python3 (sid, for the last line)")
+        except (AsteriskUnavailable, OSError, subprocess.SubprocessError) as error:
+            log.warning("root_python_install_failed", rootfs=str(root), error=str(error))
+
+
 def _run(argv: list[str], step: str, timeout: float = 1800) -> None:
     started = time.monotonic()
     log.info("provision_step", step=step)
@@ -209,19 +258,7 @@ def provision(cache: Path) -> AsteriskInstall:
         shutil.rmtree(cache, ignore_errors=True)
         mirror = debian_mirror()
         _run(["debootstrap", "--variant=minbase", "sid", str(partial), mirror], "debootstrap sid")
-        inside = AsteriskInstall("/bin/sh", "", "", rootfs=partial)
-        # The mirror's sid Release file can be older than this machine's clock.
-        _run(inside.command(["-c", "apt-get -o Acquire::Check-Valid-Until=false update -q"]), "apt-get update (sid)")
-        _run(
-            inside.command(
-                [
-                    "-c",
-                    "DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
-                    "--no-install-recommends asterisk asterisk-modules",
-                ]
-            ),
-            "install asterisk (sid)",
-        )
+        _install_in_root(partial, ("asterisk", "asterisk-modules", *ROOT_PYTHON_PACKAGES), "install asterisk (sid)")
         (partial / READY_MARK).write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         partial.rename(cache)
         installed = find_provisioned(cache)
@@ -245,5 +282,6 @@ def find_or_provision(cache: Path | None = None) -> AsteriskInstall:
     cache = cache or default_cache_dir()
     provisioned = find_provisioned(cache)
     if provisioned is not None:
+        ensure_root_python(provisioned)
         return provisioned
     return provision(cache)

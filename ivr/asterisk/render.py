@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from ivr.asterisk import lastline
 from ivr.asterisk.phones import PhoneError, write_phones
 from ivr.asterisk.provision import AsteriskInstall
 from ivr.asterisk.tls import CertificateError, tls_certificate
@@ -25,7 +26,8 @@ from ivr.config.sop import Sop
 from ivr.flow.analysis import IncompleteProof
 from ivr.operators.pop import CONSULT_VARIABLE
 from ivr.routing.decide import fallback_priority
-from ivr.settings import Settings
+from ivr.routing.route_variable import ROUTE_FIELDS, ROUTE_VARIABLE
+from ivr.settings import FASTAGI_URL, Settings
 
 PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
 AMI_USER = "siaga"
@@ -217,6 +219,35 @@ def callback_dial(template: str) -> str:
     return template.replace("{number}", "${SIAGA_CALLBACK_NUMBER}")
 
 
+def agi_tries(urls: tuple[str, ...], script: str, arguments: str, limit: int) -> str:
+    """One block of [siaga-112] per FastAGI service, in order: a try that ends with a route goes to
+    ``route``; one that refused or ended without a route falls through to the next block.
+
+    The URLs are checked again here (``settings.fastagi_urls``): they are written into AGI()'s
+    arguments, where a ',' or '$' would be read as more than an address."""
+    bad = [url for url in urls if not FASTAGI_URL.fullmatch(url)]
+    if bad or not urls:
+        raise RenderError(f"IVR_FASTAGI_URLS: expected agi://host:port, comma-separated; not: {bad!r}")
+    split = f"ARRAY({','.join(ROUTE_FIELDS)})=${{{ROUTE_VARIABLE}}}"
+    lines: list[str] = []
+    for number, url in enumerate(urls, start=1):
+        target = f"{url}/{script},{arguments}" if arguments else f"{url}/{script}"
+        lines += [
+            f" ; {script}, service {number} of {len(urls)}",
+            f" same => n,Set({ROUTE_VARIABLE}=)",
+            f" same => n,Set(TIMEOUT(absolute)={limit})",
+            " same => n,StartMusicOnHold()",
+            f" same => n,AGI({target})",
+            " same => n,Set(TIMEOUT(absolute)=0)",
+            " same => n,StopMusicOnHold()",
+            f" same => n,Set({split})",
+            ' same => n,GotoIf($["${AGISTATUS}" = "SUCCESS" & "${IVR_ACTION}" != ""]?route)',
+            f" same => n,UserEvent(SiagaRoute,Action: agi-failed,Script: {script},Service: {number},"
+            "AgiStatus: ${AGISTATUS})",
+        ]
+    return "\n".join(lines)
+
+
 def agi_session_limit(settings: Settings, config: Config | None = None) -> int:
     """``IVR_AGI_SESSION_LIMIT`` when set, else the flows' worst case plus the margin, whole seconds.
 
@@ -257,7 +288,9 @@ def render(
     ):
         private.chmod(PRIVATE_DIR_MODE)
     (dirs["lib_dir"] / "agi-bin").mkdir(exist_ok=True)
+    (settings.var / "lastline" / "pycache").mkdir(parents=True, exist_ok=True)
     session_limit = agi_session_limit(settings, config)
+    overflow_limit = min(OVERFLOW_SESSION_LIMIT, session_limit)
     try:
         tls = tls_certificate(settings)
     except CertificateError as error:
@@ -279,9 +312,12 @@ def render(
         "test_ami_secret": keys.test_ami_secret,
         "media_address": settings.media_address,
         "phone_password": keys.phone_password,
-        "agi_url": settings.agi_url,
+        "fastagi_count": f"{len(settings.agi_urls)} service(s)",
+        "menu_tries": agi_tries(settings.agi_urls, "112", "${IVR_CALLERID_RAW}", session_limit),
+        "overflow_tries": agi_tries(settings.agi_urls, "overflow", "", overflow_limit),
+        "lastline_launcher": lastline.LAUNCHER,
         "agi_session_limit": str(session_limit),
-        "agi_overflow_limit": str(min(OVERFLOW_SESSION_LIMIT, session_limit)),
+        "agi_overflow_limit": str(overflow_limit),
         "central_queue": sop.central_queue.name,
         "fallback_priority": str(fallback_priority(sop)),
         "callback_dial": callback_dial(settings.callback_dial),
@@ -302,6 +338,9 @@ def render(
         _write(dirs["etc_dir"] / template.name, PLACEHOLDER.sub(substitute, text))
     _write(dirs["etc_dir"] / "queues.conf", render_queues(sop))
     _write(dirs["etc_dir"] / "extensions_transfer.conf", render_transfers(sop))
+    launcher = lastline.launcher_path(settings)
+    _write(launcher, lastline.launcher(settings, install))
+    launcher.chmod(0o700)  # Asterisk execs it; nobody else needs to read it
     try:
         # Endpoints from the roster, and an auth section for each (a live session's password kept).
         write_phones(settings, sop.operators, dirs["etc_dir"])

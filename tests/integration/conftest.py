@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,6 +30,7 @@ from ivr.ami.live import LiveQueues
 from ivr.ami.operators import login_sim_operators
 from ivr.ami.testcall import CallReport, place_call
 from ivr.asterisk import process
+from ivr.asterisk.lastline import launcher_path
 from ivr.asterisk.provision import find_or_provision
 from ivr.asterisk.render import load_secrets, render, runtime_dirs
 from ivr.config import load_config
@@ -68,14 +70,24 @@ class Stack:
     config: LiveConfig
     store: CallStore
 
+    @property
+    def second_agi_port(self) -> int:
+        """The port of the second FastAGI service the dialplan tries (served only when a test does)."""
+        return int(self.settings.agi_urls[1].rsplit(":", 1)[1])
+
 
 def start_stack(root: Path, operators: Mapping[str, Operator] | None = None) -> Stack:
     """Prompts, rendered config and a running Asterisk for ``root``, on free ports.
 
+    Two FastAGI services are rendered: ours (``agi_port``) and a second one (``Stack.second_agi_port``)
+    that nothing serves unless a test starts it, so our service down means: the second refuses too,
+    then the last line (the classic AGI script) takes the call.
     ``operators``: a roster to render phones for, in place of the one in ``root``'s SOP."""
+    agi_port = free_port()
     settings = replace(
         Settings.load(root),
-        agi_port=free_port(),
+        agi_port=agi_port,
+        fastagi_urls=(f"agi://127.0.0.1:{agi_port}", f"agi://127.0.0.1:{free_port()}"),
         ami_port=free_port(),
         sip_port=free_port(),
         web_port=free_port(),
@@ -117,9 +129,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 class AgiSwitch:
     """Owns the FastAGI port: the real service by default; tests may stop it or put another there."""
 
-    def __init__(self, stack: Stack, live: LiveQueues) -> None:
+    def __init__(self, stack: Stack, live: LiveQueues, port: int | None = None) -> None:
         self.stack = stack
         self.live = live
+        self.port = port or stack.settings.agi_port
         self.use_live_state = True  # a test may turn it off to exercise Asterisk's own joinempty rules
         # Every key callers press, from AMI, as `ivr serve` keeps it (the test account reads dtmf too).
         self.keys = KeyLedger(lambda: live.client.ready)
@@ -143,7 +156,7 @@ class AgiSwitch:
 
     async def start_real(self) -> None:
         await self.stop()
-        self.server = AgiServer(self._handle, "127.0.0.1", self.stack.settings.agi_port)
+        self.server = AgiServer(self._handle, "127.0.0.1", self.port)
         await self.server.start()
 
     async def stop(self) -> None:
@@ -195,11 +208,25 @@ async def start_serve(
     )
 
 
+@contextmanager
+def last_line_broken(stack: Stack) -> Iterator[None]:
+    """The last line's launcher gone for the block: Asterisk finds no script (AGISTATUS NOTFOUND), so
+    a call no FastAGI service routes is left to the dialplan alone."""
+    launcher = launcher_path(stack.settings)
+    hidden = launcher.with_name(launcher.name + ".hidden")
+    launcher.rename(hidden)
+    try:
+        yield
+    finally:
+        hidden.rename(launcher)
+
+
 @asynccontextmanager
-async def serving_agi(stack: Stack, live: LiveQueues) -> AsyncIterator[AgiSwitch]:
-    """Our FastAGI service for ``stack``, in this process, for as long as the block runs."""
+async def serving_agi(stack: Stack, live: LiveQueues, port: int | None = None) -> AsyncIterator[AgiSwitch]:
+    """Our FastAGI service for ``stack``, in this process, for as long as the block runs (on ``port``:
+    the second service's)."""
     logs.configure("info", json=True)
-    switch = AgiSwitch(stack, live)
+    switch = AgiSwitch(stack, live, port)
     await switch.start_real()
     try:
         yield switch
@@ -287,3 +314,52 @@ async def until_async(check: Callable[[], Awaitable[T | None]], timeout: float =
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+async def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    """Until something accepts connections on 127.0.0.1:``port`` (a service started in its own process)."""
+
+    async def connectable() -> bool:
+        try:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            return False
+        writer.close()
+        return True
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await connectable():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"nothing listening on {port} after {timeout}s")
+        await asyncio.sleep(0.1)
+
+
+async def call_killing_serve_at_first_prompt(
+    stack: Stack, ami: AmiClient, placing: Coroutine[Any, Any, CallReport]
+) -> CallReport:
+    """`ivr serve` in its own process on our FastAGI port; once it listens the call ``placing`` is
+    placed, and the service is killed (SIGKILL) as soon as it sends its first STREAM FILE."""
+    child = await start_serve(stack)
+    streaming: list[str] = []
+
+    def on_agi(fields: dict[str, str]) -> None:
+        if fields.get("Command", "").startswith("STREAM FILE"):
+            streaming.append(fields.get("Uniqueid", ""))
+
+    unsubscribe = ami.on("AGIExecStart", on_agi)
+    placed: asyncio.Task[CallReport] | None = None
+    try:
+        await wait_for_port(stack.settings.agi_port)
+        placed = asyncio.ensure_future(placing)
+        await until(lambda: streaming, timeout=15)
+        child.send_signal(signal.SIGKILL)
+        return await placed
+    finally:
+        unsubscribe()
+        if placed is None:
+            placing.close()
+        else:
+            placed.cancel()
+        if child.returncode is None:
+            child.kill()
+        await child.wait()

@@ -16,8 +16,20 @@ import structlog
 from ivr.ami.client import AmiClient
 from ivr.ami.operators import sim_interface
 from ivr.routing.decide import Decision
-from ivr.service import route_variables
-from tests.integration.conftest import AGI_SESSION_LIMIT, SEATS, AgiSwitch, Caller, Stack, free_port, start_serve, until
+from ivr.routing.route_variable import route_variables
+from tests.integration.conftest import (
+    AGI_SESSION_LIMIT,
+    SEATS,
+    AgiSwitch,
+    Caller,
+    Stack,
+    call_killing_serve_at_first_prompt,
+    free_port,
+    last_line_broken,
+    start_serve,
+    until,
+    wait_for_port,
+)
 from tests.integration.test_fault_battery import safe_name
 
 # All central calls share one queue: priority, not separate queues, puts emergencies first.
@@ -51,14 +63,17 @@ async def test_key_2_then_4_reaches_the_general_queue(call: Caller) -> None:
     assert report.answered
 
 
-async def test_fastagi_not_running_goes_to_the_general_queue(call: Caller, agi: AgiSwitch) -> None:
-    """With nothing listening on the FastAGI port, the dialplan alone queues the caller centrally."""
+async def test_fastagi_not_running_goes_to_the_general_queue(call: Caller, agi: AgiSwitch, stack: Stack) -> None:
+    """With nothing listening on either FastAGI port and the last line broken too, the dialplan alone
+    queues the caller centrally."""
     await agi.stop()
     try:
-        report = await call("1")
+        with last_line_broken(stack):
+            report = await call("1")
     finally:
         await agi.start_real()
-    assert report.route == {"Action": "fallback", "AgiStatus": "FAILURE"}
+    assert [route["Action"] for route in report.routes] == ["agi-failed", "agi-failed", "lastline", "fallback"]
+    assert report.route == {"Action": "fallback", "AgiStatus": "NOTFOUND"}
     assert report.queue == CENTRAL
     assert report.answered
 
@@ -66,29 +81,16 @@ async def test_fastagi_not_running_goes_to_the_general_queue(call: Caller, agi: 
 async def test_fastagi_killed_mid_call_goes_to_the_general_queue(
     call: Caller, agi: AgiSwitch, stack: Stack, ami: AmiClient
 ) -> None:
-    """Our service killed (SIGKILL) while the menu plays: AGISTATUS is SUCCESS, yet no route → central."""
+    """Our service killed (SIGKILL) while the menu plays: AGISTATUS is SUCCESS, yet no route; with the
+    second service and the last line down too → central."""
     await agi.stop()
-    child = await start_serve(stack)
-    streaming: list[str] = []
-
-    def on_agi(fields: dict[str, str]) -> None:
-        if fields.get("Command", "").startswith("STREAM FILE"):
-            streaming.append(fields.get("Uniqueid", ""))
-
-    unsubscribe = ami.on("AGIExecStart", on_agi)
     try:
-        await _wait_for_port(stack.settings.agi_port)
-        placed = asyncio.create_task(call("", answer_timeout=40))
-        await until(lambda: streaming, timeout=15)
-        child.send_signal(signal.SIGKILL)
-        report = await placed
+        with last_line_broken(stack):
+            report = await call_killing_serve_at_first_prompt(stack, ami, call("", answer_timeout=40))
     finally:
-        unsubscribe()
-        if child.returncode is None:
-            child.kill()
-        await child.wait()
         await agi.start_real()
-    assert report.route == {"Action": "fallback", "AgiStatus": "SUCCESS"}
+    assert report.routes[0] == {"Action": "agi-failed", "Script": "112", "Service": "1", "AgiStatus": "SUCCESS"}
+    assert report.route == {"Action": "fallback", "AgiStatus": "NOTFOUND"}
     assert report.queue == CENTRAL
     assert report.answered
 
@@ -162,7 +164,7 @@ async def test_a_frozen_service_plays_hold_music_until_the_bound(
     await agi.stop()
     child = await start_serve(stack)
     try:
-        await _wait_for_port(stack.settings.agi_port)
+        await wait_for_port(stack.settings.agi_port)
         child.send_signal(signal.SIGSTOP)
         with heard(ami) as events:
             report = await call("1", answer_timeout=AGI_SESSION_LIMIT + 20)
@@ -209,22 +211,6 @@ async def test_a_long_queue_wait_is_not_cut_by_the_fastagi_bound(call: Caller, a
     report = await placed
     assert report.answered
     assert report.hold_seconds is not None and report.hold_seconds > AGI_SESSION_LIMIT
-
-
-async def _wait_for_port(port: int, timeout: float = 10.0) -> None:
-    async def connectable() -> bool:
-        try:
-            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            return False
-        writer.close()
-        return True
-
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await connectable():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"nothing listening on {port} after {timeout}s")
-        await asyncio.sleep(0.1)
 
 
 async def test_misbehaving_clients_do_not_stop_other_calls(call: Caller, stack: Stack) -> None:

@@ -9,7 +9,7 @@ from ivr.ami.client import AmiClient
 from ivr.ami.operators import sim_interface
 from ivr.ami.testcall import hang_up
 from ivr.store.reconcile import AsteriskRecords
-from tests.integration.conftest import SEATS, AgiSwitch, Caller, Stack, until
+from tests.integration.conftest import SEATS, AgiSwitch, Caller, Stack, last_line_broken, until
 
 NEVER_ANSWERS = "Local/desk@siaga-sim-bridge/n"
 DAMKAR = "q-damkar"
@@ -34,16 +34,17 @@ async def synced_row(
 
 
 async def test_a_call_our_service_never_saw_is_rebuilt_from_the_cdr(call: Caller, agi: AgiSwitch, stack: Stack) -> None:
-    """Our service down: the dialplan queues the caller centrally; the store still gets the call, as
-    'fallback', with the queue it reached and who answered."""
+    """Our service down (and the last line): the dialplan queues the caller centrally; the store still
+    gets the call, as 'fallback', with the queue it reached and who answered."""
     records = given_records(stack)
     records.sync()  # everything before this test
     await agi.stop()
     try:
-        report = await call("1", caller="081299990001")
+        with last_line_broken(stack):
+            report = await call("1", caller="081299990001")
     finally:
         await agi.start_real()
-    assert report.route == {"Action": "fallback", "AgiStatus": "FAILURE"} and report.answered
+    assert report.route == {"Action": "fallback", "AgiStatus": "NOTFOUND"} and report.answered
     row = await synced_row(records, stack, f"{report.channel}-in", outcome="fallback")
     assert (row["caller"], row["queue"], row["queue_outcome"]) == ("081299990001", "q112", "answered")
     assert str(row["answered_by"]).startswith("Simulasi q112")

@@ -44,19 +44,20 @@ def bounds(root: Path) -> list[int]:
 def test_the_rendered_bound_is_the_flows_worst_case_plus_the_margin(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without IVR_AGI_SESSION_LIMIT: the menu's AGI() gets ceil(worst * 1.1 + 5), the overflow's 5."""
+    """Without IVR_AGI_SESSION_LIMIT: the menu's AGI() and the last line's get ceil(worst * 1.1 + 5),
+    the overflow's 5."""
     monkeypatch.delenv("IVR_AGI_SESSION_LIMIT", raising=False)
     given_root(tmp_path, REPO)
     settings = Settings.load(tmp_path)
     worst = session_worst_case(load_config(tmp_path), settings.sounds_dir)
     expected = math.ceil(worst * (1 + SESSION_MARGIN_SHARE) + SESSION_MARGIN)
-    assert bounds(tmp_path) == [expected, OVERFLOW_SESSION_LIMIT]
+    assert bounds(tmp_path) == [expected, expected, OVERFLOW_SESSION_LIMIT]
 
 
 def test_the_override_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """IVR_AGI_SESSION_LIMIT=18 renders 18 for the menu, and caps the overflow's bound too."""
+    """IVR_AGI_SESSION_LIMIT=18 renders 18 for the menu and the last line, and caps the overflow's too."""
     monkeypatch.setenv("IVR_AGI_SESSION_LIMIT", "18")
-    assert bounds(given_root(tmp_path, REPO)) == [18, OVERFLOW_SESSION_LIMIT]
+    assert bounds(given_root(tmp_path, REPO)) == [18, 18, OVERFLOW_SESSION_LIMIT]
     monkeypatch.setenv("IVR_AGI_SESSION_LIMIT", "3")
     assert agi_session_limit(Settings.load(tmp_path)) == 3
 

@@ -4,7 +4,7 @@ set whole or not at all, and a value that always splits back into the same seven
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,22 +12,27 @@ import pytest
 
 from ivr.agi.protocol import Reply
 from ivr.agi.server import AgiEnvironment
+from ivr.asterisk.provision import AsteriskInstall
+from ivr.asterisk.render import render
 from ivr.config import Config, load_config
 from ivr.routing.decide import Decision
-from ivr.service import (
+from ivr.routing.route_variable import (
     FAILED_ROUTE_VARIABLE,
     ROUTE_FIELDS,
     ROUTE_VARIABLE,
-    CallService,
     RouteError,
     route_value,
     route_variables,
     split_route,
 )
+from ivr.service import CallService
+from ivr.settings import Settings
+from tests.unit.conftest import given_root
 
 REPO = Path(__file__).resolve().parents[2]
 SET_VARIABLE = re.compile(r'SET VARIABLE (\w+) "(.*)"')
 GET_VARIABLE = re.compile(r"GET VARIABLE (\w+)")
+INSTALL = AsteriskInstall(binary="/usr/sbin/asterisk", module_dir="/usr/lib/asterisk/modules", version="22")
 ARRAY_SPLIT = f"Set(ARRAY({','.join(ROUTE_FIELDS)})=${{{ROUTE_VARIABLE}}})"
 
 
@@ -201,14 +206,24 @@ async def test_a_refused_route_sets_nothing(shipped: tuple[Config, Path], monkey
     assert session.commands("SET VARIABLE") == []
 
 
-def test_the_dialplan_clears_the_route_before_each_agi_and_splits_it_after() -> None:
-    """In [siaga-112], every AGI() has Set(IVR_ROUTE=) before it and the ARRAY split of the same
-    seven fields, in the service's order, after it (before any use of IVR_ACTION)."""
-    text = (REPO / "asterisk-config" / "extensions.conf").read_text()
+def test_the_dialplan_clears_the_route_before_each_agi_and_splits_it_after(tmp_path: Path) -> None:
+    """In the rendered [siaga-112] with two FastAGI services, every AGI() (two menu tries, the last
+    line, two overflow tries) has Set(IVR_ROUTE=) before it and the ARRAY split of the same seven
+    fields, in the service's order, after it (before any use of IVR_ACTION)."""
+    given_root(tmp_path, REPO)
+    settings = replace(Settings.load(tmp_path), fastagi_urls=("agi://127.0.0.1:4573", "agi://127.0.0.2:4573"))
+    render(settings, load_config(tmp_path).sop, INSTALL, REPO / "asterisk-config")
+    text = (settings.asterisk_dir / "etc" / "extensions.conf").read_text()
     context = text.split("[siaga-112]", 1)[1].split("\n[", 1)[0]
     lines = [line.strip() for line in context.splitlines() if not line.strip().startswith(";")]
     agi = [index for index, line in enumerate(lines) if ",AGI(" in line]
-    assert len(agi) == 2
+    assert [lines[index].split(",AGI(", 1)[1].removesuffix(")").split(",")[0] for index in agi] == [
+        "agi://127.0.0.1:4573/112",
+        "agi://127.0.0.2:4573/112",
+        "siaga-lastline",
+        "agi://127.0.0.1:4573/overflow",
+        "agi://127.0.0.2:4573/overflow",
+    ]
     for previous, index in zip([-1, *agi[:-1]], agi, strict=True):
         since = lines[previous + 1 : index]  # since the AGI before this one (or the context's start)
         cleared = [i for i, line in enumerate(since) if line.endswith(f",Set({ROUTE_VARIABLE}=)")]

@@ -17,8 +17,9 @@ from structlog.testing import capture_logs
 from ivr.agi.protocol import Reply
 from ivr.agi.server import AgiEnvironment, ChannelHungUp
 from ivr.config import Config, load_config
+from ivr.routing.route_variable import ROUTE_VARIABLE, split_route
 from ivr.routing.triage import CallerHistory, Flag
-from ivr.service import ROUTE_VARIABLE, CallService, split_route
+from ivr.service import CallService
 from ivr.store.calls import IvrRecord
 
 NOW = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)  # 10:00 in Tangerang, a Wednesday
