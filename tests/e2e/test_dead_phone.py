@@ -139,11 +139,17 @@ async def stays_up(ami: AmiClient, channel: str, seconds: float, state: str) -> 
         await asyncio.sleep(0.5)
 
 
+@pytest.mark.parametrize("holding", [False, True], ids=["talking", "citizen-on-hold"])
 async def test_a_browser_that_dies_mid_call_hands_the_citizen_to_another_call_taker(
-    phone_stack: Stack, phone_ami: tuple[AmiClient, LiveQueues], phone_agi: AgiSwitch, phone_page_url: str
+    holding: bool,
+    phone_stack: Stack,
+    phone_ami: tuple[AmiClient, LiveQueues],
+    phone_agi: AgiSwitch,
+    phone_page_url: str,
 ) -> None:
-    """The answering browser freezes: Asterisk ends its leg by rtp_timeout (cause 44) and the citizen,
-    never hung up, is requeued centrally and answered by the reserve within HANDOVER_BOUND."""
+    """The answering browser freezes, talking or with the citizen on hold (as during a warm transfer's
+    consultation): Asterisk ends its leg by rtp_timeout (cause 44) and the citizen, never hung up, is
+    requeued centrally and answered by the reserve within HANDOVER_BOUND."""
     ami = phone_ami[0]
     tag = f"--siaga-dead-phone-test={secrets.token_hex(6)}"
     async with chromium_trusting(phone_stack, args=[tag]) as browser:
@@ -151,6 +157,8 @@ async def test_a_browser_that_dies_mid_call_hands_the_citizen_to_another_call_ta
         await page.goto(phone_page_url)
         async with answered_call(phone_stack, ami, page) as call, reserve_call_taker(ami):
             citizen = f"{call.report.channel}-in"
+            if holding:
+                assert await page.evaluate("phone.hold(true)") is True
             with following(ami, call.report.channel) as events, frozen(browser_processes(tag)):
                 died = time.monotonic()
 
@@ -167,7 +175,7 @@ async def test_a_browser_that_dies_mid_call_hands_the_citizen_to_another_call_ta
             assert rejoined is not None and rejoined[1].get("Queue") == QUEUE, rejoined
             handover = answered_at - died
             print(
-                f"\nbrowser frozen: Asterisk ended its leg after {lost[0] - died:.2f} s (cause "
+                f"\nbrowser frozen ({'citizen on hold' if holding else 'talking'}): Asterisk ended its leg after {lost[0] - died:.2f} s (cause "
                 f"{lost[1].get('Cause')}), requeued after {requeued[0] - died:.2f} s, the reserve answered "
                 f"after {handover:.2f} s (bound {HANDOVER_BOUND} s)"
             )
