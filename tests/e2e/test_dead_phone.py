@@ -174,8 +174,9 @@ async def test_a_browser_that_dies_mid_call_hands_the_citizen_to_another_call_ta
             rejoined = events.first("QueueCallerJoin", Uniqueid=citizen)
             assert rejoined is not None and rejoined[1].get("Queue") == QUEUE, rejoined
             handover = answered_at - died
+            state = "citizen on hold" if holding else "talking"
             print(
-                f"\nbrowser frozen ({'citizen on hold' if holding else 'talking'}): Asterisk ended its leg after {lost[0] - died:.2f} s (cause "
+                f"\nbrowser frozen ({state}): Asterisk ended its leg after {lost[0] - died:.2f} s (cause "
                 f"{lost[1].get('Cause')}), requeued after {requeued[0] - died:.2f} s, the reserve answered "
                 f"after {handover:.2f} s (bound {HANDOVER_BOUND} s)"
             )
