@@ -73,6 +73,11 @@ PHONES_FILE = "pjsip_operators.conf"
 # The longest a registration lives without a fresh REGISTER (JsSIP renews at 55 s): a revoked
 # browser that is still registered can be reached for at most this long.
 REGISTRATION_SECONDS = 60
+# Seconds without RTP from a browser phone before Asterisk ends its leg. Chromium sends a packet
+# every 20 ms while muted and while holding (measured: tests/e2e/test_dead_phone.py), so this is no
+# pause of the operator's; short, because the citizen hears nothing meanwhile; not shorter, so that a
+# brief network hiccup does not take a working operator's call away.
+BROWSER_RTP_TIMEOUT = 6
 RELOAD_COMMAND = "module reload res_pjsip.so"
 RELOAD_OK = "reloaded successfully"
 # A full reload (an SOP edit) may be running: ours is refused meanwhile, so it is tried again.
@@ -167,6 +172,11 @@ def render_phones(settings: Settings, operators: Mapping[str, Operator]) -> str:
             *_media(settings, "opus,ulaw,alaw"),
             "; A browser's Contact names a host like abc.invalid: replies go back over its WebSocket.",
             "rewrite_contact = yes",
+            "; A browser sends audio all call long, muted (silence) and holding (sendonly) too: none for this",
+            "; long means it is gone (crashed, lid shut, network lost; it sends no BYE). Asterisk ends its leg",
+            "; (cause 44) and the dialplan gives the citizen to another call-taker ([siaga-operator-left]).",
+            f"rtp_timeout = {BROWSER_RTP_TIMEOUT}",
+            f"rtp_timeout_hold = {BROWSER_RTP_TIMEOUT}",
             f"auth = {user}-auth",
             f"aors = {user}",
             "",

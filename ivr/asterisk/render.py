@@ -155,10 +155,16 @@ def render_queues(sop: Sop) -> str:
     return "\n".join(lines)
 
 
+# How often one call goes back to the central queue because its operator's leg was lost (not hung
+# up): enough to cover a second lost phone, bounded so that a call an operator ended is not handed
+# round for ever (extensions.conf, [siaga-operator-left], says why a second is needed at all).
+MAX_REQUEUES = 2
 # How long a transferred caller waits in the agency's queue before going back to the operator.
 TRANSFER_WAIT = 60
 # How long an operator's consultation call waits in the agency's queue (the citizen is on hold).
 CONSULT_WAIT = 45
+# After Queue(…,c): answered, and the operator's leg ended with the caller still on the line.
+ANSWERED_AND_LEFT = '$["${QUEUESTATUS}" = "CONTINUE" | "${QUEUESTATUS}" = ""]'
 # The header's value as the channel keeps it: a uniqueid's characters (ivr.operators.pop.UNIQUEID),
 # bounded; the floor checks it names the consulting operator's call in hand.
 UNIQUEID_MAX = 64
@@ -175,13 +181,19 @@ def render_transfers(sop: Sop) -> str:
     characters: it is the browser's data); the agency operator answers from that queue, and the
     operator completes it with a REFER/Replaces that Asterisk's res_pjsip_refer bridges. A consultation
     nobody answers ends only the consultation; the citizen reaches consult-<queue> only as a blind
-    transfer (a Replaces naming a dialog that has just ended), and is then treated as one."""
+    transfer (a Replaces naming a dialog that has just ended), and is then treated as one.
+
+    Whoever answers the transferred citizen, the agency's operator or the one dialled back: when their
+    leg ends with the citizen still there (Queue's c, Dial's g), [siaga-operator-left] decides as for
+    any answered call: a hang-up ends it, a lost phone puts the citizen back in the central queue."""
     lines = ["; Rendered by `ivr render` from sop/: do not edit here.", "[siaga-transfer]"]
     for queue in sorted(sop.queues):
         lines += [
             f"exten => xfer-{queue},1,Set(SIAGA_XFER_FROM=${{BLINDTRANSFER:0:-9}})",
             f" same => n,UserEvent(SiagaTransfer,Target: {queue},From: ${{SIAGA_XFER_FROM}})",
-            f" same => n,Queue({queue},,,,{TRANSFER_WAIT})",
+            " same => n,Set(QUEUESTATUS=)",
+            f" same => n,Queue({queue},c,,,{TRANSFER_WAIT})",
+            f" same => n,GotoIf({ANSWERED_AND_LEFT}?siaga-operator-left,s,1)",
             " same => n,Goto(siaga-transfer-back,s,1)",
             # A REFER whose Replaces dialog is gone (the consultation just ended) arrives here as a
             # blind transfer of the citizen (res_pjsip_refer's "external replaces"): treated as one.
@@ -199,7 +211,10 @@ def render_transfers(sop: Sop) -> str:
         "; The transferring phone ends its own leg after Asterisk accepted the REFER: ring it once it is free.",
         " same => n,StartMusicOnHold()",
         " same => n,Wait(1.5)",
-        " same => n,Dial(${SIAGA_XFER_FROM},30)",
+        " same => n,Dial(${SIAGA_XFER_FROM},30,g)",
+        "; The operator's interface, as app_queue names its members, for the requeue's event.",
+        ' same => n,ExecIf($["${DIALSTATUS}" = "ANSWER"]?Set(MEMBERINTERFACE=${SIAGA_XFER_FROM}))',
+        ' same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?siaga-operator-left,s,1)',
         " same => n(central),Goto(siaga-central,s,1)",
         "",
     ]
@@ -322,6 +337,8 @@ def render(
         "fallback_priority": str(fallback_priority(sop)),
         "callback_dial": callback_dial(settings.callback_dial),
         "consult_variable": CONSULT_VARIABLE,
+        "max_requeues": str(MAX_REQUEUES),
+        "answered_and_left": ANSWERED_AND_LEFT,
     }
     templates = sorted(template_dir.glob("*.conf"))
     if not templates:

@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -88,8 +88,9 @@ def chromium() -> Path:
 
 
 @asynccontextmanager
-async def chromium_trusting(stack: Stack) -> AsyncIterator[Browser]:
-    """Headless Debian chromium that trusts ``stack``'s WSS certificate and fakes a microphone."""
+async def chromium_trusting(stack: Stack, args: Sequence[str] = ()) -> AsyncIterator[Browser]:
+    """Headless Debian chromium that trusts ``stack``'s WSS certificate and fakes a microphone;
+    ``args``: more command-line switches."""
     executable = chromium()
     cert = tls_certificate(stack.settings).cert
     async with async_playwright() as playwright:
@@ -100,6 +101,7 @@ async def chromium_trusting(stack: Stack) -> AsyncIterator[Browser]:
                 "--use-fake-device-for-media-stream",
                 "--autoplay-policy=no-user-gesture-required",
                 f"--ignore-certificate-errors-spki-list={spki_sha256(cert)}",
+                *args,
             ],
         )
         try:

@@ -49,7 +49,7 @@ def test_safety_values_are_constants_not_globals(tmp_path: Path) -> None:
     """extensions.conf has no [globals] and names the central queue and AGI URL literally."""
     text = (rendered(tmp_path) / "extensions.conf").read_text()
     assert not re.search(r"^\[globals\]", text, re.M)
-    assert "Queue(q112)" in text and f"AGI({Settings.load(tmp_path).agi_url}/112,${{IVR_CALLERID_RAW}})" in text
+    assert "Queue(q112,c)" in text and f"AGI({Settings.load(tmp_path).agi_url}/112,${{IVR_CALLERID_RAW}})" in text
     assert not re.search(r"\$\{IVR_(CENTRAL_QUEUE|AGI_URL|AGI_LIMIT|FALLBACK_PRIORITY)\}", text)
 
 

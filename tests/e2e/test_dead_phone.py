@@ -1,0 +1,225 @@
+"""An operator's browser that dies mid-call, on the real Asterisk: the citizen is handed to another
+call-taker, not left in silence nor hung up with the dead phone.
+
+The browser dies as a shut laptop lid or a lost network kills it: every Chromium process is frozen
+(SIGSTOP), so it sends no BYE, no RTP, and its TCP connection stays open (measured before the fix:
+Asterisk kept the citizen bridged to the frozen phone for as long as we watched, 45 s; a killed
+browser closed its WebSocket at once but the call stayed up just the same). The browser endpoint's
+rtp_timeout ends the dead leg with cause 44 and [siaga-operator-left] requeues the citizen centrally.
+An operator who hangs up still ends the call, and a muted or holding operator is never cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Page
+
+from ivr.ami.client import AmiClient
+from ivr.ami.live import LiveQueues
+from ivr.asterisk.phones import BROWSER_RTP_TIMEOUT
+from tests.e2e.conftest import chromium_trusting
+from tests.e2e.test_webrtc_phone import QUEUE, answered_call, getvar
+from tests.integration.conftest import AgiSwitch, Stack
+from tests.integration.conftest import until_async as until
+
+pytestmark = pytest.mark.asterisk
+
+# A second call-taker in the central queue, simulated (answers and stays), as ready as the browser.
+RESERVE = "Local/op-cadangan@siaga-sim-operator/n"
+# rtp_timeout is checked on a timer of whole seconds, then app_queue rings the reserve: the bound
+# from the browser's death to the citizen talking to the reserve.
+HANDOVER_BOUND = BROWSER_RTP_TIMEOUT + 4.0
+# Q.850 causes the operator's leg ends with (extensions.conf, [siaga-operator-left]).
+CAUSE_BYE = "16"
+CAUSE_RTP_TIMEOUT = "44"
+
+
+class CallEvents:
+    """Every AMI event of one call (its Linkedid), with the monotonic time it arrived."""
+
+    def __init__(self, ami: AmiClient, linkedid: str) -> None:
+        self.linkedid = linkedid
+        self.seen: list[tuple[float, dict[str, str]]] = []
+        self.stop: Callable[[], None] = ami.on("*", self._on_event)
+
+    def _on_event(self, fields: dict[str, str]) -> None:
+        if fields.get("Linkedid") == self.linkedid:
+            self.seen.append((time.monotonic(), fields))
+
+    def first(self, event: str, **match: str) -> tuple[float, dict[str, str]] | None:
+        for at, fields in self.seen:
+            if fields.get("Event") == event and all(fields.get(key) == value for key, value in match.items()):
+                return at, fields
+        return None
+
+    def operator_hangup(self) -> tuple[float, dict[str, str]] | None:
+        """The Hangup of the browser's leg (PJSIP/op-…)."""
+        for at, fields in self.seen:
+            if fields.get("Event") == "Hangup" and fields.get("Channel", "").startswith("PJSIP/op-"):
+                return at, fields
+        return None
+
+
+@contextmanager
+def following(ami: AmiClient, linkedid: str) -> Iterator[CallEvents]:
+    events = CallEvents(ami, linkedid)
+    try:
+        yield events
+    finally:
+        events.stop()
+
+
+@asynccontextmanager
+async def reserve_call_taker(ami: AmiClient) -> AsyncIterator[None]:
+    """RESERVE logged in to the central queue for the block (after the browser took the call)."""
+    member = {"Queue": QUEUE, "Interface": RESERVE}
+    added = await ami.action({"Action": "QueueAdd", **member, "MemberName": "Cadangan", "Penalty": "0"})
+    assert added.get("Response") == "Success", dict(added)
+    try:
+        yield
+    finally:
+        await ami.action({"Action": "QueueRemove", **member})
+
+
+def browser_processes(tag: str) -> list[int]:
+    """The Chromium launched with the switch ``tag`` and every process under it (renderer, network)."""
+    children: dict[int, list[int]] = {}
+    roots = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        children.setdefault(parent, []).append(int(entry.name))
+        if tag.encode() in command and not any(arg.startswith(b"--type=") for arg in command):
+            roots.append(int(entry.name))
+    assert len(roots) == 1, f"expected one browser launched with {tag}, found {roots}"
+    found, todo = [], roots
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+@contextmanager
+def frozen(pids: list[int]) -> Iterator[None]:
+    """Every process stopped, as a shut lid or a lost network leaves a browser: no BYE, no RTP, no TCP
+    close. Thawed again afterwards, so that the browser can be closed the ordinary way."""
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+
+
+async def stays_up(ami: AmiClient, channel: str, seconds: float, state: str) -> None:
+    """``channel`` is up at every look, twice a second, for ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        reply = await ami.action({"Action": "Getvar", "Channel": channel, "Variable": "CHANNEL(state)"})
+        assert reply.get("Response") == "Success" and reply.get("Value") == "Up", f"cut while {state}: {dict(reply)}"
+        await asyncio.sleep(0.5)
+
+
+@pytest.mark.parametrize("holding", [False, True], ids=["talking", "citizen-on-hold"])
+async def test_a_browser_that_dies_mid_call_hands_the_citizen_to_another_call_taker(
+    holding: bool,
+    phone_stack: Stack,
+    phone_ami: tuple[AmiClient, LiveQueues],
+    phone_agi: AgiSwitch,
+    phone_page_url: str,
+) -> None:
+    """The answering browser freezes, talking or with the citizen on hold (as during a warm transfer's
+    consultation): Asterisk ends its leg by rtp_timeout (cause 44) and the citizen, never hung up, is
+    requeued centrally and answered by the reserve within HANDOVER_BOUND."""
+    ami = phone_ami[0]
+    tag = f"--siaga-dead-phone-test={secrets.token_hex(6)}"
+    async with chromium_trusting(phone_stack, args=[tag]) as browser:
+        page = await (await browser.new_context()).new_page()
+        await page.goto(phone_page_url)
+        async with answered_call(phone_stack, ami, page) as call, reserve_call_taker(ami):
+            citizen = f"{call.report.channel}-in"
+            if holding:
+                assert await page.evaluate("phone.hold(true)") is True
+            with following(ami, call.report.channel) as events, frozen(browser_processes(tag)):
+                died = time.monotonic()
+
+                async def reserve_answered() -> tuple[float, dict[str, str]] | None:
+                    return events.first("AgentConnect", Uniqueid=citizen, Interface=RESERVE)
+
+                answered_at, _ = await until(reserve_answered, timeout=HANDOVER_BOUND + 10)
+            lost = events.operator_hangup()
+            assert lost is not None and lost[1].get("Cause") == CAUSE_RTP_TIMEOUT, lost
+            requeued = events.first("UserEvent", UserEvent="SiagaRoute", Action="requeue")
+            assert requeued is not None and requeued[1].get("Status") == CAUSE_RTP_TIMEOUT, requeued
+            assert events.first("Hangup", Uniqueid=citizen) is None, "the citizen was hung up"
+            rejoined = events.first("QueueCallerJoin", Uniqueid=citizen)
+            assert rejoined is not None and rejoined[1].get("Queue") == QUEUE, rejoined
+            handover = answered_at - died
+            state = "citizen on hold" if holding else "talking"
+            print(
+                f"\nbrowser frozen ({state}): Asterisk ended its leg after {lost[0] - died:.2f} s (cause "
+                f"{lost[1].get('Cause')}), requeued after {requeued[0] - died:.2f} s, the reserve answered "
+                f"after {handover:.2f} s (bound {HANDOVER_BOUND} s)"
+            )
+            assert handover < HANDOVER_BOUND
+
+
+async def test_an_operator_who_hangs_up_ends_the_call(
+    phone_stack: Stack, phone_ami: tuple[AmiClient, LiveQueues], phone_agi: AgiSwitch, phone_page: Page
+) -> None:
+    """The operator's BYE (cause 16) ends the citizen's call as before: no requeue, the reserve never rings."""
+    ami = phone_ami[0]
+    async with answered_call(phone_stack, ami, phone_page) as call, reserve_call_taker(ami):
+        citizen = f"{call.report.channel}-in"
+        with following(ami, call.report.channel) as events:
+            hung_up = time.monotonic()
+            await phone_page.evaluate("phone.hangUp()")
+
+            async def citizen_gone() -> tuple[float, dict[str, str]] | None:
+                return events.first("Hangup", Uniqueid=citizen)
+
+            gone_at, _ = await until(citizen_gone, timeout=10)
+        lost = events.operator_hangup()
+        assert lost is not None and lost[1].get("Cause") == CAUSE_BYE, lost
+        assert events.first("UserEvent", UserEvent="SiagaRoute", Action="requeue") is None
+        assert events.first("AgentCalled", Interface=RESERVE) is None
+        print(f"\noperator hung up: the citizen's call ended after {gone_at - hung_up:.2f} s")
+
+
+async def test_a_muted_or_holding_operator_is_never_cut(
+    phone_stack: Stack, phone_ami: tuple[AmiClient, LiveQueues], phone_agi: AgiSwitch, phone_page: Page
+) -> None:
+    """Muted, then holding the citizen (a re-INVITE sendonly, as before a consultation), each for longer
+    than rtp_timeout: Chromium keeps sending RTP, Asterisk keeps receiving it, the call stays up."""
+    ami = phone_ami[0]
+    async with answered_call(phone_stack, ami, phone_page) as call:
+        for state, start, end in (
+            ("muted", "phone.mute(true)", "phone.mute(false)"),
+            ("holding", "phone.hold(true)", "phone.hold(false)"),
+        ):
+            assert await phone_page.evaluate(start) is not False, state
+            received = int(await getvar(ami, call.channel, "CHANNEL(rtcp,rxcount,audio)") or 0)
+            await stays_up(ami, call.channel, BROWSER_RTP_TIMEOUT + 2, state)
+            later = int(await getvar(ami, call.channel, "CHANNEL(rtcp,rxcount,audio)") or 0)
+            print(f"\n{state} for {BROWSER_RTP_TIMEOUT + 2} s: Asterisk received {later - received} RTP packets")
+            assert later - received > 25 * BROWSER_RTP_TIMEOUT, state
+            assert await phone_page.evaluate(end) is not False, state
