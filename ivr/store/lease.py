@@ -129,7 +129,16 @@ class PostgresLease:
         return True
 
     def release(self) -> None:
-        self._drop()  # ending the session frees its lock
+        import psycopg
+
+        if self._held:
+            # Unlocked before the session ends: closing alone frees it only once the server has
+            # processed the goodbye, which the standby's next try may beat.
+            try:
+                self._connection.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
+            except psycopg.Error as error:
+                log.warning("duty_lease_unlock_failed", error=str(error))  # the session's end frees it
+        self._drop()
 
     def _drop(self) -> None:
         self._held = False
