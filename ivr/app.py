@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import time
 from collections.abc import Callable
@@ -38,6 +39,7 @@ from ivr.settings import Settings
 from ivr.store.calls import CallStore
 from ivr.store.console import ConsoleStore
 from ivr.store.incidents import IncidentStore
+from ivr.store.lease import Duty, SingleActive, lease_for
 from ivr.store.reconcile import AsteriskRecords
 from ivr.store.recordings import Recordings
 from ivr.store.spool import SpoolingRecords
@@ -69,7 +71,15 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
     taking work first, spooled records are written, AMI and the stores close last.
     """
     config = LiveConfig(settings.root, settings.sounds_dir)
-    config.appliers.append(lambda new: apply_config(settings, new))
+    # Duties that two instances must not both do (the other instance takes them over when this one
+    # dies, ivr.store.lease): folding Asterisk's records (two folders racing could leave an older
+    # state last), pruning recordings, re-rendering Asterisk's config on an edit and reloading it,
+    # restarting a dead Asterisk, and pausing an operator who lets a call ring out (``Floor``).
+    # Not wrap-up timers: every instance keeps its own (its consoles count down and end it), both act
+    # on the same events, and ending one twice is harmless (``Agents.end_wrapup`` reads Asterisk's state).
+    duties: list[Duty] = []
+    single = SingleActive(lease_for(settings.store_target, settings.var), duties)
+    config.appliers.append(lambda new: apply_config(settings, new) if single.active else None)
     async with contextlib.AsyncExitStack() as parts:
         store = CallStore.open(settings.store_target)
         parts.callback(store.close)
@@ -115,7 +125,7 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
         if ami is not None and live is not None:
             incidents = IncidentStore(settings.store_target)
             parts.callback(incidents.close)
-            console = await _console(settings, config, ami, live, store, records, incidents, parts, tasks)
+            console = await _console(settings, config, ami, live, store, records, incidents, parts, tasks, single)
             behind_console = _behind_console(config, ami, console, store, incidents, agi)
             tasks.add(asyncio.create_task(console.sweep_sessions()))
             try:
@@ -127,7 +137,7 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
         recordings = Recordings(runtime_dirs(settings)["monitor_dir"])
         if console is not None:
             behind_console.append(RecordingsWeb(recordings, console))
-            tasks.add(asyncio.create_task(_prune_recordings(recordings, config, console)))
+            duties.append(functools.partial(_prune_recordings, recordings, config, console))
         app = build_web_app(
             settings, config, agi, ami, records.health, console, behind_console, [lambda: _disk_alarm(recordings)]
         )
@@ -142,9 +152,11 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
         tasks.add(asyncio.create_task(config.watch()))
         tasks.add(asyncio.create_task(_flush_spool(records)))
         tasks.add(asyncio.create_task(_warn_calendar(config)))
-        tasks.add(asyncio.create_task(_reconcile(AsteriskRecords(store, settings.asterisk_dir / "log"))))
+        # A fresh reader at each takeover: it reads Asterisk's files whole (every update is idempotent).
+        duties.append(lambda: _reconcile(AsteriskRecords(store, settings.asterisk_dir / "log")))
         if supervise_asterisk is not None:
-            tasks.add(asyncio.create_task(supervise(settings, supervise_asterisk)))
+            duties.append(functools.partial(supervise, settings, supervise_asterisk))
+        tasks.add(asyncio.create_task(single.run()))
         parts.push_async_callback(_cancel, tasks)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -206,6 +218,7 @@ async def _console(
     incidents: IncidentStore,
     parts: contextlib.AsyncExitStack,
     tasks: set[asyncio.Task[object]],
+    single: SingleActive,
 ) -> Console:
     """The operators' side: their ACD states in Asterisk, the floor (screen pops, wrap-up), the console."""
     sessions = ConsoleStore(settings.console_store_target)
@@ -220,7 +233,16 @@ async def _console(
     config.refusal_listeners.append(lambda problems: sessions.audit("", "config_refused", {"problems": problems[:10]}))
     agents = Agents(ami, live, lambda: config.current().sop.operators, sessions)
     parts.push_async_callback(agents.close)
-    floor = Floor(agents, live, config.current, store, records.recent, sessions, incidents.summaries_of_call)
+    floor = Floor(
+        agents,
+        live,
+        config.current,
+        store,
+        records.recent,
+        sessions,
+        incidents.summaries_of_call,
+        pauses_ring_outs=lambda: single.active,
+    )
     parts.push_async_callback(floor.close)
     # Browser phones whose console session died with the previous run of the service stop working
     # (in the background: a reload of Asterisk's SIP stack may take seconds).

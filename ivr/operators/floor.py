@@ -92,7 +92,10 @@ class Floor:
         recent_record: Callable[[str], IvrRecord | None],
         saved: SavedCalls,
         incidents_of: Callable[[str], list[dict[str, Any]]] = lambda _uniqueid: [],
+        pauses_ring_outs: Callable[[], bool] = lambda: True,
     ) -> None:
+        """``pauses_ring_outs``: whether this instance is the one that pauses an operator who let a
+        call ring out (two instances see the same AMI events; one of them acts, ``ivr.store.lease``)."""
         self.agents = agents
         self.live = live
         self.config = config
@@ -100,6 +103,7 @@ class Floor:
         self.recent_record = recent_record
         self.saved = saved
         self.incidents_of = incidents_of
+        self.pauses_ring_outs = pauses_ring_outs
         # A call that outlived a restart of the service (the operator may still be talking).
         self.calls: dict[str, CallInHand] = _restored(saved.calls_in_hand(time.time() - CALL_MEMORY))
         self.handled: dict[str, deque[str]] = {}
@@ -408,7 +412,7 @@ class Floor:
 
     def _on_ring_no_answer(self, fields: dict[str, str]) -> None:
         operator = self._operator(fields)
-        if operator is not None and self._rang_out(fields):
+        if operator is not None and self.pauses_ring_outs() and self._rang_out(fields):
             # Rung out: whoever is at that console is not answering; paused (they see why and press
             # Siap), so app_queue rings someone who is there instead of this phone for every caller.
             self._spawn(self._paused_for_no_answer(operator))

@@ -18,6 +18,7 @@ from ivr.config.roster import Operator
 from ivr.operators.floor import Floor
 from ivr.store.calls import CallStore, IvrRecord
 from ivr.store.console import ConsoleStore
+from ivr.store.db import Target
 from tests.fakes.app_queue import FakeAppQueue, until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,14 +104,16 @@ async def open_floor(
     events_first: bool = True,
     recent: Callable[[str], IvrRecord | None] = lambda _uniqueid: None,
     config: Config | None = None,
+    store: Target | None = None,
 ) -> FloorKit:
-    """Everything the console stands on, against a fake app_queue with the shipped queues; synced."""
+    """Everything the console stands on, against a fake app_queue with the shipped queues; synced.
+    ``store``: a database shared with another kit (two services on one PostgreSQL); default: files in ``tmp_path``."""
     config = config or shipped_config()
     fake = FakeAppQueue(config.sop.queues, events_first=events_first)
     live = LiveQueues(fake)  # type: ignore[arg-type]  # the fake has AmiClient's surface
-    console = ConsoleStore(tmp_path / "console.sqlite3")
+    console = ConsoleStore(store or tmp_path / "console.sqlite3")
     agents = Agents(fake, live, lambda: config.sop.operators, console)  # type: ignore[arg-type]
-    calls = CallStore(tmp_path / "calls.sqlite3")
+    calls = CallStore(store or tmp_path / "calls.sqlite3")
     floor = Floor(agents, live, lambda: config, calls, recent, console)
     await until(lambda: live.synced, what="LiveQueues' first QueueStatus resync")
     return FloorKit(fake, live, agents, floor, calls, console, config)

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Itera
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import pytest
 
@@ -184,12 +184,18 @@ class SlowSession:
 
 
 async def start_serve(
-    stack: Stack, web_port: int = 0, stderr: int = asyncio.subprocess.DEVNULL
+    stack: Stack,
+    web_port: int = 0,
+    stderr: int | IO[bytes] = asyncio.subprocess.DEVNULL,
+    agi_port: int | None = None,
+    more_env: Mapping[str, str] | None = None,
 ) -> asyncio.subprocess.Process:
-    """`ivr serve` as users run it, its own process, on the stack's ports (no simulated operators of its own)."""
+    """`ivr serve` as users run it, its own process, on the stack's ports (no simulated operators of its own);
+    ``agi_port``: another FastAGI port (a second instance), ``more_env``: more settings (a shared store)."""
     env = {key: value for key, value in os.environ.items() if key != "IVR_SIM_OPERATORS"}
+    env.update(more_env or {})
     env.update(
-        IVR_AGI_PORT=str(stack.settings.agi_port),
+        IVR_AGI_PORT=str(agi_port or stack.settings.agi_port),
         IVR_WEB_PORT=str(web_port),
         IVR_AMI_PORT=str(stack.settings.ami_port),
         # A re-render by `ivr serve` (an SOP edit) must keep the stack's WSS port, not take the default.

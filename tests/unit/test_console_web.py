@@ -26,6 +26,7 @@ from ivr.config.roster import Operator
 from ivr.operators.auth import FIRST_LOCK, SESSION_IDLE
 from ivr.operators.states import AVAILABLE, WRAP_UP
 from ivr.settings import Settings
+from ivr.store.db import Target
 from ivr.web.app import Routes, build_web_app
 from ivr.web.console import COOKIE, Console
 from tests.fakes.app_queue import settled, until
@@ -124,15 +125,18 @@ async def serve(
     monkeypatch: pytest.MonkeyPatch,
     secure_cookie: bool = False,
     behind_console: Callable[[Console], Sequence[Routes]] = lambda _console: (),
+    store: Target | None = None,
+    phones: PhoneBook | None = None,
 ) -> Web:
-    """The console on aiohttp's test server; ``behind_console``: more routes under its guard."""
+    """The console on aiohttp's test server; ``behind_console``: more routes under its guard.
+    ``store`` and ``phones``: shared with another service (a standby on the same database and Asterisk)."""
     static = tmp_path / "static"
-    static.mkdir()
+    static.mkdir(parents=True)
     (static / "login.html").write_text("<!doctype html><title>Masuk</title>", encoding="utf-8")
     (static / "console.html").write_text("<!doctype html><title>Konsol 112</title>", encoding="utf-8")
     monkeypatch.setattr(console_module, "STATIC_DIR", static)
-    kit = await open_floor(tmp_path)
-    passwords, phones, clock = PasswordBook(dict(PASSWORDS)), PhoneBook(), Clock()
+    kit = await open_floor(tmp_path, store=store)
+    passwords, phones, clock = PasswordBook(dict(PASSWORDS)), phones or PhoneBook(), Clock()
     console = Console(kit.floor, kit.console, passwords, phones, secure_cookie=secure_cookie, clock=clock)
     app = build_web_app(
         Settings(root=ALT), live_config(), AgiServer(no_agi), None, None, console, behind_console(console)
@@ -256,6 +260,41 @@ async def test_login_sets_an_httponly_strict_secure_cookie(tmp_path: Path, monke
     finally:
         await web.client.close()
         await web.kit.close()
+
+
+async def test_a_session_made_on_one_service_is_accepted_by_its_standby(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_dsn: str
+) -> None:
+    """Two services on one PostgreSQL and one Asterisk, behind one address: budi logs in on A; when his
+    page reconnects to B, B takes his cookie and CSRF token, gives his phone the SIP password Asterisk
+    holds (no new one), and his logout on B ends the session on A too."""
+    phones = PhoneBook()
+    a = await serve(tmp_path / "a", monkeypatch, store=postgres_dsn, phones=phones)
+    b = await serve(tmp_path / "b", monkeypatch, store=postgres_dsn, phones=phones)
+    try:
+        response = await a.client.post("/api/login", json={"operator": "budi", "password": PASSWORDS["budi"]})
+        csrf = (await response.json())["csrf"]
+        cookie = {"Cookie": f"{COOKIE}={response.cookies[COOKIE].value}"}
+        me = await b.client.get("/api/me", headers=cookie)
+        assert me.status == 200, await me.text()
+        body = await me.json()
+        assert (body["operator"]["id"], body["sip"]["password"]) == ("budi", "sip-budi-1")
+        assert phones.issued == [("budi", "sip-budi-1")]
+        state = await b.client.post(
+            "/api/state", json={"action": "available"}, headers={**cookie, "X-CSRF-Token": csrf}
+        )
+        assert state.status == 200, await state.text()
+        assert b.kit.fake.sent("QueueAdd"), "B acted for budi"
+        async with b.client.ws_connect("/ws", headers=cookie) as socket:
+            pushed = [(await socket.receive_json(timeout=5))["type"] for _message in range(3)]
+            assert pushed == ["state", "queues", "call"]
+        logout = await b.client.post("/api/logout", json={}, headers={**cookie, "X-CSRF-Token": csrf})
+        assert logout.status == 200
+        assert (await a.client.get("/api/me", headers=cookie)).status == 401
+    finally:
+        for web in (a, b):
+            await web.client.close()
+            await web.kit.close()
 
 
 async def test_a_post_without_the_csrf_token_is_403(web: Web) -> None:

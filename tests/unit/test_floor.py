@@ -403,6 +403,18 @@ async def test_an_operator_who_lets_a_call_ring_out_is_paused_and_told_why(kit: 
     assert screen.last("state")["reason"] == NO_ANSWER_REASON
 
 
+async def test_the_standby_instance_leaves_the_ring_out_pause_to_the_one_on_duty(kit: FloorKit) -> None:
+    """Two instances see the same AgentRingNoAnswer; the one not holding the duties lease does not
+    pause DEWI (the holder does, once)."""
+    kit.floor.pauses_ring_outs = lambda: False
+    await given_dewi_ringing(kit)
+    await others_ready_in_her_queues(kit)
+    kit.fake.ring_no_answer(UNIQUEID, DEWI.interface, ring_ms=60_000)
+    await settled()
+    assert kit.agents.state(DEWI).state != PAUSED
+    assert [action for action in kit.fake.sent("QueuePause") if action.get("Reason") == NO_ANSWER_REASON] == []
+
+
 async def test_a_phone_that_refuses_at_once_is_not_paused_as_not_answering(kit: FloorKit) -> None:
     """AgentRingNoAnswer after 10 ms (a busy or refusing phone, not a person away): no pause."""
     await given_dewi_ringing(kit)

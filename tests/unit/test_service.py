@@ -20,7 +20,7 @@ from ivr.config import Config, load_config
 from ivr.routing.route_variable import ROUTE_VARIABLE, split_route
 from ivr.routing.triage import CallerHistory, Flag
 from ivr.service import CallService
-from ivr.store.calls import IvrRecord
+from ivr.store.calls import CallStore, IvrRecord
 
 NOW = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)  # 10:00 in Tangerang, a Wednesday
 SET_VARIABLE = re.compile(r'SET VARIABLE (\w+) "(.*)"')
@@ -279,3 +279,30 @@ async def test_a_routing_decision_that_overruns_is_abandoned_for_central(
     assert asyncio.get_running_loop().time() - started < 0.8
     config, _ = shipped
     assert session.variables["IVR_TARGET"] == config.sop.central_queue.name
+
+
+async def test_a_number_flagged_through_one_service_is_flagged_for_a_call_through_the_other(
+    shipped: tuple[Config, Path], postgres_dsn: str
+) -> None:
+    """Two services on one PostgreSQL: three calls of a number through A are closed as prank, A's next
+    call flags it; a call of the same number through B then hears the warning at the prank priority,
+    and B adds no second flag."""
+    config, sounds = shipped
+    store_a, store_b = CallStore(postgres_dsn), CallStore(postgres_dsn)
+    service_a = CallService(lambda: config, sounds, store_a, clock=lambda: NOW)
+    service_b = CallService(lambda: config, sounds, store_b, clock=lambda: NOW)
+    try:
+        for n in range(3):
+            await service_a.handle(FakeAsterisk(keys=["1", "1"], uniqueid=f"a.{n}"))
+            assert store_a.set_disposition(f"a.{n}", "prank")  # an operator at A's console
+        await service_a.handle(FakeAsterisk(keys=["1", "1"], uniqueid="a.3"))
+        on_b = FakeAsterisk(keys=["1", "1"], uniqueid="b.0")
+        await service_b.handle(on_b)
+        assert any(config.sop.prank.warning_prompt in line for line in on_b.sent if line.startswith("STREAM FILE"))
+        assert on_b.variables["IVR_PRIORITY"] == str(config.sop.prank.priority)
+        record = store_b.get("b.0")
+        assert record is not None and (record["priority"], record["queue"]) == (config.sop.prank.priority, "q-damkar")
+        assert [flag.level for flag in store_b.history("081234567890", NOW - timedelta(days=1)).flags] == [1]
+    finally:
+        store_a.close()
+        store_b.close()
