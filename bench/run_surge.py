@@ -18,8 +18,8 @@ menu rendered as plain dialplan from the same YAML (bench/plain_dialplan.py), ea
 2. Darurat paths: every emergency path `ivr check` lists from answer (no back key), one caller
    each, all at once (low load): seconds from answer to QueueCallerJoin, measured, beside `ivr check`'s.
 
-Each Asterisk run holds /tmp/siaga-asterisk.lock and starts its own Asterisk and `ivr serve`; the lock
-is released between steps. Writes bench/results/surge.{json,md} and surge_overhead.svg.
+Each menu's run starts its own Asterisk (and, for ours, `ivr serve`); each step (both menus) holds
+/tmp/siaga-asterisk.lock, released between steps. Writes bench/results/surge.{json,md} and surge_overhead.svg.
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench.plain_dialplan import ENTRY as PLAIN_ENTRY
 from bench.plain_dialplan import render_plain
-from bench.run_agi import cpu_seconds, free_port, machine
+from bench.run_agi import cpu_seconds, free_port, listening, machine
 from bench.run_asterisk import pid_of_asterisk
-from bench.surge_report import write_report
+from bench.surge_report import aggregate, percentile, write_report
 from ivr.ami.client import AmiClient, AmiError
 from ivr.ami.operators import sim_interface
 from ivr.asterisk import process
@@ -159,6 +159,10 @@ class Calls:
         elif name == "QueueCallerJoin":
             call.setdefault("queue", fields.get("Queue"))
             call.setdefault("joined_at", stamp)
+        elif name == "AGIExecEnd" and fields.get("Command", "").startswith("STREAM FILE"):
+            call["stream_end_at"] = stamp  # --trace: the prompt the last key ended
+        elif name == "AGIExecStart" and fields.get("Command", "").startswith("SET VARIABLE"):
+            call["route_at"] = stamp  # --trace: our route reached Asterisk
         elif name == "AgentConnect":
             call.setdefault("operator_at", stamp)
         elif name == "Hangup":
@@ -175,17 +179,9 @@ def asterisk_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def percentile(values: list[float], share: float) -> float | None:
-    """Nearest-rank percentile (with 10 values the p99 is the maximum)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[max(0, -(-int(len(ordered) * share * 100) // 100) - 1)], 1)
-
-
 class Bench:
-    def __init__(self, codec: str, wav_only: bool) -> None:
-        self.codec = codec
+    def __init__(self, codec: str, wav_only: bool, trace: bool) -> None:
+        self.codec, self.trace = codec, trace
         self.root = BENCH / "build" / "surge-root"
         shutil.rmtree(self.root, ignore_errors=True)
         for name in ("dialplan", "sop", "asterisk-config"):
@@ -239,13 +235,42 @@ class Bench:
         raise LookupError(f"no emergency path {choices!r}")
 
     async def session(self, runs: list[tuple[str, list[Script]]]) -> list[dict[str, Any]]:
-        """One Asterisk and one `ivr serve` under the lock; each run: its callers at once."""
+        """Each run on a freshly started Asterisk (no leftovers of the other menu's calls), with
+        `ivr serve` only for ours: the plain menu is Asterisk alone, as a center would run it."""
+        results = []
+        for menu, scripts in runs:
+            results.append({"menu": menu, **await self.fresh_run(menu, scripts)})
+            print(json.dumps({k: v for k, v in results[-1].items() if k != "per_call"}), flush=True)
+        return results
+
+    async def fresh_run(self, menu: str, scripts: list[Script]) -> dict[str, Any]:
+        dirs = runtime_dirs(self.settings)
+        for leftover in (dirs["log_dir"] / "queue_log", dirs["cdr_csv_dir"] / "Master.csv", self.settings.store_file):
+            leftover.unlink(missing_ok=True)
         conf = render(self.settings, self.config.sop, self.install, config=self.config)
         await asyncio.to_thread(process.start, self.settings, self.install, conf, 60)
         keys = load_secrets(self.settings, create=False)
         ami = AmiClient("127.0.0.1", self.settings.ami_port, keys.test_ami_user, keys.test_ami_secret)
         calls = Calls()
         ami.on("*", calls)
+        serve = None
+        try:
+            await ami.connect(timeout=20)
+            # Only the event classes the bench reads: the test account may read every class, and
+            # Asterisk's cost of a Newexten or VarSet per dialplan line would count against the
+            # longer dialplan (ours) and is not a cost a center pays (`ivr serve` reads system,agent,dtmf).
+            await ami.action({"Action": "Events", "EventMask": EVENT_CLASSES + (",agi" if self.trace else "")})
+            if menu == "ours":
+                serve = await self.start_serve()
+            return await self.run(ami, calls, serve.pid if serve else None, menu, scripts)
+        finally:
+            if serve is not None:
+                serve.terminate()
+                serve.wait(10)
+            await ami.close()
+            await asyncio.to_thread(process.stop, self.settings)
+
+    async def start_serve(self) -> subprocess.Popen[bytes]:
         env = {
             **os.environ,
             "IVR_AGI_PORT": str(self.settings.agi_port),
@@ -259,26 +284,16 @@ class Bench:
             env=env,
             stderr=open(BENCH / "build" / "surge-serve.stderr", "ab"),
         )
-        results = []
-        try:
-            await ami.connect(timeout=20)
-            # Only the event classes the bench reads: the test account may read every class, and
-            # Asterisk's cost of a Newexten or VarSet per dialplan line would count against the
-            # longer dialplan (ours) and is not a cost a center pays (`ivr serve` reads system,agent,dtmf).
-            await ami.action({"Action": "Events", "EventMask": EVENT_CLASSES})
-            await asyncio.sleep(3)  # ivr serve up, its AMI logged in
-            for menu, scripts in runs:
-                results.append({"menu": menu, **await self.run(ami, calls, serve.pid, menu, scripts)})
-                print(json.dumps({k: v for k, v in results[-1].items() if k != "per_call"}), flush=True)
-        finally:
-            serve.terminate()
-            serve.wait(10)
-            await ami.close()
-            await asyncio.to_thread(process.stop, self.settings)
-        return results
+        deadline = time.monotonic() + 30
+        while not listening(self.settings.agi_port):
+            if time.monotonic() > deadline or serve.poll() is not None:
+                raise RuntimeError("ivr serve did not start: bench/build/surge-serve.stderr")
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1)  # its AMI login and queue resync
+        return serve
 
     async def run(
-        self, ami: AmiClient, calls: Calls, serve_pid: int, menu: str, scripts: list[Script]
+        self, ami: AmiClient, calls: Calls, serve_pid: int | None, menu: str, scripts: list[Script]
     ) -> dict[str, Any]:
         wanted = Counter(script.queue for script in scripts)
         members = [(queue, seat) for queue, n in wanted.items() for seat in range(1, n + n // 4 + 3)]
@@ -287,7 +302,8 @@ class Bench:
         await asyncio.sleep(0.5)  # ivr serve's live state has seen the members
         asterisk_pid = pid_of_asterisk(self.settings)
         load_before = os.getloadavg()[0]
-        cpu_a, cpu_s, started = cpu_seconds(asterisk_pid), cpu_seconds(serve_pid), time.monotonic()
+        serve_cpu = cpu_seconds(serve_pid) if serve_pid else 0.0
+        cpu_a, started = cpu_seconds(asterisk_pid), time.monotonic()
         ids = []
         entry = OURS_ENTRY if menu == "ours" else PLAIN_ENTRY
         for script in scripts:
@@ -317,7 +333,8 @@ class Bench:
         while time.monotonic() < deadline and not all("operator_at" in calls.calls[i] for i in ids):
             await asyncio.sleep(0.2)
         elapsed = time.monotonic() - started
-        cpu_a, cpu_s = cpu_seconds(asterisk_pid) - cpu_a, cpu_seconds(serve_pid) - cpu_s
+        cpu_a = cpu_seconds(asterisk_pid) - cpu_a
+        cpu_s = cpu_seconds(serve_pid) - serve_cpu if serve_pid else 0.0
         load_after = os.getloadavg()[0]
         for call_id in ids:
             try:
@@ -344,6 +361,7 @@ class Bench:
                     "answer_to_queue_s": round(joined - answered, 3) if joined and answered else None,
                     "overhead_ms": round((joined - key) * 1000, 1) if joined and key and script.ends_on_key else None,
                     "operator": "operator_at" in call,
+                    **_trace(call),
                 }
             )
         overheads = [c["overhead_ms"] for c in per_call if c["overhead_ms"] is not None]
@@ -366,12 +384,23 @@ class Bench:
         }
 
 
+def _trace(call: dict[str, Any]) -> dict[str, float]:
+    """With --trace, where our overhead goes: key → prompt ended → route set → in the queue (ms)."""
+    if not all(name in call for name in ("last_key_at", "stream_end_at", "route_at", "joined_at")):
+        return {}
+    return {
+        "key_to_prompt_end_ms": round((call["stream_end_at"] - call["last_key_at"]) * 1000, 1),
+        "prompt_end_to_route_ms": round((call["route_at"] - call["stream_end_at"]) * 1000, 1),
+        "route_to_queue_ms": round((call["joined_at"] - call["route_at"]) * 1000, 1),
+    }
+
+
 def surge_scripts(bench: Bench, n: int) -> list[Script]:
     return [bench.script(SURGE_MIX[i % len(SURGE_MIX)]) for i in range(n)]
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    bench = Bench(args.codec, args.wav_only)
+    bench = Bench(args.codec, args.wav_only, args.trace)
     results: dict[str, Any] = {
         "command": " ".join(["bench/run_surge.py", *sys.argv[1:]]),
         "machine": machine(),
@@ -379,6 +408,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "codec": args.codec,
         "prompts": "wav only (transcoded per call)" if args.wav_only else "wav + alaw + ulaw copies",
         "mix": list(SURGE_MIX),
+        "rounds": args.rounds,
         "load_at_start": [round(x, 2) for x in os.getloadavg()],
         "surge": [],
         "darurat": [],
@@ -387,12 +417,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         with asterisk_lock():
             results["darurat"] = await bench.session([(menu, bench.paths) for menu in ("ours", "plain")])
     for n in args.steps:
-        # Which menu goes first alternates, so neither always meets a freshly started Asterisk.
-        order = ("ours", "plain") if len(results["surge"]) % 4 == 0 else ("plain", "ours")
+        # Rounds alternate which menu goes first (ours, plain, plain, ours, ...).
+        order = [menu for r in range(args.rounds) for menu in (("ours", "plain") if r % 2 == 0 else ("plain", "ours"))]
         with asterisk_lock():
             runs = await bench.session([(menu, surge_scripts(bench, n)) for menu in order])
-        results["surge"] += sorted(runs, key=lambda run: run["menu"])
-        if all((run["overhead_ms_p99"] or 0) > args.stop_ms or run["lost"] for run in runs):
+        results["surge"] += runs
+        if all((row["overhead_ms_p99"] or 0) > args.stop_ms or row["lost"] for row in aggregate(runs)):
             break  # both menus are past the knee
     results["load_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return results
@@ -401,15 +431,17 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, nargs="*", default=[10, 25, 50, 100, 150, 200, 250, 300])
-    parser.add_argument("--quick", action="store_true", help="steps 10 and 50 only (about 3 min)")
+    parser.add_argument("--quick", action="store_true", help="steps 10 and 50, one round (about 4 min)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each menu per step (pooled)")
     parser.add_argument("--codec", default="alaw", help="the callers' codec, as a telco trunk sends (alaw, ulaw, slin)")
     parser.add_argument("--wav-only", action="store_true", help="delete the prompts' alaw/ulaw copies (before/after)")
+    parser.add_argument("--trace", action="store_true", help="also AGI events: where our overhead goes (costs)")
     parser.add_argument("--skip-darurat", action="store_true", help="surge steps only")
     parser.add_argument("--stop-ms", type=float, default=500.0, help="stop when both menus' p99 overhead passes this")
     parser.add_argument("--out", default=str(BENCH / "results"), help="where surge.{json,md} and the SVG go")
     args = parser.parse_args()
     if args.quick:
-        args.steps = [10, 50]
+        args.steps, args.rounds = [10, 50], 1
     results = asyncio.run(main_async(args))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,28 +16,63 @@ KNEE_MS = 100.0
 MENUS = {"ours": ("#2b7bd9", "our IVR (AGI)"), "plain": ("#d9822b", "plain dialplan")}
 
 
-def capacity(results: dict[str, Any], menu: str) -> tuple[int, bool]:
+def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (menu, callers) over its rounds: calls pooled for the percentiles and the counts,
+    the median round for CPU per call, the load's range."""
+    rows = []
+    for menu, calls in sorted({(r["menu"], r["calls"]) for r in runs}, key=lambda key: (key[1], key[0])):
+        rounds = [r for r in runs if (r["menu"], r["calls"]) == (menu, calls)]
+        overheads = [c["overhead_ms"] for r in rounds for c in r["per_call"] if c["overhead_ms"] is not None]
+        loads = [r[key] for r in rounds for key in ("load_before", "load_after")]
+        rows.append(
+            {
+                "menu": menu,
+                "calls": calls,
+                "rounds": len(rounds),
+                **{key: sum(r[key] for r in rounds) for key in ("lost", "misrouted", "no_operator")},
+                **{
+                    key: statistics.median(r[key] for r in rounds)
+                    for key in ("asterisk_cpu_ms_per_call", "serve_cpu_ms_per_call")
+                },
+                "asterisk_cpu_ms_per_call_rounds": [r["asterisk_cpu_ms_per_call"] for r in rounds],
+                **{f"overhead_ms_p{p}": percentile(overheads, p / 100) for p in (50, 95, 99)},
+                "overhead_ms_max": percentile(overheads, 1.0),
+                "load": (min(loads), max(loads)),
+            }
+        )
+    return rows
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    """Nearest rank (of 10 values the p99 is the largest)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[max(0, math.ceil(len(ordered) * share) - 1)], 1)
+
+
+def capacity(rows: list[dict[str, Any]], menu: str) -> tuple[int, bool]:
     """The highest concurrency with p99 overhead ≤ 100 ms and no call lost or misrouted, below any that
     failed; and whether a step past it failed (False: the knee is beyond the steps run)."""
     best = 0
-    for run in sorted((r for r in results["surge"] if r["menu"] == menu), key=lambda r: r["calls"]):
+    for run in sorted((r for r in rows if r["menu"] == menu), key=lambda r: r["calls"]):
         if run["lost"] or run["misrouted"] or (run["overhead_ms_p99"] or math.inf) > KNEE_MS:
             return best, True
         best = run["calls"]
     return best, False
 
 
-def _cpu_ratios(results: dict[str, Any]) -> list[tuple[int, float, float]]:
-    by = {(r["menu"], r["calls"]): r for r in results["surge"]}
+def _cpu_ratios(rows: list[dict[str, Any]]) -> list[tuple[int, float, float]]:
+    by = {(r["menu"], r["calls"]): r for r in rows}
     return [
         (n, by[("ours", n)]["asterisk_cpu_ms_per_call"], by[("plain", n)]["asterisk_cpu_ms_per_call"])
-        for n in sorted({r["calls"] for r in results["surge"]})
+        for n in sorted({r["calls"] for r in rows})
         if ("ours", n) in by and ("plain", n) in by
     ]
 
 
-def verdict(results: dict[str, Any]) -> list[str]:
-    ratios = _cpu_ratios(results)
+def verdict(rows: list[dict[str, Any]]) -> list[str]:
+    ratios = _cpu_ratios(rows)
     lines = []
     if ratios:
         ours, plain = sum(r[1] for r in ratios), sum(r[2] for r in ratios)
@@ -46,7 +82,7 @@ def verdict(results: dict[str, Any]) -> list[str]:
             f"(per step: {', '.join(f'{n}: {o / p:.2f}x' for n, o, p in ratios if p)}); target ≤ 1.1x: "
             f"**{'met' if ratio <= 1.1 else 'missed'}**."
         )
-    (ours_cap, ours_knee), (plain_cap, plain_knee) = capacity(results, "ours"), capacity(results, "plain")
+    (ours_cap, ours_knee), (plain_cap, plain_knee) = capacity(rows, "ours"), capacity(rows, "plain")
 
     def said(cap: int, knee: bool) -> str:
         return f"{cap} callers" + ("" if knee else " (no knee within the steps run)")
@@ -61,10 +97,10 @@ def verdict(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def overhead_svg(results: dict[str, Any]) -> str:
+def overhead_svg(rows: list[dict[str, Any]]) -> str:
     """p99 overhead (last key → queue, ms, log scale) against simultaneous callers, one line per menu."""
     width, height, left, bottom, top = 640, 360, 70, 40, 40
-    runs = [r for r in results["surge"] if r["overhead_ms_p99"]]
+    runs = [r for r in rows if r["overhead_ms_p99"]]
     if not runs:
         return "<svg xmlns='http://www.w3.org/2000/svg'/>"
     steps = sorted({r["calls"] for r in runs})
@@ -109,6 +145,7 @@ def overhead_svg(results: dict[str, Any]) -> str:
 
 
 def write_report(results: dict[str, Any], out: Path, name: str = "surge") -> None:
+    rows = aggregate(results["surge"])
     lines = [
         "# Surge capacity: our IVR against the same menu in plain dialplan (issue 12, items 4 and 5)",
         "",
@@ -127,24 +164,30 @@ def write_report(results: dict[str, Any], out: Path, name: str = "surge") -> Non
         "IVR overhead = the caller's last key (AMI DTMFEnd) to QueueCallerJoin, AMI event timestamps; only for"
         " paths that end on a key. Lost = never joined a queue; misrouted = another queue than the category's."
         " Asterisk CPU per call = the Asterisk process's utime+stime from the first Originate to the last"
-        " operator answering, over the calls (`ivr serve`'s own CPU beside it).",
+        " operator answering, over the calls (`ivr serve`'s own CPU beside it). Each menu runs on a freshly"
+        " started Asterisk; `ivr serve` runs only for ours (plain dialplan is Asterisk alone).",
         "",
         "## Verdict",
         "",
-        *verdict(results),
+        *verdict(rows),
         "",
         "## Surge steps",
         "",
+        f"Each row pools {results['rounds']} round(s) of that many simultaneous callers (percentiles over all"
+        " their calls; CPU: the median round, every round in brackets).",
+        "",
         "| callers | menu | lost | misrouted | no operator | Asterisk CPU ms/call | serve CPU ms/call |"
-        " overhead p50 ms | p95 ms | p99 ms | max ms | load before → after |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        " overhead p50 ms | p95 ms | p99 ms | max ms | load (1 min) |",
+        "| ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    for r in sorted(results["surge"], key=lambda r: (r["calls"], r["menu"])):
+    for r in rows:
+        cpu_rounds = ", ".join(f"{cpu:g}" for cpu in r["asterisk_cpu_ms_per_call_rounds"])
         lines.append(
             f"| {r['calls']} | {r['menu']} | {r['lost']} | {r['misrouted']} | {r['no_operator']} | "
-            f"{r['asterisk_cpu_ms_per_call']} | {r['serve_cpu_ms_per_call'] if r['menu'] == 'ours' else '–'} | "
+            f"{r['asterisk_cpu_ms_per_call']:g} ({cpu_rounds}) | "
+            f"{r['serve_cpu_ms_per_call'] if r['menu'] == 'ours' else '–'} | "
             f"{r['overhead_ms_p50']} | {r['overhead_ms_p95']} | {r['overhead_ms_p99']} | {r['overhead_ms_max']} | "
-            f"{r['load_before']} → {r['load_after']} |"
+            f"{r['load'][0]}–{r['load'][1]} |"
         )
     lines += ["", f"![p99 overhead against simultaneous callers]({name}_overhead.svg)", ""]
     lines += [
@@ -173,7 +216,7 @@ def write_report(results: dict[str, Any], out: Path, name: str = "surge") -> Non
         lines.append(f"| {path} | {ours['predicted_s']} | {a} | {b} | {gap} | {queue} |")
     lines.append("")
     (out / f"{name}.md").write_text("\n".join(lines))
-    (out / f"{name}_overhead.svg").write_text(overhead_svg(results))
+    (out / f"{name}_overhead.svg").write_text(overhead_svg(rows))
 
 
 if __name__ == "__main__":
