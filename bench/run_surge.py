@@ -30,14 +30,13 @@ import fcntl
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +46,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.plain_dialplan import ENTRY as PLAIN_ENTRY
 from bench.plain_dialplan import render_plain
-from bench.run_agi import cpu_seconds, free_port, listening, machine
-from bench.run_asterisk import pid_of_asterisk
+from bench.run_agi import cpu_seconds, listening, machine
+from bench.run_asterisk import given_root, given_settings, pid_of_asterisk
 from bench.surge_report import aggregate, percentile, write_report
 from ivr.ami.client import AmiClient, AmiError
 from ivr.ami.operators import sim_interface
@@ -60,7 +59,6 @@ from ivr.config import load_config
 from ivr.config.flow import Flow, MenuNode
 from ivr.flow.analysis import TimedPath, digit_wait, timed_paths
 from ivr.prompts.build import build_all
-from ivr.settings import Settings
 
 LOCK = "/tmp/siaga-asterisk.lock"
 DTMF_MS = 100  # each simulated key lasts this long (SendDTMF's duration), as a phone's RFC 4733 key
@@ -182,23 +180,8 @@ def asterisk_lock() -> Iterator[None]:
 class Bench:
     def __init__(self, codec: str, wav_only: bool, trace: bool) -> None:
         self.codec, self.trace = codec, trace
-        self.root = BENCH / "build" / "surge-root"
-        shutil.rmtree(self.root, ignore_errors=True)
-        for name in ("dialplan", "sop", "asterisk-config"):
-            shutil.copytree(ROOT / name, self.root / name)
-        # Queues ring one operator at a time: 'ringall' with hundreds of simulated operators would
-        # ring every one of them for every caller (N x N channels).
-        agencies = self.root / "sop" / "agencies.yaml"
-        agencies.write_text(agencies.read_text().replace("strategy: ringall", "strategy: rrmemory"))
-        self.settings = replace(
-            Settings.load(self.root),
-            agi_port=free_port(),
-            ami_port=free_port(),
-            sip_port=free_port(),
-            web_port=free_port(),
-            wss_port=free_port(),
-            sim_operators=0,
-        )
+        self.root = given_root("surge-root")
+        self.settings = given_settings(self.root)
         self.config = load_config(self.root)
         self.flow = self.config.flows["112"]
         build_all(
