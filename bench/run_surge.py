@@ -68,6 +68,9 @@ SEND_DTMF_LEAD_S, SEND_DTMF_INTERVAL_MS = 0.1, 1
 CALLER_CONTEXT = "bench-caller"
 EVENT_CLASSES = "call,agent,dtmf"
 OURS_ENTRY = "siaga-sim-entry"
+# --serve-cost: the plain menu while `ivr serve` runs beside it (its AMI session, its reading of
+# Asterisk's records), which tells our AGI's share of the CPU from the share of serve's AMI feed.
+PLAIN_WITH_SERVE = "plain+serve"
 # The flood hour's genuine callers (model.yaml mixes.flood.keys.genuine, rounded to ten callers): the
 # order callers are dealt in, so every step has the same mix: each path as the menus' choices.
 SURGE_MIX = ("1 4", "1 4", "1 4", "1 4", "1 4", "1 2", "1 1", "1 3", "1 silence", "silence")
@@ -161,6 +164,8 @@ class Calls:
             call["stream_end_at"] = stamp  # --trace: the prompt the last key ended
         elif name == "AGIExecStart" and fields.get("Command", "").startswith("SET VARIABLE"):
             call["route_at"] = stamp  # --trace: our route reached Asterisk
+        elif name == "MusicOnHoldStart":
+            call["moh_starts"] = call.get("moh_starts", 0) + 1  # hold music before the queue's own
         elif name == "AgentConnect":
             call.setdefault("operator_at", stamp)
         elif name == "Hangup":
@@ -243,7 +248,7 @@ class Bench:
             # Asterisk's cost of a Newexten or VarSet per dialplan line would count against the
             # longer dialplan (ours) and is not a cost a center pays (`ivr serve` reads system,agent,dtmf).
             await ami.action({"Action": "Events", "EventMask": EVENT_CLASSES + (",agi" if self.trace else "")})
-            if menu == "ours":
+            if menu in ("ours", PLAIN_WITH_SERVE):
                 serve = await self.start_serve()
             return await self.run(ami, calls, serve.pid if serve else None, menu, scripts)
         finally:
@@ -344,6 +349,7 @@ class Bench:
                     "answer_to_queue_s": round(joined - answered, 3) if joined and answered else None,
                     "overhead_ms": round((joined - key) * 1000, 1) if joined and key and script.ends_on_key else None,
                     "operator": "operator_at" in call,
+                    "moh_starts": call.get("moh_starts", 0),
                     **_trace(call),
                 }
             )
@@ -378,6 +384,12 @@ def _trace(call: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def _compact(run: dict[str, Any]) -> dict[str, Any]:
+    """A surge run as committed: its overheads, not every call (the darurat runs keep theirs)."""
+    calls = run.pop("per_call")
+    return {**run, "overheads_ms": [c["overhead_ms"] for c in calls if c["overhead_ms"] is not None]}
+
+
 def surge_scripts(bench: Bench, n: int) -> list[Script]:
     return [bench.script(SURGE_MIX[i % len(SURGE_MIX)]) for i in range(n)]
 
@@ -399,12 +411,18 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     if not args.skip_darurat:
         with asterisk_lock():
             results["darurat"] = await bench.session([(menu, bench.paths) for menu in ("ours", "plain")])
+    if args.serve_cost:
+        with asterisk_lock():
+            menus = ("ours", "plain", PLAIN_WITH_SERVE) * args.rounds
+            results["serve_cost"] = await bench.session(
+                [(menu, surge_scripts(bench, args.serve_cost)) for menu in menus]
+            )
     for n in args.steps:
         # Rounds alternate which menu goes first (ours, plain, plain, ours, ...).
         order = [menu for r in range(args.rounds) for menu in (("ours", "plain") if r % 2 == 0 else ("plain", "ours"))]
         with asterisk_lock():
             runs = await bench.session([(menu, surge_scripts(bench, n)) for menu in order])
-        results["surge"] += runs
+        results["surge"] += [_compact(run) for run in runs]
         if all((row["overhead_ms_p99"] or 0) > args.stop_ms or row["lost"] for row in aggregate(runs)):
             break  # both menus are past the knee
     results["load_at_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -419,8 +437,10 @@ def main() -> None:
     parser.add_argument("--codec", default="alaw", help="the callers' codec, as a telco trunk sends (alaw, ulaw, slin)")
     parser.add_argument("--wav-only", action="store_true", help="delete the prompts' alaw/ulaw copies (before/after)")
     parser.add_argument("--trace", action="store_true", help="also AGI events: where our overhead goes (costs)")
+    parser.add_argument("--serve-cost", type=int, default=0, help="N: ours, plain, plain with serve at N callers")
     parser.add_argument("--skip-darurat", action="store_true", help="surge steps only")
     parser.add_argument("--stop-ms", type=float, default=500.0, help="stop when both menus' p99 overhead passes this")
+    parser.add_argument("--name", default="surge", help="basename of the result files")
     parser.add_argument("--out", default=str(BENCH / "results"), help="where surge.{json,md} and the SVG go")
     args = parser.parse_args()
     if args.quick:
@@ -428,7 +448,7 @@ def main() -> None:
     results = asyncio.run(main_async(args))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = "surge_wav_only" if args.wav_only else "surge"
+    name = args.name
     (out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
     write_report(results, out, name)
 

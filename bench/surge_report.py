@@ -16,13 +16,19 @@ KNEE_MS = 100.0
 MENUS = {"ours": ("#2b7bd9", "our IVR (AGI)"), "plain": ("#d9822b", "plain dialplan")}
 
 
+def _overheads(run: dict[str, Any]) -> list[float]:
+    if "overheads_ms" in run:
+        return list(run["overheads_ms"])
+    return [c["overhead_ms"] for c in run["per_call"] if c["overhead_ms"] is not None]
+
+
 def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (menu, callers) over its rounds: calls pooled for the percentiles and the counts,
     the median round for CPU per call, the load's range."""
     rows = []
     for menu, calls in sorted({(r["menu"], r["calls"]) for r in runs}, key=lambda key: (key[1], key[0])):
         rounds = [r for r in runs if (r["menu"], r["calls"]) == (menu, calls)]
-        overheads = [c["overhead_ms"] for r in rounds for c in r["per_call"] if c["overhead_ms"] is not None]
+        overheads = [ms for r in rounds for ms in _overheads(r)]
         loads = [r[key] for r in rounds for key in ("load_before", "load_after")]
         rows.append(
             {
@@ -144,8 +150,16 @@ def overhead_svg(rows: list[dict[str, Any]]) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _cpu_cell(row: dict[str, Any]) -> str:
+    """The median round's Asterisk CPU per call, every round in brackets."""
+    return (
+        f"{row['asterisk_cpu_ms_per_call']:g} ({', '.join(f'{c:g}' for c in row['asterisk_cpu_ms_per_call_rounds'])})"
+    )
+
+
 def write_report(results: dict[str, Any], out: Path, name: str = "surge") -> None:
     rows = aggregate(results["surge"])
+    results.setdefault("darurat", [])
     lines = [
         "# Surge capacity: our IVR against the same menu in plain dialplan (issue 12, items 4 and 5)",
         "",
@@ -153,7 +167,9 @@ def write_report(results: dict[str, Any], out: Path, name: str = "surge") -> Non
         f"Machine: {results['machine']}; {results['asterisk']}  ",
         f"Load average (1, 5, 15 min) at start {results['load_at_start']}, at end {results['load_at_end']}"
         " (the 2 cores are shared with other helpers' work; each row gives the 1-minute load before and after"
-        " its step).  ",
+        " its runs). The load average counts runnable threads, Asterisk's channel threads among them: from 150"
+        " callers on it climbs far above 2 by the bench's own doing (at a reading of 39, `ps` showed this"
+        " Asterisk at 128% CPU and another helper's unit tests at 31%).  ",
         f"Prompts: {results['prompts']}. Callers send {results['codec']} (a telco trunk's codec)"
         " and follow the flood hour's genuine mix"
         f" ({', '.join(repr(m) for m in results['mix'])}: the choices on each menu), each key when `ivr check`'s"
@@ -181,15 +197,63 @@ def write_report(results: dict[str, Any], out: Path, name: str = "surge") -> Non
         "| ---: | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for r in rows:
-        cpu_rounds = ", ".join(f"{cpu:g}" for cpu in r["asterisk_cpu_ms_per_call_rounds"])
         lines.append(
             f"| {r['calls']} | {r['menu']} | {r['lost']} | {r['misrouted']} | {r['no_operator']} | "
-            f"{r['asterisk_cpu_ms_per_call']:g} ({cpu_rounds}) | "
+            f"{_cpu_cell(r)} | "
             f"{r['serve_cpu_ms_per_call'] if r['menu'] == 'ours' else '–'} | "
             f"{r['overhead_ms_p50']} | {r['overhead_ms_p95']} | {r['overhead_ms_p99']} | {r['overhead_ms_max']} | "
             f"{r['load'][0]}–{r['load'][1]} |"
         )
     lines += ["", f"![p99 overhead against simultaneous callers]({name}_overhead.svg)", ""]
+    if results.get("serve_cost"):
+        lines += [
+            "## Where our extra Asterisk CPU goes",
+            "",
+            "The plain menu again, with `ivr serve` running beside it (its AMI session and its reading of"
+            " Asterisk's records, as for ours), each menu on a fresh Asterisk, rounds interleaved"
+            f" (`nice .venv/bin/python {results.get('serve_cost_command', '')}`):",
+            "",
+            "| callers | menu | Asterisk CPU ms/call (median; rounds) | overhead p99 ms |",
+            "| ---: | --- | --- | ---: |",
+        ]
+        for r in aggregate(results["serve_cost"]):
+            lines.append(f"| {r['calls']} | {r['menu']} | {_cpu_cell(r)} | {r['overhead_ms_p99']} |")
+        traced = [
+            c
+            for r in results["serve_cost"]
+            for c in r["per_call"]
+            if "route_to_queue_ms" in c and c["overhead_ms"] is not None
+        ]
+        if traced:
+            to_route = [c["key_to_prompt_end_ms"] + c["prompt_end_to_route_ms"] for c in traced]
+            to_queue = [c["route_to_queue_ms"] for c in traced]
+            lines += [
+                "",
+                f"Our overhead in two parts (--trace, AGI events, {len(traced)} calls): last key → our route"
+                f" reaches Asterisk (the AGI reply, AMI's report of the key, the routing decision, SET VARIABLE)"
+                f" p50 {percentile(to_route, 0.5)} ms, p95 {percentile(to_route, 0.95)} ms; route → in the queue"
+                f" (its reply, our session's close, the dialplan after AGI() to Queue()) p50"
+                f" {percentile(to_queue, 0.5)} ms, p95 {percentile(to_queue, 0.95)} ms.",
+            ]
+        lines.append("")
+    wav_only = out / "surge_wav_only.json"
+    if name == "surge" and wav_only.exists():
+        before = {(r["menu"], r["calls"]): r for r in aggregate(json.loads(wav_only.read_text())["surge"])}
+        lines += [
+            "## Prompts in the trunk's codec against the wav alone",
+            "",
+            "The same steps with the prompts' alaw/ulaw copies deleted (Asterisk transcodes the wav for each"
+            " caller; `bench/run_surge.py --wav-only --name surge_wav_only`, [surge_wav_only.md](surge_wav_only.md)):",
+            "",
+            "| callers | menu | Asterisk CPU ms/call with copies (rounds) | wav only (rounds) |",
+            "| ---: | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {r['calls']} | {r['menu']} | {_cpu_cell(r)} | {_cpu_cell(before[(r['menu'], r['calls'])])} |"
+            for r in rows
+            if (r["menu"], r["calls"]) in before
+        ]
+        lines.append("")
     lines += [
         "## Darurat paths: answer → in the queue, measured on the real Asterisk",
         "",
