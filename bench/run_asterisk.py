@@ -48,16 +48,29 @@ QUEUE = "q-damkar"
 KEYS, FIRST_DELAY = "11", 1.5
 
 
-def given_root() -> Path:
-    """The shipped configuration, but q-damkar rings one operator at a time (rrmemory): with hundreds of
-    simulated operators, 'ringall' would ring every one of them for every caller (N x N channels)."""
-    root = BENCH / "build" / "asterisk-root"
+def given_root(name: str = "asterisk-root") -> Path:
+    """The shipped configuration, but every queue rings one operator at a time (rrmemory): with hundreds
+    of simulated operators, 'ringall' would ring every one of them for every caller (N x N channels)."""
+    root = BENCH / "build" / name
     shutil.rmtree(root, ignore_errors=True)
-    for name in ("dialplan", "sop", "asterisk-config"):
-        shutil.copytree(ROOT / name, root / name)
+    for part in ("dialplan", "sop", "asterisk-config"):
+        shutil.copytree(ROOT / part, root / part)
     agencies = root / "sop" / "agencies.yaml"
-    agencies.write_text(agencies.read_text().replace("q-damkar: {strategy: ringall", "q-damkar: {strategy: rrmemory"))
+    agencies.write_text(agencies.read_text().replace("strategy: ringall", "strategy: rrmemory"))
     return root
+
+
+def given_settings(root: Path) -> Settings:
+    """The root's settings on free ports, without simulated operators (the bench logs its own in)."""
+    return replace(
+        Settings.load(root),
+        agi_port=free_port(),
+        ami_port=free_port(),
+        sip_port=free_port(),
+        web_port=free_port(),
+        wss_port=free_port(),
+        sim_operators=0,
+    )
 
 
 class Collector:
@@ -190,15 +203,7 @@ async def step(
 
 async def run(steps: list[int], gap_ms: int, modes: list[str]) -> dict[str, Any]:
     root = given_root()
-    settings = replace(
-        Settings.load(root),
-        agi_port=free_port(),
-        ami_port=free_port(),
-        sip_port=free_port(),
-        web_port=free_port(),
-        wss_port=free_port(),
-        sim_operators=0,
-    )
+    settings = given_settings(root)
     config = load_config(root)
     build_all(config.prompts, settings.sounds_dir, root / "dialplan" / "recordings", runtime_dirs(settings)["moh_dir"])
     install = find_or_provision()

@@ -4,7 +4,9 @@ Each segment of a prompt is spoken on its own, trimmed of leading and trailing s
 with a short gap, so the moment each key has been announced is known. A recorded file
 ``dialplan/recordings/<language>/<id>.wav`` wins over synthesis (converted to the same format; its
 keys are then taken to be announced at its end). Beside each wav a ``.json`` holds the hash of
-what made it (rebuilt only when that changes), its length and the key offsets.
+what made it (rebuilt only when that changes), its length and the key offsets, and a copy in each
+of the trunk's codecs (``.alaw``, ``.ulaw``): Asterisk plays the file in the channel's own codec when
+there is one, instead of transcoding the wav for every caller (bench/results/surge.md).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ SPEED_WPM = 180
 GAP_SECONDS = 0.05
 TRIM = ["silence", "1", "0.02", "0.5%", "reverse", "silence", "1", "0.02", "0.5%", "reverse"]
 FORMAT = ["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"]
+# The telco trunk's codecs (asterisk-config/pjsip.conf: allow = alaw,ulaw): Asterisk's file extension,
+# sox's file type for it.
+TRUNK_CODECS = {"alaw": "al", "ulaw": "ul"}
 
 
 class PromptBuildError(Exception):
@@ -103,6 +108,21 @@ def _speak(text: PromptText, workdir: Path, target: Path) -> dict[str, float]:
     return offsets
 
 
+def trunk_copies(wav: Path) -> list[Path]:
+    return [wav.with_suffix(f".{codec}") for codec in TRUNK_CODECS]
+
+
+def _encode_for_trunk(wav: Path) -> None:
+    """The wav in each trunk codec beside it, unless already made from this wav."""
+    for codec, sox_type in TRUNK_CODECS.items():
+        copy = wav.with_suffix(f".{codec}")
+        if copy.exists() and copy.stat().st_mtime >= wav.stat().st_mtime:
+            continue
+        partial = copy.with_suffix(f".{codec}.tmp")
+        _run(["sox", str(wav), "-t", sox_type, str(partial)])
+        partial.replace(copy)
+
+
 def build_one(text: PromptText, sounds_dir: Path, recordings: Path) -> PromptTiming:
     target = sounds_dir / text.language / f"{text.prompt}.wav"
     meta = target.with_suffix(".json")
@@ -111,6 +131,7 @@ def build_one(text: PromptText, sounds_dir: Path, recordings: Path) -> PromptTim
     if target.exists() and meta.exists():
         saved = json.loads(meta.read_text())
         if saved.get("source_hash") == key:
+            _encode_for_trunk(target)
             return PromptTiming(saved["seconds"], saved["key_offsets"], source)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -124,6 +145,7 @@ def build_one(text: PromptText, sounds_dir: Path, recordings: Path) -> PromptTim
         if source == "recording":
             offsets = {announced: seconds for announced in text.announced_keys}
         shutil.move(str(produced), target)
+    _encode_for_trunk(target)
     meta.write_text(json.dumps({"source_hash": key, "seconds": seconds, "key_offsets": offsets}, sort_keys=True))
     log.info("prompt_built", prompt=text.prompt, language=text.language, source=source, seconds=seconds)
     return PromptTiming(seconds, offsets, source)
@@ -144,7 +166,9 @@ def build_all(
     if moh_dir is not None and (hold_prompt, "id") in built:
         # Callers waiting in a queue hear the hold prompt on a loop (Asterisk's music on hold).
         moh_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(sounds_dir / "id" / f"{hold_prompt}.wav", moh_dir / f"{hold_prompt}.wav")
+        wav = sounds_dir / "id" / f"{hold_prompt}.wav"
+        for source in (wav, *trunk_copies(wav)):
+            shutil.copyfile(source, moh_dir / source.name)
     return built
 
 
