@@ -118,13 +118,13 @@ async def answered_call(stack: Stack, ami: AmiClient, page: Page) -> AsyncIterat
 async def test_browser_answers_queue_call_and_audio_flows_both_ways(
     phone_stack: Stack, phone_ami: tuple[AmiClient, LiveQueues], phone_agi: AgiSwitch, phone_page: Page
 ) -> None:
-    """q112 rings PJSIP/op-budi, the browser answers over DTLS-SRTP with Opus, and audio grows on both
+    """q112 rings PJSIP/op-budi, the browser answers over DTLS-SRTP with G.711 (ulaw), and audio grows on both
     ends: the browser's getStats (received and sent) and Asterisk's RTP counters (rx and tx)."""
     ami = phone_ami[0]
     async with answered_call(phone_stack, ami, phone_page) as call:
         assert call.report.queue == QUEUE
         assert await getvar(ami, call.channel, "CHANNEL(rtp,secure,audio)") == "1"
-        assert await getvar(ami, call.channel, "CHANNEL(audionativeformat)") == "(opus)"
+        assert await getvar(ami, call.channel, "CHANNEL(audionativeformat)") == "(ulaw)"
         first = await counters(phone_page, ami, call.channel)
         later = await audio_grew(phone_page, ami, call.channel, first)
         print(

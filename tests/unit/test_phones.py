@@ -72,13 +72,13 @@ def section(text: str, name: str, kind: str) -> dict[str, str]:
 
 
 def test_browser_phone_per_operator_is_webrtc_over_wss(tmp_path: Path) -> None:
-    """Each roster operator gets endpoint op-<id> (webrtc, Opus first, operators' context, media
+    """Each roster operator gets endpoint op-<id> (webrtc, G.711 only, operators' context, media
     address) and an AOR of one contact that a new registration replaces and that expires in 60 s."""
     settings = given_rendered(tmp_path, BUDI, SARI)
     text = (etc(settings) / PHONES_FILE).read_text()
     endpoint = section(text, "op-budi", "endpoint")
     assert endpoint["webrtc"] == "yes" and endpoint["context"] == "from-operators"
-    assert endpoint["allow"] == "opus,ulaw,alaw" and endpoint["auth"] == "op-budi-auth"
+    assert endpoint["allow"] == "ulaw,alaw" and endpoint["auth"] == "op-budi-auth"
     assert endpoint["media_address"] == settings.media_address and endpoint["bind_rtp_to_media_address"] == "yes"
     aor = section(text, "op-budi", "aor")
     assert (aor["max_contacts"], aor["remove_existing"], aor["maximum_expiration"]) == ("1", "yes", "60")
