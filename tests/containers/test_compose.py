@@ -88,7 +88,15 @@ def podman_env() -> dict[str, str]:
     missing = [tool for tool in ("podman", "runc", "debootstrap") if shutil.which(tool) is None]
     if missing:
         pytest.fail(f"missing {', '.join(missing)}: apt-get install podman runc debootstrap (./siaga test does)")
-    ports = ("IVR_AGI_PORT", "IVR_WEB_PORT", "IVR_AMI_PORT", "IVR_SIP_PORT", "IVR_WSS_PORT")
+    ports = (
+        "IVR_AGI_PORT",
+        "IVR_WEB_PORT",
+        "IVR_AMI_PORT",
+        "IVR_SIP_PORT",
+        "IVR_WSS_PORT",
+        "IVR_STANDBY_AGI_PORT",
+        "IVR_STANDBY_WEB_PORT",
+    )
     return {
         **os.environ,
         **{name: str(free_port()) for name in ports},
@@ -104,10 +112,11 @@ def stack(podman_env: dict[str, str]) -> Iterator[dict[str, str]]:
     try:
         compose(podman_env, "up", "-d")
         wait_until_service_ready(f"http://127.0.0.1:{podman_env['IVR_WEB_PORT']}/healthz")
+        wait_until_service_ready(f"http://127.0.0.1:{podman_env['IVR_STANDBY_WEB_PORT']}/healthz")
         yield podman_env
     finally:
         # Shown by pytest only when the test failed.
-        for service in ("asterisk", "ivr", "postgres"):
+        for service in ("asterisk", "ivr", "ivr-standby", "postgres"):
             logs = subprocess.run(
                 [str(DOCKER / "compose"), "-p", PROJECT, "logs", "--tail", "40", service],
                 env=podman_env,
@@ -134,14 +143,30 @@ def test_call_through_the_containers_is_answered_by_a_queue_member(stack: dict[s
 
     # The service's store is the containerised PostgreSQL: the call's record, with the queue outcome
     # the service read from Asterisk's queue_log in the shared var volume.
-    deadline = time.monotonic() + RECORD_TIMEOUT
-    rows = ""
-    while time.monotonic() < deadline:
-        rows = compose(stack, "exec", "-T", "postgres", *PSQL, "select queue, queue_outcome from calls").stdout
-        if rows.split() == [f"{report['queue']}|answered"]:
-            break
-        time.sleep(0.5)
-    assert rows.split() == [f"{report['queue']}|answered"], rows
+    assert_records(stack, [f"{report['queue']}|answered"])
+
+    # The first service stopped: the dialplan's next FastAGI service, the standby, routes the next
+    # caller, and takes over reading Asterisk's records into the same PostgreSQL.
+    compose(stack, "stop", "ivr")
+    call = compose(stack, "exec", "-T", "ivr-standby", "ivr", "call", "--press", "1", "1", "--json", timeout=120)
+    standby = json.loads(call.stdout)
+    actions = [route.get("Action") for route in standby["routes"]]
+    assert actions == ["agi-failed", "queue"], standby["routes"]
+    assert standby["answered"] and standby["queue"] == standby["route"]["Target"], standby
+    assert_records(stack, sorted([f"{report['queue']}|answered", f"{standby['queue']}|answered"]))
 
     compose(stack, "down", "--volumes")
     assert leftovers(stack) == []
+
+
+def assert_records(stack: dict[str, str], wanted: list[str]) -> None:
+    """The calls table holds exactly ``wanted`` (queue|queue_outcome), within RECORD_TIMEOUT."""
+    deadline = time.monotonic() + RECORD_TIMEOUT
+    rows: list[str] = []
+    while time.monotonic() < deadline:
+        query = "select queue, queue_outcome from calls order by 1, 2"
+        rows = sorted(compose(stack, "exec", "-T", "postgres", *PSQL, query).stdout.split())
+        if rows == wanted:
+            return
+        time.sleep(0.5)
+    assert rows == wanted
