@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import fcntl
 import json
 import os
 import secrets
@@ -34,8 +33,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +50,7 @@ from bench.surge_report import aggregate, percentile, write_report
 from ivr.ami.client import AmiClient, AmiError
 from ivr.ami.operators import sim_interface
 from ivr.asterisk import process
-from ivr.asterisk.provision import find_or_provision
+from ivr.asterisk.provision import file_lock, find_or_provision
 from ivr.asterisk.render import load_secrets, render, runtime_dirs
 from ivr.check import prompt_timings
 from ivr.config import load_config
@@ -172,14 +170,9 @@ class Calls:
             call["gone"] = True
 
 
-@contextmanager
-def asterisk_lock() -> Iterator[None]:
-    with open(LOCK, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def asterisk_lock() -> AbstractContextManager[None]:
+    """The lock every real-Asterisk run on this machine takes (tests, helpers, benches)."""
+    return file_lock(Path(LOCK))
 
 
 class Bench:

@@ -201,7 +201,7 @@ def ensure_root_python(install: AsteriskInstall) -> None:
     if os.geteuid() != 0:
         log.warning("root_python_missing", rootfs=str(root), packages=" ".join(ROOT_PYTHON_PACKAGES))
         return
-    with _lock(root.with_name(root.name + ".lock")):
+    with file_lock(root.with_name(root.name + ".lock")):
         if _root_has_python(root):
             return
         try:
@@ -234,7 +234,7 @@ def _ensure_host_packages() -> None:
 
 
 @contextmanager
-def _lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -248,7 +248,7 @@ def provision(cache: Path) -> AsteriskInstall:
     """Build the sid root with Asterisk into ``cache`` (once; later calls reuse it)."""
     if os.geteuid() != 0 or not _is_debian():
         raise AsteriskUnavailable(_how_to_install())
-    with _lock(cache.with_name(cache.name + ".lock")):
+    with file_lock(cache.with_name(cache.name + ".lock")):
         ready = find_provisioned(cache)
         if ready is not None:
             return ready

@@ -11,7 +11,12 @@ import pytest
 from ivr.config.prompts import PromptText, Segment
 from ivr.prompts.build import build_one
 
-pytestmark = pytest.mark.skipif(shutil.which("sox") is None, reason="sox converts the audio (apt-get install sox)")
+
+@pytest.fixture(autouse=True)
+def sox_is_installed() -> None:
+    """sox converts the audio; ./siaga installs it, so a machine without it fails here, never skips."""
+    if shutil.which("sox") is None:
+        pytest.fail("sox is missing: apt-get install sox (./siaga test installs it)")
 
 
 def given_recording(recordings: Path, seconds: float) -> None:
