@@ -540,6 +540,20 @@ async def _hears(page: Page) -> dict[str, Any]:
     return await until(grown, timeout=15)
 
 
+async def _budi_talks_to_a_citizen_and_asep_is_ready(
+    client: AmiClient, console: Page, console_stack: Stack, service: ServeProcess
+) -> tuple[Page, str, str]:
+    """asep (Damkar) logged in and available; a citizen's call rings budi, who answers.
+    Returns asep's page, the call's uniqueid and the citizen's channel."""
+    PasswordFile(console_stack.settings.passwords_file).set("asep", PASSWORD)
+    browser = console.context.browser
+    assert browser is not None
+    asep = await _logged_in(browser, service.url, "asep")
+    call, uniqueid = await ring(client, console)
+    await console.keyboard.press("a")
+    return asep, uniqueid, _citizen_channel(await asyncio.wait_for(call, 30))
+
+
 async def _consult(console: Page, queue: str) -> None:
     await console.select_option("#transfer-target", queue)
     await console.click("#btn-consult")
@@ -556,13 +570,7 @@ async def test_a_genuine_call_is_warm_transferred_to_an_agency_operator_who_clos
     each way; asep gives the outcome, closes the incident, and his wrap-up starts when he hangs up.
     budi's call is recorded as transferred."""
     client, _live = ami
-    PasswordFile(console_stack.settings.passwords_file).set("asep", PASSWORD)
-    browser = console.context.browser
-    assert browser is not None
-    asep = await _logged_in(browser, service.url, "asep")
-    call, uniqueid = await ring(client, console)
-    await console.keyboard.press("a")
-    citizen = _citizen_channel(await asyncio.wait_for(call, 30))
+    asep, uniqueid, citizen = await _budi_talks_to_a_citizen_and_asep_is_ready(client, console, console_stack, service)
     await console.fill("#incident-what", "Kebakaran gudang, api membesar")
     await console.click("#incident-open")
     opened = console.locator("li.incident", has_text="Kebakaran gudang, api membesar")
@@ -628,13 +636,7 @@ async def test_a_consultation_cancelled_or_unanswered_gives_the_citizen_back_to_
     answers a consultation and budi cancels it: the citizen is bridged to budi again and heard, asep's
     screen is clear and he is available (a consultation is no call of his)."""
     client, _live = ami
-    PasswordFile(console_stack.settings.passwords_file).set("asep", PASSWORD)
-    browser = console.context.browser
-    assert browser is not None
-    asep = await _logged_in(browser, service.url, "asep")
-    call, uniqueid = await ring(client, console)
-    await console.keyboard.press("a")
-    citizen = _citizen_channel(await asyncio.wait_for(call, 30))
+    asep, uniqueid, citizen = await _budi_talks_to_a_citizen_and_asep_is_ready(client, console, console_stack, service)
 
     await logout_sim_operators(client, "q-dinsos", 2)
     try:
