@@ -233,6 +233,14 @@ async def _console(
     config.refusal_listeners.append(lambda problems: sessions.audit("", "config_refused", {"problems": problems[:10]}))
     agents = Agents(ami, live, lambda: config.current().sop.operators, sessions)
     parts.push_async_callback(agents.close)
+    # A warm transfer's one action (Bridge) needs `call`, which the session above must not have: an
+    # account and session of its own (asterisk-config/manager.conf says why).
+    keys = load_secrets(settings, create=False)
+    transfers = AmiClient(
+        settings.host, settings.ami_port, keys.transfer_ami_user, keys.transfer_ami_secret, events="system"
+    )
+    transfers.start()
+    parts.push_async_callback(transfers.close)
     floor = Floor(
         agents,
         live,
@@ -242,6 +250,7 @@ async def _console(
         sessions,
         incidents.summaries_of_call,
         pauses_ring_outs=lambda: single.active,
+        transfers=transfers,
     )
     parts.push_async_callback(floor.close)
     # Browser phones whose console session died with the previous run of the service stop working

@@ -111,6 +111,11 @@ class AmiClient:
         except TimeoutError as error:
             raise AmiTimeout(f"AMI not ready (FullyBooted) within {timeout:.0f}s") from error
 
+    def start(self) -> None:
+        """Connect in the background: panoramisk retries until Asterisk answers; ``action`` waits for
+        the login (up to its timeout)."""
+        self.manager.connect()
+
     @property
     def ready(self) -> bool:
         return self._booted.is_set()

@@ -14,6 +14,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
 from ivr.asterisk import lastline
@@ -32,6 +33,7 @@ from ivr.settings import FASTAGI_URL, Settings
 PLACEHOLDER = re.compile(r"\{\{([a-z_]+)\}\}")
 AMI_USER = "siaga"
 TEST_AMI_USER = "siaga-test"
+TRANSFER_AMI_USER = "siaga-transfer"
 # var/ holds the store, queue_log, CDR and logs: caller numbers. Owner and group only.
 PRIVATE_DIR_MODE = 0o750
 
@@ -59,48 +61,51 @@ class RenderError(Exception):
 
 @dataclass(frozen=True)
 class Secrets:
-    """``ami_user``: the service's AMI account (queue members only); ``test_ami_user``: test calls."""
+    """``ami_user``: the service's AMI account (queue members, callbacks, supervisors' listening);
+    ``transfer_ami_user``: the service's second account, for one action (Bridge: a warm transfer's
+    completion), which needs the `call` class the first one must not have; ``test_ami_user``: test calls."""
 
     ami_user: str
     ami_secret: str
     phone_password: str
     test_ami_user: str
     test_ami_secret: str
+    transfer_ami_user: str
+    transfer_ami_secret: str
+
+
+# Accounts added after centers had made their secrets file: an older file gains them on first use.
+ADDED_ACCOUNTS = {"test": TEST_AMI_USER, "transfer": TRANSFER_AMI_USER}
 
 
 def load_secrets(settings: Settings, create: bool = True) -> Secrets:
-    """Secrets generated on first use and kept (mode 0600) under var/; never in git.
-
-    A file from before the AMI accounts were split gains the test account's secret on first use.
-    """
+    """Secrets generated on first use and kept (mode 0600) under var/; never in git."""
     path = settings.secrets_file
     if path.exists():
         data = json.loads(path.read_text())
-        if "test_ami_secret" in data:
-            return Secrets(
-                data["ami_user"],
-                data["ami_secret"],
-                data["phone_password"],
-                data["test_ami_user"],
-                data["test_ami_secret"],
-            )
-        if not create:
-            raise RenderError(f"{path} has no test AMI account yet: run 'ivr render' (or 'ivr up') first")
-        keys = Secrets(
-            data["ami_user"], data["ami_secret"], data["phone_password"], TEST_AMI_USER, secrets.token_urlsafe(24)
-        )
-        _write(path, json.dumps(keys.__dict__, indent=2, sort_keys=True))
-        return keys
-    if not create:
+    elif not create:
         raise RenderError(f"{path} not found: run 'ivr render' (or 'ivr up') first")
-    generated = Secrets(
-        AMI_USER, secrets.token_urlsafe(24), secrets.token_urlsafe(12), TEST_AMI_USER, secrets.token_urlsafe(24)
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(generated.__dict__, handle, indent=2, sort_keys=True)
-    return generated
+    else:
+        data = {
+            "ami_user": AMI_USER,
+            "ami_secret": secrets.token_urlsafe(24),
+            "phone_password": secrets.token_urlsafe(12),
+        }
+    missing = [name for name in ADDED_ACCOUNTS if f"{name}_ami_secret" not in data]
+    if missing and not create:
+        raise RenderError(f"{path} has no {' or '.join(missing)} AMI account yet: run 'ivr render' (or 'ivr up') first")
+    for name in missing:
+        data[f"{name}_ami_user"] = ADDED_ACCOUNTS[name]
+        data[f"{name}_ami_secret"] = secrets.token_urlsafe(24)
+    keys = Secrets(**{spec.name: data[spec.name] for spec in dataclass_fields(Secrets)})
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(keys.__dict__, handle, indent=2, sort_keys=True)
+    elif missing:
+        _write(path, json.dumps(keys.__dict__, indent=2, sort_keys=True))
+    return keys
 
 
 def runtime_dirs(settings: Settings) -> dict[str, Path]:
@@ -179,7 +184,8 @@ def render_transfers(sop: Sop) -> str:
     A warm transfer starts with a consultation: the operator's phone holds the citizen and calls
     consult-<queue>, naming the citizen's call in an X-Siaga-For header (filtered to a uniqueid's
     characters: it is the browser's data); the agency operator answers from that queue, and the
-    operator completes it with a REFER/Replaces that Asterisk's res_pjsip_refer bridges. A consultation
+    console completes it (AMI Bridge: ivr/operators/floor.py), or a desk phone with a REFER/Replaces
+    that Asterisk's res_pjsip_refer bridges. A consultation
     nobody answers ends only the consultation; the citizen reaches consult-<queue> only as a blind
     transfer (a Replaces naming a dialog that has just ended), and is then treated as one.
 
@@ -325,6 +331,8 @@ def render(
         "ami_secret": keys.ami_secret,
         "test_ami_user": keys.test_ami_user,
         "test_ami_secret": keys.test_ami_secret,
+        "transfer_ami_user": keys.transfer_ami_user,
+        "transfer_ami_secret": keys.transfer_ami_secret,
         "media_address": settings.media_address,
         "phone_password": keys.phone_password,
         "fastagi_count": f"{len(settings.agi_urls)} service(s)",

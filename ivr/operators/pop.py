@@ -47,6 +47,10 @@ class Ringing:
     waited_seconds: float  # in the queue so far
     consult_leg: str = ""
     consult_from: str = ""  # the consulting operator's name
+    # Asterisk's channels of this call as AgentCalled names them: the queue caller's (the citizen's, or
+    # the consulting phone's) and the operator's phone's leg. A warm transfer bridges them (AMI Bridge).
+    channel: str = ""
+    phone_channel: str = ""
 
 
 @dataclass
@@ -75,6 +79,8 @@ class CallInHand:
     consult_leg: str = ""
     # Who consulted (an operator's name): the call came by a warm transfer.
     consult_from: str = ""
+    channel: str = ""  # the queue caller's channel (Ringing.channel)
+    phone_channel: str = ""  # this operator's phone's leg of it
 
     @property
     def leg(self) -> str:
@@ -83,8 +89,8 @@ class CallInHand:
 
     @property
     def transferred_in(self) -> bool:
-        """Warm-transferred to this operator: app_queue reported its end already (AgentComplete,
-        transfer), so its end here is the phone going idle."""
+        """Warm-transferred to this operator: app_queue reported the end of the queue call it came by
+        already (the consultation's), so its end here is the phone going idle."""
         return bool(self.consult_from) and not self.consult_leg
 
     def as_json(self) -> dict[str, Any]:
@@ -126,6 +132,8 @@ def build_pop(
         checklist=checklist,
         consult_leg=ringing.consult_leg,
         consult_from=ringing.consult_from,
+        channel=ringing.channel,
+        phone_channel=ringing.phone_channel,
     )
 
 

@@ -27,7 +27,7 @@ from ivr.asterisk.phones import PhoneError
 from ivr.config.roster import Operator
 from ivr.config.spec import NAME
 from ivr.operators.auth import SESSION_IDLE, SESSION_LIFETIME, LoginThrottle, new_token
-from ivr.operators.floor import OUTCOME_KEYS, Floor, NotYourCall
+from ivr.operators.floor import OUTCOME_KEYS, Floor, NoConsultation, NotYourCall, TransferFailed
 from ivr.operators.states import PAUSE_REASONS
 from ivr.store.calls import UnknownDisposition
 from ivr.store.console import ConsoleStore, Session
@@ -101,6 +101,7 @@ class Console:
         app.router.add_get("/api/me", self.me)
         app.router.add_post("/api/state", self.state)
         app.router.add_post("/api/calls/{uniqueid}/outcome", self.outcome)
+        app.router.add_post("/api/calls/{uniqueid}/transfer", self.complete_transfer)
         app.router.add_get("/api/audit", self.audit)
         app.router.add_get("/ws", self.websocket)
         app.middlewares.append(self.guard)
@@ -326,6 +327,22 @@ class Console:
             return error(404, "unknown_call", "no call with this uniqueid")
         self.sessions.audit(operator.id, "outcome", {"uniqueid": uniqueid, "outcome": outcome})
         return web.json_response({"ok": True, "state": self.floor.picture(operator)[0]["state"]})
+
+    async def complete_transfer(self, request: web.Request) -> web.Response:
+        """Selesaikan: the citizen of my call in hand goes to the agency operator who answered my
+        consultation about it (``Floor.complete_transfer``); my own legs end."""
+        operator = self.operator_of(request)
+        uniqueid = request.match_info["uniqueid"]
+        try:
+            to = await self.floor.complete_transfer(operator, uniqueid)
+        except NotYourCall as failure:
+            return error(403, failure.code, str(failure))
+        except NoConsultation as failure:
+            return error(409, failure.code, str(failure))
+        except TransferFailed as failure:
+            return error(503, failure.code, str(failure))
+        self.sessions.audit(operator.id, "warm_transfer", {"uniqueid": uniqueid, "to": to})
+        return web.json_response({"ok": True, "to": to})
 
     async def audit(self, request: web.Request) -> web.Response:
         operator = self.operator_of(request)

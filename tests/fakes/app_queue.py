@@ -28,6 +28,8 @@ and Certified 22.8 API pages) and app_queue.c's manager handlers:
   AgentConnect, Status 2 with InCall 1 in the call's queue), ``complete`` (AgentComplete with Reason,
   then Status 1, InCall 0), ``ring_no_answer`` (AgentRingNoAnswer, Status 1), ``abandon``
   (QueueCallerAbandon, QueueCallerLeave, ringing members back to Status 1);
+- Bridge (a warm transfer's completion): refused as features.c's action_bridge refuses a missing or
+  unknown channel; what Asterisk does next (both app_queue calls end) the test drives with ``complete``;
 - ``restart()``: Shutdown, every member and waiting caller forgotten, then FullyBooted and the ready
   hooks (what our client sees across an Asterisk restart and AMI re-login);
 - Originate with an Application (a supervisor's ChanSpy call), checked as manager.c checks it: the
@@ -96,6 +98,8 @@ class FakeCaller:
     joined: float
     ringing: set[str] = field(default_factory=set)
     rang_at: dict[str, float] = field(default_factory=dict)
+    channel: str = ""  # default: a trunk channel named after the uniqueid
+    variable: str = ""  # one of manager.conf's channelvars, "NAME=value" (AMI's ChanVariable)
 
 
 @dataclass
@@ -134,6 +138,7 @@ class FakeAppQueue:
         # Events not yet delivered (events_first=False): one ordered stream, as AMI is.
         self._pending: list[dict[str, str]] = []
         self._connected: dict[str, tuple[str, str, float]] = {}  # uniqueid -> (queue, interface, answered)
+        self._talking: dict[str, FakeCaller] = {}  # answered callers, by uniqueid
         self._channel_seq = 0
         # The member's channel of each (call, member) pair, from the ring to the end: one name throughout,
         # as app_queue's outgoing channel has (AgentCalled, AgentConnect and AgentComplete all name it).
@@ -178,6 +183,8 @@ class FakeAppQueue:
             reply = replies if as_list else replies[0]
         elif name == "Originate":
             reply = self._originate(request)
+        elif name == "Bridge":
+            reply = self._bridge(request)
         else:
             reply = _error(f"Invalid/unknown command: {name}. Use Action: ListCommands to show available commands.")
         self._deliver(events, later=not self.events_first)
@@ -209,12 +216,16 @@ class FakeAppQueue:
         for queue in sorted(self.queues.values(), key=lambda q: q.name):
             for member in queue.members.values():
                 if member.state_interface == state_interface:
+                    if status == NOT_INUSE:
+                        member.in_call = False  # update_status: an idle device's call is over (InCall 0)
                     self._emit("QueueMemberStatus", self._member_fields(member))
 
-    def join(self, uniqueid: str, queue: str, number: str, name: str = "") -> None:
-        """A caller enters ``queue`` (Queue() in the dialplan)."""
+    def join(
+        self, uniqueid: str, queue: str, number: str, name: str = "", channel: str = "", variable: str = ""
+    ) -> None:
+        """A caller enters ``queue`` (Queue() in the dialplan); ``channel`` and ``variable`` as FakeCaller's."""
         target = self.queues[queue]
-        caller = FakeCaller(uniqueid, queue, number, name, time.time())
+        caller = FakeCaller(uniqueid, queue, number, name, time.time(), channel=channel, variable=variable)
         target.callers.append(caller)
         position = len(target.callers)
         self._emit(
@@ -255,6 +266,7 @@ class FakeAppQueue:
         now = time.time()
         ring_time = now - caller.rang_at[interface]
         self._connected[uniqueid] = (caller.queue, interface, now)
+        self._talking[uniqueid] = caller
         self._emit(
             "QueueCallerLeave",
             {
@@ -284,18 +296,24 @@ class FakeAppQueue:
         caller.ringing.clear()
         self.set_device(member.state_interface, INUSE)
 
-    def complete(self, uniqueid: str, interface: str, reason: str = "caller") -> None:
-        """The call ends (Reason: caller | agent | transfer)."""
+    def complete(
+        self, uniqueid: str, interface: str, reason: str = "caller", leg_moved: bool = False, caller_gone: bool = False
+    ) -> None:
+        """The call ends (Reason: caller | agent | transfer). ``leg_moved``: the member's leg lives on in
+        another bridge (AMI Bridge moved it there before the queue call's caller hung up): its phone
+        stays in use, and no device state event comes. ``caller_gone``: the caller's channel was
+        destroyed before app_queue built the event, which then has none of the caller's fields
+        (send_agent_complete with a NULL caller snapshot; seen on 22.10.1 when a consultation ended)."""
         queue_name, connected_to, answered = self._connected.pop(uniqueid)
         assert connected_to == interface, f"{uniqueid} is connected to {connected_to}, not {interface}"
         queue = self.queues[queue_name]
         member = queue.members[interface]
         now = time.time()
-        caller = FakeCaller(uniqueid, queue_name, "", "", answered)
+        caller = self._talking.pop(uniqueid)
         self._emit(
             "AgentComplete",
             {
-                **self._caller_channel(caller),
+                **({} if caller_gone else self._caller_channel(caller)),
                 **self._dest_channel(member, "6", uniqueid),
                 "Queue": queue_name,
                 "MemberName": member.name,
@@ -310,7 +328,8 @@ class FakeAppQueue:
         member.calls_taken += 1
         member.last_call = int(now)
         queue.completed += 1
-        self.set_device(member.state_interface, NOT_INUSE)
+        if not leg_moved:
+            self.set_device(member.state_interface, NOT_INUSE)
 
     def ring_no_answer(self, uniqueid: str, interface: str, ring_ms: int | None = None) -> None:
         """The operator let it ring out (the queue's timeout; ``ring_ms``: how long, as app_queue says
@@ -371,6 +390,7 @@ class FakeAppQueue:
             queue.members.clear()
             queue.callers.clear()
         self._connected.clear()
+        self._talking.clear()
         self._legs.clear()
         self._booted.set()
         for hook in list(self._ready_hooks):
@@ -508,6 +528,23 @@ class FakeAppQueue:
         replies.append({"Event": "QueueStatusComplete", "EventList": "Complete", "ListItems": str(len(replies) - 1)})
         return replies
 
+    def _bridge(self, request: dict[str, str]) -> dict[str, str]:
+        """features.c's action_bridge: both channels must exist (a caller talking to an operator, or an
+        operator's leg of a call); the bridging itself is not modelled (the test drives what follows)."""
+        first, second = request.get("Channel1", ""), request.get("Channel2", "")
+        if not first or not second:
+            return _error("Missing channel parameter in request")
+        up = {self._caller_channel(caller)["Channel"] for caller in self._talking.values()}
+        for (uniqueid, interface), seq in self._legs.items():
+            queue = self._talking.get(uniqueid)
+            member = self.queues[queue.queue].members.get(interface) if queue else None
+            if member is not None:
+                up.add(f"{member.state_interface}-{seq:08x}")
+        for label, channel in (("Channel1", first), ("Channel2", second)):
+            if channel not in up:
+                return _error(f"{label} does not exist: {channel}")
+        return _success("Channels have been bridged")
+
     def _originate(self, request: dict[str, str]) -> dict[str, str]:
         if "originate" not in self.write:
             return _error("Permission denied")
@@ -554,7 +591,7 @@ class FakeAppQueue:
     @staticmethod
     def _caller_channel(caller: FakeCaller) -> dict[str, str]:
         return {
-            "Channel": f"PJSIP/trunk112-{caller.uniqueid.replace('.', '')[-8:]:0>8}",
+            "Channel": caller.channel or f"PJSIP/trunk112-{caller.uniqueid.replace('.', '')[-8:]:0>8}",
             "ChannelState": "6",
             "ChannelStateDesc": "Up",
             "CallerIDNum": caller.number,
@@ -568,6 +605,7 @@ class FakeAppQueue:
             "Priority": "1",
             "Uniqueid": caller.uniqueid,
             "Linkedid": caller.uniqueid,
+            **({"ChanVariable": caller.variable} if caller.variable else {}),
         }
 
     def _dest_channel(self, member: FakeMember, state: str, uniqueid: str) -> dict[str, str]:

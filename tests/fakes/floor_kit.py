@@ -114,6 +114,6 @@ async def open_floor(
     console = ConsoleStore(store or tmp_path / "console.sqlite3")
     agents = Agents(fake, live, lambda: config.sop.operators, console)  # type: ignore[arg-type]
     calls = CallStore(store or tmp_path / "calls.sqlite3")
-    floor = Floor(agents, live, lambda: config, calls, recent, console)
+    floor = Floor(agents, live, lambda: config, calls, recent, console, transfers=fake)  # type: ignore[arg-type]
     await until(lambda: live.synced, what="LiveQueues' first QueueStatus resync")
     return FloorKit(fake, live, agents, floor, calls, console, config)

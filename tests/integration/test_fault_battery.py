@@ -319,6 +319,28 @@ async def test_service_account_may_originate_nothing_that_reaches_a_shell(
     assert (reply["Response"], reply.get("Message")) == ("Error", "Originate Access Forbidden: app or data blacklisted")
 
 
+@pytest.mark.parametrize(
+    "action",
+    [
+        pytest.param({"Action": "Originate", "Channel": "Local/112@siaga-112", "Application": "Wait"}, id="originate"),
+        pytest.param(
+            {"Action": "QueueAdd", "Queue": "q112", "Interface": "Local/x@siaga-sim-operator/n"}, id="queueadd"
+        ),
+        pytest.param({"Action": "Command", "Command": "core show channels"}, id="cli-command"),
+    ],
+)
+async def test_transfer_account_has_nothing_but_call(stack: Stack, action: dict[str, str]) -> None:
+    """The service's second account (a warm transfer's Bridge needs `call`) is refused everything else."""
+    keys = load_secrets(stack.settings, create=False)
+    session, login = await RawAmi.login(stack.settings.ami_port, keys.transfer_ami_user, keys.transfer_ami_secret)
+    try:
+        assert login["Response"] == "Success", login
+        reply = await session.action(action)
+    finally:
+        await session.close()
+    assert (reply["Response"], reply.get("Message")) == ("Error", "Permission denied"), reply
+
+
 async def test_service_account_can_do_its_job(stack: Stack) -> None:
     """The service's account still reads queue state and logs queue members in, pauses and out."""
     keys = load_secrets(stack.settings, create=False)

@@ -30,7 +30,7 @@ from ivr.store.db import Target
 from ivr.web.app import Routes, build_web_app
 from ivr.web.console import COOKIE, Console
 from tests.fakes.app_queue import settled, until
-from tests.fakes.floor_kit import BUDI, REPO, ROSTER, FloorKit, given_call, open_floor, shipped_config
+from tests.fakes.floor_kit import BUDI, DEWI, REPO, ROSTER, FloorKit, given_call, open_floor, shipped_config
 
 ALT = REPO / "tests" / "fixtures" / "alt"
 PASSWORDS = {
@@ -167,6 +167,20 @@ async def post(client: Client, path: str, body: Any, csrf: str | None) -> tuple[
     headers = {"X-CSRF-Token": csrf} if csrf is not None else {}
     response = await client.post(path, json=body, headers=headers)
     return response.status, await response.json()
+
+
+async def post_as(web: Web, operator: str, path: str, body: Any) -> tuple[int, dict[str, Any]]:
+    """A POST from another operator's console (their own session beside the test client's)."""
+    other = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    try:
+        response = await other.post(
+            web.client.make_url("/api/login"), json={"operator": operator, "password": PASSWORDS[operator]}
+        )
+        csrf = (await response.json())["csrf"]
+        response = await other.post(web.client.make_url(path), json=body, headers={"X-CSRF-Token": csrf})
+        return response.status, await response.json()
+    finally:
+        await other.close()
 
 
 async def a_call_rings(web: Web, operator: Operator = BUDI) -> None:
@@ -487,20 +501,8 @@ async def test_an_outcome_for_another_operators_call_is_403(web: Web) -> None:
     csrf = await login(web.client)
     await post(web.client, "/api/state", {"action": "available"}, csrf)
     await a_call_rings(web)
-    ani = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
-    try:
-        response = await ani.post(
-            web.client.make_url("/api/login"), json={"operator": "ani", "password": PASSWORDS["ani"]}
-        )
-        ani_csrf = (await response.json())["csrf"]
-        response = await ani.post(
-            web.client.make_url(f"/api/calls/{UNIQUEID}/outcome"),
-            json={"outcome": "prank"},
-            headers={"X-CSRF-Token": ani_csrf},
-        )
-        assert (response.status, (await response.json())["error"]) == (403, "not_your_call")
-    finally:
-        await ani.close()
+    status, body = await post_as(web, "ani", f"/api/calls/{UNIQUEID}/outcome", {"outcome": "prank"})
+    assert (status, body["error"]) == (403, "not_your_call")
     assert web.kit.calls.get(UNIQUEID)["disposition"] == ""  # type: ignore[index]
 
 
@@ -534,6 +536,37 @@ async def test_the_unauthenticated_disposition_route_is_gone(web: Web) -> None:
 
 
 # Audit, logout, live pushes, pages
+
+
+async def test_a_warm_transfer_is_completed_only_by_its_operator_and_audited(web: Web) -> None:
+    """budi, his citizen on hold, posts Selesaikan: 409 no_consultation until dewi (Damkar) answered
+    his consultation; ani: 403 not_your_call; Asterisk refusing the bridge: 503 transfer_failed; then
+    200 with whom the call went to, audited."""
+    csrf = await login(web.client)
+    await post(web.client, "/api/state", {"action": "available"}, csrf)
+    await a_call_is_answered(web)
+    path = f"/api/calls/{UNIQUEID}/transfer"
+    status, body = await post(web.client, path, {}, csrf)
+    assert (status, body["error"]) == (409, "no_consultation")
+
+    await web.kit.agents.available(DEWI)
+    consult_leg = "1733100000.8"
+    web.kit.fake.join(consult_leg, "q-damkar", "", "Budi", "PJSIP/op-budi-00000033", f"SIAGA_CONSULT_FOR={UNIQUEID}")
+    web.kit.fake.ring(consult_leg, DEWI.interface)
+    web.kit.fake.connect(consult_leg, DEWI.interface)
+    await until(lambda: web.kit.floor.calls.get("dewi") and web.kit.floor.calls["dewi"].phase == "on_call", what="dewi")
+    web.kit.fake.refuse_next("Bridge", "Channel1 does not exist: PJSIP/trunk112-00000007")
+    status, body = await post(web.client, path, {}, csrf)
+    assert (status, body["error"]) == (503, "transfer_failed")
+
+    status, body = await post_as(web, "ani", path, {})
+    assert (status, body["error"]) == (403, "not_your_call")
+
+    status, body = await post(web.client, path, {}, csrf)
+    assert (status, body) == (200, {"ok": True, "to": "dewi"})
+    assert ("warm_transfer", {"uniqueid": UNIQUEID, "to": "dewi"}) in [
+        (e["action"], e["detail"]) for e in web.kit.console.audit_log()
+    ]
 
 
 async def test_the_audit_log_is_for_supervisors(web: Web) -> None:

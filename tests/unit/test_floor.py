@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ivr.operators.floor import NotYourCall
+from ivr.operators.floor import NoConsultation, NotYourCall, TransferFailed
 from ivr.operators.states import AVAILABLE, NO_ANSWER_REASON, ON_CALL, PAUSED, RINGING, WRAP_UP, WRAPUP_REASON
 from ivr.store.calls import IvrRecord, UnknownDisposition
 from tests.fakes.app_queue import settled, until
@@ -437,3 +437,108 @@ async def test_the_last_one_ready_in_a_queue_is_not_paused_for_not_answering(kit
     kit.fake.ring_no_answer(UNIQUEID, DEWI.interface, ring_ms=60_000)
     await settled()
     assert kit.agents.state(DEWI).state != PAUSED
+
+
+# A warm transfer: BUDI (central) talks to the citizen, consults Damkar, DEWI answers, BUDI completes.
+CONSULT_LEG = "1733100000.57"
+BUDI_CONSULTING = "PJSIP/op-budi-0000002a"  # his phone's second call, to consult-q-damkar
+
+
+async def given_budi_consulting_dewi(kit: FloorKit, answered: bool = True) -> tuple[Screen, Screen]:
+    """The citizen's call is in BUDI's hands; his consultation about it rings DEWI in q-damkar (and she
+    answers). Returns BUDI's and DEWI's screens."""
+    given_call(kit.calls, UNIQUEID, CALLER, queue="q112", started_at=iso(datetime.now(UTC)))
+    await kit.agents.available(BUDI)
+    await kit.agents.available(DEWI)
+    await settled()
+    budi, dewi = Screen(), Screen()
+    kit.floor.subscribe(BUDI, budi)
+    kit.floor.subscribe(DEWI, dewi)
+    await ring_for(kit, budi, BUDI.interface, queue="q112")
+    kit.fake.connect(UNIQUEID, BUDI.interface)
+    await settled()
+    kit.fake.join(CONSULT_LEG, "q-damkar", "", "Budi Santoso", BUDI_CONSULTING, f"SIAGA_CONSULT_FOR={UNIQUEID}")
+    kit.fake.ring(CONSULT_LEG, DEWI.interface)
+    await until(lambda: dewi.call() and dewi.call()["consult_leg"] == CONSULT_LEG, what="DEWI's consultation pop")  # type: ignore[index]
+    if answered:
+        kit.fake.connect(CONSULT_LEG, DEWI.interface)
+        await settled()
+    return budi, dewi
+
+
+async def test_a_completed_warm_transfer_makes_the_citizen_the_agency_operators_call(kit: FloorKit) -> None:
+    """BUDI completes: Asterisk is asked to bridge the citizen's channel to DEWI's leg; the call is
+    DEWI's (she may give its outcome) and BUDI's part is over: his wrap-up starts at once. The end of
+    the consultation's queue call starts none for DEWI, who is still talking; her phone going idle
+    does. app_queue's word on BUDI's part, which comes only when the citizen's call ends, changes
+    nothing for him any more."""
+    budi, dewi = await given_budi_consulting_dewi(kit)
+    citizen = budi.call()["channel"]  # type: ignore[index]
+    dewi_leg = dewi.call()["phone_channel"]  # type: ignore[index]
+    assert citizen.startswith("PJSIP/trunk112-") and dewi_leg.startswith(DEWI.interface + "-")
+    with pytest.raises(NotYourCall):
+        await kit.floor.outcome(DEWI, UNIQUEID, "genuine")  # a consultation is not her call yet
+
+    assert await kit.floor.complete_transfer(BUDI, UNIQUEID) == "dewi"
+    assert kit.fake.sent("Bridge") == [{"Action": "Bridge", "Channel1": citizen, "Channel2": dewi_leg, "Tone": "no"}]
+    await until(lambda: dewi.call()["consult_leg"] == "", what="the call is DEWI's")  # type: ignore[index]
+    assert (dewi.call()["uniqueid"], dewi.call()["consult_from"]) == (UNIQUEID, "Budi Santoso")  # type: ignore[index]
+    kit.fake.set_device(BUDI.interface, "1")  # his legs are gone
+    await until(lambda: kit.agents.state(BUDI).state == WRAP_UP, what="BUDI's wrap-up")
+    assert budi.call()["phase"] == "wrap_up"  # type: ignore[index]
+    await kit.agents.available(BUDI)  # he ends it
+
+    kit.fake.complete(CONSULT_LEG, DEWI.interface, reason="caller", leg_moved=True)
+    await settled()
+    assert kit.agents.state(DEWI).state == ON_CALL
+    assert [p for p in kit.fake.sent("QueuePause") if p["Interface"] == DEWI.interface and p.get("Reason")] == []
+    assert dewi.call()["phase"] == "on_call"  # type: ignore[index]
+    assert await kit.floor.outcome(DEWI, UNIQUEID, "genuine") is True
+    kit.fake.set_device(DEWI.interface, "1")  # she hangs up: the citizen's call ends
+    await until(lambda: kit.agents.state(DEWI).state == WRAP_UP, what="DEWI's wrap-up")
+    assert dewi.call()["phase"] == "wrap_up"  # type: ignore[index]
+    pauses = len(kit.fake.sent("QueuePause"))
+    kit.fake.complete(UNIQUEID, BUDI.interface, reason="caller")
+    await settled()
+    assert kit.agents.state(BUDI).state == AVAILABLE
+    assert kit.fake.sent("QueuePause")[pauses:] == []
+
+
+async def test_a_transfer_asterisk_refuses_leaves_both_calls_as_they_were(kit: FloorKit) -> None:
+    """The citizen hung up a moment before (Bridge: no such channel): TransferFailed, DEWI's screen
+    still a consultation; when BUDI cancels it, she has no wrap-up and nothing on screen."""
+    _budi, dewi = await given_budi_consulting_dewi(kit)
+    kit.fake.refuse_next("Bridge", "Channel1 does not exist: PJSIP/trunk112-00000042")
+    with pytest.raises(TransferFailed):
+        await kit.floor.complete_transfer(BUDI, UNIQUEID)
+    await settled()
+    assert dewi.call()["consult_leg"] == CONSULT_LEG  # type: ignore[index]
+
+    kit.fake.complete(CONSULT_LEG, DEWI.interface, reason="caller")  # Batal
+    await settled()
+    await until(lambda: dewi.call() is None, what="DEWI's screen cleared")
+    assert kit.agents.state(DEWI).state == AVAILABLE
+
+
+async def test_a_cancelled_consultation_app_queue_reports_without_its_caller_starts_no_wrap_up(
+    kit: FloorKit,
+) -> None:
+    """BUDI's phone ends the consultation and app_queue's AgentComplete comes without the caller's
+    fields (its channel already destroyed): DEWI's own leg says which call it was; no wrap-up."""
+    _budi, dewi = await given_budi_consulting_dewi(kit)
+    kit.fake.complete(CONSULT_LEG, DEWI.interface, reason="caller", caller_gone=True)
+    await settled()
+    await until(lambda: dewi.call() is None, what="DEWI's screen cleared")
+    assert kit.agents.state(DEWI).state == AVAILABLE
+    assert [p for p in kit.fake.sent("QueuePause") if p["Interface"] == DEWI.interface and p.get("Reason")] == []
+
+
+async def test_only_the_consulting_operator_completes_an_answered_consultation(kit: FloorKit) -> None:
+    """ANI has no such call (NotYourCall); BUDI's consultation still ringing is nobody to hand over to
+    (NoConsultation); Asterisk is asked nothing."""
+    await given_budi_consulting_dewi(kit, answered=False)
+    with pytest.raises(NotYourCall):
+        await kit.floor.complete_transfer(ANI, UNIQUEID)
+    with pytest.raises(NoConsultation):
+        await kit.floor.complete_transfer(BUDI, UNIQUEID)
+    assert kit.fake.sent("Bridge") == []

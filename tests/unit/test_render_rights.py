@@ -32,7 +32,8 @@ def account(manager: str, user: str) -> dict[str, str]:
 
 def test_service_account_manages_queue_members_and_originates_only(tmp_path: Path) -> None:
     """The service's AMI account writes `agent` and `originate` (an operator's callback, a supervisor's
-    ChanSpy call), never `system` or `call`; hanging up and variables belong to the test account."""
+    ChanSpy call), never `system` or `call`; hanging up and variables belong to the test account. The
+    one action of `call` the service needs (a warm transfer's Bridge) has an account that writes only that."""
     etc = rendered(tmp_path)
     keys = load_secrets(Settings.load(tmp_path), create=False)
     manager = (etc / "manager.conf").read_text()
@@ -42,7 +43,8 @@ def test_service_account_manages_queue_members_and_originates_only(tmp_path: Pat
         "read": "system,call,agent,user,dialplan,agi,dtmf",
         "write": "originate,call,agent",
     }
-    assert keys.ami_secret != keys.test_ami_secret
+    assert account(manager, keys.transfer_ami_user) == {"read": "system", "write": "call"}
+    assert len({keys.ami_secret, keys.test_ami_secret, keys.transfer_ami_secret}) == 3
 
 
 def test_safety_values_are_constants_not_globals(tmp_path: Path) -> None:
@@ -53,17 +55,18 @@ def test_safety_values_are_constants_not_globals(tmp_path: Path) -> None:
     assert not re.search(r"\$\{IVR_(CENTRAL_QUEUE|AGI_URL|AGI_LIMIT|FALLBACK_PRIORITY)\}", text)
 
 
-def test_old_secrets_file_gains_the_test_account(tmp_path: Path) -> None:
-    """A secrets.json from before the split keeps its secrets and gains the test account, still 0600."""
+def test_old_secrets_file_gains_the_later_accounts(tmp_path: Path) -> None:
+    """A secrets.json from before the split keeps its secrets and gains the test and transfer accounts, still 0600."""
     settings = Settings.load(tmp_path)
     settings.var.mkdir()
     old = {"ami_user": "siaga", "ami_secret": "s3cret", "phone_password": "pw"}
     settings.secrets_file.write_text(json.dumps(old))
-    with pytest.raises(RenderError, match="no test AMI account yet"):
+    with pytest.raises(RenderError, match="no test or transfer AMI account yet"):
         load_secrets(settings, create=False)
     keys = load_secrets(settings)
     assert (keys.ami_user, keys.ami_secret, keys.phone_password) == ("siaga", "s3cret", "pw")
     assert keys.test_ami_user == "siaga-test" and len(keys.test_ami_secret) > 20
+    assert keys.transfer_ami_user == "siaga-transfer" and len(keys.transfer_ami_secret) > 20
     assert load_secrets(settings, create=False) == keys
     assert stat.S_IMODE(settings.secrets_file.stat().st_mode) == 0o600
 

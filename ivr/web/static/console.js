@@ -385,7 +385,8 @@
     if (!c || !phone || model.completing) return;
     model.completing = true;
     renderPhone();
-    const ok = await phone.consultComplete();
+    const ok = await phone.consultComplete(async () =>
+      Boolean(await post("/api/calls/" + encodeURIComponent(String(c.uniqueid)) + "/transfer", {})));
     model.completing = false;
     if (!ok) { showError(t("transfer.failed")); renderPhone(); return; }
     await transferred(c);

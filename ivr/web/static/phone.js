@@ -15,7 +15,7 @@
     let ua = null;
     let session = null;
     let consult = null;
-    let completing = false; // a REFER/Replaces is out: the consultation's end is the transfer's
+    let completing = false; // the transfer is being completed: the consultation's end is the transfer's
 
     function changed() { onChange(Object.assign({}, status)); }
 
@@ -227,29 +227,20 @@
       return true;
     }
 
-    // Selesaikan: an attended transfer (REFER with Replaces) that Asterisk turns into a bridge of the
-    // citizen and the agency operator; both our legs are then over. Resolves true once accepted.
-    function consultComplete() {
-      if (!session || !consult || status.consult !== "talking") return Promise.resolve(false);
+    // Selesaikan: ``request`` asks our service to have Asterisk bridge the citizen to the agency
+    // operator (AMI Bridge, not a REFER/Replaces: ivr/operators/floor.py says why) and resolves true
+    // once Asterisk did; Asterisk then ends both our legs, and so do we, should its BYE be lost.
+    // False (nothing changed, both calls still up) when it did not.
+    async function consultComplete(request) {
+      if (!session || !consult || status.consult !== "talking") return false;
       const call = consult;
       completing = true;
-      return new Promise((resolve) => {
-        const failed = (e) => {
-          completing = false;
-          resolve(refused(e));
-        };
-        session.refer(call.remote_identity.uri, {
-          replaces: call,
-          eventHandlers: {
-            accepted: () => {
-              for (const leg of [call, session]) if (leg && !leg.isEnded()) leg.terminate();
-              resolve(true);
-            },
-            requestFailed: failed,
-            failed,
-          },
-        });
-      });
+      if (!(await request())) {
+        completing = false;
+        return false;
+      }
+      for (const leg of [call, session]) if (leg && !leg.isEnded()) leg.terminate();
+      return true;
     }
 
     // Audio counters of the call being talked on (getStats), or null without one: is sound flowing both ways?
