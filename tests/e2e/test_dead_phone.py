@@ -28,6 +28,7 @@ from ivr.ami.client import AmiClient
 from ivr.ami.live import LiveQueues
 from ivr.asterisk.phones import BROWSER_RTP_TIMEOUT
 from ivr.operators.states import PHONE_LOST_REASON
+from ivr.store.asterisk_records import fold_queue_log
 from tests.e2e.conftest import BUDI, chromium_trusting
 from tests.e2e.test_webrtc_phone import QUEUE, answered_call, getvar
 from tests.integration.conftest import AgiSwitch, Stack
@@ -189,7 +190,8 @@ async def test_a_browser_that_dies_mid_call_hands_the_citizen_to_another_call_ta
     """The answering browser freezes, talking or with the citizen on hold (as during a warm transfer's
     consultation): Asterisk ends its leg by rtp_timeout (cause 44), the dialplan pauses the dead seat
     (PHONE_LOST_REASON, as the wallboard reads it) before the citizen rejoins q112, the citizen, never
-    hung up, is never offered to the dead phone again and is answered by the reserve within HANDOVER_BOUND."""
+    hung up, is never offered to the dead phone again and is answered by the reserve within HANDOVER_BOUND;
+    queue_log keeps the requeue with the lost phone for the call's record."""
     ami, live = phone_ami
     tag = f"--siaga-dead-phone-test={secrets.token_hex(6)}"
     async with chromium_trusting(phone_stack, args=[tag]) as browser:
@@ -239,6 +241,14 @@ async def test_a_browser_that_dies_mid_call_hands_the_citizen_to_another_call_ta
             assert paused is not None and paused[0] <= rejoined[0], (paused, rejoined)
             assert [(queue, m.paused, m.paused_reason) for queue, m in dead_seat] == [(QUEUE, True, PHONE_LOST_REASON)]
             assert requeued[1].get("From") == BUDI.interface and requeued[1].get("Paused") == "PAUSED", requeued
+            # Asterisk's queue_log keeps the requeue for our store (ivr.store.reconcile folds it in).
+            queue_log = phone_stack.settings.asterisk_dir / "log" / "queue_log"
+
+            def requeue_logged() -> tuple[str, ...]:
+                visit = fold_queue_log(queue_log.read_text(errors="replace").splitlines()).get(citizen)
+                return visit.lost_phones if visit else ()
+
+            assert await until(lambda: asyncio.to_thread(requeue_logged), timeout=5) == (BUDI.interface,)
             handover = answered_at - died
             state = "citizen on hold" if holding else "talking"
             print(

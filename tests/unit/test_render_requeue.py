@@ -84,7 +84,8 @@ def test_a_hang_up_ends_the_call_and_a_lost_phone_requeues_it_at_most_twice(tmp_
     emergency priority with a SiagaRoute requeue event, at most MAX_REQUEUES times; the first requeue
     first pauses the lost phone's seat in every queue (PHONE_LOST_REASON), and the event says whether it
     did; only Asterisk's cause, our own counter and the length of app_queue's MEMBERINTERFACE (an empty
-    one would make PauseQueueMember hang the citizen up) enter $[...]."""
+    one would make PauseQueueMember hang the citizen up) enter $[...]; each requeue is written to
+    queue_log."""
     lines = context((rendered(tmp_path) / "extensions.conf").read_text(), "siaga-operator-left")
     assert lines[0] == 'exten => s,1,GotoIf($["${HANGUPCAUSE}" = "16"]?ended)'
     assert lines[1:6] == [
@@ -94,9 +95,15 @@ def test_a_hang_up_ends_the_call_and_a_lost_phone_requeues_it_at_most_twice(tmp_
         " same => n,GotoIf($[${IVR_REQUEUES} > 1 | ${LEN(${MEMBERINTERFACE})} = 0]?requeue)",
         f" same => n,PauseQueueMember(,${{MEMBERINTERFACE}},,{PHONE_LOST_REASON})",
     ]
-    assert lines[6].startswith(" same => n(requeue),UserEvent(SiagaRoute,Action: requeue,")
-    assert lines[6].endswith(",Paused: ${PQMSTATUS})")
-    assert lines[7:] == [
+    # queue_log keeps it for the call's record; QueueLog hangs the citizen up on an empty argument, so
+    # each one it requires is a constant or the call's own id.
+    assert lines[6] == (
+        f" same => n(requeue),QueueLog({load_config(REPO).sop.central_queue.name},${{UNIQUEID}},NONE,REQUEUE,"
+        "${HANGUPCAUSE}|${IVR_REQUEUES}|${PQMSTATUS}|${MEMBERINTERFACE})"
+    )
+    assert lines[7].startswith(" same => n,UserEvent(SiagaRoute,Action: requeue,")
+    assert lines[7].endswith(",Paused: ${PQMSTATUS})")
+    assert lines[8:] == [
         f" same => n,Set(QUEUE_PRIO={fallback_priority(load_config(REPO).sop)})",
         " same => n,Goto(siaga-central,s,1)",
         " same => n(ended),Hangup()",
