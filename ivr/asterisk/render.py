@@ -316,6 +316,8 @@ def render(
         "module_dir": install.module_dir,
         "package_data_dir": install.data_dir,
         "host": settings.host,
+        "ami_host": settings.ami_address,
+        "ami_permit": "\n".join(f"permit = {network}" for network in settings.ami_permit),
         "ami_port": str(settings.ami_port),
         "sip_port": str(settings.sip_port),
         "wss_port": str(settings.wss_port),
