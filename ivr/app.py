@@ -93,11 +93,12 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
         behind_console: list[Routes] = []
         if with_ami:
             keys = load_secrets(settings, create=False)
-            # Boot state, queue/member events and the callers' keys (dtmf: also those Asterisk drops between
-            # two AGI commands). Not each call's dialplan steps, variables and AGI commands: those would
-            # cost ~13 ms of CPU per call (bench/).
+            # Boot state, queue/member events, the callers' keys (dtmf: also those Asterisk drops between
+            # two AGI commands) and the dialplan's UserEvents (a requeue that paused a lost phone's seat).
+            # Not each call's dialplan steps, variables and AGI commands: those would cost ~13 ms of CPU
+            # per call (bench/).
             ami = AmiClient(
-                settings.host, settings.ami_port, keys.ami_user, keys.ami_secret, events="system,agent,dtmf"
+                settings.ami_address, settings.ami_port, keys.ami_user, keys.ami_secret, events="system,agent,dtmf,user"
             )
             parts.push_async_callback(ami.close)
             if settings.dtmf_ledger:
@@ -118,7 +119,7 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
         service = CallService(
             config.current, settings.sounds_dir, records, live.snapshot if live else lambda: None, keys=ledger
         )
-        agi = AgiServer(service.handle, settings.host, settings.agi_port)
+        agi = AgiServer(service.handle, settings.service_host, settings.agi_port)
         await agi.start()
         parts.push_async_callback(agi.close)
 
@@ -145,7 +146,7 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
         runner = web.AppRunner(app)
         await runner.setup()
         parts.push_async_callback(runner.cleanup)
-        site = web.TCPSite(runner, settings.host, settings.web_port)
+        site = web.TCPSite(runner, settings.service_host, settings.web_port)
         await site.start()
         log.info("serving", agi_port=agi.port, web_port=settings.web_port, ami_port=settings.ami_port)
 
@@ -237,7 +238,7 @@ async def _console(
     # account and session of its own (asterisk-config/manager.conf says why).
     keys = load_secrets(settings, create=False)
     transfers = AmiClient(
-        settings.host, settings.ami_port, keys.transfer_ami_user, keys.transfer_ami_secret, events="system"
+        settings.ami_address, settings.ami_port, keys.transfer_ami_user, keys.transfer_ami_secret, events="system"
     )
     transfers.start()
     parts.push_async_callback(transfers.close)

@@ -244,7 +244,7 @@ def cmd_asterisk(args: argparse.Namespace) -> int:
     if args.action == "start":
         pid = _start_asterisk(settings)
         print(
-            f"asterisk running (pid {pid}); AMI {settings.host}:{settings.ami_port}, "
+            f"asterisk running (pid {pid}); AMI {settings.ami_address}:{settings.ami_port}, "
             f"SIP {settings.host}:{settings.sip_port}"
         )
         return 0
@@ -301,7 +301,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(
         f"""
 Siaga 112 is up.
-  console:            http://{settings.host}:{settings.web_port}/
+  console:            http://{settings.service_host}:{settings.web_port}/
                       {login}
                       the browser phone connects to {settings.wss_url} (a self-signed certificate:
                       open https://{settings.host}:{settings.wss_port}/ws once and accept it)
@@ -310,7 +310,7 @@ Siaga 112 is up.
   SIP phone:          sip:test112@{settings.host}:{settings.sip_port}
                       password {keys.phone_password}, dial 112
   operators:          {operators}
-  health:             http://{settings.host}:{settings.web_port}/healthz
+  health:             http://{settings.service_host}:{settings.web_port}/healthz
   Ctrl-C stops everything.
 """,
         flush=True,
@@ -386,7 +386,7 @@ def cmd_call(args: argparse.Namespace) -> int:
     async def run() -> dict[str, object]:
         # Originate and Hangup: the test-call account (the service's may only manage queue members).
         client = AmiClient(
-            settings.host, settings.ami_port, keys.test_ami_user, keys.test_ami_secret, events=TEST_CALL_EVENTS
+            settings.ami_address, settings.ami_port, keys.test_ami_user, keys.test_ami_secret, events=TEST_CALL_EVENTS
         )
         await client.connect(timeout=10.0)
         try:
@@ -409,7 +409,7 @@ def cmd_call(args: argparse.Namespace) -> int:
         result = asyncio.run(run())
     except AmiError as error:
         print(
-            f"ivr call: Asterisk's AMI at {settings.host}:{settings.ami_port} did not answer ({error}); "
+            f"ivr call: Asterisk's AMI at {settings.ami_address}:{settings.ami_port} did not answer ({error}); "
             f"is `ivr up` running?",
             file=sys.stderr,
         )

@@ -4,10 +4,17 @@ Every port is on 127.0.0.1 unless configured. AMI and SIP use ports of our own (
 often taken on a developer machine). Environment variables let tests and operators move them:
 IVR_AGI_PORT, IVR_WEB_PORT, IVR_AMI_PORT, IVR_SIP_PORT, IVR_TRUNK_IP, IVR_SIM_OPERATORS,
 IVR_AGI_SESSION_LIMIT, IVR_WSS_PORT, IVR_STORE_DSN, IVR_FASTAGI_URLS.
+
+Addresses, for Asterisk and our service on different hosts (docs/deploy.md): IVR_LISTEN_HOST (where
+`ivr serve` listens: FastAGI and web), IVR_AGI_HOST (where Asterisk reaches our FastAGI; the list
+IVR_FASTAGI_URLS, when set, says it for every service), IVR_AMI_HOST (Asterisk's AMI: where our
+service connects and where Asterisk binds it) and IVR_AMI_PERMIT (the addresses Asterisk accepts our
+service's AMI login from). Each defaults to loopback: nothing listens beyond this host unless asked.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, replace
@@ -38,6 +45,31 @@ def fastagi_urls(raw: str) -> tuple[str, ...]:
     return urls
 
 
+# A host as the rendered configuration and the URLs name it: an IP address or a DNS name, nothing else
+# (it is written into manager.conf, the dialplan's FastAGI URLs and printed links).
+HOST = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")
+# "Every interface": fine to listen on, meaningless as an address to reach.
+WILDCARDS = ("0.0.0.0", "::")
+
+
+def _env_host(name: str, default: str) -> str:
+    raw = os.environ.get(name, "").strip()
+    if raw and not HOST.fullmatch(raw):
+        raise SystemExit(f"{name}={raw!r}: expected an IP address or a host name")
+    return raw or default
+
+
+def _env_networks(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """Comma-separated addresses or networks (10.0.0.5, 10.0.0.0/24), as Asterisk's permit= takes them."""
+    parts = tuple(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
+    for part in parts:
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError as error:
+            raise SystemExit(f"{name}: {part!r} is not an address or network ({error})") from error
+    return parts or default
+
+
 def _env_urls(name: str) -> tuple[str, ...]:
     try:
         return fastagi_urls(os.environ.get(name, ""))
@@ -48,7 +80,21 @@ def _env_urls(name: str) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Settings:
     root: Path
+    # Asterisk's own address for phones: SIP and the browsers' WSS bind there, the WSS certificate and
+    # the console's wss:// URL name it. Also the default of listen_host, agi_host and ami_host (below),
+    # so a setting made for one host moves everything as before.
     host: str = "127.0.0.1"
+    # Where `ivr serve` listens (FastAGI and web). Empty: ``host``. A wildcard (0.0.0.0, ::) needs
+    # agi_host (or fastagi_urls): Asterisk cannot dial "every interface".
+    listen_host: str = ""
+    # Where Asterisk reaches our FastAGI service (the dialplan's agi:// URL). Empty: the listen address.
+    agi_host: str = ""
+    # Where Asterisk's AMI is: our service connects there, and Asterisk binds it there (manager.conf).
+    # Empty: ``host``.
+    ami_host: str = ""
+    # Addresses or networks Asterisk accepts our service's AMI account from (manager.conf permit=);
+    # the service's own address when it runs on another host.
+    ami_permit: tuple[str, ...] = ("127.0.0.1",)
     agi_port: int = 4573
     web_port: int = 8112
     ami_port: int = 15038
@@ -83,7 +129,7 @@ class Settings:
     @classmethod
     def load(cls, root: Path | str = ".") -> Settings:
         base = cls(root=Path(root).resolve())
-        return replace(
+        loaded = replace(
             base,
             agi_port=_env_int("IVR_AGI_PORT", base.agi_port),
             web_port=_env_int("IVR_WEB_PORT", base.web_port),
@@ -98,7 +144,27 @@ class Settings:
             callback_dial=os.environ.get("IVR_CALLBACK_DIAL", base.callback_dial),
             store_dsn=os.environ.get("IVR_STORE_DSN", "").strip(),
             fastagi_urls=_env_urls("IVR_FASTAGI_URLS"),
+            listen_host=_env_host("IVR_LISTEN_HOST", base.listen_host),
+            agi_host=_env_host("IVR_AGI_HOST", base.agi_host),
+            ami_host=_env_host("IVR_AMI_HOST", base.ami_host),
+            ami_permit=_env_networks("IVR_AMI_PERMIT", base.ami_permit),
         )
+        if loaded.service_host in WILDCARDS and not (loaded.agi_host or loaded.fastagi_urls):
+            raise SystemExit(
+                f"IVR_LISTEN_HOST={loaded.service_host}: every interface is no address Asterisk can dial; "
+                "set IVR_AGI_HOST (or IVR_FASTAGI_URLS) to the address Asterisk reaches this service at"
+            )
+        return loaded
+
+    @property
+    def service_host(self) -> str:
+        """Where `ivr serve` listens: FastAGI and web."""
+        return self.listen_host or self.host
+
+    @property
+    def ami_address(self) -> str:
+        """Asterisk's AMI: where our service (and `ivr call`) connects, and where Asterisk binds it."""
+        return self.ami_host or self.host
 
     @property
     def var(self) -> Path:
@@ -149,7 +215,10 @@ class Settings:
 
     @property
     def agi_url(self) -> str:
-        return f"agi://{self.host}:{self.agi_port}"
+        """Our own FastAGI service as Asterisk dials it."""
+        host = self.agi_host or (self.service_host if self.service_host not in WILDCARDS else "127.0.0.1")
+        host = f"[{host}]" if ":" in host else host  # an IPv6 address needs brackets in a URL
+        return f"agi://{host}:{self.agi_port}"
 
     @property
     def agi_urls(self) -> tuple[str, ...]:

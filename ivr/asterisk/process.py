@@ -87,7 +87,7 @@ async def wait_ready(settings: Settings, timeout: float = 30.0, pid: int | None 
             raise AsteriskStartError(
                 f"Asterisk exited during start-up; see {_console_log(settings)}:\n" + _tail(_console_log(settings))
             )
-        client = AmiClient(settings.host, settings.ami_port, keys.ami_user, keys.ami_secret)
+        client = AmiClient(settings.ami_address, settings.ami_port, keys.ami_user, keys.ami_secret)
         try:
             await client.connect(timeout=min(3.0, max(0.5, deadline - time.monotonic())))
             return
@@ -232,7 +232,7 @@ def status(settings: Settings) -> Status:
         asyncio.run(wait_ready(settings, timeout=3.0, pid=pid))
     except (AsteriskStartError, OSError) as error:
         return Status(True, pid, False, f"running, AMI not ready: {error}")
-    return Status(True, pid, True, f"running (pid {pid}), AMI ready on {settings.host}:{settings.ami_port}")
+    return Status(True, pid, True, f"running (pid {pid}), AMI ready on {settings.ami_address}:{settings.ami_port}")
 
 
 def run_foreground(settings: Settings, install: AsteriskInstall, conf: Path) -> NoReturn:

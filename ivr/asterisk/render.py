@@ -26,6 +26,7 @@ from ivr.config import Config, ConfigError, load_config
 from ivr.config.sop import Sop
 from ivr.flow.analysis import IncompleteProof
 from ivr.operators.pop import CONSULT_VARIABLE
+from ivr.operators.states import PHONE_LOST_REASON
 from ivr.routing.decide import fallback_priority
 from ivr.routing.route_variable import ROUTE_FIELDS, ROUTE_VARIABLE
 from ivr.settings import FASTAGI_URL, Settings
@@ -321,6 +322,8 @@ def render(
         "module_dir": install.module_dir,
         "package_data_dir": install.data_dir,
         "host": settings.host,
+        "ami_host": settings.ami_address,
+        "ami_permit": "\n".join(f"permit = {network}" for network in settings.ami_permit),
         "ami_port": str(settings.ami_port),
         "sip_port": str(settings.sip_port),
         "wss_port": str(settings.wss_port),
@@ -346,6 +349,7 @@ def render(
         "callback_dial": callback_dial(settings.callback_dial),
         "consult_variable": CONSULT_VARIABLE,
         "max_requeues": str(MAX_REQUEUES),
+        "phone_lost_reason": PHONE_LOST_REASON,
         "answered_and_left": ANSWERED_AND_LEFT,
     }
     templates = sorted(template_dir.glob("*.conf"))

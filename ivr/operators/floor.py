@@ -40,7 +40,7 @@ from ivr.ami.live import LiveQueues
 from ivr.config import Config
 from ivr.config.roster import Operator
 from ivr.operators.pop import CallInHand, Ringing, build_pop, consult_for
-from ivr.operators.states import NO_ANSWER_REASON, WRAPUP_REASON
+from ivr.operators.states import NO_ANSWER_REASON, PHONE_LOST_REASON, WRAPUP_REASON
 from ivr.routing.decide import Standing
 from ivr.routing.triage import CallerHistory, assess
 from ivr.store.calls import IvrRecord
@@ -150,6 +150,7 @@ class Floor:
         client.on("AgentRingNoAnswer", self._on_ring_no_answer)
         client.on("QueueCallerAbandon", self._on_caller_abandon)
         client.on("QueueMemberStatus", self._on_member_status)
+        client.on("UserEvent", self._on_user_event)
 
     # What a console sees
     def roster(self) -> Mapping[str, Operator]:
@@ -535,6 +536,23 @@ class Floor:
                 return
         await self.agents.pause_in_place(operator, NO_ANSWER_REASON)
         log.warning("operator_paused_no_answer", operator=operator.id)
+
+    def _on_user_event(self, fields: dict[str, str]) -> None:
+        """[siaga-operator-left] paused a lost phone's seat as it requeued the citizen: the pause must
+        hold until the operator ends it. The wrap-up we start on the same call's AgentComplete may have
+        reached Asterisk after the dialplan's pause (and replaced its reason, and would end it):
+        paused again, through us, after that wrap-up (one decision at a time per operator)."""
+        if (fields.get("UserEvent"), fields.get("Action"), fields.get("Paused")) != ("SiagaRoute", "requeue", "PAUSED"):
+            return
+        operator = self.agents.operator_for(fields.get("From", ""))
+        if operator is not None:
+            self._spawn(self._paused_for_lost_phone(operator))
+
+    async def _paused_for_lost_phone(self, operator: Operator) -> None:
+        async with self._lock(operator.id):
+            await self.agents.pause_in_place(operator, PHONE_LOST_REASON)
+        log.warning("operator_paused_phone_lost", operator=operator.id)
+        self.push(operator.id)
 
     def _on_caller_abandon(self, fields: dict[str, str]) -> None:
         uniqueid = fields.get("Uniqueid", "")

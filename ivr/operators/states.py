@@ -17,6 +17,9 @@ PAUSE_REASONS = ("Istirahat", "Sholat", "Administrasi", "Pelatihan")
 WRAPUP_REASON = "Wrap-up"
 # An operator at a console who let a call ring out (away from the desk, a tab left open).
 NO_ANSWER_REASON = "Tidak menjawab"
+# An operator whose phone was lost mid-call (browser crashed, lid shut, network gone): the dialplan
+# pauses the seat as it requeues the citizen ([siaga-operator-left]), so nobody is offered to it.
+PHONE_LOST_REASON = "Telepon terputus"
 
 # AST_DEVICE_* values of the member's state interface (app_queue's Status field).
 DEVICE_RINGING = {"6", "7"}  # RINGING, RINGINUSE

@@ -69,6 +69,8 @@ class CallRow:
     queue_wait: float = 0.0
     answered_by: str = ""
     ivr_outcome: str = ""  # routed | abandoned_in_ivr | failed | fallback
+    # Operators' phones lost mid-call (member interfaces), each followed by a requeue of the citizen.
+    lost_phones: tuple[str, ...] = ()
 
     @classmethod
     def from_store(cls, row: Mapping[str, Any]) -> CallRow:
@@ -86,6 +88,7 @@ class CallRow:
             queue_wait=float(row.get("queue_wait") or 0.0),
             answered_by=str(row.get("answered_by") or ""),
             ivr_outcome=str(row.get("outcome") or ""),
+            lost_phones=tuple(str(row.get("lost_phones") or "").split()),
         )
 
 
@@ -210,6 +213,7 @@ class Report:
     operators: tuple[Line, ...]  # who answered (answered_by), their calls' outcomes
     queue_outcomes: tuple[tuple[str, int], ...]
     answer_times: AnswerTimes
+    requeued: int = 0  # calls put back in the central queue because the answering phone was lost
     skipped: int = 0  # rows outside the period (the store's query and ours disagree: none expected)
 
 
@@ -240,6 +244,7 @@ def build_report(rows: Iterable[CallRow], period: Period, sop: Sop) -> Report:
         ),
         queue_outcomes=_queue_outcomes(calls),
         answer_times=answer_times(calls),
+        requeued=sum(bool(row.lost_phones) for row in calls),
         skipped=skipped,
     )
 

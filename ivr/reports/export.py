@@ -108,6 +108,7 @@ def report_json(report: Report) -> dict[str, Any]:
             "bin_seconds": ANSWER_BIN_SECONDS,
             "bins": list(times.bins),
         },
+        "requeued": report.requeued,
         "skipped": report.skipped,
     }
 

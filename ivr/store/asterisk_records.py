@@ -4,10 +4,12 @@ Our service sees a call only while it runs the menu. What happens after (answere
 queue) and calls it never saw (our service down, killed or frozen: the dialplan's fallback) are in
 Asterisk's records; ``ivr.store.reconcile`` folds them into our store.
 
-queue_log: ``time|callid|queue|agent|event|data…`` (app_queue). cdr-csv with ``loguniqueid`` and
-``loguserfield`` (asterisk-config/cdr.conf): accountcode, src, dst, dcontext, clid, channel,
-dstchannel, lastapp, lastdata, start, answer, end, duration, billsec, disposition, amaflags,
-uniqueid, userfield.
+queue_log: ``time|callid|queue|agent|event|data…`` (app_queue), and our dialplan's own REQUEUE line
+(``…|NONE|REQUEUE|cause|requeue number|pause status|member interface``, [siaga-operator-left]): the
+operator's phone was lost mid-call and the citizen went back to the central queue. cdr-csv with
+``loguniqueid`` and ``loguserfield`` (asterisk-config/cdr.conf): accountcode, src, dst, dcontext,
+clid, channel, dstchannel, lastapp, lastdata, start, answer, end, duration, billsec, disposition,
+amaflags, uniqueid, userfield.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ CDR_FIELDS = (
     "uniqueid",
     "userfield",
 )
+# Our dialplan's queue_log event: an answered citizen put back in the central queue (lost phone).
+REQUEUE = "REQUEUE"
 # How a queue visit ended, by queue_log event.
 QUEUE_ENDINGS = {
     "CONNECT": "answered",
@@ -60,6 +64,8 @@ class QueueVisit:
     wait_seconds: float = 0.0
     answered_by: str = ""
     visits: int = 1
+    # The member interfaces whose phone was lost mid-call, each followed by a requeue, in order.
+    lost_phones: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,10 @@ def fold_queue_log(lines: Iterable[str], visits: dict[str, QueueVisit] | None = 
             continue
         at = datetime.fromtimestamp(int(stamp), UTC)
         known = visits.get(callid)
+        if known is not None and event == REQUEUE:
+            lost = data[3] if len(data) > 3 and data[3] else "unknown"
+            visits[callid] = replace(known, lost_phones=(*known.lost_phones, lost))
+            continue
         if known is not None and known.outcome == "answered":
             # A human took the call; a transfer onwards (a later visit) does not undo that, nor its wait.
             if event == "ENTERQUEUE":

@@ -85,6 +85,7 @@ REPORT_COLUMNS = (
     "queue_wait",
     "answered_by",
     "outcome",
+    "lost_phones",
 )
 
 
@@ -132,7 +133,16 @@ def _bring_sqlite_up_to_date(tx: Runner) -> None:
             tx.script(f"ALTER TABLE calls ADD COLUMN {column} {kind}")
 
 
-MIGRATIONS = Migrations("calls", sqlite=(_bring_sqlite_up_to_date,), postgresql=(SCHEMA.format(**POSTGRES_TYPES),))
+# Version 2, both dialects: the call's requeues, in order: the member interfaces (space-separated)
+# whose phone was lost mid-call, each time the citizen went back to the central queue
+# ([siaga-operator-left], via queue_log).
+ADD_LOST_PHONES = "ALTER TABLE calls ADD COLUMN lost_phones TEXT NOT NULL DEFAULT ''"
+
+MIGRATIONS = Migrations(
+    "calls",
+    sqlite=(_bring_sqlite_up_to_date, ADD_LOST_PHONES),
+    postgresql=(SCHEMA.format(**POSTGRES_TYPES), ADD_LOST_PHONES),
+)
 
 
 class CallStore:
@@ -184,8 +194,16 @@ class CallStore:
     def apply_queue_visit(self, visit: QueueVisit) -> bool:
         """How the call's last queue visit ended (queue_log); False if the call has no row yet."""
         result = self._db.run(
-            "UPDATE calls SET queue = ?, queue_outcome = ?, queue_wait = ?, answered_by = ? WHERE uniqueid = ?",
-            (visit.queue, visit.outcome, round(visit.wait_seconds, 1), visit.answered_by, visit.uniqueid),
+            "UPDATE calls SET queue = ?, queue_outcome = ?, queue_wait = ?, answered_by = ?, lost_phones = ? "
+            "WHERE uniqueid = ?",
+            (
+                visit.queue,
+                visit.outcome,
+                round(visit.wait_seconds, 1),
+                visit.answered_by,
+                " ".join(visit.lost_phones),
+                visit.uniqueid,
+            ),
         )
         return result.rowcount == 1
 
@@ -195,8 +213,8 @@ class CallStore:
         result = self._db.run(
             "INSERT INTO calls (uniqueid, started_at, caller, caller_name, flow, keys, language, "
             "nodes, flags, exit, category, queue, priority, outcome, ivr_seconds, reason, queue_outcome, "
-            "queue_wait, answered_by) VALUES (?, ?, ?, '', '', '', '', '[]', '[]', '', '', ?, 0, 'fallback', "
-            "0, ?, ?, ?, ?) ON CONFLICT (uniqueid) DO NOTHING",
+            "queue_wait, answered_by, lost_phones) VALUES (?, ?, ?, '', '', '', '', '[]', '[]', '', '', ?, 0, "
+            "'fallback', 0, ?, ?, ?, ?, ?) ON CONFLICT (uniqueid) DO NOTHING",
             (
                 cdr.uniqueid,
                 cdr.started_at.isoformat(timespec="seconds"),
@@ -207,6 +225,7 @@ class CallStore:
                 visit.outcome if visit else "",
                 round(visit.wait_seconds, 1) if visit else 0.0,
                 visit.answered_by if visit else "",
+                " ".join(visit.lost_phones) if visit else "",
             ),
         )
         return result.rowcount == 1

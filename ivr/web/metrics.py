@@ -11,9 +11,9 @@ of names is in docs/reports-api.md.
 Why no caller data is in it: every label is a queue, a state or an outcome, taken from the SOP and
 from Asterisk's fixed vocabularies; operators are counted, not named. No caller number, name, key
 pressed or call id appears, so the endpoint may go without a login, as monitoring endpoints usually
-do. It is served on the console's web port, which binds to 127.0.0.1 (``Settings.host``): a
-Prometheus server on another machine reaches it through a reverse proxy or a tunnel that passes only
-``/metrics``, not by binding the console to every interface.
+do. It is served on the console's web port, which binds to 127.0.0.1 unless configured
+(``Settings.service_host``): a Prometheus server on another machine reaches it through a reverse proxy
+or a tunnel that passes only ``/metrics``, not by binding the console to every interface.
 
 Nothing runs in the background: each scrape reads the live state as it is (a custom Collector) and
 asks the store for its totals in a worker thread, so a slow disk never stalls the event loop.

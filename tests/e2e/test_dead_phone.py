@@ -5,8 +5,9 @@ The browser dies as a shut laptop lid or a lost network kills it: every Chromium
 (SIGSTOP), so it sends no BYE, no RTP, and its TCP connection stays open (measured before the fix:
 Asterisk kept the citizen bridged to the frozen phone for as long as we watched, 45 s; a killed
 browser closed its WebSocket at once but the call stayed up just the same). The browser endpoint's
-rtp_timeout ends the dead leg with cause 44 and [siaga-operator-left] requeues the citizen centrally.
-An operator who hangs up still ends the call, and a muted or holding operator is never cut.
+rtp_timeout ends the dead leg with cause 44 and [siaga-operator-left] pauses the dead seat (reason
+PHONE_LOST_REASON) and requeues the citizen centrally, so the citizen is never offered to the dead
+phone again. An operator who hangs up still ends the call, and a muted or holding operator is never cut.
 """
 
 from __future__ import annotations
@@ -26,18 +27,25 @@ from playwright.async_api import Page
 from ivr.ami.client import AmiClient
 from ivr.ami.live import LiveQueues
 from ivr.asterisk.phones import BROWSER_RTP_TIMEOUT
-from tests.e2e.conftest import chromium_trusting
+from ivr.operators.states import PHONE_LOST_REASON
+from ivr.store.asterisk_records import fold_queue_log
+from tests.e2e.conftest import BUDI, chromium_trusting
 from tests.e2e.test_webrtc_phone import QUEUE, answered_call, getvar
 from tests.integration.conftest import AgiSwitch, Stack
 from tests.integration.conftest import until_async as until
 
 pytestmark = pytest.mark.asterisk
 
-# A second call-taker in the central queue, simulated (answers and stays), as ready as the browser.
+# A second call-taker in the central queue, simulated (answers and stays).
 RESERVE = "Local/op-cadangan@siaga-sim-operator/n"
 # rtp_timeout is checked on a timer of whole seconds, then app_queue rings the reserve: the bound
 # from the browser's death to the citizen talking to the reserve.
 HANDOVER_BOUND = BROWSER_RTP_TIMEOUT + 4.0
+# A call-taker who becomes ready is rung at app_queue's next try (queues.conf retry = 1 s).
+NEXT_TRY_BOUND = 2.0
+# AST_DEVICE_NOT_INUSE: how app_queue sees the dead browser's phone once its leg is gone (the phone
+# stays registered: its WebSocket is open, only frozen).
+PHONE_IDLE = "1"
 # Q.850 causes the operator's leg ends with (extensions.conf, [siaga-operator-left]).
 CAUSE_BYE = "16"
 CAUSE_RTP_TIMEOUT = "44"
@@ -78,11 +86,43 @@ def following(ami: AmiClient, linkedid: str) -> Iterator[CallEvents]:
         events.stop()
 
 
+class MemberPauses:
+    """Every QueueMemberPause event that paused a member with PHONE_LOST_REASON, with its monotonic time."""
+
+    def __init__(self, ami: AmiClient) -> None:
+        self.seen: list[tuple[float, dict[str, str]]] = []
+        self.stop: Callable[[], None] = ami.on("QueueMemberPause", self._on_event)
+
+    def _on_event(self, fields: dict[str, str]) -> None:
+        if fields.get("Paused") == "1" and fields.get("PausedReason") == PHONE_LOST_REASON:
+            self.seen.append((time.monotonic(), fields))
+
+    def first(self, interface: str) -> tuple[float, dict[str, str]] | None:
+        return next(((at, fields) for at, fields in self.seen if fields.get("Interface") == interface), None)
+
+
+@contextmanager
+def member_pauses(ami: AmiClient) -> Iterator[MemberPauses]:
+    pauses = MemberPauses(ami)
+    try:
+        yield pauses
+    finally:
+        pauses.stop()
+
+
 @asynccontextmanager
-async def reserve_call_taker(ami: AmiClient) -> AsyncIterator[None]:
+async def reserve_call_taker(ami: AmiClient, penalty: str = "0", paused: bool = False) -> AsyncIterator[None]:
     """RESERVE logged in to the central queue for the block (after the browser took the call)."""
     member = {"Queue": QUEUE, "Interface": RESERVE}
-    added = await ami.action({"Action": "QueueAdd", **member, "MemberName": "Cadangan", "Penalty": "0"})
+    added = await ami.action(
+        {
+            "Action": "QueueAdd",
+            **member,
+            "MemberName": "Cadangan",
+            "Penalty": penalty,
+            "Paused": "true" if paused else "false",
+        }
+    )
     assert added.get("Response") == "Success", dict(added)
     try:
         yield
@@ -148,24 +188,45 @@ async def test_a_browser_that_dies_mid_call_hands_the_citizen_to_another_call_ta
     phone_page_url: str,
 ) -> None:
     """The answering browser freezes, talking or with the citizen on hold (as during a warm transfer's
-    consultation): Asterisk ends its leg by rtp_timeout (cause 44) and the citizen, never hung up, is
-    requeued centrally and answered by the reserve within HANDOVER_BOUND."""
-    ami = phone_ami[0]
+    consultation): Asterisk ends its leg by rtp_timeout (cause 44), the dialplan pauses the dead seat
+    (PHONE_LOST_REASON, as the wallboard reads it) before the citizen rejoins q112, the citizen, never
+    hung up, is never offered to the dead phone again and is answered by the reserve within HANDOVER_BOUND;
+    queue_log keeps the requeue with the lost phone for the call's record."""
+    ami, live = phone_ami
     tag = f"--siaga-dead-phone-test={secrets.token_hex(6)}"
     async with chromium_trusting(phone_stack, args=[tag]) as browser:
         page = await (await browser.new_context()).new_page()
         await page.goto(phone_page_url)
-        async with answered_call(phone_stack, ami, page) as call, reserve_call_taker(ami):
+        # The reserve ranks after the browser (penalty 1) and is busy (paused) when the browser dies:
+        # it becomes ready only once app_queue sees the dead phone as idle, so app_queue would offer
+        # the requeued citizen to the dead seat first unless it is paused.
+        async with answered_call(phone_stack, ami, page) as call, reserve_call_taker(ami, penalty="1", paused=True):
             citizen = f"{call.report.channel}-in"
             if holding:
                 assert await page.evaluate("phone.hold(true)") is True
-            with following(ami, call.report.channel) as events, frozen(browser_processes(tag)):
+            with (
+                following(ami, call.report.channel) as events,
+                member_pauses(ami) as pauses,
+                frozen(browser_processes(tag)),
+            ):
                 died = time.monotonic()
+
+                async def dead_phone_looks_idle() -> bool:
+                    return events.operator_hangup() is not None and all(
+                        member.status == PHONE_IDLE for _queue, member in live.memberships(BUDI.interface)
+                    )
+
+                await until(dead_phone_looks_idle, timeout=HANDOVER_BOUND)
+                dead_seat = live.memberships(BUDI.interface)
+                ready = await ami.action({"Action": "QueuePause", "Interface": RESERVE, "Paused": "false"})
+                assert ready.get("Response") == "Success", dict(ready)
+                reserve_ready = time.monotonic()
 
                 async def reserve_answered() -> tuple[float, dict[str, str]] | None:
                     return events.first("AgentConnect", Uniqueid=citizen, Interface=RESERVE)
 
-                answered_at, _ = await until(reserve_answered, timeout=HANDOVER_BOUND + 10)
+                # Long enough for a ring of the dead seat to end (ring_seconds), so that a failure shows it.
+                answered_at, _ = await until(reserve_answered, timeout=HANDOVER_BOUND + 20)
             lost = events.operator_hangup()
             assert lost is not None and lost[1].get("Cause") == CAUSE_RTP_TIMEOUT, lost
             requeued = events.first("UserEvent", UserEvent="SiagaRoute", Action="requeue")
@@ -173,13 +234,30 @@ async def test_a_browser_that_dies_mid_call_hands_the_citizen_to_another_call_ta
             assert events.first("Hangup", Uniqueid=citizen) is None, "the citizen was hung up"
             rejoined = events.first("QueueCallerJoin", Uniqueid=citizen)
             assert rejoined is not None and rejoined[1].get("Queue") == QUEUE, rejoined
+            # The seat's phone never rang for the citizen again: it was paused before they rejoined,
+            # with the reason the wallboard shows.
+            assert events.first("AgentCalled", Interface=BUDI.interface) is None, "the dead seat was rung"
+            paused = pauses.first(BUDI.interface)
+            assert paused is not None and paused[0] <= rejoined[0], (paused, rejoined)
+            assert [(queue, m.paused, m.paused_reason) for queue, m in dead_seat] == [(QUEUE, True, PHONE_LOST_REASON)]
+            assert requeued[1].get("From") == BUDI.interface and requeued[1].get("Paused") == "PAUSED", requeued
+            # Asterisk's queue_log keeps the requeue for our store (ivr.store.reconcile folds it in).
+            queue_log = phone_stack.settings.asterisk_dir / "log" / "queue_log"
+
+            def requeue_logged() -> tuple[str, ...]:
+                visit = fold_queue_log(queue_log.read_text(errors="replace").splitlines()).get(citizen)
+                return visit.lost_phones if visit else ()
+
+            assert await until(lambda: asyncio.to_thread(requeue_logged), timeout=5) == (BUDI.interface,)
             handover = answered_at - died
             state = "citizen on hold" if holding else "talking"
             print(
                 f"\nbrowser frozen ({state}): Asterisk ended its leg after {lost[0] - died:.2f} s (cause "
-                f"{lost[1].get('Cause')}), requeued after {requeued[0] - died:.2f} s, the reserve answered "
-                f"after {handover:.2f} s (bound {HANDOVER_BOUND} s)"
+                f"{lost[1].get('Cause')}), seat paused and citizen requeued after {requeued[0] - died:.2f} s, "
+                f"the reserve (ready after {reserve_ready - died:.2f} s) answered after {handover:.2f} s "
+                f"(bound {HANDOVER_BOUND} s), {answered_at - reserve_ready:.2f} s after it was ready"
             )
+            assert answered_at - reserve_ready < NEXT_TRY_BOUND
             assert handover < HANDOVER_BOUND
 
 

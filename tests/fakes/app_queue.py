@@ -26,7 +26,8 @@ and Certified 22.8 API pages) and app_queue.c's manager handlers:
   CallerIDName and the member's Dest* snapshot, then Status 6; the member's channel keeps its name,
   e.g. ``PJSIP/op-budi-00000003``, in every Agent* event of that call), ``connect`` (QueueCallerLeave,
   AgentConnect, Status 2 with InCall 1 in the call's queue), ``complete`` (AgentComplete with Reason,
-  then Status 1, InCall 0), ``ring_no_answer`` (AgentRingNoAnswer, Status 1), ``abandon``
+  then Status 1, InCall 0), ``operator_phone_lost`` (that, then the dialplan's pause and requeue
+  event, see there), ``ring_no_answer`` (AgentRingNoAnswer, Status 1), ``abandon``
   (QueueCallerAbandon, QueueCallerLeave, ringing members back to Status 1);
 - Bridge (a warm transfer's completion): refused as features.c's action_bridge refuses a missing or
   unknown channel; what Asterisk does next (both app_queue calls end) the test drives with ``complete``;
@@ -355,6 +356,31 @@ class FakeAppQueue:
         )
         self._legs.pop((uniqueid, interface), None)
         self.set_device(member.state_interface, NOT_INUSE)
+
+    def operator_phone_lost(self, uniqueid: str, interface: str, reason: str) -> None:
+        """What [siaga-operator-left] makes of an answered call whose operator's phone died (rtp_timeout):
+        app_queue's AgentComplete (Reason agent), PauseQueueMember of that interface in every queue with
+        ``reason``, then the SiagaRoute requeue event saying it paused. The pause is applied at once but
+        its events reach the client a loop iteration later, behind anything our own actions cause
+        meanwhile: the dialplan's pause races the wrap-up our service starts on the AgentComplete."""
+        self.complete(uniqueid, interface, reason="agent")
+        events = []
+        for queue in sorted(self.queues.values(), key=lambda q: q.name):
+            member = queue.members.get(interface)
+            if member is not None:
+                member.paused, member.paused_reason, member.last_pause = True, reason, int(time.time())
+                events.append({"Event": "QueueMemberPause", **self._member_fields(member)})
+        requeue = {"Action": "requeue", "From": interface, "Status": "44", "Hop": "1"}
+        events.append(self._user_event("SiagaRoute", {**requeue, "Paused": "PAUSED" if events else "NOTFOUND"}))
+        self._deliver(events, later=True)
+
+    def user_event(self, name: str, **fields: str) -> None:
+        """UserEvent(name,Key: value,...) from the dialplan."""
+        self._deliver([self._user_event(name, fields)], later=False)
+
+    @staticmethod
+    def _user_event(name: str, fields: Mapping[str, str]) -> dict[str, str]:
+        return {"Event": "UserEvent", "Privilege": "user,all", "UserEvent": name, **fields}
 
     def abandon(self, uniqueid: str) -> None:
         """The caller hangs up while waiting (or while an operator's phone rings)."""

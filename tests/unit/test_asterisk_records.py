@@ -201,3 +201,37 @@ def test_a_transfer_onwards_does_not_undo_an_answer() -> None:
     )
     visit = visits["1700.1"]
     assert (visit.outcome, visit.answered_by, visit.wait_seconds, visit.visits) == ("answered", "Budi Santoso", 3.0, 2)
+
+
+# A call whose operator's phone died mid-call: answered by Budi's browser, which was lost (cause 44),
+# requeued by [siaga-operator-left] (its own REQUEUE line) and answered again by Ani.
+REQUEUED = [
+    "1796195925|1700.7|q112|NONE|ENTERQUEUE||0812|1",
+    "1796195928|1700.7|q112|Budi Santoso|CONNECT|3|1796195925.2|0",
+    "1796195988|1700.7|q112|Budi Santoso|COMPLETEAGENT|3|60|1",
+    "1796195988|1700.7|q112|NONE|REQUEUE|44|1|PAUSED|PJSIP/op-budi",
+    "1796195988|1700.7|q112|NONE|ENTERQUEUE||0812|1",
+    "1796195989|1700.7|q112|Ani|CONNECT|1|1796195988.9|0",
+]
+
+
+def test_a_requeue_after_a_lost_phone_is_kept_with_the_phone_it_lost() -> None:
+    """The REQUEUE line adds the lost phone's interface to the visit; the call stays answered by the
+    first operator after 3 s, with its second visit counted."""
+    visit = fold_queue_log(REQUEUED)["1700.7"]
+    assert (visit.outcome, visit.answered_by, visit.wait_seconds, visit.visits) == ("answered", "Budi Santoso", 3.0, 2)
+    assert visit.lost_phones == ("PJSIP/op-budi",)
+
+
+def test_a_requeue_reaches_the_calls_record_and_the_report_columns(store: CallStore, tmp_path: Path) -> None:
+    """Folded into our row (1700.7) and into a row rebuilt from the CDR alone (1700.8, our service never
+    saw it): lost_phones names the lost phone; reports read it (REPORT_COLUMNS)."""
+    store.write(given_record("1700.7"))
+    unseen = [line.replace("1700.7", "1700.8") for line in REQUEUED]
+    logs = given_logs(tmp_path, REQUEUED + unseen, [cdr_line("1700.7"), cdr_line("1700.8")])
+    AsteriskRecords(store, logs).sync(now=datetime.fromtimestamp(1796195989, UTC))
+    start, end = datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 3, tzinfo=UTC)
+    assert sorted((row["uniqueid"], row["outcome"], row["lost_phones"]) for row in store.calls_between(start, end)) == [
+        ("1700.7", "routed", "PJSIP/op-budi"),
+        ("1700.8", "fallback", "PJSIP/op-budi"),
+    ]

@@ -11,7 +11,16 @@ from typing import Any
 import pytest
 
 from ivr.operators.floor import NoConsultation, NotYourCall, TransferFailed
-from ivr.operators.states import AVAILABLE, NO_ANSWER_REASON, ON_CALL, PAUSED, RINGING, WRAP_UP, WRAPUP_REASON
+from ivr.operators.states import (
+    AVAILABLE,
+    NO_ANSWER_REASON,
+    ON_CALL,
+    PAUSED,
+    PHONE_LOST_REASON,
+    RINGING,
+    WRAP_UP,
+    WRAPUP_REASON,
+)
 from ivr.store.calls import IvrRecord, UnknownDisposition
 from tests.fakes.app_queue import settled, until
 from tests.fakes.floor_kit import ANI, BUDI, DEWI, SARI, FloorKit, given_call, open_floor
@@ -542,3 +551,34 @@ async def test_only_the_consulting_operator_completes_an_answered_consultation(k
     with pytest.raises(NoConsultation):
         await kit.floor.complete_transfer(BUDI, UNIQUEID)
     assert kit.fake.sent("Bridge") == []
+
+
+async def test_a_lost_phones_seat_stays_paused_with_its_reason_whatever_the_wrap_up_did(kit: FloorKit) -> None:
+    """DEWI's phone dies on a call: the dialplan pauses her seat (PHONE_LOST_REASON) as it requeues the
+    citizen, racing the wrap-up we start on AgentComplete; she ends up paused with that reason in every
+    queue in Asterisk, no wrap-up timer will make her available, and her console says why."""
+    screen = await given_dewi_on_a_fire_call(kit)
+    kit.fake.operator_phone_lost(UNIQUEID, DEWI.interface, PHONE_LOST_REASON)
+
+    def ours_sent() -> bool:
+        return any(action.get("Reason") == PHONE_LOST_REASON for action in kit.fake.sent("QueuePause"))
+
+    await until(ours_sent, what="our own pause for the lost phone")
+    await settled()
+    assert {q: (m.paused, m.paused_reason) for q, m in kit.fake.memberships(DEWI.interface).items()} == {
+        "q-damkar": (True, PHONE_LOST_REASON),
+        "q112": (True, PHONE_LOST_REASON),
+    }
+    assert kit.agents.wrapup_ends_at(DEWI.id) is None
+    assert screen.last("state")["reason"] == PHONE_LOST_REASON
+
+
+async def test_a_requeue_that_paused_nobody_pauses_nobody(kit: FloorKit) -> None:
+    """A requeue event whose dialplan paused nothing (a second requeue of the call, or no member) leaves
+    the operator's wrap-up as it is."""
+    await given_dewi_on_a_fire_call(kit)
+    kit.fake.complete(UNIQUEID, DEWI.interface, reason="agent")
+    await settled()
+    kit.fake.user_event("SiagaRoute", Action="requeue", From=DEWI.interface, Status="44", Hop="2", Paused="")
+    await settled()
+    assert kit.agents.state(DEWI).state == WRAP_UP

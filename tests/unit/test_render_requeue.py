@@ -11,6 +11,7 @@ from pathlib import Path
 from ivr.asterisk.phones import BROWSER_RTP_TIMEOUT, PHONES_FILE
 from ivr.asterisk.render import ANSWERED_AND_LEFT, MAX_REQUEUES
 from ivr.config import load_config
+from ivr.operators.states import PHONE_LOST_REASON
 from ivr.routing.decide import fallback_priority
 from tests.unit.conftest import REPO
 from tests.unit.test_phones import BUDI, SARI, etc, given_rendered, section
@@ -80,22 +81,38 @@ def test_transfer_back_to_the_operator_continues_to_the_decision(tmp_path: Path)
 
 def test_a_hang_up_ends_the_call_and_a_lost_phone_requeues_it_at_most_twice(tmp_path: Path) -> None:
     """Cause 16 (the operator's BYE) ends the call; any other puts the citizen in the central queue at the
-    emergency priority with a SiagaRoute requeue event, at most MAX_REQUEUES times; only Asterisk's
-    cause and our own counter enter $[...]."""
+    emergency priority with a SiagaRoute requeue event, at most MAX_REQUEUES times; the first requeue
+    first pauses the lost phone's seat in every queue (PHONE_LOST_REASON), and the event says whether it
+    did; only Asterisk's cause, our own counter and the length of app_queue's MEMBERINTERFACE (an empty
+    one would make PauseQueueMember hang the citizen up) enter $[...]; each requeue is written to
+    queue_log."""
     lines = context((rendered(tmp_path) / "extensions.conf").read_text(), "siaga-operator-left")
     assert lines[0] == 'exten => s,1,GotoIf($["${HANGUPCAUSE}" = "16"]?ended)'
-    assert lines[1:3] == [
+    assert lines[1:6] == [
         " same => n,Set(IVR_REQUEUES=$[0${IVR_REQUEUES} + 1])",
         f" same => n,GotoIf($[${{IVR_REQUEUES}} > {MAX_REQUEUES}]?ended)",
+        " same => n,Set(PQMSTATUS=)",
+        " same => n,GotoIf($[${IVR_REQUEUES} > 1 | ${LEN(${MEMBERINTERFACE})} = 0]?requeue)",
+        f" same => n,PauseQueueMember(,${{MEMBERINTERFACE}},,{PHONE_LOST_REASON})",
     ]
-    assert lines[3].startswith(" same => n,UserEvent(SiagaRoute,Action: requeue,")
-    assert lines[4:] == [
+    # queue_log keeps it for the call's record; QueueLog hangs the citizen up on an empty argument, so
+    # each one it requires is a constant or the call's own id.
+    assert lines[6] == (
+        f" same => n(requeue),QueueLog({load_config(REPO).sop.central_queue.name},${{UNIQUEID}},NONE,REQUEUE,"
+        "${HANGUPCAUSE}|${IVR_REQUEUES}|${PQMSTATUS}|${MEMBERINTERFACE})"
+    )
+    assert lines[7].startswith(" same => n,UserEvent(SiagaRoute,Action: requeue,")
+    assert lines[7].endswith(",Paused: ${PQMSTATUS})")
+    assert lines[8:] == [
         f" same => n,Set(QUEUE_PRIO={fallback_priority(load_config(REPO).sop)})",
         " same => n,Goto(siaga-central,s,1)",
         " same => n(ended),Hangup()",
     ]
     expressions = re.findall(r"\$\[[^\]]*\]", "\n".join(lines))
-    assert {name for expression in expressions for name in re.findall(r"\$\{(\w+)", expression)} == {
+    member_length = "${LEN(${MEMBERINTERFACE})}"
+    assert sum(expression.count(member_length) for expression in expressions) == 1
+    others = [expression.replace(member_length, "") for expression in expressions]
+    assert {name for expression in others for name in re.findall(r"\$\{(\w+)", expression)} == {
         "HANGUPCAUSE",
         "IVR_REQUEUES",
     }

@@ -37,7 +37,7 @@ def test_service_account_manages_queue_members_and_originates_only(tmp_path: Pat
     etc = rendered(tmp_path)
     keys = load_secrets(Settings.load(tmp_path), create=False)
     manager = (etc / "manager.conf").read_text()
-    assert account(manager, keys.ami_user) == {"read": "system,agent,dtmf", "write": "agent,originate"}
+    assert account(manager, keys.ami_user) == {"read": "system,agent,dtmf,user", "write": "agent,originate"}
     assert re.search(r"^load => app_chanspy\.so$", (etc / "modules.conf").read_text(), re.M)
     assert account(manager, keys.test_ami_user) == {
         "read": "system,call,agent,user,dialplan,agi,dtmf",

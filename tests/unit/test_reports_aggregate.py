@@ -23,6 +23,7 @@ from ivr.reports.aggregate import (
     build_report,
     parse_period,
 )
+from ivr.reports.export import report_json
 from ivr.store.asterisk_records import QueueVisit
 from ivr.store.calls import CallStore
 from tests.fakes.floor_kit import given_call, shipped_config
@@ -189,6 +190,23 @@ def test_queue_outcomes_list_every_known_outcome() -> None:
         ("waiting", 0),
         ("none", 1),
     )
+
+
+def test_calls_requeued_after_a_lost_phone_are_counted_from_the_store_row() -> None:
+    """A row whose lost_phones names one or two phones is one requeued call each; the JSON export says so."""
+    rows = [
+        CallRow.from_store(
+            {"uniqueid": "r1", "started_at": "2025-01-02T03:00:00+00:00", "lost_phones": "PJSIP/op-budi"}
+        ),
+        CallRow.from_store(
+            {"uniqueid": "r2", "started_at": "2025-01-02T04:00:00+00:00", "lost_phones": "PJSIP/op-budi PJSIP/op-sari"}
+        ),
+        CallRow.from_store({"uniqueid": "r3", "started_at": "2025-01-02T05:00:00+00:00", "lost_phones": ""}),
+    ]
+    assert rows[1].lost_phones == ("PJSIP/op-budi", "PJSIP/op-sari")
+    report = build_report(rows, JANUARY, shipped_config().sop)
+    assert report.requeued == 2
+    assert report_json(report)["requeued"] == 2
 
 
 def test_answer_times_give_the_nena_shares() -> None:
