@@ -26,15 +26,15 @@ import secrets
 import shlex
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bench.loadmodel.engine import JUNK, Arrivals, Caller, CallResult, Run
-from bench.loadmodel.model import DEFAULT_MODEL, Model, load_model
+from bench.loadmodel.engine import Arrivals, Caller, CallResult, Run
+from bench.loadmodel.model import DEFAULT_MODEL, JUNK, Model, load_model
 from bench.loadmodel.operator import CallBook, ConsoleOperator
 from bench.loadmodel.point import (
     LINE_POLICY,
@@ -106,18 +106,10 @@ class RungCalls(Calls):
             call.setdefault("rung", float(fields.get("Timestamp", "0") or 0))
 
 
-@dataclass
-class Placed:
-    caller: Caller
-    call_id: str
-    pressed: str
-    at: float  # time.time() of the Originate
-
-
 class RealLine:
-    def __init__(self, model: Model, window: Window, seed: int, k: float) -> None:
+    def __init__(self, model: Model, window: Window, seed: int, k: float, name: str = "loadmodel-root") -> None:
         self.model, self.window, self.seed, self.k = model, window, seed, k
-        self.root = given_root("loadmodel-root")
+        self.root = given_root(name)
         shipped = load_config(self.root)
         (self.root / "sop" / "operators.yaml").write_text(
             yaml.safe_dump(bench_roster(shipped, model.central_operators), sort_keys=False)
@@ -142,7 +134,9 @@ class RealLine:
         for op_id, password in self.passwords.items():
             store.set(op_id, password)
         self.book = CallBook(talk_factor=lambda caller: model.kinds[caller.kind].flagged.talk_factor)
-        self.placed: list[Placed] = []
+        central = self.config.sop.central_queue.name
+        self.central_ids = {op.id for op in self.config.sop.operators.values() if central in op.queues}
+        self.central_busy = 0.0
         self.calls = RungCalls()
         self.started = datetime.now(UTC)
 
@@ -257,6 +251,8 @@ class RealLine:
                 0.0 if caller.kind in JUNK else float(wrapup_seconds(int(CATEGORY.default("wrapup_seconds")), self.k))
             )
             result.operator_seconds = handled.hung_up_at - handled.answered_at + caller.answer_delay + wrapup
+            if handled.operator in self.central_ids:
+                self.central_busy += result.operator_seconds
         else:
             result.abandoned = "queue" if "joined_at" in record else "menu"
         return result
@@ -321,23 +317,31 @@ def main(argv: list[str] | None = None) -> int:
     window = Window(scenario, hour, args.hours * 3600.0 / args.compress)
     line = RealLine(model, window, args.seed, args.compress)
     with asterisk_lock():
+        locked = time.monotonic()
         results = asyncio.run(line.run())
-    wall = time.monotonic() - began
-    real_run = Run("asterisk", results, 0, 0.0, window.seconds)
+    waited, wall = locked - began, time.monotonic() - locked
+    # Operators' busy share over the window alone, in both engines (SimPy's clock runs from midnight).
+    real_run = Run("asterisk", results, 0, line.central_busy, window.seconds)
     simulated = simulate_window(model, line.config, line.timings, window, args.seed, line.started)
     rows = [
-        figures(replace(simulated, policy="simpy"), model.central_operators),
+        figures(replace(simulated, policy="simpy", model_seconds=window.seconds), model.central_operators),
         figures(real_run, model.central_operators),
     ]
     command = "python -m bench.loadmodel.asterisk_run " + shlex.join(argv if argv is not None else sys.argv[1:])
-    text = report(command, args, window, rows, line, wall)
+    text = report(command, args, window, rows, line, wall, waited)
     args.out.write_text(text)
     print(text)
     return 0
 
 
 def report(
-    command: str, args: argparse.Namespace, window: Window, rows: list[Figures], line: RealLine, wall: float
+    command: str,
+    args: argparse.Namespace,
+    window: Window,
+    rows: list[Figures],
+    line: RealLine,
+    wall: float,
+    waited: float,
 ) -> str:
     simulated, real = rows
     errors = line.book.errors
@@ -346,7 +350,9 @@ def report(
             "# The load model through the real Asterisk, against the SimPy engine",
             "",
             f"Command: `{command}`  ",
-            f"Wall time {wall:.0f} s; {os.cpu_count()} cores (shared); scenario {args.scenario}, its "
+            f"Wall time {wall:.0f} s with the Asterisk lock held "
+            f"({waited:.0f} s before: prompts, waiting for the lock); "
+            f"{os.cpu_count()} cores (shared); scenario {args.scenario}, its "
             f"{window.hour:02d}:00 hour, {args.hours:g} model hour(s) compressed {args.compress:g}x into "
             f"{window.seconds:.0f} s; seed {args.seed}; policy '{LINE_POLICY}' (the shipped flow and SOP, "
             "triage learning from the operators' outcomes).  ",

@@ -22,6 +22,7 @@ from bench.loadmodel.phone import Incoming, SipPhone
 from ivr.web.console import COOKIE
 
 POP_SECONDS = 5.0  # how long the phone may ring before the pop of its call shows
+LOGIN_ATTEMPTS = 30
 
 
 @dataclass
@@ -82,12 +83,18 @@ class ConsoleOperator:
 
     async def _login(self, http: aiohttp.ClientSession) -> None:
         body = {"operator": self.id, "password": self.password}
-        async with http.post(f"{self.web}/api/login", json=body) as reply:
-            if reply.status != 200:
-                raise ConnectionError(f"login of {self.id}: {reply.status} {await reply.text()}")
-            csrf = (await reply.json())["csrf"]
-            # Set by hand: the session cookie is Secure, and the bench speaks plain HTTP on loopback.
-            self._headers = {"Cookie": f"{COOKIE}={reply.cookies[COOKIE].value}", "X-CSRF-Token": csrf}
+        for _attempt in range(LOGIN_ATTEMPTS):
+            async with http.post(f"{self.web}/api/login", json=body) as reply:
+                if reply.status == 429:  # a whole shift logging in at once: the console says when to retry
+                    await asyncio.sleep(float((await reply.json()).get("retry_after", 1)))
+                    continue
+                if reply.status != 200:
+                    raise ConnectionError(f"login of {self.id}: {reply.status} {await reply.text()}")
+                csrf = (await reply.json())["csrf"]
+                # Set by hand: the session cookie is Secure, and the bench speaks plain HTTP on loopback.
+                self._headers = {"Cookie": f"{COOKIE}={reply.cookies[COOKIE].value}", "X-CSRF-Token": csrf}
+                return
+        raise ConnectionError(f"login of {self.id}: still refused after {LOGIN_ATTEMPTS} attempts")
 
     async def _post(self, http: aiohttp.ClientSession, path: str, body: dict[str, str]) -> None:
         async with http.post(f"{self.web}{path}", json=body, headers=self._headers) as reply:
@@ -130,11 +137,14 @@ class ConsoleOperator:
         except TimeoutError:
             pass
         self.phone.answer(ringing)
-        handled = Handled(self.id, time.time(), flagged=bool((pop.get("standing") or {}).get("flagged")))
+        handled = Handled(self.id, time.time())
         self.book.handled[uniqueid] = handled
+        # The standing (flagged or not) comes with the completed pop, which may follow the ring.
+        pop = await self._pop(("on_call",), POP_SECONDS) or pop
+        handled.flagged = bool((pop.get("standing") or {}).get("flagged"))
         talk = caller.talk * (self.book.talk_factor(caller) if handled.flagged else 1.0)
         try:
-            await asyncio.wait_for(ringing.ended.wait(), talk)
+            await asyncio.wait_for(ringing.ended.wait(), max(0.0, handled.answered_at + talk - time.time()))
         except TimeoutError:
             self.phone.hang_up(ringing)
         handled.hung_up_at = time.time()

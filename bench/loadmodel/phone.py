@@ -71,7 +71,7 @@ class SipPhone(asyncio.DatagramProtocol):
     # asyncio.DatagramProtocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # asyncio's own class is not a subclass
-        self.port = self.transport.get_extra_info("sockname")[1]
+        self.port = transport.get_extra_info("sockname")[1]
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
         message = parse_sip(data)
