@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 from bench.plain_dialplan import ENTRY as PLAIN_ENTRY
 from bench.plain_dialplan import render_plain
 from bench.run_agi import cpu_seconds, listening, machine
-from bench.run_asterisk import given_root, given_settings, pid_of_asterisk
+from bench.run_asterisk import given_root, given_settings, pid_of_asterisk, serve_env
 from bench.surge_report import aggregate, percentile, write_report
 from ivr.ami.client import AmiClient, AmiError
 from ivr.ami.operators import sim_interface
@@ -179,17 +179,9 @@ def asterisk_lock() -> AbstractContextManager[None]:
 
 async def start_serve(root: Path, settings: Settings, stderr: Path) -> subprocess.Popen[bytes]:
     """`ivr serve` on ``root`` as a center runs it (no simulated operators), once it listens for FastAGI."""
-    env = {
-        **os.environ,
-        "IVR_AGI_PORT": str(settings.agi_port),
-        "IVR_AMI_PORT": str(settings.ami_port),
-        "IVR_WEB_PORT": str(settings.web_port),
-        "IVR_WSS_PORT": str(settings.wss_port),
-        "IVR_SIM_OPERATORS": "0",
-    }
     serve = subprocess.Popen(
         [sys.executable, "-m", "ivr", "--root", str(root), "--log-level", "warning", "serve"],
-        env=env,
+        env=serve_env(settings),
         stderr=stderr.open("ab"),
     )
     deadline = time.monotonic() + 30
