@@ -327,7 +327,9 @@ def main(argv: list[str] | None = None) -> int:
         figures(replace(simulated, policy="simpy", model_seconds=window.seconds), model.central_operators),
         figures(real_run, model.central_operators),
     ]
-    command = "python -m bench.loadmodel.asterisk_run " + shlex.join(argv if argv is not None else sys.argv[1:])
+    command = (
+        "python -m bench.loadmodel.asterisk_run " + shlex.join(argv if argv is not None else sys.argv[1:])
+    ).strip()
     text = report(command, args, window, rows, line, wall, waited)
     args.out.write_text(text)
     print(text)
