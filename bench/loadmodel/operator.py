@@ -34,6 +34,7 @@ class Handled:
     hung_up_at: float = 0.0
     flagged: bool = False
     outcome: str = ""
+    accepted: bool = False  # the console took the outcome
 
 
 @dataclass
@@ -56,6 +57,7 @@ class ConsoleOperator:
         self.pop: dict[str, Any] | None = None
         self.pop_changed = asyncio.Event()
         self.phone: SipPhone | None = None
+        self.taken: set[str] = set()
         self._headers: dict[str, str] = {}
 
     async def shift(self, ready: asyncio.Event) -> None:
@@ -96,10 +98,11 @@ class ConsoleOperator:
                 return
         raise ConnectionError(f"login of {self.id}: still refused after {LOGIN_ATTEMPTS} attempts")
 
-    async def _post(self, http: aiohttp.ClientSession, path: str, body: dict[str, str]) -> None:
+    async def _post(self, http: aiohttp.ClientSession, path: str, body: dict[str, str]) -> bool:
         async with http.post(f"{self.web}{path}", json=body, headers=self._headers) as reply:
             if reply.status != 200:
                 self.book.errors.append(f"{self.id} {path}: {reply.status} {await reply.text()}")
+            return reply.status == 200
 
     async def _watch(self, http: aiohttp.ClientSession) -> None:
         """The console's live picture: the call in hand (its pop) as the page shows it."""
@@ -110,9 +113,17 @@ class ConsoleOperator:
                     self.pop = data["call"]
                     self.pop_changed.set()
 
-    async def _pop(self, phases: tuple[str, ...], seconds: float) -> dict[str, Any] | None:
+    def _shows(self, phases: tuple[str, ...], uniqueid: str | None) -> bool:
+        pop = self.pop
+        if not pop or pop.get("phase") not in phases:
+            return False
+        # A call this operator already took may still show (its end not yet seen): not the one ringing.
+        return pop.get("uniqueid") == uniqueid if uniqueid else pop.get("uniqueid") not in self.taken
+
+    async def _pop(self, phases: tuple[str, ...], seconds: float, uniqueid: str | None = None) -> dict[str, Any] | None:
+        """The pop once it shows a call in one of ``phases`` (``uniqueid``'s, or one not taken yet)."""
         deadline = time.monotonic() + seconds
-        while not (self.pop and self.pop.get("phase") in phases):
+        while not self._shows(phases, uniqueid):
             self.pop_changed.clear()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -131,6 +142,7 @@ class ConsoleOperator:
             self.book.errors.append(f"{self.id}: a call rang with no pop of a bench caller ({pop})")
             return
         uniqueid = pop["uniqueid"]
+        self.taken.add(uniqueid)
         try:
             await asyncio.wait_for(ringing.ended.wait(), caller.answer_delay)
             return  # the caller gave up (or the queue rang someone else) while it rang
@@ -140,7 +152,7 @@ class ConsoleOperator:
         handled = Handled(self.id, time.time())
         self.book.handled[uniqueid] = handled
         # The standing (flagged or not) comes with the completed pop, which may follow the ring.
-        pop = await self._pop(("on_call",), POP_SECONDS) or pop
+        pop = await self._pop(("on_call",), POP_SECONDS, uniqueid) or pop
         handled.flagged = bool((pop.get("standing") or {}).get("flagged"))
         talk = caller.talk * (self.book.talk_factor(caller) if handled.flagged else 1.0)
         try:
@@ -149,6 +161,6 @@ class ConsoleOperator:
             self.phone.hang_up(ringing)
         handled.hung_up_at = time.time()
         # The outcome needs the call in hand (on_call or after): the console's AgentConnect may lag the answer.
-        await self._pop(("on_call", "wrap_up", "ended"), POP_SECONDS)
+        await self._pop(("on_call", "wrap_up", "ended"), POP_SECONDS, uniqueid)
         handled.outcome = DISPOSITION[caller.kind]
-        await self._post(http, f"/api/calls/{uniqueid}/outcome", {"outcome": handled.outcome})
+        handled.accepted = await self._post(http, f"/api/calls/{uniqueid}/outcome", {"outcome": handled.outcome})
