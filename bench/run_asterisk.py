@@ -73,6 +73,18 @@ def given_settings(root: Path) -> Settings:
     )
 
 
+def serve_env(settings: Settings) -> dict[str, str]:
+    """The environment of an `ivr serve` on ``settings``' ports, without simulated operators."""
+    return {
+        **os.environ,
+        "IVR_AGI_PORT": str(settings.agi_port),
+        "IVR_AMI_PORT": str(settings.ami_port),
+        "IVR_WEB_PORT": str(settings.web_port),
+        "IVR_WSS_PORT": str(settings.wss_port),
+        "IVR_SIM_OPERATORS": "0",
+    }
+
+
 class Collector:
     """One AMI listener for all calls, keyed by the caller's Linkedid (cheap at hundreds of calls)."""
 
@@ -224,15 +236,7 @@ async def run(steps: list[int], gap_ms: int, modes: list[str]) -> dict[str, Any]
     try:
         await ami.connect(timeout=20)
         for mode in modes:
-            env = {
-                **os.environ,
-                "IVR_AGI_PORT": str(settings.agi_port),
-                "IVR_AMI_PORT": str(settings.ami_port),
-                "IVR_WEB_PORT": str(settings.web_port),
-                "IVR_WSS_PORT": str(settings.wss_port),
-                "IVR_SIM_OPERATORS": "0",
-                "IVR_DTMF_LEDGER": "1" if mode == "ledger" else "0",
-            }
+            env = {**serve_env(settings), "IVR_DTMF_LEDGER": "1" if mode == "ledger" else "0"}
             serve = subprocess.Popen(
                 [sys.executable, "-m", "ivr", "--root", str(root), "--log-level", "warning", "serve"],
                 env=env,

@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 from bench.plain_dialplan import ENTRY as PLAIN_ENTRY
 from bench.plain_dialplan import render_plain
 from bench.run_agi import cpu_seconds, listening, machine
-from bench.run_asterisk import given_root, given_settings, pid_of_asterisk
+from bench.run_asterisk import given_root, given_settings, pid_of_asterisk, serve_env
 from bench.surge_report import aggregate, percentile, write_report
 from ivr.ami.client import AmiClient, AmiError
 from ivr.ami.operators import sim_interface
@@ -57,6 +57,7 @@ from ivr.config import load_config
 from ivr.config.flow import Flow, MenuNode
 from ivr.flow.analysis import TimedPath, digit_wait, timed_paths
 from ivr.prompts.build import build_all
+from ivr.settings import Settings
 
 LOCK = "/tmp/siaga-asterisk.lock"
 DTMF_MS = 100  # each simulated key lasts this long (SendDTMF's duration), as a phone's RFC 4733 key
@@ -74,7 +75,8 @@ PLAIN_WITH_SERVE = "plain+serve"
 SURGE_MIX = ("1 4", "1 4", "1 4", "1 4", "1 4", "1 2", "1 1", "1 3", "1 silence", "silence")
 # Bench callers: wait, press one key, wait, ... (keys and waits as Originate variables), then hold.
 CALLER_DIALPLAN = f"""
-; Bench only (bench/run_surge.py): a caller who presses BENCH_KEY<i> after BENCH_WAIT<i> seconds.
+; Bench only (bench/run_surge.py): a caller who presses BENCH_KEY<i> after BENCH_WAIT<i> seconds,
+; then holds BENCH_HOLD seconds (default 120).
 [{CALLER_CONTEXT}]
 exten => s,1,Set(BENCH_I=1)
  same => n(next),GotoIf($["${{BENCH_KEY${{BENCH_I}}}}" = ""]?hold)
@@ -82,7 +84,7 @@ exten => s,1,Set(BENCH_I=1)
  same => n,SendDTMF(${{BENCH_KEY${{BENCH_I}}}},{SEND_DTMF_INTERVAL_MS},{DTMF_MS})
  same => n,Set(BENCH_I=$[${{BENCH_I}} + 1])
  same => n,Goto(next)
- same => n(hold),Wait(120)
+ same => n(hold),Wait(${{IF($[${{LEN(${{BENCH_HOLD}})}} > 0]?${{BENCH_HOLD}}:120)}})
  same => n,Hangup()
 """
 
@@ -175,6 +177,22 @@ def asterisk_lock() -> AbstractContextManager[None]:
     return file_lock(Path(LOCK))
 
 
+async def start_serve(root: Path, settings: Settings, stderr: Path) -> subprocess.Popen[bytes]:
+    """`ivr serve` on ``root`` as a center runs it (no simulated operators), once it listens for FastAGI."""
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "ivr", "--root", str(root), "--log-level", "warning", "serve"],
+        env=serve_env(settings),
+        stderr=stderr.open("ab"),
+    )
+    deadline = time.monotonic() + 30
+    while not listening(settings.agi_port):
+        if time.monotonic() > deadline or serve.poll() is not None:
+            raise RuntimeError(f"ivr serve did not start: {stderr}")
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1)  # its AMI login and queue resync
+    return serve
+
+
 class Bench:
     def __init__(self, codec: str, wav_only: bool, trace: bool) -> None:
         self.codec, self.trace = codec, trace
@@ -252,26 +270,7 @@ class Bench:
             await asyncio.to_thread(process.stop, self.settings)
 
     async def start_serve(self) -> subprocess.Popen[bytes]:
-        env = {
-            **os.environ,
-            "IVR_AGI_PORT": str(self.settings.agi_port),
-            "IVR_AMI_PORT": str(self.settings.ami_port),
-            "IVR_WEB_PORT": str(self.settings.web_port),
-            "IVR_WSS_PORT": str(self.settings.wss_port),
-            "IVR_SIM_OPERATORS": "0",
-        }
-        serve = subprocess.Popen(
-            [sys.executable, "-m", "ivr", "--root", str(self.root), "--log-level", "warning", "serve"],
-            env=env,
-            stderr=open(BENCH / "build" / "surge-serve.stderr", "ab"),
-        )
-        deadline = time.monotonic() + 30
-        while not listening(self.settings.agi_port):
-            if time.monotonic() > deadline or serve.poll() is not None:
-                raise RuntimeError("ivr serve did not start: bench/build/surge-serve.stderr")
-            await asyncio.sleep(0.1)
-        await asyncio.sleep(1)  # its AMI login and queue resync
-        return serve
+        return await start_serve(self.root, self.settings, BENCH / "build" / "surge-serve.stderr")
 
     async def run(
         self, ami: AmiClient, calls: Calls, serve_pid: int | None, menu: str, scripts: list[Script]
