@@ -255,7 +255,9 @@ class Floor:
         if call is not None and call.uniqueid == uniqueid:
             # Seen by a wrap-up that is about to start for this call (the page hangs up, then posts).
             call.outcome = outcome
-            if outcome in JUNK_OUTCOMES and call.phase in ("wrap_up", "ended"):
+            # Only while it is still the call in hand: the next call may have rung (and been answered)
+            # while the store was written, and that one stays on the screen.
+            if outcome in JUNK_OUTCOMES and call.phase in ("wrap_up", "ended") and self.calls.get(operator.id) is call:
                 del self.calls[operator.id]
         if outcome in JUNK_OUTCOMES and mine:
             # Their own call closed as junk: no wrap-up (a supervisor correcting another's call keeps theirs).

@@ -26,15 +26,14 @@ async def test_model_callers_reach_console_operators_whose_outcomes_triage_reads
         assert (result.to_human is None) == bool(result.abandoned), result
     answered = [result for result in results if result.to_human is not None]
     assert answered, "no caller reached an operator"
-    # The one refusal seen (1 call in 123 of a --quick run, none in 372 of the full run): the console
-    # did not have an answered call in hand when its junk predecessor closed in the same second.
-    # Reported as a finding; anything else the console refuses fails here.
-    assert all("not_your_call" in error for error in line.book.errors), line.book.errors
+    # The console refuses none of the operators' outcomes (it once lost a call answered in the second
+    # its junk predecessor was closed: tests/unit/test_floor.py keeps that fixed).
+    assert line.book.errors == [], line.book.errors
     store = CallStore(line.settings.store_target)
     try:
         since = datetime.now(UTC) - timedelta(hours=1)
         accepted = {uniqueid: handled for uniqueid, handled in line.book.handled.items() if handled.accepted}
-        assert len(accepted) >= len(answered) - len(line.book.errors), (len(accepted), len(answered))
+        assert len(accepted) >= len(answered), (len(accepted), len(answered))
         for uniqueid, handled in accepted.items():
             record = store.get(uniqueid)
             assert record is not None and record["disposition"] == handled.outcome, (uniqueid, record)

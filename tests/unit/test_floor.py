@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -582,3 +584,36 @@ async def test_a_requeue_that_paused_nobody_pauses_nobody(kit: FloorKit) -> None
     kit.fake.user_event("SiagaRoute", Action="requeue", From=DEWI.interface, Status="44", Hop="2", Paused="")
     await settled()
     assert kit.agents.state(DEWI).state == WRAP_UP
+
+
+async def test_the_next_call_answered_while_a_junk_outcome_is_written_stays_in_hand(kit: FloorKit) -> None:
+    """DEWI closes her last call as prank in wrap-up; while the store writes it, the next call rings
+    and she answers (seen by the load model's real engine: in the same second). The new call stays
+    hers: on her screen, and its outcome is accepted."""
+    screen = await given_dewi_on_a_fire_call(kit)
+    kit.fake.complete(UNIQUEID, DEWI.interface)
+    await until(lambda: kit.agents.state(DEWI).state == WRAP_UP, what="wrap-up")
+    writing, release = threading.Event(), threading.Event()
+    write = kit.calls.set_disposition
+
+    def slow_write(uniqueid: str, disposition: str) -> bool:
+        writing.set()
+        release.wait(5)
+        return write(uniqueid, disposition)
+
+    kit.floor.store.set_disposition = slow_write  # type: ignore[method-assign]
+    closing = asyncio.create_task(kit.floor.outcome(DEWI, UNIQUEID, "prank"))
+    await until(writing.is_set, what="the outcome being written")
+    await kit.agents.available(DEWI)
+    await settled()
+    nxt = "1733100000.43"
+    given_call(kit.calls, nxt, "081299990000", started_at=iso(datetime.now(UTC)))
+    kit.fake.join(nxt, "q-damkar", "081299990000")
+    kit.fake.ring(nxt, DEWI.interface)
+    kit.fake.connect(nxt, DEWI.interface)
+    await until(lambda: screen.call() and screen.call()["uniqueid"] == nxt, what="the next call on screen")  # type: ignore[index]
+    release.set()
+    assert await closing is True
+    await settled()
+    assert screen.call()["uniqueid"] == nxt  # type: ignore[index]
+    assert await kit.floor.outcome(DEWI, nxt, "genuine") is True
