@@ -378,9 +378,16 @@ def _trace(call: dict[str, Any]) -> dict[str, float]:
 
 
 def _compact(run: dict[str, Any]) -> dict[str, Any]:
-    """A surge run as committed: its overheads, not every call (the darurat runs keep theirs)."""
+    """A surge run as committed: its overheads, not every call (the darurat runs keep theirs); with
+    --trace also each call's split (last key → route set, route set → in the queue, ms)."""
     calls = run.pop("per_call")
-    return {**run, "overheads_ms": [c["overhead_ms"] for c in calls if c["overhead_ms"] is not None]}
+    compact = {**run, "overheads_ms": [c["overhead_ms"] for c in calls if c["overhead_ms"] is not None]}
+    traced = [c for c in calls if "route_to_queue_ms" in c and c["overhead_ms"] is not None]
+    if traced:
+        compact["trace_ms"] = [
+            [round(c["key_to_prompt_end_ms"] + c["prompt_end_to_route_ms"], 1), c["route_to_queue_ms"]] for c in traced
+        ]
+    return compact
 
 
 def surge_scripts(bench: Bench, n: int) -> list[Script]:
@@ -414,8 +421,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         # Rounds alternate which menu goes first (ours, plain, plain, ours, ...).
         order = [menu for r in range(args.rounds) for menu in (("ours", "plain") if r % 2 == 0 else ("plain", "ours"))]
         with asterisk_lock():
-            runs = await bench.session([(menu, surge_scripts(bench, n)) for menu in order])
-        results["surge"] += [_compact(run) for run in runs]
+            runs = [_compact(run) for run in await bench.session([(menu, surge_scripts(bench, n)) for menu in order])]
+        results["surge"] += runs
         if all((row["overhead_ms_p99"] or 0) > args.stop_ms or row["lost"] for row in aggregate(runs)):
             break  # both menus are past the knee
     results["load_at_end"] = [round(x, 2) for x in os.getloadavg()]
