@@ -419,7 +419,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             )
     for n in args.steps:
         # Rounds alternate which menu goes first (ours, plain, plain, ours, ...).
-        order = [menu for r in range(args.rounds) for menu in (("ours", "plain") if r % 2 == 0 else ("plain", "ours"))]
+        order = [
+            menu
+            for r in range(args.rounds)
+            for menu in (("ours", "plain") if r % 2 == 0 else ("plain", "ours"))
+            if menu in args.menus
+        ]
         with asterisk_lock():
             runs = [_compact(run) for run in await bench.session([(menu, surge_scripts(bench, n)) for menu in order])]
         results["surge"] += runs
@@ -439,6 +444,9 @@ def main() -> None:
     parser.add_argument("--trace", action="store_true", help="also AGI events: where our overhead goes (costs)")
     parser.add_argument("--serve-cost", type=int, default=0, help="N: ours, plain, plain with serve at N callers")
     parser.add_argument("--skip-darurat", action="store_true", help="surge steps only")
+    parser.add_argument(
+        "--menus", nargs="+", choices=("ours", "plain"), default=["ours", "plain"], help="surge steps of these only"
+    )
     parser.add_argument("--stop-ms", type=float, default=500.0, help="stop when both menus' p99 overhead passes this")
     parser.add_argument("--name", default="surge", help="basename of the result files")
     parser.add_argument("--out", default=str(BENCH / "results"), help="where surge.{json,md} and the SVG go")
