@@ -130,8 +130,13 @@ class AgiSession:
     def noise_samples(self) -> list[str]:
         return self.conversation.noise_samples
 
-    async def command(self, line: str, timeout: float = 30.0) -> Reply:
-        self._transport.write(self.conversation.send_command(line))
+    async def command(self, line: str, timeout: float = 30.0, last: bool = False) -> Reply:
+        """``last``: the session's last command. Our side of the stream closes right behind it, so
+        Asterisk runs it, then reads the end and returns from AGI() at once: the dialplan goes on
+        without waiting for us to read the reply (still read, to know the command ran)."""
+        self._transport.write(self.conversation.send_command(line, last))
+        if last:
+            self._transport.write_eof()
         answer = await self._answer(timeout)
         if type(answer) is Reply:
             return answer

@@ -58,7 +58,7 @@ class ScriptedChannel:
             }
         )
 
-    async def command(self, line: str, timeout: float = 30.0) -> Reply:
+    async def command(self, line: str, timeout: float = 30.0, last: bool = False) -> Reply:
         self.sent.append(line)
         if line.startswith(("STREAM FILE", "WAIT FOR DIGIT")):
             key = self.keys.pop(0) if self.keys else ""
