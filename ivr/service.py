@@ -56,6 +56,7 @@ class CallSession(Protocol):
 
     env: AgiEnvironment
     summary: dict[str, Any]
+    sent_at: float  # time.monotonic() of the last command's writing
 
     @property
     def hung_up(self) -> bool: ...

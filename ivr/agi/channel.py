@@ -34,7 +34,9 @@ GAP_KEYS_REPORTED_AFTER = 2 * AMI_KEY_GRACE
 
 
 class Commands(Protocol):
-    """What the channel needs of a FastAGI session: one command, its reply."""
+    """What the channel needs of a FastAGI session: one command, its reply, when it was written."""
+
+    sent_at: float  # time.monotonic() of the last command's writing
 
     async def command(self, line: str, timeout: float = 30.0) -> Reply: ...
 
@@ -61,7 +63,7 @@ class AgiChannel:
         default_language: str,
         ledger: CallerKeys | None = None,
         uniqueid: str = "",
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.monotonic,  # the clock of the session's sent_at
     ) -> None:
         self.session = session
         self.clock = clock
@@ -144,7 +146,6 @@ class AgiChannel:
             log.warning("prompt_missing", prompt=prompt, language=language, sounds_dir=str(self.sounds_dir))
             self.failed_prompts.append(prompt)
             return await self._settle("")
-        sent_at = self.clock()
         reply = await self.session.command(commands.stream_file(path, escape_keys), LONGEST_PROMPT + REPLY_MARGIN)
         if reply.result == "-1":
             # Unreadable (or deleted since we looked): the call goes on, Asterisk's fallback applies.
@@ -154,14 +155,13 @@ class AgiChannel:
         if not escape_keys:
             self._skip_seen()
             return ""
-        return await self._settle(dtmf_key(reply.result), sent_at)
+        return await self._settle(dtmf_key(reply.result), self.session.sent_at)
 
     async def wait_key(self, seconds: float) -> str:
         if pending := self._take_pending():
             return pending
-        sent_at = self.clock()
         reply = await self.session.command(commands.wait_for_digit(int(seconds * 1000)), seconds + REPLY_MARGIN)
-        return await self._settle(dtmf_key(reply.result), sent_at)
+        return await self._settle(dtmf_key(reply.result), self.session.sent_at)
 
 
 def prompt_path(sounds_dir: Path, prompt: str, language: str, default_language: str) -> str | None:

@@ -4,6 +4,7 @@ pressed between two of our commands are not lost, and the caller's order is kept
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +31,11 @@ class ScriptedAsterisk:
     results: list[str]
     during: list[Callable[[], None]] = field(default_factory=list)
     sent: list[str] = field(default_factory=list)
+    clock: Callable[[], float] = time.monotonic
+    sent_at: float = 0.0
 
     async def command(self, line: str, timeout: float = 30.0) -> Reply:
+        self.sent_at = self.clock()
         self.sent.append(line.split(" ")[0] + " " + line.split(" ")[1])
         if self.during:
             self.during.pop(0)()
@@ -93,7 +97,7 @@ async def test_a_key_long_after_its_command_began_is_taken_without_waiting_for_a
     now = [100.0]
     ledger = KeyLedger(lambda: True)
     ledger.on_login()
-    asterisk = ScriptedAsterisk(["4"], during=[lambda: now.__setitem__(0, now[0] + 1.5)])
+    asterisk = ScriptedAsterisk(["4"], during=[lambda: now.__setitem__(0, now[0] + 1.5)], clock=lambda: now[0])
     channel = AgiChannel(asterisk, sounds, "id", ledger, UID, clock=lambda: now[0])
     with capture_logs() as logs:
         assert await channel.play("a", "id", "0123456789*#") == "4"
@@ -110,7 +114,7 @@ async def test_a_key_soon_after_its_command_began_waits_for_amis_order(sounds: P
     now = [100.0]
     ledger = KeyLedger(lambda: True)
     ledger.on_login()
-    asterisk = ScriptedAsterisk(["5"], during=[lambda: now.__setitem__(0, now[0] + 0.2)])
+    asterisk = ScriptedAsterisk(["5"], during=[lambda: now.__setitem__(0, now[0] + 0.2)], clock=lambda: now[0])
     channel = AgiChannel(asterisk, sounds, "id", ledger, UID, clock=lambda: now[0])
     reported = asyncio.get_running_loop().call_later(
         0.05, lambda: (ledger.on_dtmf_end(dtmf("2")), ledger.on_dtmf_end(dtmf("5")))

@@ -46,6 +46,7 @@ class ScriptedChannel:
     sent: list[str] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     hung_up: bool = False
+    sent_at: float = 0.0
     env: AgiEnvironment = field(init=False)
 
     def __post_init__(self) -> None:

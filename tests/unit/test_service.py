@@ -40,6 +40,7 @@ class FakeAsterisk:
     sent: list[str] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
     last_command: str = ""  # the command sent as the session's last (the caller's side closed)
+    sent_at: float = 0.0
 
     def __post_init__(self) -> None:
         self.env = AgiEnvironment(
