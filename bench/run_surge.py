@@ -377,9 +377,16 @@ def _trace(call: dict[str, Any]) -> dict[str, float]:
 
 
 def _compact(run: dict[str, Any]) -> dict[str, Any]:
-    """A surge run as committed: its overheads, not every call (the darurat runs keep theirs)."""
+    """A surge run as committed: its overheads, not every call (the darurat runs keep theirs); with
+    --trace also each call's split (last key → route set, route set → in the queue, ms)."""
     calls = run.pop("per_call")
-    return {**run, "overheads_ms": [c["overhead_ms"] for c in calls if c["overhead_ms"] is not None]}
+    compact = {**run, "overheads_ms": [c["overhead_ms"] for c in calls if c["overhead_ms"] is not None]}
+    traced = [c for c in calls if "route_to_queue_ms" in c and c["overhead_ms"] is not None]
+    if traced:
+        compact["trace_ms"] = [
+            [round(c["key_to_prompt_end_ms"] + c["prompt_end_to_route_ms"], 1), c["route_to_queue_ms"]] for c in traced
+        ]
+    return compact
 
 
 def surge_scripts(bench: Bench, n: int) -> list[Script]:
@@ -411,10 +418,15 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             )
     for n in args.steps:
         # Rounds alternate which menu goes first (ours, plain, plain, ours, ...).
-        order = [menu for r in range(args.rounds) for menu in (("ours", "plain") if r % 2 == 0 else ("plain", "ours"))]
+        order = [
+            menu
+            for r in range(args.rounds)
+            for menu in (("ours", "plain") if r % 2 == 0 else ("plain", "ours"))
+            if menu in args.menus
+        ]
         with asterisk_lock():
-            runs = await bench.session([(menu, surge_scripts(bench, n)) for menu in order])
-        results["surge"] += [_compact(run) for run in runs]
+            runs = [_compact(run) for run in await bench.session([(menu, surge_scripts(bench, n)) for menu in order])]
+        results["surge"] += runs
         if all((row["overhead_ms_p99"] or 0) > args.stop_ms or row["lost"] for row in aggregate(runs)):
             break  # both menus are past the knee
     results["load_at_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -431,6 +443,9 @@ def main() -> None:
     parser.add_argument("--trace", action="store_true", help="also AGI events: where our overhead goes (costs)")
     parser.add_argument("--serve-cost", type=int, default=0, help="N: ours, plain, plain with serve at N callers")
     parser.add_argument("--skip-darurat", action="store_true", help="surge steps only")
+    parser.add_argument(
+        "--menus", nargs="+", choices=("ours", "plain"), default=["ours", "plain"], help="surge steps of these only"
+    )
     parser.add_argument("--stop-ms", type=float, default=500.0, help="stop when both menus' p99 overhead passes this")
     parser.add_argument("--name", default="surge", help="basename of the result files")
     parser.add_argument("--out", default=str(BENCH / "results"), help="where surge.{json,md} and the SVG go")

@@ -159,6 +159,26 @@ def _cpu_cell(row: dict[str, Any]) -> str:
     )
 
 
+def trace_table(runs: list[dict[str, Any]]) -> list[str]:
+    """Our overhead split per step (--trace): last key → our route reaches Asterisk, route → in the queue."""
+    steps = sorted({r["calls"] for r in runs if r["menu"] == "ours" and r.get("trace_ms")})
+    if not steps:
+        return []
+    lines = [
+        "| callers | traced calls | key → route p50 ms | p95 | p99 | route → queue p50 ms | p95 | p99 |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for calls in steps:
+        traced = [t for r in runs if (r["menu"], r["calls"]) == ("ours", calls) for t in r.get("trace_ms", [])]
+        to_route, to_queue = [t[0] for t in traced], [t[1] for t in traced]
+        lines.append(
+            f"| {calls} | {len(traced)} | "
+            + " | ".join(str(percentile(part, p)) for part in (to_route, to_queue) for p in (0.5, 0.95, 0.99))
+            + " |"
+        )
+    return lines
+
+
 def write_report(results: dict[str, Any], out: Path, name: str = "surge") -> None:
     rows = aggregate(results["surge"])
     results.setdefault("darurat", [])
@@ -207,6 +227,27 @@ def write_report(results: dict[str, Any], out: Path, name: str = "surge") -> Non
             f"{r['load'][0]}–{r['load'][1]} |"
         )
     lines += ["", f"![p99 overhead against simultaneous callers]({name}_overhead.svg)" if rows else "", ""]
+    traced_runs = results["surge"]
+    trace_source = f"`nice .venv/bin/python {results['command']}`"
+    if not trace_table(traced_runs) and name == "surge" and (out / "surge_trace.json").exists():
+        traced = json.loads((out / "surge_trace.json").read_text())
+        traced_runs, trace_source = (
+            traced["surge"],
+            f"`nice .venv/bin/python {traced['command']}`, [surge_trace.md](surge_trace.md)",
+        )
+    if trace_table(traced_runs):
+        lines += [
+            "## Where our overhead goes",
+            "",
+            "Our overhead in two parts, from the AGI events (--trace; the bench's AMI session then also"
+            " receives them, which costs Asterisk CPU, so the verdict's run goes without): last key → our"
+            " route reaches Asterisk (the AGI reply, the flow, the routing decision, SET VARIABLE read by"
+            " Asterisk); route → in the queue (the rest of AGI(), the dialplan after it to Queue())."
+            f" From {trace_source}:",
+            "",
+            *trace_table(traced_runs),
+            "",
+        ]
     if results.get("serve_cost"):
         lines += [
             "## Where our extra Asterisk CPU goes",

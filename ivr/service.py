@@ -56,11 +56,12 @@ class CallSession(Protocol):
 
     env: AgiEnvironment
     summary: dict[str, Any]
+    sent_at: float  # time.monotonic() of the last command's writing
 
     @property
     def hung_up(self) -> bool: ...
 
-    async def command(self, line: str, timeout: float = 30.0) -> Reply: ...
+    async def command(self, line: str, timeout: float = 30.0, last: bool = False) -> Reply: ...
 
 
 class CallRecords(Protocol):
@@ -277,9 +278,13 @@ class CallService:
 
 
 async def _publish(session: CallSession, decision: Decision, flags: Iterable[str]) -> None:
+    """The route is the session's last command: Asterisk leaves AGI() as soon as it has set it, not
+    after our reading of its reply and our close (a round trip through a loop busy with every other
+    call: up to a tenth of a second at 200 callers)."""
     # Built before anything is sent: a token that would not split cleanly raises and sets nothing.
-    for name, value in route_variables(decision, flags):
-        await session.command(commands.set_variable(name, value), REPLY_MARGIN)
+    variables = route_variables(decision, flags)
+    for number, (name, value) in enumerate(variables, start=1):
+        await session.command(commands.set_variable(name, value), REPLY_MARGIN, last=number == len(variables))
 
 
 async def _decide_or_central(

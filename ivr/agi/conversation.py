@@ -182,6 +182,8 @@ class Conversation:
         self._headers = HeaderParser(limit=header_limit)
         self._replies = ReplyParser(limit=reply_limit)
         self._nonce = ""
+        # We sent the session's last command and closed our side: nothing more may be sent.
+        self.finished = False
 
     @property
     def closed(self) -> bool:
@@ -297,19 +299,23 @@ class Conversation:
         self.commands_sent += 1
         return commands.get_full_variable(nonce).encode("ascii") + b"\n"
 
-    def send_command(self, line: str) -> bytes:
-        """The bytes of one command line; the conversation now waits for its reply."""
-        if self.phase is not IDLE:
+    def send_command(self, line: str, last: bool = False) -> bytes:
+        """The bytes of one command line; the conversation now waits for its reply. ``last``: the
+        session's last command, after which the caller closes its side of the stream."""
+        if self.phase is not IDLE or self.finished:
             self._refuse("a command")
         if "\n" in line or "\r" in line:
             raise ConversationMisuse(f"a command is one line: {line[:200]!r}")
         self.phase = WAITING
+        self.finished = last
         self.commands_sent += 1
         return line.encode("utf-8") + b"\n"
 
     def _refuse(self, what: str) -> None:
         if self.closed:
             raise ConnectionLost(f"AGI connection already closed, cannot send {what}")
+        if self.finished and self.phase is IDLE:
+            raise ConversationMisuse(f"cannot send {what} after the session's last command")
         raise ConversationMisuse(f"cannot send {what} while waiting for {_AWAITING[self.phase]}")
 
     def close(self) -> None:

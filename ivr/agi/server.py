@@ -98,7 +98,17 @@ class AgiSession:
     the connection when the answer (or an error) arrives, or by the server's watchdog at the deadline.
     """
 
-    __slots__ = ("_deadline", "_loop", "_timeout", "_transport", "_waiter", "conversation", "env", "summary")
+    __slots__ = (
+        "_deadline",
+        "_loop",
+        "_timeout",
+        "_transport",
+        "_waiter",
+        "conversation",
+        "env",
+        "sent_at",
+        "summary",
+    )
 
     def __init__(self, env: AgiEnvironment, conversation: Conversation, transport: asyncio.Transport) -> None:
         self.env = env
@@ -109,6 +119,7 @@ class AgiSession:
         self._waiter: asyncio.Future[Answer] | None = None
         self._deadline = 0.0
         self._timeout = 0.0
+        self.sent_at = 0.0  # when the last command was written (time.monotonic)
 
     @property
     def hung_up(self) -> bool:
@@ -130,8 +141,14 @@ class AgiSession:
     def noise_samples(self) -> list[str]:
         return self.conversation.noise_samples
 
-    async def command(self, line: str, timeout: float = 30.0) -> Reply:
-        self._transport.write(self.conversation.send_command(line))
+    async def command(self, line: str, timeout: float = 30.0, last: bool = False) -> Reply:
+        """``last``: the session's last command. Our side of the stream closes right behind it, so
+        Asterisk runs it, then reads the end and returns from AGI() at once: the dialplan goes on
+        without waiting for us to read the reply (still read, to know the command ran)."""
+        self._transport.write(self.conversation.send_command(line, last))
+        self.sent_at = time.monotonic()
+        if last:
+            self._transport.write_eof()
         answer = await self._answer(timeout)
         if type(answer) is Reply:
             return answer

@@ -178,9 +178,13 @@ class SlowSession:
     def hung_up(self) -> bool:
         return self.session.hung_up
 
-    async def command(self, line: str, timeout: float = 30.0) -> Reply:
+    @property
+    def sent_at(self) -> float:
+        return self.session.sent_at
+
+    async def command(self, line: str, timeout: float = 30.0, last: bool = False) -> Reply:
         await asyncio.sleep(self.switch.command_delay)
-        return await self.session.command(line, timeout)
+        return await self.session.command(line, timeout, last)
 
 
 async def start_serve(

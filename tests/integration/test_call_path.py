@@ -247,16 +247,20 @@ async def test_hostile_caller_name_is_data(call: Caller, agi: AgiSwitch, name: b
     entry (the raw bytes are kept as data: test_fault_battery), and the call routes."""
     with structlog.testing.capture_logs([structlog.contextvars.merge_contextvars]) as logged:
         report = await call("", caller_name=name)
+        # The route is the session's last command: Asterisk may queue the caller before our session
+        # has read its reply and logged its end.
+        ends = await until(
+            lambda: [
+                line
+                for line in logged
+                if line["event"] == "agi_call_end" and line.get("uniqueid") == agi.sessions[-1].env.uniqueid
+            ]
+        )
     # No key pressed: a smuggled "200 result=50" ('2') taken as a reply would have gone to non-darurat.
     assert report.queue == EMERGENCY and report.answered
     sent = [command.split(" ")[0] + " " + command.split(" ")[1] for command in report.agi_commands]
     assert sent == ["GET FULL", "STREAM FILE", "WAIT FOR", *["SET VARIABLE"] * ROUTE_VARIABLES]
-    ends = [
-        line
-        for line in logged
-        if line["event"] == "agi_call_end" and line.get("uniqueid") == agi.sessions[-1].env.uniqueid
-    ]
-    assert ends and ends[0]["outcome"] == "completed"
+    assert ends[0]["outcome"] == "completed"
     assert ends[0]["caller_name"] == safe_name(name)
     # Cleaned once at the entry: nothing of it can end a header line any more.
     assert ends[0].get("noise_lines", 0) == 0

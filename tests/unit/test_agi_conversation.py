@@ -274,6 +274,16 @@ def test_a_command_is_sent_only_when_idle(phase: Phase, error: type[Exception]) 
     assert conversation.phase is phase
 
 
+def test_nothing_is_sent_after_the_last_command() -> None:
+    """After the session's last command our side of the stream is closed: another command is our bug."""
+    conversation = given_idle()
+    conversation.send_command('SET VARIABLE IVR_ROUTE "queue,q112"', last=True)
+    conversation.receive_data(b"200 result=1\n")
+    with pytest.raises(ConversationMisuse, match="after the session's last command"):
+        conversation.send_command("NOOP")
+    assert conversation.phase is Phase.IDLE
+
+
 @pytest.mark.parametrize("phase", [Phase.HEADERS, Phase.SYNCING, Phase.IDLE, Phase.WAITING])
 def test_the_sync_is_sent_once_right_after_the_headers(phase: Phase) -> None:
     """A sync anywhere but straight after the header block is our bug and refused."""

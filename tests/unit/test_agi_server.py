@@ -76,6 +76,30 @@ async def test_a_session_runs_the_handler_after_the_sync(server: Served) -> None
     assert seen[0].env.uniqueid == "42.1" and seen[0].env.script == "112"
 
 
+async def test_the_last_command_closes_our_side_before_its_reply() -> None:
+    """Asterisk reads the end of the stream right after the route (so AGI() returns at once), and the
+    handler still gets the reply that follows."""
+    answered: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+
+    async def handler(session: AgiSession) -> None:
+        answered.set_result(await session.command('SET VARIABLE IVR_ROUTE "queue,q112"', last=True))
+
+    agi = AgiServer(handler, "127.0.0.1", 0)
+    await agi.start()
+    try:
+        fake = await FakeAsterisk.connect(agi.port)
+        nonce = (await fake.reader.readline()).decode().split('"')[1]
+        fake.writer.write(f"200 result=1 ({nonce})\n".encode())
+        assert await fake.reader.readline() == b'SET VARIABLE IVR_ROUTE "queue,q112"\n'
+        assert await asyncio.wait_for(fake.reader.read(), 2) == b""  # the end, before any reply
+        fake.writer.write(b"200 result=1\n")
+        await fake.writer.drain()
+        answer = await asyncio.wait_for(answered, 2)
+        assert (answer.code, answer.result) == (200, "1")
+    finally:
+        await agi.close()
+
+
 SMUGGLED = b"200 result=49\nagi_context: x\n"
 
 

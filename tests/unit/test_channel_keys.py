@@ -3,6 +3,8 @@ pressed between two of our commands are not lost, and the caller's order is kept
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +31,11 @@ class ScriptedAsterisk:
     results: list[str]
     during: list[Callable[[], None]] = field(default_factory=list)
     sent: list[str] = field(default_factory=list)
+    clock: Callable[[], float] = time.monotonic
+    sent_at: float = 0.0
 
     async def command(self, line: str, timeout: float = 30.0) -> Reply:
+        self.sent_at = self.clock()
         self.sent.append(line.split(" ")[0] + " " + line.split(" ")[1])
         if self.during:
             self.during.pop(0)()
@@ -83,6 +88,41 @@ async def test_keys_keep_the_order_the_caller_pressed_them(sounds: Path) -> None
     assert await channel.play("a", "id", "0123456789*#") == "2"
     assert await channel.wait_key(3.0) == "5"
     assert asterisk.sent == ["STREAM FILE"]
+
+
+async def test_a_key_long_after_its_command_began_is_taken_without_waiting_for_ami(sounds: Path) -> None:
+    """4 ended prompt a 1.5 s after it was sent and AMI has not reported it yet: no key can be missing
+    before it (AMI reports within its grace), so it answers at once; AMI's report of it, when it
+    comes, is not taken for a second key, and a key pressed after it still comes from the ledger."""
+    now = [100.0]
+    ledger = KeyLedger(lambda: True)
+    ledger.on_login()
+    asterisk = ScriptedAsterisk(["4"], during=[lambda: now.__setitem__(0, now[0] + 1.5)], clock=lambda: now[0])
+    channel = AgiChannel(asterisk, sounds, "id", ledger, UID, clock=lambda: now[0])
+    with capture_logs() as logs:
+        assert await channel.play("a", "id", "0123456789*#") == "4"
+    assert channel.delivered == 1 and not [entry for entry in logs if entry["event"] == "ami_key_late"]
+    ledger.on_dtmf_end(dtmf("4"))
+    ledger.on_dtmf_end(dtmf("2"))  # pressed while no command ran
+    assert await channel.wait_key(3.0) == "2"
+    assert asterisk.sent == ["STREAM FILE"]
+
+
+async def test_a_key_soon_after_its_command_began_waits_for_amis_order(sounds: Path) -> None:
+    """5 ended the prompt 0.2 s after it was sent: a key lost in the gap before it may still be on its
+    way through AMI, so the channel waits for AMI, and the 2 it reports first answers first."""
+    now = [100.0]
+    ledger = KeyLedger(lambda: True)
+    ledger.on_login()
+    asterisk = ScriptedAsterisk(["5"], during=[lambda: now.__setitem__(0, now[0] + 0.2)], clock=lambda: now[0])
+    channel = AgiChannel(asterisk, sounds, "id", ledger, UID, clock=lambda: now[0])
+    reported = asyncio.get_running_loop().call_later(
+        0.05, lambda: (ledger.on_dtmf_end(dtmf("2")), ledger.on_dtmf_end(dtmf("5")))
+    )
+    assert await channel.play("a", "id", "0123456789*#") == "2"
+    assert await channel.wait_key(3.0) == "5"
+    assert asterisk.sent == ["STREAM FILE"]
+    reported.cancel()
 
 
 async def test_silence_stays_silence(sounds: Path) -> None:

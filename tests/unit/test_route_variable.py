@@ -46,6 +46,7 @@ class ScriptedChannel:
     sent: list[str] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     hung_up: bool = False
+    sent_at: float = 0.0
     env: AgiEnvironment = field(init=False)
 
     def __post_init__(self) -> None:
@@ -58,7 +59,7 @@ class ScriptedChannel:
             }
         )
 
-    async def command(self, line: str, timeout: float = 30.0) -> Reply:
+    async def command(self, line: str, timeout: float = 30.0, last: bool = False) -> Reply:
         self.sent.append(line)
         if line.startswith(("STREAM FILE", "WAIT FOR DIGIT")):
             key = self.keys.pop(0) if self.keys else ""

@@ -39,6 +39,8 @@ class FakeAsterisk:
     hung_up: bool = False
     sent: list[str] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
+    last_command: str = ""  # the command sent as the session's last (the caller's side closed)
+    sent_at: float = 0.0
 
     def __post_init__(self) -> None:
         self.env = AgiEnvironment(
@@ -50,8 +52,11 @@ class FakeAsterisk:
             }
         )
 
-    async def command(self, line: str, timeout: float = 30.0) -> Reply:
+    async def command(self, line: str, timeout: float = 30.0, last: bool = False) -> Reply:
+        assert not self.last_command, f"{line!r} sent after the last command {self.last_command!r}"
         self.sent.append(line)
+        if last:
+            self.last_command = line
         if self.hang_up_at_command is not None and len(self.sent) >= self.hang_up_at_command:
             self.hung_up = True
             raise ChannelHungUp("511 Command Not Permitted on a dead channel")
@@ -125,6 +130,9 @@ async def test_fire_caller_is_routed_recorded_and_the_route_is_set_in_one_variab
     await given_service(shipped, store).handle(session)
     assert session.variables["IVR_TARGET"] == "q-damkar"
     assert session.set_order == [ROUTE_VARIABLE] and session.variables["IVR_ACTION"] == "queue"
+    # Sent as the session's last command: Asterisk leaves AGI() once it is set, not after our close.
+    assert session.last_command == session.sent[-1]
+    assert session.last_command.startswith(f"SET VARIABLE {ROUTE_VARIABLE} ")
     [record] = store.records
     assert (record.outcome, record.keys, record.category, record.queue, record.caller) == (
         "routed",
