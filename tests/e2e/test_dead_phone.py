@@ -380,7 +380,7 @@ async def _agency_phone_dies_after_a_transfer(
             print(
                 f"\n{transfer} transfer: budi's leg ended with cause {budi_left[1].get('Cause')}, the citizen's "
                 f"HANGUPCAUSE {cause_before} before asep's browser froze; asep's leg ended after "
-                f"{lost[0] - died if lost else float('nan'):.2f} s with cause {lost[1].get('Cause') if lost else None}; "
+                f"{lost[0] - died if lost else float('nan'):.2f} s, cause {lost[1].get('Cause') if lost else None}; "
                 f"after {decided_at - died:.2f} s: {said}; citizen's HANGUPCAUSE then {cause_after}; "
                 f"seats paused as lost: {[fields.get('Interface') for _at, fields in pauses.seen]}"
             )
