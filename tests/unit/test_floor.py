@@ -497,7 +497,8 @@ async def test_a_completed_warm_transfer_makes_the_citizen_the_agency_operators_
         (citizen, "SHARED(SIAGA_LEG_CAUSE)"): "",
         (citizen, "MEMBERINTERFACE"): DEWI.interface,
     }
-    assert [request["Action"] for request in kit.fake.actions if request["Action"] in ("Setvar", "Bridge")][-1] == "Bridge"
+    handing = [request["Action"] for request in kit.fake.actions if request["Action"] in ("Setvar", "Bridge")]
+    assert handing == ["Setvar"] * 4 + ["Bridge"]
     await until(lambda: dewi.call()["consult_leg"] == "", what="the call is DEWI's")  # type: ignore[index]
     assert (dewi.call()["uniqueid"], dewi.call()["consult_from"]) == (UNIQUEID, "Budi Santoso")  # type: ignore[index]
     kit.fake.set_device(BUDI.interface, "1")  # his legs are gone
