@@ -271,14 +271,9 @@ async def console(
 
 
 async def logged_in(browser: Browser, web_url: str, operator: str = OPERATOR) -> Page:
+    """``operator`` at the console in a new context of ``browser``, phone registered, available."""
     context = await browser.new_context(viewport={"width": 1366, "height": 768})
-    page = await context.new_page()
-    await page.goto(f"{web_url}/login")
-    await page.fill("#operator", operator)
-    await page.fill("#password", PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_url(f"{web_url}/")
-    await expect(page.locator("#phone-reg")).to_have_class("phone-reg reg-registered", timeout=15_000)
+    page = await console_login(context, web_url, operator, PASSWORD)
     badge = page.locator("#state-badge")
     await expect(badge).not_to_have_class("badge state-unknown", timeout=10_000)
     # An operator of an earlier test may still be in the queue: Asterisk keeps a login across sessions.
