@@ -393,6 +393,6 @@ async def _agency_phone_dies_after_a_transfer(
     assert lost is not None and lost[1].get("Cause") == CAUSE_RTP_TIMEOUT, lost
     assert decision.get("Status") == CAUSE_RTP_TIMEOUT, decision
     assert decision.get("From") == ASEP and decision.get("Paused") == "PAUSED", decision
-    assert [fields.get("Interface") for _at, fields in pauses.seen] == [ASEP]
+    assert {fields.get("Interface") for _at, fields in pauses.seen} == {ASEP}  # our service may pause it again
     assert answered.get("Interface") != ASEP, answered
     print(f"answered in {QUEUE} by {answered.get('Interface')} {answered_at - died:.2f} s after the freeze")
