@@ -26,7 +26,7 @@ from playwright.async_api import Page, expect
 
 from ivr.ami.client import AmiClient
 from ivr.ami.live import LiveQueues
-from ivr.ami.testcall import hang_up
+from ivr.ami.testcall import CallReport, hang_up
 from ivr.asterisk.phones import BROWSER_RTP_TIMEOUT
 from ivr.operators import PasswordFile
 from ivr.operators.states import PHONE_LOST_REASON
@@ -328,13 +328,7 @@ async def test_a_transferred_citizen_whose_agency_operator_s_browser_dies_is_req
     tag = f"--siaga-dead-agency-phone-test={secrets.token_hex(6)}"
     async with chromium_trusting(console_stack, args=[tag]) as asep_browser:
         asep = await logged_in(asep_browser, service.url, "asep")
-        # budi is back from an earlier call's wrap-up (a transfer's, ended by him), so the citizen rings him.
-        if await console.locator("#state-badge").get_attribute("class") != "badge state-available":
-            await console.click("#btn-available")
-        await expect(console.locator("#state-badge")).to_have_class("badge state-available", timeout=10_000)
-        call, _uniqueid = await ring(client, console)
-        await console.keyboard.press("a")
-        report = await asyncio.wait_for(call, 30)
+        report = await _budi_answers_a_citizen(client, console)
         try:
             await _agency_phone_dies_after_a_transfer(transfer, client, console, asep, tag, _citizen_channel(report))
         finally:
@@ -346,23 +340,7 @@ async def _agency_phone_dies_after_a_transfer(
 ) -> None:
     """budi transfers ``citizen`` to q-damkar, asep answers, asep's browser (launched with ``tag``) freezes."""
     with following(client, "") as events, member_pauses(client) as pauses:
-        if transfer == "blind":
-            await console.select_option("#transfer-target", "q-damkar")
-            await console.click("#btn-transfer")
-        else:
-            await _consult(console, "q-damkar")
-        await expect(asep.locator("#btn-answer")).to_be_enabled(timeout=20_000)
-        await asep.keyboard.press("a")
-        if transfer == "warm":
-            await expect(console.locator("#btn-consult-complete")).to_be_enabled(timeout=10_000)
-            await console.click("#btn-consult-complete")
-        await until(lambda: _bridged_to(client, citizen, ASEP), timeout=15)
-
-        # budi's legs are over: his BYE, a cause 16, ended a leg this citizen was bridged to.
-        async def budi_gone() -> tuple[float, dict[str, str]] | None:
-            return events.operator_hangup(BUDI.interface)
-
-        budi_left = await until(budi_gone, timeout=10)
+        budi_left = await _transferred_to_asep(transfer, client, console, asep, citizen, events)
         cause_before = await getvar(client, citizen, "HANGUPCAUSE")
         with frozen(browser_processes(tag)):
             died = time.monotonic()
@@ -396,3 +374,69 @@ async def _agency_phone_dies_after_a_transfer(
     assert {fields.get("Interface") for _at, fields in pauses.seen} == {ASEP}  # our service may pause it again
     assert answered.get("Interface") != ASEP, answered
     print(f"answered in {QUEUE} by {answered.get('Interface')} {answered_at - died:.2f} s after the freeze")
+
+
+async def _budi_answers_a_citizen(client: AmiClient, console: Page) -> CallReport:
+    """budi, back from an earlier call's wrap-up (a transfer's, ended by him), answers a citizen's call."""
+    if await console.locator("#state-badge").get_attribute("class") != "badge state-available":
+        await console.click("#btn-available")
+    await expect(console.locator("#state-badge")).to_have_class("badge state-available", timeout=10_000)
+    call, _uniqueid = await ring(client, console)
+    await console.keyboard.press("a")
+    return await asyncio.wait_for(call, 30)
+
+
+async def _transferred_to_asep(
+    transfer: str, client: AmiClient, console: Page, asep: Page, citizen: str, events: CallEvents
+) -> tuple[float, dict[str, str]]:
+    """budi hands ``citizen`` to q-damkar (blind: Alihkan; warm: consult, then Selesaikan) and asep
+    answers; returns the Hangup of budi's last leg: his BYE, a cause 16, ended a leg ``citizen`` was
+    bridged to."""
+    if transfer == "blind":
+        await console.select_option("#transfer-target", "q-damkar")
+        await console.click("#btn-transfer")
+    else:
+        await _consult(console, "q-damkar")
+    await expect(asep.locator("#btn-answer")).to_be_enabled(timeout=20_000)
+    await asep.keyboard.press("a")
+    if transfer == "warm":
+        await expect(console.locator("#btn-consult-complete")).to_be_enabled(timeout=10_000)
+        await console.click("#btn-consult-complete")
+    await until(lambda: _bridged_to(client, citizen, ASEP), timeout=15)
+
+    async def budi_gone() -> tuple[float, dict[str, str]] | None:
+        return events.operator_hangup(BUDI.interface)
+
+    return await until(budi_gone, timeout=10)
+
+
+async def test_an_agency_operator_who_hangs_up_after_a_blind_transfer_ends_the_call(
+    console: Page, ami: tuple[AmiClient, LiveQueues], console_stack: Stack, service: ServeProcess
+) -> None:
+    """asep answers a blind-transferred citizen and hangs up (his BYE, cause 16): the call ends at once,
+    no requeue, no seat paused."""
+    client, _live = ami
+    PasswordFile(console_stack.settings.passwords_file).set("asep", PASSWORD)
+    asep_browser = console.context.browser
+    assert asep_browser is not None
+    asep = await logged_in(asep_browser, service.url, "asep")
+    report = await _budi_answers_a_citizen(client, console)
+    citizen = _citizen_channel(report)
+    try:
+        with following(client, "") as events, member_pauses(client) as pauses:
+            await _transferred_to_asep("blind", client, console, asep, citizen, events)
+            hung_up = time.monotonic()
+            await asep.keyboard.press("h")
+
+            async def citizen_gone() -> tuple[float, dict[str, str]] | None:
+                return events.first("Hangup", Channel=citizen)
+
+            gone_at, _ = await until(citizen_gone, timeout=10)
+        ended = events.operator_hangup(ASEP)
+        assert ended is not None and ended[1].get("Cause") == CAUSE_BYE, ended
+        assert events.first("UserEvent", UserEvent="SiagaRoute", Action="requeue") is None
+        assert pauses.seen == []
+        print(f"\nasep hung up after a blind transfer: the citizen's call ended after {gone_at - hung_up:.2f} s")
+    finally:
+        await hang_up(client, report.channel)
+        await asep.context.close()
