@@ -150,6 +150,7 @@ def render_queues(sop: Sop) -> str:
             "announce-frequency = 0",
             "musicclass = default",
             "setinterfacevar = yes",
+            f"membergosub = {OPERATOR_LEG_CONTEXT}",
         ]
         if queue.name == central:
             # The central call-takers: a caller always joins and stays, whoever is logged in.
@@ -165,6 +166,12 @@ def render_queues(sop: Sop) -> str:
 # up): enough to cover a second lost phone, bounded so that a call an operator ended is not handed
 # round for ever (extensions.conf, [siaga-operator-left], says why a second is needed at all).
 MAX_REQUEUES = 2
+# The context that runs on every operator's leg once it answered a citizen, before they are bridged:
+# it hands the leg's own cause to the citizen when the leg ends (extensions.conf says why).
+OPERATOR_LEG_CONTEXT = "siaga-operator-leg"
+# How many times, 50 ms apart, [siaga-operator-left] looks for the ended leg's cause before it counts the
+# leg as lost: the leg's hangup handler runs in that leg's own thread, a moment after the citizen is freed.
+LEG_CAUSE_POLLS = 20
 # How long a transferred caller waits in the agency's queue before going back to the operator.
 TRANSFER_WAIT = 60
 # How long an operator's consultation call waits in the agency's queue (the citizen is on hold).
@@ -218,7 +225,7 @@ def render_transfers(sop: Sop) -> str:
         "; The transferring phone ends its own leg after Asterisk accepted the REFER: ring it once it is free.",
         " same => n,StartMusicOnHold()",
         " same => n,Wait(1.5)",
-        " same => n,Dial(${SIAGA_XFER_FROM},30,g)",
+        f" same => n,Dial(${{SIAGA_XFER_FROM}},30,gU({OPERATOR_LEG_CONTEXT}))",
         "; The operator's interface, as app_queue names its members, for the requeue's event.",
         ' same => n,ExecIf($["${DIALSTATUS}" = "ANSWER"]?Set(MEMBERINTERFACE=${SIAGA_XFER_FROM}))',
         ' same => n,GotoIf($["${DIALSTATUS}" = "ANSWER"]?siaga-operator-left,s,1)',
@@ -349,7 +356,9 @@ def render(
         "callback_dial": callback_dial(settings.callback_dial),
         "consult_variable": CONSULT_VARIABLE,
         "max_requeues": str(MAX_REQUEUES),
+        "leg_cause_polls": str(LEG_CAUSE_POLLS),
         "phone_lost_reason": PHONE_LOST_REASON,
+        "operator_leg_context": OPERATOR_LEG_CONTEXT,
         "answered_and_left": ANSWERED_AND_LEFT,
     }
     templates = sorted(template_dir.glob("*.conf"))

@@ -293,10 +293,15 @@ class Floor:
         try:
             if self.transfers is None:
                 raise AmiError("no AMI session for transfers")
+            # Before the Bridge, so that the transferring operator's legs, which end with it, are no
+            # longer the citizen's: when a leg of the citizen ends, the dialplan decides by that leg's
+            # own cause and pauses that leg's seat (extensions.conf, [siaga-operator-left]).
+            await self._hand_legs(call.channel, consultation.phone_channel, agency_operator.interface)
             reply = await self.transfers.action(fields)
         except AmiError as error:
             reply = {"Response": "Error", "Message": str(error)}
         if str(reply.get("Response", "")) != "Success":
+            await self._give_legs_back(call.channel, call.phone_channel, operator.interface)
             self._consultations_over.remove(leg)
             self._handed_over.remove((uniqueid, operator.id))
             log.error("warm_transfer_failed", uniqueid=uniqueid, operator=operator.id, message=reply.get("Message"))
@@ -310,6 +315,34 @@ class Floor:
         self._spawn(self._wrapup(operator, call))
         self._call_changed(operator.id)
         return agency_operator.id
+
+    async def _hand_legs(self, citizen: str, leg: str, interface: str) -> None:
+        """``citizen``'s leg is now ``leg`` (of the seat ``interface``): its end, not that of a leg
+        the citizen has left, decides whether the citizen is requeued (extensions.conf,
+        [siaga-operator-leg]). Raises AmiError."""
+        await self._setvar(leg, "SIAGA_CITIZEN", citizen)
+        await self._setvar(citizen, "SHARED(SIAGA_LEG)", leg)
+        await self._setvar(citizen, "SHARED(SIAGA_LEG_CAUSE)", "")
+        await self._setvar(citizen, "MEMBERINTERFACE", interface)
+
+    async def _give_legs_back(self, citizen: str, leg: str, interface: str) -> None:
+        """The Bridge failed: ``citizen``'s leg is the transferring operator's again, as far as Asterisk
+        still has it (a channel gone meanwhile is no error: the citizen's call may be over)."""
+        try:
+            await self._setvar(citizen, "SHARED(SIAGA_LEG)", leg)
+            await self._setvar(citizen, "SHARED(SIAGA_LEG_CAUSE)", "")
+            await self._setvar(citizen, "MEMBERINTERFACE", interface)
+        except AmiError as error:
+            log.warning("warm_transfer_legs_not_restored", citizen=citizen, message=str(error))
+
+    async def _setvar(self, channel: str, variable: str, value: str) -> None:
+        """Setvar on ``channel``; values are Asterisk's own channel and interface names. Raises AmiError."""
+        if self.transfers is None:
+            raise AmiError("no AMI session for transfers")
+        fields = {"Action": "Setvar", "Channel": channel, "Variable": variable, "Value": value}
+        reply = await self.transfers.action(fields)
+        if str(reply.get("Response", "")) != "Success":
+            raise AmiError(f"Setvar {variable} on {channel}: {reply.get('Message', '')}")
 
     def _answered_consultation(self, uniqueid: str) -> tuple[Operator, CallInHand] | None:
         """(the agency operator, their call in hand) for an answered consultation about ``uniqueid``:

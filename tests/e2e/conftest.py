@@ -27,6 +27,7 @@ from ivr.ami.client import AmiClient
 from ivr.ami.live import LiveQueues
 from ivr.asterisk.tls import tls_certificate
 from ivr.config.roster import Operator
+from ivr.operators import PasswordFile
 from tests.integration.conftest import (
     REPO,
     AgiSwitch,
@@ -44,6 +45,8 @@ VENDOR = REPO / "ivr" / "web" / "static" / "vendor"
 PHONE_PAGE = Path(__file__).with_name("phone.html")
 # One operator of the central 112 call-takers, with a desk phone too (rendered, not used by the browser).
 BUDI = Operator("budi", "Budi Santoso", "operator", "c112", ("q112",), desk_phone=True)
+# The console's operator (a call-taker in q112 in the shipped roster) and every console user's password.
+OPERATOR, PASSWORD = "budi", "kata-sandi-uji-112"
 
 
 @pytest.fixture(scope="session")
@@ -227,3 +230,54 @@ async def served(stack: Stack) -> AsyncIterator[ServeProcess]:
         yield running
     finally:
         await running.stop()
+
+
+@pytest.fixture(scope="module")
+def console_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The shipped configuration and roster; budi (a 112 call-taker in q112) has a password; callbacks
+    reach a simulated citizen who answers and echoes (`ivr serve` inherits the variable)."""
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("IVR_CALLBACK_DIAL", "Local/{number}@siaga-sim-callee")
+    stack = start_stack(given_root(tmp_path_factory.mktemp("console")))
+    PasswordFile(stack.settings.passwords_file).set(OPERATOR, PASSWORD)
+    try:
+        yield stack
+    finally:
+        stop_stack(stack)
+        monkeypatch.undo()
+
+
+@pytest.fixture(scope="module")
+async def service(console_stack: Stack) -> AsyncIterator[ServeProcess]:
+    async with served(console_stack) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def ami(console_stack: Stack) -> AsyncIterator[tuple[AmiClient, LiveQueues]]:
+    """The test AMI account; two simulated seats per queue, logged in as the demo does (penalty 5)."""
+    async with connected_ami(console_stack, seats=2) as connected:
+        yield connected
+
+
+@pytest.fixture(scope="module")
+async def console(
+    console_stack: Stack, service: ServeProcess, ami: tuple[AmiClient, LiveQueues]
+) -> AsyncIterator[Page]:
+    """budi logged in at the console, phone registered, available in q112."""
+    async with chromium_trusting(console_stack) as browser:
+        page = await logged_in(browser, service.url)
+        yield page
+
+
+async def logged_in(browser: Browser, web_url: str, operator: str = OPERATOR) -> Page:
+    """``operator`` at the console in a new context of ``browser``, phone registered, available."""
+    context = await browser.new_context(viewport={"width": 1366, "height": 768})
+    page = await console_login(context, web_url, operator, PASSWORD)
+    badge = page.locator("#state-badge")
+    await expect(badge).not_to_have_class("badge state-unknown", timeout=10_000)
+    # An operator of an earlier test may still be in the queue: Asterisk keeps a login across sessions.
+    if await badge.get_attribute("class") != "badge state-available":
+        await page.click("#btn-available")
+    await expect(badge).to_have_class("badge state-available", timeout=10_000)
+    return page

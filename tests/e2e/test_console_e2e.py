@@ -15,12 +15,12 @@ import asyncio
 import json
 import os
 import statistics
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
 from aiohttp import ClientSession
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Page, expect
 
 from ivr.ami.client import AmiClient, AmiError
 from ivr.ami.live import LiveQueues
@@ -32,14 +32,13 @@ from ivr.asterisk.render import runtime_dirs
 from ivr.operators import PasswordFile
 from ivr.store.incidents import IncidentStore
 from ivr.store.recordings import Recordings
-from tests.e2e.conftest import ServeProcess, chromium_trusting, served
-from tests.integration.conftest import Stack, connected_ami, given_root, start_stack, stop_stack
+from tests.e2e.conftest import PASSWORD, ServeProcess, logged_in
+from tests.integration.conftest import Stack
 from tests.integration.conftest import until_async as until
 
 pytestmark = pytest.mark.asterisk
 
 T = TypeVar("T")
-OPERATOR, PASSWORD = "budi", "kata-sandi-uji-112"
 QUEUE = "q112"
 # A wrong key on the first menu: straight to the central emergency call-takers (q112).
 KEYS = "7"
@@ -48,62 +47,6 @@ HOSTILE_NAME = "<img src=x onerror=alert(1)>\"'"
 POP_SAMPLES = 6
 ONE_SECOND = 50  # 20 ms audio frames
 HALF_SECOND_G711 = 4000  # bytes a phone receives in half a second of G.711 (8000 a second)
-
-
-@pytest.fixture(scope="module")
-def console_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The shipped configuration and roster; budi (a 112 call-taker in q112) has a password; callbacks
-    reach a simulated citizen who answers and echoes (`ivr serve` inherits the variable)."""
-    monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setenv("IVR_CALLBACK_DIAL", "Local/{number}@siaga-sim-callee")
-    stack = start_stack(given_root(tmp_path_factory.mktemp("console")))
-    PasswordFile(stack.settings.passwords_file).set(OPERATOR, PASSWORD)
-    try:
-        yield stack
-    finally:
-        stop_stack(stack)
-        monkeypatch.undo()
-
-
-@pytest.fixture(scope="module")
-async def service(console_stack: Stack) -> AsyncIterator[ServeProcess]:
-    async with served(console_stack) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-async def ami(console_stack: Stack) -> AsyncIterator[tuple[AmiClient, LiveQueues]]:
-    """The test AMI account; two simulated seats per queue, logged in as the demo does (penalty 5)."""
-    async with connected_ami(console_stack, seats=2) as connected:
-        yield connected
-
-
-@pytest.fixture(scope="module")
-async def console(
-    console_stack: Stack, service: ServeProcess, ami: tuple[AmiClient, LiveQueues]
-) -> AsyncIterator[Page]:
-    """budi logged in at the console, phone registered, available in q112."""
-    async with chromium_trusting(console_stack) as browser:
-        page = await _logged_in(browser, service.url)
-        yield page
-
-
-async def _logged_in(browser: Browser, web_url: str, operator: str = OPERATOR) -> Page:
-    context = await browser.new_context(viewport={"width": 1366, "height": 768})
-    page = await context.new_page()
-    await page.goto(f"{web_url}/login")
-    await page.fill("#operator", operator)
-    await page.fill("#password", PASSWORD)
-    await page.click("#login-submit")
-    await page.wait_for_url(f"{web_url}/")
-    await expect(page.locator("#phone-reg")).to_have_class("phone-reg reg-registered", timeout=15_000)
-    badge = page.locator("#state-badge")
-    await expect(badge).not_to_have_class("badge state-unknown", timeout=10_000)
-    # An operator of an earlier test may still be in the queue: Asterisk keeps a login across sessions.
-    if await badge.get_attribute("class") != "badge state-available":
-        await page.click("#btn-available")
-    await expect(badge).to_have_class("badge state-available", timeout=10_000)
-    return page
 
 
 async def queue_member(client: AmiClient, interface: str) -> dict[str, str] | None:
@@ -436,7 +379,7 @@ async def test_a_call_is_transferred_to_an_agency_whose_operator_sees_the_incide
     PasswordFile(console_stack.settings.passwords_file).set("asep", PASSWORD)
     browser = console.context.browser
     assert browser is not None
-    asep = await _logged_in(browser, service.url, "asep")
+    asep = await logged_in(browser, service.url, "asep")
     call, uniqueid = await ring(client, console)
     await console.keyboard.press("a")
     await asyncio.wait_for(call, 30)
@@ -541,7 +484,7 @@ async def _budi_talks_to_a_citizen_and_asep_is_ready(
     PasswordFile(console_stack.settings.passwords_file).set("asep", PASSWORD)
     browser = console.context.browser
     assert browser is not None
-    asep = await _logged_in(browser, service.url, "asep")
+    asep = await logged_in(browser, service.url, "asep")
     call, uniqueid = await ring(client, console)
     await console.keyboard.press("a")
     return asep, uniqueid, _citizen_channel(await asyncio.wait_for(call, 30))

@@ -22,14 +22,17 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page
+from playwright.async_api import Page, expect
 
 from ivr.ami.client import AmiClient
 from ivr.ami.live import LiveQueues
+from ivr.ami.testcall import CallReport, hang_up
 from ivr.asterisk.phones import BROWSER_RTP_TIMEOUT
+from ivr.operators import PasswordFile
 from ivr.operators.states import PHONE_LOST_REASON
 from ivr.store.asterisk_records import fold_queue_log
-from tests.e2e.conftest import BUDI, chromium_trusting
+from tests.e2e.conftest import BUDI, PASSWORD, ServeProcess, chromium_trusting, logged_in
+from tests.e2e.test_console_e2e import _bridged_to, _citizen_channel, _consult, ring
 from tests.e2e.test_webrtc_phone import QUEUE, answered_call, getvar
 from tests.integration.conftest import AgiSwitch, Stack
 from tests.integration.conftest import until_async as until
@@ -52,7 +55,8 @@ CAUSE_RTP_TIMEOUT = "44"
 
 
 class CallEvents:
-    """Every AMI event of one call (its Linkedid), with the monotonic time it arrived."""
+    """Every AMI event of one call (its Linkedid; every event at all if ``linkedid`` is empty: a
+    warm transfer joins legs of two calls), with the monotonic time it arrived."""
 
     def __init__(self, ami: AmiClient, linkedid: str) -> None:
         self.linkedid = linkedid
@@ -60,7 +64,7 @@ class CallEvents:
         self.stop: Callable[[], None] = ami.on("*", self._on_event)
 
     def _on_event(self, fields: dict[str, str]) -> None:
-        if fields.get("Linkedid") == self.linkedid:
+        if not self.linkedid or fields.get("Linkedid") == self.linkedid:
             self.seen.append((time.monotonic(), fields))
 
     def first(self, event: str, **match: str) -> tuple[float, dict[str, str]] | None:
@@ -69,10 +73,10 @@ class CallEvents:
                 return at, fields
         return None
 
-    def operator_hangup(self) -> tuple[float, dict[str, str]] | None:
-        """The Hangup of the browser's leg (PJSIP/op-…)."""
+    def operator_hangup(self, interface: str = "PJSIP/op") -> tuple[float, dict[str, str]] | None:
+        """The first Hangup of a browser's leg (PJSIP/op-…), or of the leg of ``interface``."""
         for at, fields in self.seen:
-            if fields.get("Event") == "Hangup" and fields.get("Channel", "").startswith("PJSIP/op-"):
+            if fields.get("Event") == "Hangup" and fields.get("Channel", "").startswith(interface + "-"):
                 return at, fields
         return None
 
@@ -301,3 +305,138 @@ async def test_a_muted_or_holding_operator_is_never_cut(
             print(f"\n{state} for {BROWSER_RTP_TIMEOUT + 2} s: Asterisk received {later - received} RTP packets")
             assert later - received > 25 * BROWSER_RTP_TIMEOUT, state
             assert await phone_page.evaluate(end) is not False, state
+
+
+ASEP = "PJSIP/op-asep"  # Damkar's operator (sop/operators.yaml), in q-damkar only
+
+
+@pytest.mark.parametrize("transfer", ["blind", "warm"])
+async def test_a_transferred_citizen_whose_agency_operator_s_browser_dies_is_requeued(
+    transfer: str,
+    console: Page,
+    ami: tuple[AmiClient, LiveQueues],
+    console_stack: Stack,
+    service: ServeProcess,
+) -> None:
+    """budi hands the citizen to Damkar (Alihkan: a blind transfer by REFER, or a consultation completed
+    by AMI Bridge); asep answers, then his browser freezes. The transferring operator's BYE ended a leg
+    of this call first (cause 16 on the citizen's channel), yet the citizen is requeued centrally, not
+    hung up: the decision reads asep's leg (cause 44), pauses asep's seat, not budi's, and a simulated
+    q112 seat answers."""
+    client, _live = ami
+    PasswordFile(console_stack.settings.passwords_file).set("asep", PASSWORD)
+    tag = f"--siaga-dead-agency-phone-test={secrets.token_hex(6)}"
+    async with chromium_trusting(console_stack, args=[tag]) as asep_browser:
+        asep = await logged_in(asep_browser, service.url, "asep")
+        report = await _budi_answers_a_citizen(client, console)
+        try:
+            await _agency_phone_dies_after_a_transfer(transfer, client, console, asep, tag, _citizen_channel(report))
+        finally:
+            await hang_up(client, report.channel)
+
+
+async def _agency_phone_dies_after_a_transfer(
+    transfer: str, client: AmiClient, console: Page, asep: Page, tag: str, citizen: str
+) -> None:
+    """budi transfers ``citizen`` to q-damkar, asep answers, asep's browser (launched with ``tag``) freezes."""
+    with following(client, "") as events, member_pauses(client) as pauses:
+        budi_left = await _transferred_to_asep(transfer, client, console, asep, citizen, events)
+        cause_before = await getvar(client, citizen, "HANGUPCAUSE")
+        with frozen(browser_processes(tag)):
+            died = time.monotonic()
+
+            async def decided() -> tuple[float, dict[str, str]] | None:
+                """The requeue, or the citizen's hang-up: whichever the dialplan chose."""
+                requeue = events.first("UserEvent", UserEvent="SiagaRoute", Action="requeue")
+                return requeue or events.first("Hangup", Channel=citizen)
+
+            decided_at, decision = await until(decided, timeout=HANDOVER_BOUND)
+            hung_up = events.first("Hangup", Channel=citizen)
+            cause_after = "(hung up)" if hung_up else await getvar(client, citizen, "HANGUPCAUSE")
+            lost = events.operator_hangup(ASEP)
+            said = {key: decision.get(key) for key in ("Event", "Action", "Status", "From", "Paused", "Cause")}
+            print(
+                f"\n{transfer} transfer: budi's leg ended with cause {budi_left[1].get('Cause')}, the citizen's "
+                f"HANGUPCAUSE {cause_before} before asep's browser froze; asep's leg ended after "
+                f"{lost[0] - died if lost else float('nan'):.2f} s, cause {lost[1].get('Cause') if lost else None}; "
+                f"after {decided_at - died:.2f} s: {said}; citizen's HANGUPCAUSE then {cause_after}; "
+                f"seats paused as lost: {[fields.get('Interface') for _at, fields in pauses.seen]}"
+            )
+            assert hung_up is None, f"the citizen was hung up: {hung_up[1]}"
+
+            async def answered_centrally() -> tuple[float, dict[str, str]] | None:
+                return events.first("AgentConnect", Channel=citizen, Queue=QUEUE)
+
+            answered_at, answered = await until(answered_centrally, timeout=NEXT_TRY_BOUND + 10)
+    assert lost is not None and lost[1].get("Cause") == CAUSE_RTP_TIMEOUT, lost
+    assert decision.get("Status") == CAUSE_RTP_TIMEOUT, decision
+    assert decision.get("From") == ASEP and decision.get("Paused") == "PAUSED", decision
+    assert {fields.get("Interface") for _at, fields in pauses.seen} == {ASEP}  # our service may pause it again
+    assert answered.get("Interface") != ASEP, answered
+    print(f"answered in {QUEUE} by {answered.get('Interface')} {answered_at - died:.2f} s after the freeze")
+
+
+async def _budi_answers_a_citizen(client: AmiClient, console: Page) -> CallReport:
+    """budi, back from an earlier call's wrap-up (a transfer's, ended by him), answers a citizen's call."""
+    if await console.locator("#state-badge").get_attribute("class") != "badge state-available":
+        await console.click("#btn-available")
+    await expect(console.locator("#state-badge")).to_have_class("badge state-available", timeout=10_000)
+    call, _uniqueid = await ring(client, console)
+    await console.keyboard.press("a")
+    return await asyncio.wait_for(call, 30)
+
+
+async def _transferred_to_asep(
+    transfer: str, client: AmiClient, console: Page, asep: Page, citizen: str, events: CallEvents
+) -> tuple[float, dict[str, str]]:
+    """budi hands ``citizen`` to q-damkar (blind: Alihkan; warm: consult, then Selesaikan) and asep
+    answers; returns the Hangup of budi's last leg: his BYE, a cause 16, ended a leg ``citizen`` was
+    bridged to."""
+    if transfer == "blind":
+        await console.select_option("#transfer-target", "q-damkar")
+        await console.click("#btn-transfer")
+    else:
+        await _consult(console, "q-damkar")
+    await expect(asep.locator("#btn-answer")).to_be_enabled(timeout=20_000)
+    await asep.keyboard.press("a")
+    if transfer == "warm":
+        await expect(console.locator("#btn-consult-complete")).to_be_enabled(timeout=10_000)
+        await console.click("#btn-consult-complete")
+    await until(lambda: _bridged_to(client, citizen, ASEP), timeout=15)
+
+    async def budi_gone() -> tuple[float, dict[str, str]] | None:
+        return events.operator_hangup(BUDI.interface)
+
+    return await until(budi_gone, timeout=10)
+
+
+async def test_an_agency_operator_who_hangs_up_after_a_blind_transfer_ends_the_call(
+    console: Page, ami: tuple[AmiClient, LiveQueues], console_stack: Stack, service: ServeProcess
+) -> None:
+    """asep answers a blind-transferred citizen and hangs up (his BYE, cause 16): the call ends at once,
+    no requeue, no seat paused."""
+    client, _live = ami
+    PasswordFile(console_stack.settings.passwords_file).set("asep", PASSWORD)
+    asep_browser = console.context.browser
+    assert asep_browser is not None
+    asep = await logged_in(asep_browser, service.url, "asep")
+    report = await _budi_answers_a_citizen(client, console)
+    citizen = _citizen_channel(report)
+    try:
+        with following(client, "") as events, member_pauses(client) as pauses:
+            await _transferred_to_asep("blind", client, console, asep, citizen, events)
+            hung_up = time.monotonic()
+            await asep.keyboard.press("h")
+
+            async def citizen_gone() -> tuple[float, dict[str, str]] | None:
+                return events.first("Hangup", Channel=citizen)
+
+            gone_at, _ = await until(citizen_gone, timeout=10)
+        ended = events.operator_hangup(ASEP)
+        assert ended is not None and ended[1].get("Cause") == CAUSE_BYE, ended
+        assert events.first("UserEvent", UserEvent="SiagaRoute", Action="requeue") is None
+        assert pauses.seen == []
+        print(f"\nasep hung up after a blind transfer: the citizen's call ended after {gone_at - hung_up:.2f} s")
+    finally:
+        await hang_up(client, report.channel)
+        await asep.context.close()

@@ -128,6 +128,8 @@ class FakeAppQueue:
         self.devices: dict[str, str] = {}
         self.events_first = events_first
         self.actions: list[dict[str, str]] = []
+        # Channel variables set over AMI (Setvar): (channel, variable) -> value.
+        self.variables: dict[tuple[str, str], str] = {}
         self.events: list[dict[str, str]] = []
         self.listener_errors: list[Exception] = []
         self._listeners: list[tuple[str, EventCallback]] = []
@@ -186,6 +188,8 @@ class FakeAppQueue:
             reply = self._originate(request)
         elif name == "Bridge":
             reply = self._bridge(request)
+        elif name == "Setvar":
+            reply = self._setvar(request)
         else:
             reply = _error(f"Invalid/unknown command: {name}. Use Action: ListCommands to show available commands.")
         self._deliver(events, later=not self.events_first)
@@ -554,22 +558,37 @@ class FakeAppQueue:
         replies.append({"Event": "QueueStatusComplete", "EventList": "Complete", "ListItems": str(len(replies) - 1)})
         return replies
 
-    def _bridge(self, request: dict[str, str]) -> dict[str, str]:
-        """features.c's action_bridge: both channels must exist (a caller talking to an operator, or an
-        operator's leg of a call); the bridging itself is not modelled (the test drives what follows)."""
-        first, second = request.get("Channel1", ""), request.get("Channel2", "")
-        if not first or not second:
-            return _error("Missing channel parameter in request")
+    def _channels_up(self) -> set[str]:
+        """Every channel the fake has up: a caller talking to an operator, an operator's leg of a call."""
         up = {self._caller_channel(caller)["Channel"] for caller in self._talking.values()}
         for (uniqueid, interface), seq in self._legs.items():
             queue = self._talking.get(uniqueid)
             member = self.queues[queue.queue].members.get(interface) if queue else None
             if member is not None:
                 up.add(f"{member.state_interface}-{seq:08x}")
+        return up
+
+    def _bridge(self, request: dict[str, str]) -> dict[str, str]:
+        """features.c's action_bridge: both channels must exist; the bridging itself is not modelled
+        (the test drives what follows)."""
+        first, second = request.get("Channel1", ""), request.get("Channel2", "")
+        if not first or not second:
+            return _error("Missing channel parameter in request")
+        up = self._channels_up()
         for label, channel in (("Channel1", first), ("Channel2", second)):
             if channel not in up:
                 return _error(f"{label} does not exist: {channel}")
         return _success("Channels have been bridged")
+
+    def _setvar(self, request: dict[str, str]) -> dict[str, str]:
+        """manager.c's action_setvar on a channel: it must exist; the value is kept in ``variables``."""
+        channel, variable = request.get("Channel", ""), request.get("Variable", "")
+        if not variable:
+            return _error("No variable specified")
+        if channel not in self._channels_up():
+            return _error("Channel not found")
+        self.variables[(channel, variable)] = request.get("Value", "")
+        return _success("Variable Set")
 
     def _originate(self, request: dict[str, str]) -> dict[str, str]:
         if "originate" not in self.write:

@@ -482,7 +482,8 @@ async def test_a_completed_warm_transfer_makes_the_citizen_the_agency_operators_
     DEWI's (she may give its outcome) and BUDI's part is over: his wrap-up starts at once. The end of
     the consultation's queue call starts none for DEWI, who is still talking; her phone going idle
     does. app_queue's word on BUDI's part, which comes only when the citizen's call ends, changes
-    nothing for him any more."""
+    nothing for him any more. Before the Bridge, DEWI's leg is made the citizen's for the dialplan
+    (the one whose own end decides a requeue, and whose seat a lost phone pauses), not BUDI's."""
     budi, dewi = await given_budi_consulting_dewi(kit)
     citizen = budi.call()["channel"]  # type: ignore[index]
     dewi_leg = dewi.call()["phone_channel"]  # type: ignore[index]
@@ -492,6 +493,14 @@ async def test_a_completed_warm_transfer_makes_the_citizen_the_agency_operators_
 
     assert await kit.floor.complete_transfer(BUDI, UNIQUEID) == "dewi"
     assert kit.fake.sent("Bridge") == [{"Action": "Bridge", "Channel1": citizen, "Channel2": dewi_leg, "Tone": "no"}]
+    assert kit.fake.variables == {
+        (dewi_leg, "SIAGA_CITIZEN"): citizen,
+        (citizen, "SHARED(SIAGA_LEG)"): dewi_leg,
+        (citizen, "SHARED(SIAGA_LEG_CAUSE)"): "",
+        (citizen, "MEMBERINTERFACE"): DEWI.interface,
+    }
+    handing = [request["Action"] for request in kit.fake.actions if request["Action"] in ("Setvar", "Bridge")]
+    assert handing == ["Setvar"] * 4 + ["Bridge"]
     await until(lambda: dewi.call()["consult_leg"] == "", what="the call is DEWI's")  # type: ignore[index]
     assert (dewi.call()["uniqueid"], dewi.call()["consult_from"]) == (UNIQUEID, "Budi Santoso")  # type: ignore[index]
     kit.fake.set_device(BUDI.interface, "1")  # his legs are gone
@@ -517,12 +526,16 @@ async def test_a_completed_warm_transfer_makes_the_citizen_the_agency_operators_
 
 async def test_a_transfer_asterisk_refuses_leaves_both_calls_as_they_were(kit: FloorKit) -> None:
     """The citizen hung up a moment before (Bridge: no such channel): TransferFailed, DEWI's screen
-    still a consultation; when BUDI cancels it, she has no wrap-up and nothing on screen."""
-    _budi, dewi = await given_budi_consulting_dewi(kit)
+    still a consultation, and for the dialplan the citizen's leg is BUDI's again; when BUDI cancels it,
+    she has no wrap-up and nothing on screen."""
+    budi, dewi = await given_budi_consulting_dewi(kit)
     kit.fake.refuse_next("Bridge", "Channel1 does not exist: PJSIP/trunk112-00000042")
     with pytest.raises(TransferFailed):
         await kit.floor.complete_transfer(BUDI, UNIQUEID)
     await settled()
+    citizen = budi.call()["channel"]  # type: ignore[index]
+    assert kit.fake.variables[(citizen, "SHARED(SIAGA_LEG)")] == budi.call()["phone_channel"]  # type: ignore[index]
+    assert kit.fake.variables[(citizen, "MEMBERINTERFACE")] == BUDI.interface
     assert dewi.call()["consult_leg"] == CONSULT_LEG  # type: ignore[index]
 
     kit.fake.complete(CONSULT_LEG, DEWI.interface, reason="caller")  # Batal
