@@ -288,13 +288,18 @@ async def hang_up_sims(ami: AmiClient, entry_ids: list[str]) -> None:
 async def test_service_account_may_not_change_globals_or_touch_calls(stack: Stack, action: dict[str, str]) -> None:
     """The service's AMI account is refused anything beyond queue members: globals, calls, CLI, config."""
     keys = load_secrets(stack.settings, create=False)
-    session, login = await RawAmi.login(stack.settings.ami_port, keys.ami_user, keys.ami_secret)
+    reply = await _as_account(stack, keys.ami_user, keys.ami_secret, action)
+    assert (reply["Response"], reply.get("Message")) == ("Error", "Permission denied"), reply
+
+
+async def _as_account(stack: Stack, user: str, secret: str, action: dict[str, str]) -> dict[str, str]:
+    """Asterisk's reply to ``action`` sent by the AMI account ``user``."""
+    session, login = await RawAmi.login(stack.settings.ami_port, user, secret)
     try:
         assert login["Response"] == "Success", login
-        reply = await session.action(action)
+        return await session.action(action)
     finally:
         await session.close()
-    assert (reply["Response"], reply.get("Message")) == ("Error", "Permission denied"), reply
 
 
 @pytest.mark.parametrize(
@@ -308,13 +313,8 @@ async def test_service_account_may_originate_nothing_that_reaches_a_shell(
     """The service may Originate (a supervisor's ChanSpy call) but, without `system`, Asterisk refuses any
     application or data that could reach a shell."""
     keys = load_secrets(stack.settings, create=False)
-    session, login = await RawAmi.login(stack.settings.ami_port, keys.ami_user, keys.ami_secret)
     action = {"Action": "Originate", "Channel": "Local/112@siaga-112", "Application": application, "Data": data}
-    try:
-        assert login["Response"] == "Success", login
-        reply = await session.action(action)
-    finally:
-        await session.close()
+    reply = await _as_account(stack, keys.ami_user, keys.ami_secret, action)
     # Asterisk 22.10.1's words (measured); older releases said "... requires the additional System privilege".
     assert (reply["Response"], reply.get("Message")) == ("Error", "Originate Access Forbidden: app or data blacklisted")
 
@@ -332,12 +332,7 @@ async def test_service_account_may_originate_nothing_that_reaches_a_shell(
 async def test_transfer_account_has_nothing_but_call(stack: Stack, action: dict[str, str]) -> None:
     """The service's second account (a warm transfer's Bridge needs `call`) is refused everything else."""
     keys = load_secrets(stack.settings, create=False)
-    session, login = await RawAmi.login(stack.settings.ami_port, keys.transfer_ami_user, keys.transfer_ami_secret)
-    try:
-        assert login["Response"] == "Success", login
-        reply = await session.action(action)
-    finally:
-        await session.close()
+    reply = await _as_account(stack, keys.transfer_ami_user, keys.transfer_ami_secret, action)
     assert (reply["Response"], reply.get("Message")) == ("Error", "Permission denied"), reply
 
 
