@@ -376,13 +376,7 @@ async def test_a_call_is_transferred_to_an_agency_whose_operator_sees_the_incide
     """budi opens an incident and transfers the caller to Damkar's queue: asep's console pops it with the
     incident, he answers. A transfer to a queue nobody staffs brings the caller back to budi's phone."""
     client, _live = ami
-    PasswordFile(console_stack.settings.passwords_file).set("asep", PASSWORD)
-    browser = console.context.browser
-    assert browser is not None
-    asep = await logged_in(browser, service.url, "asep")
-    call, uniqueid = await ring(client, console)
-    await console.keyboard.press("a")
-    await asyncio.wait_for(call, 30)
+    asep, uniqueid, _citizen = await _budi_talks_to_a_citizen_and_asep_is_ready(client, console, console_stack, service)
     await console.fill("#incident-what", "Kebakaran rumah, dua orang terjebak")
     await console.click("#incident-open")
     await expect(console.locator("li.incident").first).to_contain_text("1 panggilan")
