@@ -32,6 +32,8 @@ class Member:
     status: str = "0"
     paused_reason: str = ""
     in_call: bool = False
+    # Callers this member is talking to, from app_queue's AgentConnect until AgentComplete/AgentDump.
+    connected_to: set[str] = field(default_factory=set)
 
     @property
     def ready(self) -> bool:
@@ -41,7 +43,15 @@ class Member:
     def on_call(self) -> bool:
         """On a call, of this queue or any other: the phone's device state (in use, busy, on hold) is what
         Asterisk 22 announces when a queue call connects (measured with Local members: no event carries
-        InCall then); app_queue's InCall, from QueueStatus or a later event, covers an untracked device."""
+        InCall then); app_queue's InCall, from QueueStatus or a later event, covers an untracked device.
+
+        Except for a Local channel member (the simulated operators): its device state says "in use" from
+        the moment app_queue rings it, and says "not in use" again only after the ring has ended, when
+        the next caller may already be routed: ringall would make a whole queue look busy for one caller
+        (the standby test's burst sent a kejahatan caller to q112 so). For it, app_queue's own events
+        say when it is on a call of this queue."""
+        if self.interface.startswith("Local/"):
+            return self.in_call or bool(self.connected_to)
         return self.in_call or self.status in DEVICE_ON_CALL
 
 
@@ -79,6 +89,9 @@ class LiveQueues:
             "QueueCallerJoin",
             "QueueCallerLeave",
             "QueueCallerAbandon",
+            "AgentConnect",
+            "AgentComplete",
+            "AgentDump",
         ):
             client.on(event, self._on_event)
         client.on_ready(self._schedule_resync)
@@ -108,6 +121,14 @@ class LiveQueues:
                 view.callers.pop(uniqueid, None)
             return
         interface = fields.get("Interface", "")
+        if name.startswith("Agent"):
+            if (talking := view.members.get(interface)) is not None:
+                caller = fields.get("Uniqueid", "")
+                if name == "AgentConnect":
+                    talking.connected_to.add(caller)
+                else:
+                    talking.connected_to.discard(caller)
+            return
         if name == "QueueMemberRemoved":
             view.members.pop(interface, None)
             return

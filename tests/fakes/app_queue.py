@@ -216,7 +216,10 @@ class FakeAppQueue:
 
     # Driving a call
     def set_device(self, state_interface: str, status: str) -> None:
-        """The phone's device state changed (registered, unregistered, ringing, in use)."""
+        """The phone's device state changed (registered, unregistered, ringing, in use). app_queue's
+        update_status announces a member only when its status changes (no InCall news otherwise)."""
+        if self.devices.get(state_interface) == status:
+            return
         self.devices[state_interface] = status
         for queue in sorted(self.queues.values(), key=lambda q: q.name):
             for member in queue.members.values():
@@ -238,8 +241,9 @@ class FakeAppQueue:
             {**self._caller_channel(caller), "Queue": queue, "Position": str(position), "Count": str(position)},
         )
 
-    def ring(self, uniqueid: str, interface: str) -> None:
-        """app_queue rings ``interface`` for the caller (AgentCalled, then the phone rings)."""
+    def ring(self, uniqueid: str, interface: str, device_while_ringing: str = RINGING) -> None:
+        """app_queue rings ``interface`` for the caller (AgentCalled, then the phone rings). A PJSIP
+        phone's device state says ringing; a Local channel member's says in use (``INUSE``)."""
         caller = self._caller(uniqueid)
         member = self.queues[caller.queue].members.get(interface)
         assert member is not None, f"app_queue cannot ring {interface}: not a member of {caller.queue}"
@@ -258,7 +262,7 @@ class FakeAppQueue:
                 "Interface": interface,
             },
         )
-        self.set_device(member.state_interface, RINGING)
+        self.set_device(member.state_interface, device_while_ringing)
 
     def connect(self, uniqueid: str, interface: str) -> None:
         """The operator answers: the caller leaves the queue and is bridged to them."""

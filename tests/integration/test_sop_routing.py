@@ -17,11 +17,13 @@ from ivr.ami.operators import login_sim_operators, logout_sim_operators, sim_int
 from ivr.ami.testcall import hang_up
 from ivr.app import apply_config
 from ivr.config import Config
+from ivr.routing.decide import QueueState
 from ivr.store.calls import IvrRecord
 from tests.integration.conftest import SEATS, AgiSwitch, Caller, Stack, until
 
 DAMKAR, CENTRAL, BPBD = "q-damkar", "q112", "q-bpbd"
 NEVER_ANSWERS = "Local/desk@siaga-sim-bridge/n"
+DEVICE_NOT_IN_USE, DEVICE_IN_USE = "1", "2"  # AST_DEVICE_* as QueueMemberStatus says them
 
 
 async def pause(ami: AmiClient, queue: str, paused: bool, seats: range = range(1, SEATS + 1)) -> None:
@@ -162,6 +164,55 @@ async def test_a_busy_agency_is_passed_over_at_once(
     row = stack.store.get(f"{second.channel}-in")
     assert row is not None and row["queue"] == DAMKAR
     assert "q-bpbd: busy, its one ready operator on a call: next step at once" in row["reason"]
+
+
+SLOW_SEATS = [f"Local/slow-{BPBD}-{seat}@siaga-sim-operator/n" for seat in (1, 2)]  # ring a second first
+
+
+@pytest.fixture
+async def bpbd_slow_seats(ami_live: tuple[AmiClient, LiveQueues]) -> AsyncIterator[None]:
+    """q-bpbd staffed by two simulated seats that ring for a second before answering, for this test."""
+    ami, live = ami_live
+    await logout_sim_operators(ami, BPBD, SEATS)
+    for interface in SLOW_SEATS:
+        await ami.action({"Action": "QueueAdd", "Queue": BPBD, "Interface": interface, "Paused": "false"})
+    await until(lambda: sorted(live.queues[BPBD].members) == SLOW_SEATS)
+    yield
+    for interface in SLOW_SEATS:
+        await ami.action({"Action": "QueueRemove", "Queue": BPBD, "Interface": interface})
+    await login_sim_operators(ami, [BPBD], SEATS)
+    await until(lambda: ready(live, BPBD)() == SEATS)
+
+
+async def test_seats_being_rung_do_not_make_the_queue_busy(
+    call: Caller, bpbd_slow_seats: None, ami_live: tuple[AmiClient, LiveQueues]
+) -> None:
+    """ringall rings both of q-bpbd's seats for one caller. A Local channel's device state says "in use"
+    while it only rings; the picture routing reads counts only the seat that answered as on a call, so
+    the queue never looks busy with a seat free (in the standby test's 50-caller burst it did, and a
+    kejahatan caller went to q112)."""
+    ami, live = ami_live
+    seen: list[tuple[QueueState, list[str]]] = []
+
+    def record() -> None:
+        snapshot = live.snapshot()
+        if snapshot and BPBD in snapshot:
+            seen.append((snapshot[BPBD], [member.status for member in live.queues[BPBD].members.values()]))
+
+    live.listeners.append(record)
+    try:
+        first = await call("14", gap=1.0, hangup=False)
+        try:
+            assert (first.queue, first.answered) == (BPBD, True)
+            # The seat that did not answer goes back to idle; the one that did stays in use.
+            await until(lambda: sorted(seen[-1][1]) == [DEVICE_NOT_IN_USE, DEVICE_IN_USE], timeout=10)
+        finally:
+            await hang_up(ami, first.channel)
+    finally:
+        live.listeners.remove(record)
+    assert [DEVICE_IN_USE] * 2 in [statuses for _state, statuses in seen], f"the case guarded did not happen: {seen}"
+    assert max(state.on_call for state, _statuses in seen) == 1
+    assert not any(state.busy for state, _statuses in seen), seen
 
 
 async def test_an_emergency_is_answered_before_an_earlier_non_emergency(call: Caller, ami: AmiClient) -> None:

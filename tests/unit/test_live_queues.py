@@ -67,6 +67,32 @@ async def test_an_operator_ringing_for_a_waiting_caller_is_taken() -> None:
     assert (ringing.on_call, ringing.waiting, ringing.busy) == (0, 1, True)
 
 
+LOCAL_ONE, LOCAL_TWO = "Local/op-q-bpbd-1@siaga-sim-operator/n", "Local/op-q-bpbd-2@siaga-sim-operator/n"
+
+
+async def test_local_members_are_on_a_call_from_answer_to_complete_whatever_their_device_says() -> None:
+    """A Local channel member says "in use" while ringall only rings it, and its "not in use" after a
+    ring another member answered comes late (Asterisk 22): neither makes BPBD busy for the next bencana
+    caller. app_queue's AgentConnect..AgentComplete is what counts."""
+    fake, live = await given_live()
+    await log_in(fake, BPBD, LOCAL_ONE)
+    await log_in(fake, BPBD, LOCAL_TWO)
+    fake.join("1733.1", BPBD, "081234567890")
+    fake.ring("1733.1", LOCAL_ONE, device_while_ringing=INUSE)
+    fake.ring("1733.1", LOCAL_TWO, device_while_ringing=INUSE)
+    ringing = await until(lambda: state(live, BPBD).waiting == 1 and state(live, BPBD), what="the ringing seen")
+    assert (ringing.on_call, ringing.busy) == (0, False)
+    assert decide("bencana", shipped_config().sop, TUESDAY_NOON, live.snapshot()).target == BPBD
+    fake.connect("1733.1", LOCAL_ONE)
+    fake.set_device(LOCAL_TWO, INUSE)  # its ring ended, its device state not yet back to idle
+    answered = await until(lambda: state(live, BPBD).waiting == 0 and state(live, BPBD), what="the answer seen")
+    assert (answered.on_call, answered.busy) == (1, False)
+    assert decide("bencana", shipped_config().sop, TUESDAY_NOON, live.snapshot()).target == BPBD
+    fake.complete("1733.1", LOCAL_ONE)
+    fake.set_device(LOCAL_ONE, INUSE)  # the same lag after the call
+    assert state(live, BPBD) == QueueState(BPBD, members=2, ready=2, waiting=0, on_call=0)
+
+
 async def test_a_call_of_another_queue_counts_by_the_phones_device_state() -> None:
     """An operator in two queues answers a central call: app_queue's InCall is set in q112 only, the phone's
     device state (in use) says the same in q-bpbd."""
