@@ -118,6 +118,7 @@ class CallOutcome:
             outcome=self.outcome,
             ivr_seconds=self.ivr_seconds,
             reason=decision.reason if decision else "",
+            reason_id=decision.reason_id if decision else "",
             nodes=list(self.result.nodes),
             flags=list(self.result.flags),
             keys_asterisk=self.keys_asterisk,
@@ -304,4 +305,10 @@ async def _decide_or_central(
         )
     except Exception as error:  # TimeoutError included: the caller must not wait on our bug
         log.error("routing_failed_central_fallback", error=repr(error), category=category)
-        return fallback_decision(config.sop, category, f"routing failed ({type(error).__name__}): central fallback")
+        failure = type(error).__name__
+        return fallback_decision(
+            config.sop,
+            category,
+            f"routing failed ({failure}): central fallback",
+            f"perutean gagal ({failure}): langsung ke petugas pusat",
+        )

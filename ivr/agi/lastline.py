@@ -104,7 +104,10 @@ def route_call(agi: ClassicAgi, root: Path, flow_name: str, now: datetime) -> tu
         decision = decide(result.category, config.sop, now)
     except Exception as error:  # a routing bug must cost the caller the category, not the route
         log.error("routing_failed_central_fallback", error=repr(error), category=result.category)
-        decision = fallback_decision(config.sop, result.category, f"routing failed ({type(error).__name__})")
+        failure = type(error).__name__
+        decision = fallback_decision(
+            config.sop, result.category, f"routing failed ({failure})", f"perutean gagal ({failure})"
+        )
     agi.execute(commands.set_variable(ROUTE_VARIABLE, route_value(decision, result.flags)))
     if channel.failed_prompts:
         log.warning("prompts_failed", prompts=channel.failed_prompts)

@@ -64,9 +64,11 @@ class CallInHand:
     category_label: str
     emergency: bool
     queue: str
-    route_reason: str
+    route_reason: str  # English, as in the records
     waited_seconds: float
     rang_at: float
+    # The same in Indonesian, what the console shows in Bahasa Indonesia (English for older calls).
+    route_reason_id: str = ""
     history: list[dict[str, Any]] = field(default_factory=list)
     standing: dict[str, Any] | None = None
     checklist: list[str] = field(default_factory=list)
@@ -124,7 +126,9 @@ def build_pop(
         category_label=label,
         emergency=emergency,
         queue=ringing.queue,
-        route_reason=str(record.get("reason", "")) or "tanpa menu: antrean pusat (layanan IVR tidak menjawab)",
+        route_reason=str(record.get("reason", "")) or "no menu: central queue (the IVR service did not answer)",
+        route_reason_id=str(record.get("reason_id") or record.get("reason") or "")
+        or "tanpa menu: antrean pusat (layanan IVR tidak menjawab)",
         waited_seconds=round(ringing.waited_seconds, 1),
         rang_at=ringing.rang_at,
         history=recent,

@@ -64,27 +64,59 @@ class Decision:
     priority: int
     category: str
     timeout: int  # seconds in this step before the next one (0: no limit)
-    reason: str
+    reason: str  # in English: the records, the logs, the admins
     warn: bool = False  # play the prank warning before queueing
     tried: tuple[str, ...] = field(default_factory=tuple)
+    reason_id: str = ""  # the same in Indonesian: the call-taker's screen
 
 
-def _busy(state: QueueState) -> str:
+@dataclass(frozen=True)
+class Said:
+    """One part of a routing explanation, in both languages it is read in."""
+
+    en: str
+    id: str
+
+
+def _joined(parts: list[Said], sep: str = "; ") -> tuple[str, str]:
+    return sep.join(part.en for part in parts), sep.join(part.id for part in parts)
+
+
+def _busy(queue: str, state: QueueState) -> Said:
     """Why a queue counts as busy, in the words the console shows."""
     if state.free == 0 and state.ready == 1:
-        on_call = "its one ready operator on a call"
+        on_call = Said("its one ready operator on a call", "satu-satunya petugas siapnya sedang menerima panggilan")
     elif state.free == 0:
-        on_call = f"all {state.ready} ready operators on a call"
+        on_call = Said(
+            f"all {state.ready} ready operators on a call",
+            f"semua {state.ready} petugas siap sedang menerima panggilan",
+        )
     else:
-        on_call = f"{state.on_call} of {state.ready} ready operators on a call"
-    return f"{on_call}, {state.waiting} already waiting" if state.waiting else on_call
+        on_call = Said(
+            f"{state.on_call} of {state.ready} ready operators on a call",
+            f"{state.on_call} dari {state.ready} petugas siap sedang menerima panggilan",
+        )
+    if state.waiting:
+        on_call = Said(
+            f"{on_call.en}, {state.waiting} already waiting", f"{on_call.id}, {state.waiting} penelepon sudah menunggu"
+        )
+    return Said(f"{queue}: busy, {on_call.en}", f"{queue}: sibuk, {on_call.id}")
 
 
-def _prefix(category: str, sop: Sop) -> str:
+def _prefix(category: str, sop: Sop) -> Said:
     chosen = sop.categories.get(category)
     if chosen is None:
-        return "no category chosen" if not category else f"category '{category}' not in the SOP"
-    return f"{chosen.name} ({chosen.label})"
+        if not category:
+            return Said("no category chosen", "tanpa kategori")
+        return Said(f"category '{category}' not in the SOP", f"kategori '{category}' tidak ada di SOP")
+    return Said(f"{chosen.name} ({chosen.label})", f"{chosen.name} ({chosen.label})")
+
+
+def _central(central: str) -> Said:
+    return Said(
+        f"queue {central}: the central call-takers, 24/7, no time limit",
+        f"antrean {central}: petugas pusat, 24 jam, tanpa batas waktu",
+    )
 
 
 def fallback_priority(sop: Sop) -> int:
@@ -92,22 +124,16 @@ def fallback_priority(sop: Sop) -> int:
     return max((c.priority for c in sop.categories.values() if c.emergency), default=10)
 
 
-def fallback_decision(sop: Sop, category: str, reason: str) -> Decision:
+def fallback_decision(sop: Sop, category: str, reason: str, reason_id: str = "") -> Decision:
     """The central call-takers at the emergency priority, for when routing itself failed or overran.
+    ``reason``: what failed, in English; ``reason_id``: in Indonesian, when it differs.
 
     Needs nothing of the SOP but its central queue, so it holds when ``decide`` raised on the same SOP.
     """
     central = sop.central_queue.name
     name = category if category in sop.categories else ""
-    return Decision(
-        "queue",
-        central,
-        fallback_priority(sop),
-        name,
-        0,
-        f"{reason}; queue {central}: the central call-takers, 24/7, no time limit",
-        tried=(central,),
-    )
+    english, indonesian = _joined([Said(reason, reason_id or reason), _central(central)])
+    return Decision("queue", central, fallback_priority(sop), name, 0, english, tried=(central,), reason_id=indonesian)
 
 
 def decide(
@@ -123,7 +149,7 @@ def decide(
     """
     central = sop.central_queue.name
     chosen = sop.categories.get(category)
-    reasons = [_prefix(category, sop)]
+    reasons: list[Said] = [_prefix(category, sop)]
     priority = chosen.priority if chosen else fallback_priority(sop)
     warn = False
     if standing is not None and standing.flagged and not standing.whitelisted:
@@ -131,37 +157,47 @@ def decide(
         warn = bool(sop.prank.warning_prompt)
         until = standing.until.isoformat(timespec="minutes") if standing.until else "?"
         reasons.append(
-            f"number flagged for pranks (level {standing.level}, until {until}): "
-            f"priority {priority}, still queued for a human"
+            Said(
+                f"number flagged for pranks (level {standing.level}, until {until}): "
+                f"priority {priority}, still queued for a human",
+                f"nomor ditandai iseng (tingkat {standing.level}, sampai {until}): "
+                f"prioritas {priority}, tetap diantrekan ke petugas",
+            )
         )
     local = now.astimezone(sop.zone())
     holiday = sop.holidays.get(local.date())
 
-    def result(action: str, target: str, timeout: int, why: str) -> Decision:
+    def result(action: str, target: str, timeout: int, why: Said) -> Decision:
+        english, indonesian = _joined([*reasons, why])
         return Decision(
             action,
             target,
             priority,
             chosen.name if chosen else "",
             timeout,
-            "; ".join([*reasons, why]),
+            english,
             warn,
             (*tried, BRIDGE_STEP if action == "bridge" else target),
+            indonesian,
         )
 
     if chosen is not None and chosen.route == "bridge" and BRIDGE_STEP not in tried:
         agency = sop.agency_of(chosen.queue)
         if agency is not None and agency.bridge is not None:
             if agency.hours.open_at(local, holiday is not None):
+                bridge = agency.bridge
                 return result(
                     "bridge",
-                    agency.bridge.target,
-                    agency.bridge.ring_seconds,
-                    f"dial {agency.label} at {agency.bridge.target}, ring {agency.bridge.ring_seconds} s",
+                    bridge.target,
+                    bridge.ring_seconds,
+                    Said(
+                        f"dial {agency.label} at {bridge.target}, ring {bridge.ring_seconds} s",
+                        f"panggil {agency.label} di {bridge.target}, berdering {bridge.ring_seconds} detik",
+                    ),
                 )
-            reasons.append(f"{agency.label} closed, no bridge")
+            reasons.append(Said(f"{agency.label} closed, no bridge", f"{agency.label} tutup, tanpa sambungan langsung"))
     if tried:
-        reasons.append(f"after {', '.join(tried)}")
+        reasons.append(Said(f"after {', '.join(tried)}", f"setelah {', '.join(tried)}"))
 
     # The chain is consumed from the front; a closed agency puts its after-hours queue next. A queue
     # enters `seen` when first considered and is never considered again, and only a first
@@ -177,26 +213,59 @@ def decide(
         seen.add(queue)
         agency = sop.agency_of(queue)
         if agency is None:
-            reasons.append(f"{queue}: not a queue of the SOP, skipped")
+            reasons.append(Said(f"{queue}: not a queue of the SOP, skipped", f"{queue}: bukan antrean SOP, dilewati"))
             continue
         if not agency.hours.open_at(local, holiday is not None):
             instead = agency.after_hours or central
-            why = f"holiday: {holiday}" if holiday else f"hours {agency.hours.text}"
-            again = ", already considered" if instead in seen else ""
-            reasons.append(f"{agency.label} closed now ({why}): its calls go to {instead}{again}")
+            why = (
+                Said(f"holiday: {holiday}", f"hari libur: {holiday}")
+                if holiday
+                else Said(f"hours {agency.hours.text}", f"jam {agency.hours.text}")
+            )
+            again = Said(", already considered", ", sudah dipertimbangkan") if instead in seen else Said("", "")
+            reasons.append(
+                Said(
+                    f"{agency.label} closed now ({why.en}): its calls go to {instead}{again.en}",
+                    f"{agency.label} tutup sekarang ({why.id}): panggilannya ke {instead}{again.id}",
+                )
+            )
             chain.appendleft(instead)
             continue
         state = live.get(queue) if live is not None else None
         if state is not None and state.ready == 0:
-            reasons.append(f"{queue}: no operator ready ({state.members} logged in, none available)")
+            reasons.append(
+                Said(
+                    f"{queue}: no operator ready ({state.members} logged in, none available)",
+                    f"{queue}: tidak ada petugas siap ({state.members} masuk, tak satu pun tersedia)",
+                )
+            )
             continue
-        busy = f"{queue}: busy, {_busy(state)}" if state is not None and state.busy else ""
+        busy = _busy(queue, state) if state is not None and state.busy else None
         if busy and (chosen is None or chosen.skip_busy):
-            reasons.append(f"{busy}: next step at once")
+            reasons.append(Said(f"{busy.en}: next step at once", f"{busy.id}: langsung ke langkah berikutnya"))
             continue
         wait = chosen.max_wait if chosen else 0
-        limit = f"wait at most {wait} s, then the next step" if wait else "no time limit"
-        held = f"{busy}, waiting anyway (skip_busy: false); " if busy else ""
-        return result("queue", queue, wait, f"{held}queue {queue} ({agency.label}): {limit}")
+        limit = (
+            Said(
+                f"wait at most {wait} s, then the next step",
+                f"tunggu paling lama {wait} detik, lalu langkah berikutnya",
+            )
+            if wait
+            else Said("no time limit", "tanpa batas waktu")
+        )
+        held = (
+            Said(f"{busy.en}, waiting anyway (skip_busy: false); ", f"{busy.id}, tetap menunggu (skip_busy: false); ")
+            if busy
+            else Said("", "")
+        )
+        return result(
+            "queue",
+            queue,
+            wait,
+            Said(
+                f"{held.en}queue {queue} ({agency.label}): {limit.en}",
+                f"{held.id}antrean {queue} ({agency.label}): {limit.id}",
+            ),
+        )
     # Reached by the central queue in the chain (always there, last if nowhere earlier).
-    return result("queue", central, 0, f"queue {central}: the central call-takers, 24/7, no time limit")
+    return result("queue", central, 0, _central(central))

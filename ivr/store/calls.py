@@ -116,6 +116,7 @@ class IvrRecord:
     outcome: str
     ivr_seconds: float
     reason: str = ""
+    reason_id: str = ""  # the same in Indonesian, for the call-taker's screen
     nodes: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     keys_asterisk: str = ""
@@ -137,11 +138,14 @@ def _bring_sqlite_up_to_date(tx: Runner) -> None:
 # whose phone was lost mid-call, each time the citizen went back to the central queue
 # ([siaga-operator-left], via queue_log).
 ADD_LOST_PHONES = "ALTER TABLE calls ADD COLUMN lost_phones TEXT NOT NULL DEFAULT ''"
+# Version 3, both dialects: the routing reason in Indonesian (ivr.routing.decide), which the console
+# shows the call-taker; ``reason`` keeps the English one of the logs. Older rows have none.
+ADD_REASON_ID = "ALTER TABLE calls ADD COLUMN reason_id TEXT NOT NULL DEFAULT ''"
 
 MIGRATIONS = Migrations(
     "calls",
-    sqlite=(_bring_sqlite_up_to_date, ADD_LOST_PHONES),
-    postgresql=(SCHEMA.format(**POSTGRES_TYPES), ADD_LOST_PHONES),
+    sqlite=(_bring_sqlite_up_to_date, ADD_LOST_PHONES, ADD_REASON_ID),
+    postgresql=(SCHEMA.format(**POSTGRES_TYPES), ADD_LOST_PHONES, ADD_REASON_ID),
 )
 
 

@@ -43,6 +43,7 @@ def canned_call(**overrides: Any) -> JsonDict:
         "emergency": True,
         "queue": "q-damkar",
         "route_reason": "office hours",
+        "route_reason_id": "jam kantor",
         "waited_seconds": 8.1,
         "rang_at": 1733100000.0,
         "history": [{"at": "2026-12-01T10:00:00+07:00", "outcome": "prank", "category": "kebakaran"}],
@@ -361,6 +362,7 @@ async def test_screen_pop_shows_hostile_caller_data_as_text_before_answering(
         caller_name=HOSTILE,
         category_label="<b>Kebakaran</b>",
         route_reason="after hours \"→\" q112 '<svg onload=alert(2)>'",
+        route_reason_id="di luar jam \"→\" q112 '<svg onload=alert(2)>'",
         checklist=["<script>window.__pwned = 1</script>", "Ada korban?"],
         history=[{"at": "<img src=y onerror=alert(3)>", "outcome": "prank", "category": "<i>x</i>"}],
     )
@@ -374,6 +376,7 @@ async def test_screen_pop_shows_hostile_caller_data_as_text_before_answering(
     # The center's wall-clock time as the server wrote it (+07:00), though this browser runs in New York.
     await expect(page.locator("#pop-standing")).to_have_text("Status nomor: ISENG (prank) sampai 3 Des 2026, 10.00")
     await expect(page.locator("#pop-keys")).to_have_text("1 1")
+    await expect(page.locator("#pop-route")).to_have_text("di luar jam \"→\" q112 '<svg onload=alert(2)>'")
     assert await page.locator("img, b, i, svg, #pop script").count() == 0
     assert await page.evaluate("window.__pwned") is None
     assert watched.dialogs == []
@@ -458,12 +461,14 @@ async def test_a_dropped_socket_with_the_session_gone_goes_to_login(
 
 
 async def test_english_switch_is_remembered(watched: Watched, context: BrowserContext, fake: FakeConsoleServer) -> None:
-    """The English switch relabels the console and the choice survives a reload."""
+    """The English switch relabels the console, the route's reason included, and the choice survives a reload."""
     page = watched.page
     await given_logged_in(context, page)
     await expect(page.locator("#state-badge")).to_have_text("Sedang menerima panggilan")
+    await expect(page.locator("#pop-route")).to_have_text("jam kantor")
     await page.click("#lang-switch")
     await expect(page.locator("#state-badge")).to_have_text("On a call")
+    await expect(page.locator("#pop-route")).to_have_text("office hours")
     await expect(page.locator('button[data-outcome="silent"]')).to_have_text("4 Silent (ghost)")
     await page.reload()
     await expect(page.locator("#state-badge")).to_have_text("On a call")

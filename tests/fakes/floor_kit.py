@@ -52,6 +52,7 @@ def given_call(
     started_at: str = "2026-12-02T03:00:00+00:00",
     caller_name: str = "",
     reason: str = "office hours: q-damkar",
+    reason_id: str = "",
     disposition: str = "",
 ) -> IvrRecord:
     """A call our service routed (its record in the store), optionally already given an outcome."""
@@ -70,6 +71,7 @@ def given_call(
         outcome="routed",
         ivr_seconds=8.0,
         reason=reason,
+        reason_id=reason_id,
         caller_raw=caller,
         caller_name_raw=caller_name,
     )

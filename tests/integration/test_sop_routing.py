@@ -164,6 +164,7 @@ async def test_a_busy_agency_is_passed_over_at_once(
     row = stack.store.get(f"{second.channel}-in")
     assert row is not None and row["queue"] == DAMKAR
     assert "q-bpbd: busy, its one ready operator on a call: next step at once" in row["reason"]
+    assert "q-bpbd: sibuk, satu-satunya petugas siapnya sedang menerima panggilan: langsung" in row["reason_id"]
 
 
 SLOW_SEATS = [f"Local/slow-{BPBD}-{seat}@siaga-sim-operator/n" for seat in (1, 2)]  # ring a second first

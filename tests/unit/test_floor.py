@@ -122,6 +122,7 @@ async def test_a_ringing_call_pops_with_category_keys_checklist_history_and_stan
         "emergency": True,
     }
     assert (call["queue"], call["route_reason"], call["outcome"]) == ("q-damkar", "office hours: q-damkar", None)
+    assert call["route_reason_id"] == "office hours: q-damkar"  # a record from before reasons were said in Indonesian
     assert call["checklist"] == list(kebakaran.checklist)
     assert [(h["at"], h["outcome"], h["category"]) for h in call["history"]] == [
         (iso(now - timedelta(days=1)), "prank", "kebakaran"),
@@ -164,6 +165,16 @@ async def test_the_pop_uses_the_record_still_in_the_spool(tmp_path: Path) -> Non
         await kit.close()
 
 
+async def test_the_pop_carries_the_route_reason_in_indonesian(kit: FloorKit) -> None:
+    given_call(kit.calls, UNIQUEID, CALLER, reason="queue q-damkar", reason_id="antrean q-damkar")
+    await kit.agents.available(DEWI)
+    await settled()
+    screen = Screen()
+    kit.floor.subscribe(DEWI, screen)
+    call = await ring_for(kit, screen, DEWI.interface)
+    assert (call["route_reason"], call["route_reason_id"]) == ("queue q-damkar", "antrean q-damkar")
+
+
 async def test_a_call_our_service_never_saw_pops_as_an_unknown_emergency(kit: FloorKit) -> None:
     """No record (the dialplan queued the caller itself): caller from AMI, emergency until told otherwise."""
     await kit.agents.available(BUDI)
@@ -173,7 +184,7 @@ async def test_a_call_our_service_never_saw_pops_as_an_unknown_emergency(kit: Fl
     call = await ring_for(kit, screen, BUDI.interface, queue="q112", completed=False)
     assert (call["caller"], call["caller_name"], call["category"]) == (CALLER, "Warga", "")
     assert (call["category_label"], call["emergency"], call["checklist"]) == ("Belum diketahui (tanpa menu)", True, [])
-    assert call["route_reason"].startswith("tanpa menu")
+    assert (call["route_reason"][:7], call["route_reason_id"][:10]) == ("no menu", "tanpa menu")
     assert (call["history"], call["standing"]) == ([], None)
 
 

@@ -177,7 +177,7 @@ def test_bridge_first_then_the_queue_chain(alt_config: Config) -> None:
 
 def test_fallback_decision_is_the_central_queue_at_emergency_priority(config: Config) -> None:
     """When routing fails, the caller goes to the central queue at the darurat priority, saying why."""
-    decision = fallback_decision(config.sop, "lalu-lintas", "routing overran 0.2 s")
+    decision = fallback_decision(config.sop, "lalu-lintas", "routing overran 0.2 s", "perutean terlalu lama 0,2 s")
     assert decision == Decision(
         "queue",
         "q112",
@@ -187,6 +187,7 @@ def test_fallback_decision_is_the_central_queue_at_emergency_priority(config: Co
         "routing overran 0.2 s; queue q112: the central call-takers, 24/7, no time limit",
         False,
         ("q112",),
+        "perutean terlalu lama 0,2 s; antrean q112: petugas pusat, 24 jam, tanpa batas waktu",
     )
     assert fallback_decision(config.sop, "nope", "decide raised KeyError").category == ""
 
@@ -234,6 +235,52 @@ def test_reason_and_category_are_exact(
     """The operator and the log read exactly why; IVR_CATEGORY is the SOP's name, or empty when none was chosen."""
     decision = decide(category, config.sop, at, standing=standing)
     assert (decision.reason, decision.category) == (reason, name)
+
+
+def test_the_call_taker_reads_the_reason_in_indonesian(config: Config) -> None:
+    """The console shows the Indonesian explanation, part for part the English one of the records."""
+    busy = {"q-damkar": QueueState("q-damkar", members=1, ready=1, waiting=1, on_call=1)}
+    decision = decide("kebakaran", config.sop, TUESDAY_NOON, busy, Standing(True, 1, None))
+    assert decision.reason_id == (
+        "kebakaran (Kebakaran); nomor ditandai iseng (tingkat 1, sampai ?): prioritas 0, tetap diantrekan ke "
+        "petugas; q-damkar: sibuk, satu-satunya petugas siapnya sedang menerima panggilan, 1 penelepon sudah "
+        "menunggu: langsung ke langkah berikutnya; antrean q112: petugas pusat, 24 jam, tanpa batas waktu"
+    )
+
+
+ENGLISH_WORDS = ("queue ", "busy", "wait ", "operator", "closed", "after ", "flagged", "no time", "category", "dial ")
+
+
+@pytest.mark.parametrize(
+    ("category", "at", "live", "standing"),
+    [
+        ("sosial", TUESDAY_NIGHT, None, None),
+        ("nope", TUESDAY_NIGHT, None, None),
+        ("", TUESDAY_NIGHT, None, None),
+        ("kebakaran", TUESDAY_NOON, None, Standing(True, 2, TUESDAY_NIGHT)),
+        ("kebakaran", TUESDAY_NOON, {"q-damkar": QueueState("q-damkar", 2, 0)}, None),
+        ("kebakaran", TUESDAY_NOON, {"q-damkar": QueueState("q-damkar", 3, 3, 0, 2)}, None),
+        ("kebakaran", TUESDAY_NOON, {"q-damkar": QueueState("q-damkar", 3, 3, 2, 3)}, None),
+    ],
+)
+def test_every_part_of_the_reason_is_said_in_indonesian(
+    config: Config, category: str, at: datetime, live: dict[str, QueueState] | None, standing: Standing | None
+) -> None:
+    decision = decide(category, config.sop, at, live, standing)
+    english, indonesian = decision.reason.split("; "), decision.reason_id.split("; ")
+    assert len(indonesian) == len(english), (decision.reason, decision.reason_id)
+    assert not [word for word in ENGLISH_WORDS if word in decision.reason_id], decision.reason_id
+
+
+def test_a_bridge_and_a_holiday_are_said_in_indonesian() -> None:
+    assert decide("lapor", given_sop(), datetime(2026, 8, 18, 10, 0, tzinfo=WIB)).reason_id == (
+        "lapor (Lapor); panggil Meja di PJSIP/meja, berdering 20 detik"
+    )
+    decision = decide("lapor", given_sop(), INDEPENDENCE_DAY)
+    assert decision.reason_id == (
+        "lapor (Lapor); Meja tutup, tanpa sambungan langsung; Meja tutup sekarang (hari libur: Hari Kemerdekaan): "
+        "panggilannya ke q0; antrean q0: petugas pusat, 24 jam, tanpa batas waktu"
+    )
 
 
 def test_queue_without_time_limit_says_so(alt_config: Config) -> None:

@@ -141,6 +141,10 @@ async def test_fire_caller_is_routed_recorded_and_the_route_is_set_in_one_variab
         "q-damkar",
         "081234567890",
     )
+    assert record.reason_id.endswith(
+        "antrean q-damkar (Dinas Pemadam Kebakaran dan Penyelamatan): "
+        "tunggu paling lama 30 detik, lalu langkah berikutnya"
+    )
     assert (session.summary["ivr_outcome"], session.summary["queue"]) == ("routed", "q-damkar")
 
 

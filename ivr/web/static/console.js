@@ -179,7 +179,8 @@
         fact("call.keys", el("span", { id: "pop-keys", class: "keys" },
           c.keys ? String(c.keys).split("").join(" ") : t("call.keys_none"))),
         fact("call.queue", el("span", { id: "pop-queue" }, c.queue || "")),
-        fact("call.route", el("span", { id: "pop-route" }, c.route_reason || "")),
+        fact("call.route", el("span", { id: "pop-route" },
+          (i18n.lang === "id" && c.route_reason_id) || c.route_reason || "")),
         fact("call.waited", el("span", { id: "pop-waited" }, waited()))),
       c.outcome
         ? el("p", { id: "pop-outcome", class: "outcome-done" }, t("call.outcome", { outcome: i18n.label("outcome", c.outcome) }))
