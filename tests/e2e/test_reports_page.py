@@ -95,6 +95,8 @@ async def test_a_supervisor_sees_the_month_with_charts_and_downloads(browser: Br
     assert cells == ["8", "1", "1", "1", "1", "1", "1", "2"]
     await expect(page.locator("#nena-facts")).to_contain_text("50% (3 dari 6)")
     await expect(page.locator("#nena-facts")).to_contain_text("belum tercapai")
+    await expect(page.locator("#nena-facts")).to_contain_text("Diantrekan ulang (telepon petugas terputus)")
+    await expect(page.locator("#requeued")).to_have_text("1")  # u4: Budi's phone lost, Ani answered it again
     for chart in ("#chart-hours", "#chart-answer"):
         image = page.locator(chart)
         await expect(image).to_have_attribute("alt", re.compile(r".{20,}"))

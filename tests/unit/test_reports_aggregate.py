@@ -49,13 +49,14 @@ ROWS = [
     row("u2", "2024-12-31T16:59:59+00:00", category="kebakaran", queue="q-damkar", disposition="prank"),
     # 17:00 WIB; exactly 15 s counts as within 15 s
     row("u3", "2025-01-01T10:00:00+00:00", category="darurat-umum", queue="q112", disposition="prank", **answered(15)),
-    # answered by the interface Asterisk logged rather than the member name
+    # answered by the interface Asterisk logged rather than the member name, after Budi's phone was lost
     row(
         "u4",
         "2025-01-15T05:00:00+00:00",
         category="darurat-umum",
         queue="q112",
         disposition="silent",
+        lost_phones=("PJSIP/op-budi",),
         **answered(20, "PJSIP/op-ani"),
     ),
     row(
@@ -282,7 +283,13 @@ def test_a_seeded_month_in_the_store_gives_the_hand_computed_report(tmp_path: Pa
                 store.write(replace(record, outcome=call.ivr_outcome))
             if call.queue_outcome:
                 visit = QueueVisit(
-                    call.uniqueid, call.queue, call.started_at, call.queue_outcome, call.queue_wait, call.answered_by
+                    call.uniqueid,
+                    call.queue,
+                    call.started_at,
+                    call.queue_outcome,
+                    call.queue_wait,
+                    call.answered_by,
+                    lost_phones=call.lost_phones,
                 )
                 assert store.apply_queue_visit(visit)
         start, end = JANUARY.bounds()

@@ -68,7 +68,13 @@ def given_january(kit: FloorKit) -> None:
         if call.queue_outcome:
             kit.calls.apply_queue_visit(
                 QueueVisit(
-                    call.uniqueid, call.queue, call.started_at, call.queue_outcome, call.queue_wait, call.answered_by
+                    call.uniqueid,
+                    call.queue,
+                    call.started_at,
+                    call.queue_outcome,
+                    call.queue_wait,
+                    call.answered_by,
+                    lost_phones=call.lost_phones,
                 )
             )
 

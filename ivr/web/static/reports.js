@@ -36,6 +36,7 @@
       "nena.answered": "Dijawab",
       "nena.abandoned": "Ditutup penelepon di antrean",
       "nena.abandoned_ivr": "Ditutup penelepon di menu",
+      "nena.requeued": "Diantrekan ulang (telepon petugas terputus)",
       "nena.longest": "Tunggu terlama",
       "seconds": "{n} detik",
       "charts": "Grafik",
@@ -106,6 +107,7 @@
       "nena.answered": "Answered",
       "nena.abandoned": "Abandoned in the queue",
       "nena.abandoned_ivr": "Abandoned in the menu",
+      "nena.requeued": "Requeued (operator's phone lost)",
       "nena.longest": "Longest wait",
       "seconds": "{n} s",
       "charts": "Charts",
@@ -240,7 +242,7 @@
     $("report").hidden = false;
     fill($("period-text"), w("period", { ...period, zone: zoneName(report.period.timezone) }));
     fill($("summary-table"), summaryTable(report.totals));
-    fill($("nena-facts"), nenaFacts(report.answer_times));
+    fill($("nena-facts"), nenaFacts(report.answer_times, report.requeued));
     charts(period);
     for (const link of document.querySelectorAll(".downloads a")) {
       link.href = apiUrl("/api/reports.csv", { ...period, table: link.dataset.table, lang: i18n.lang });
@@ -277,7 +279,7 @@
         el("tr", null, el("th", null, w("row.share")), ...COLUMNS.map((c) => el("td", { class: "num" }, share(totals[c]))))));
   }
 
-  function nenaFacts(times) {
+  function nenaFacts(times, requeued) {
     const facts = el("dl", { class: "facts" });
     for (const target of times.targets) {
       const share = target.seconds === 15 ? times.share_15 : times.share_20;
@@ -293,6 +295,7 @@
       el("dt", null, w("nena.answered")), el("dd", null, number(times.answered)),
       el("dt", null, w("nena.abandoned")), el("dd", null, number(times.abandoned)),
       el("dt", null, w("nena.abandoned_ivr")), el("dd", null, number(times.abandoned_in_ivr)),
+      el("dt", null, w("nena.requeued")), el("dd", { id: "requeued" }, number(requeued)),
       el("dt", null, w("nena.longest")), el("dd", null, w("seconds", { n: number(times.longest) })));
     return facts;
   }
