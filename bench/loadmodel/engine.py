@@ -186,14 +186,29 @@ class Arrivals:
                 at = start + rng.expovariate(rate / HOUR) if rate > 0 else start + HOUR
                 while at < start + HOUR:
                     kind = rng.choices(list(shares), weights=list(shares.values()))[0]
-                    number = self._number(kind, next(incident), pools[kind], rng)
-                    callers.append(self.attempt(kind, int(number[4:]), 1, number, at, mix, measured))
+                    case = next(incident)
+                    number = self._borrowed(kind, case, pools) or self._number(kind, case, pools[kind], rng)
+                    callers.append(self.attempt(kind, case, 1, number, at, mix, measured))
                     at += rng.expovariate(rate / HOUR)
         return callers
 
     def _pool_weights(self, kind: str) -> list[float]:
         numbers = self.model.kinds[kind].numbers
         return list(itertools.accumulate((n + 1) ** -numbers.zipf for n in range(numbers.pool)))
+
+    def _borrowed(self, kind: str, incident: int, pools: Mapping[str, list[float]]) -> str:
+        """A number of another kind's pool for this call (model.yaml's numbers_of), or ''. Its own random
+        stream: the callers of every other call stay those of a model without numbers_of."""
+        borrowed = self.model.kinds[kind].numbers.borrowed
+        if not borrowed:
+            return ""
+        rng = random.Random(f"{self.seed}:{incident}:borrowed")
+        draw = rng.random()
+        for owner, share in borrowed.items():
+            if draw < share and pools[owner]:
+                return self._number(owner, incident, pools[owner], rng)
+            draw -= share
+        return ""
 
     def _number(self, kind: str, incident: int, cumulative: list[float], rng: random.Random) -> str:
         if not cumulative:
