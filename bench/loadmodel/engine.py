@@ -73,7 +73,8 @@ class CallResult:
     to_human: float | None = None  # seconds from Asterisk's answer to an operator's
     queue_wait: float = 0.0  # seconds in the last queue, until an operator answered or the caller gave up
     abandoned: str = ""  # "", "menu", "warning" or "queue"
-    operator_seconds: float = 0.0
+    operator_seconds: float = 0.0  # ring (answer_delay), talk and wrap-up
+    wrapup_seconds: float = 0.0
 
 
 @dataclass
@@ -413,7 +414,7 @@ class LineSimulation:
         default_wrapup = float(CATEGORY.default("wrapup_seconds"))
         wrapup = 0.0 if caller.kind in JUNK else (category.wrapup_seconds if category else default_wrapup)
         yield self.env.timeout(talk + wrapup)
-        result.operator_seconds = self.env.now - answered
+        result.operator_seconds, result.wrapup_seconds = self.env.now - answered, wrapup
         if queue.name == self.sop.central_queue.name:
             self.central_busy += result.operator_seconds
         dispositions, _flags = self.histories.setdefault(caller.number, ([], []))

@@ -41,6 +41,11 @@ class Figures:
     junk_calls: int
     junk_operator_seconds: float
     junk_flagged: int
+    # Where the junk operator seconds go: per (kind, flagged), the calls and the operator seconds of
+    # those answered as (answered, ring, talk, wrap-up).
+    junk_parts: dict[tuple[str, bool], tuple[int, int, float, float, float]]
+    ghost_flagged: float  # share of ghost calls flagged
+    prank_flagged: float
     central_utilisation: float
 
     def within(self, seconds: float) -> float:
@@ -92,8 +97,49 @@ def figures(run: Run, central_operators: int) -> Figures:
         junk_calls=len(junk),
         junk_operator_seconds=sum(result.operator_seconds for result in junk),
         junk_flagged=sum(1 for result in junk if result.flagged),
+        junk_parts=_junk_parts(junk),
+        ghost_flagged=_flagged_share(of("ghost")),
+        prank_flagged=_flagged_share(of("prank")),
         central_utilisation=run.central_busy_seconds / (central_operators * hours * 3600.0) if hours else 0.0,
     )
+
+
+def _junk_parts(junk: list[CallResult]) -> dict[tuple[str, bool], tuple[int, int, float, float, float]]:
+    parts = {}
+    for kind in JUNK:
+        for flagged in (False, True):
+            group = [result for result in junk if result.caller.kind == kind and result.flagged == flagged]
+            answered = [result for result in group if result.to_human is not None]
+            ring = sum(result.caller.answer_delay for result in answered)
+            wrapup = sum(result.wrapup_seconds for result in answered)
+            talk = sum(result.operator_seconds for result in answered) - ring - wrapup
+            parts[kind, flagged] = (len(group), len(answered), ring, talk, wrapup)
+    return parts
+
+
+def junk_table(rows: list[Figures]) -> list[str]:
+    """Per policy, kind and flag: the share of junk calls, and the operator seconds per junk call they add."""
+    lines = [
+        "| policy | calls | share of junk calls | answered | operator s per junk call: ring + talk + wrap-up = total "
+        "| per answered call (s) |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        for (kind, flagged), (calls, answered, ring, talk, wrapup) in row.junk_parts.items():
+            if not calls:
+                continue
+            total = ring + talk + wrapup
+            per = row.junk_calls
+            lines.append(
+                f"| {row.policy} | {kind}, {'flagged' if flagged else 'not flagged'} | {100 * calls / per:.1f}% "
+                f"| {100 * answered / calls:.0f}% | {ring / per:.2f} + {talk / per:.2f} + {wrapup / per:.2f} = "
+                f"{total / per:.2f} | {total / answered if answered else math.nan:.1f} |"
+            )
+    return lines
+
+
+def _flagged_share(results: list[CallResult]) -> float:
+    return sum(1 for result in results if result.flagged) / len(results) if results else math.nan
 
 
 def _s(value: float) -> str:
