@@ -73,7 +73,8 @@ class CallResult:
     to_human: float | None = None  # seconds from Asterisk's answer to an operator's
     queue_wait: float = 0.0  # seconds in the last queue, until an operator answered or the caller gave up
     abandoned: str = ""  # "", "menu", "warning" or "queue"
-    operator_seconds: float = 0.0
+    operator_seconds: float = 0.0  # ring (answer_delay), talk and wrap-up
+    wrapup_seconds: float = 0.0
 
 
 @dataclass
@@ -186,14 +187,29 @@ class Arrivals:
                 at = start + rng.expovariate(rate / HOUR) if rate > 0 else start + HOUR
                 while at < start + HOUR:
                     kind = rng.choices(list(shares), weights=list(shares.values()))[0]
-                    number = self._number(kind, next(incident), pools[kind], rng)
-                    callers.append(self.attempt(kind, int(number[4:]), 1, number, at, mix, measured))
+                    case = next(incident)
+                    number = self._borrowed(kind, case, pools) or self._number(kind, case, pools[kind], rng)
+                    callers.append(self.attempt(kind, case, 1, number, at, mix, measured))
                     at += rng.expovariate(rate / HOUR)
         return callers
 
     def _pool_weights(self, kind: str) -> list[float]:
         numbers = self.model.kinds[kind].numbers
         return list(itertools.accumulate((n + 1) ** -numbers.zipf for n in range(numbers.pool)))
+
+    def _borrowed(self, kind: str, incident: int, pools: Mapping[str, list[float]]) -> str:
+        """A number of another kind's pool for this call (model.yaml's numbers_of), or ''. Its own random
+        stream: the callers of every other call stay those of a model without numbers_of."""
+        borrowed = self.model.kinds[kind].numbers.borrowed
+        if not borrowed:
+            return ""
+        rng = random.Random(f"{self.seed}:{incident}:borrowed")
+        draw = rng.random()
+        for owner, share in borrowed.items():
+            if draw < share and pools[owner]:
+                return self._number(owner, incident, pools[owner], rng)
+            draw -= share
+        return ""
 
     def _number(self, kind: str, incident: int, cumulative: list[float], rng: random.Random) -> str:
         if not cumulative:
@@ -398,7 +414,7 @@ class LineSimulation:
         default_wrapup = float(CATEGORY.default("wrapup_seconds"))
         wrapup = 0.0 if caller.kind in JUNK else (category.wrapup_seconds if category else default_wrapup)
         yield self.env.timeout(talk + wrapup)
-        result.operator_seconds = self.env.now - answered
+        result.operator_seconds, result.wrapup_seconds = self.env.now - answered, wrapup
         if queue.name == self.sop.central_queue.name:
             self.central_busy += result.operator_seconds
         dispositions, _flags = self.histories.setdefault(caller.number, ([], []))

@@ -7,7 +7,7 @@ analyst's typo is reported like an admin's, all at once, with "did you mean".
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -53,6 +53,9 @@ class Numbers:
 
     pool: int = 0
     zipf: float = 0.0
+    # Per other kind, the share of this kind's calls made from a number of that kind's pool (a phone that
+    # pocket-dials 112 may one day call it for a real emergency).
+    borrowed: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -239,7 +242,7 @@ def _kind(name: str, at: Node) -> Kind | None:
     if name not in KINDS:
         at.key(name).error(f"unknown kind (known: {', '.join(KINDS)})")
         return None
-    found = at.fields(("numbers", "keys", "patience", "talk"), ("flagged", "redial"))
+    found = at.fields(("numbers", "keys", "patience", "talk"), ("flagged", "redial", "numbers_of"))
     numbers = Numbers()
     if "numbers" in found:
         where = found["numbers"]
@@ -253,6 +256,11 @@ def _kind(name: str, at: Node) -> Kind | None:
             )
         else:
             where.error(f"expected 'fresh' or {{pool: N, zipf: S}}, got {where.kind()}")
+    if "numbers_of" in found:
+        borrowed = _kind_shares(found["numbers_of"], whole=False)
+        if sum(borrowed.values()) > 1:
+            found["numbers_of"].error(f"the shares sum to {sum(borrowed.values()):.3f}, more than 1")
+        numbers = replace(numbers, borrowed=borrowed)
     flagged = Flagged()
     if "flagged" in found:
         parts = found["flagged"].fields((), ("talk_factor", "hangs_up_at_warning"))
@@ -279,14 +287,15 @@ def _kind(name: str, at: Node) -> Kind | None:
     )
 
 
-def _kind_shares(at: Node) -> dict[str, float]:
+def _kind_shares(at: Node, whole: bool = True) -> dict[str, float]:
+    """Shares per kind; ``whole``: they must sum to 1."""
     shares = {}
     for kind, value in at.items():
         if kind not in KINDS:
             at.key(kind).error(f"unknown kind (known: {', '.join(KINDS)})")
             continue
         shares[kind] = _share(value)
-    if at.is_mapping() and abs(sum(shares.values()) - 1.0) > 0.01:
+    if whole and at.is_mapping() and abs(sum(shares.values()) - 1.0) > 0.01:
         at.error(f"the shares sum to {sum(shares.values()):.3f}, not 1")
     return shares
 

@@ -30,12 +30,22 @@ class Figures:
     incidents_unreached: int  # every call of the incident given up
     silent_genuine_calls: int  # genuine callers who pressed nothing (the ones a lower silent priority hits)
     silent_genuine_waits: list[float]
+    # Genuine callers whose number was flagged (a phone that also pocket-dials or pranks: model.yaml's
+    # numbers_of): queued last, maybe warned, and still to be answered.
+    flagged_genuine_calls: int
+    flagged_genuine_waits: list[float]
+    flagged_genuine_abandoned: int
     info_calls: int
     info_waits: list[float]
     info_abandoned: int
     junk_calls: int
     junk_operator_seconds: float
     junk_flagged: int
+    # Where the junk operator seconds go: per (kind, flagged), the calls and the operator seconds of
+    # those answered as (answered, ring, talk, wrap-up).
+    junk_parts: dict[tuple[str, bool], tuple[int, int, float, float, float]]
+    ghost_flagged: float  # share of ghost calls flagged
+    prank_flagged: float
     central_utilisation: float
 
     def within(self, seconds: float) -> float:
@@ -63,6 +73,7 @@ def figures(run: Run, central_operators: int) -> Figures:
 
     genuine, info = of("genuine"), of("informasi")
     silent = [result for result in genuine if not result.pressed]
+    flagged = [result for result in genuine if result.flagged]
     junk = [result for result in measured if result.caller.kind in JUNK]
     reached: dict[int, bool] = {}
     for result in genuine:
@@ -77,14 +88,58 @@ def figures(run: Run, central_operators: int) -> Figures:
         incidents_unreached=sum(1 for ok in reached.values() if not ok),
         silent_genuine_calls=len(silent),
         silent_genuine_waits=waits(silent),
+        flagged_genuine_calls=len(flagged),
+        flagged_genuine_waits=waits(flagged),
+        flagged_genuine_abandoned=sum(1 for result in flagged if result.abandoned),
         info_calls=len(info),
         info_waits=waits(info),
         info_abandoned=sum(1 for result in info if result.abandoned),
         junk_calls=len(junk),
         junk_operator_seconds=sum(result.operator_seconds for result in junk),
         junk_flagged=sum(1 for result in junk if result.flagged),
+        junk_parts=_junk_parts(junk),
+        ghost_flagged=_flagged_share(of("ghost")),
+        prank_flagged=_flagged_share(of("prank")),
         central_utilisation=run.central_busy_seconds / (central_operators * hours * 3600.0) if hours else 0.0,
     )
+
+
+def _junk_parts(junk: list[CallResult]) -> dict[tuple[str, bool], tuple[int, int, float, float, float]]:
+    parts = {}
+    for kind in JUNK:
+        for flagged in (False, True):
+            group = [result for result in junk if result.caller.kind == kind and result.flagged == flagged]
+            answered = [result for result in group if result.to_human is not None]
+            ring = sum(result.caller.answer_delay for result in answered)
+            wrapup = sum(result.wrapup_seconds for result in answered)
+            talk = sum(result.operator_seconds for result in answered) - ring - wrapup
+            parts[kind, flagged] = (len(group), len(answered), ring, talk, wrapup)
+    return parts
+
+
+def junk_table(rows: list[Figures]) -> list[str]:
+    """Per policy, kind and flag: the share of junk calls, and the operator seconds per junk call they add."""
+    lines = [
+        "| policy | calls | share of junk calls | answered | operator s per junk call: ring + talk + wrap-up = total "
+        "| per answered call (s) |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        for (kind, flagged), (calls, answered, ring, talk, wrapup) in row.junk_parts.items():
+            if not calls:
+                continue
+            total = ring + talk + wrapup
+            per = row.junk_calls
+            lines.append(
+                f"| {row.policy} | {kind}, {'flagged' if flagged else 'not flagged'} | {100 * calls / per:.1f}% "
+                f"| {100 * answered / calls:.0f}% | {ring / per:.2f} + {talk / per:.2f} + {wrapup / per:.2f} = "
+                f"{total / per:.2f} | {total / answered if answered else math.nan:.1f} |"
+            )
+    return lines
+
+
+def _flagged_share(results: list[CallResult]) -> float:
+    return sum(1 for result in results if result.flagged) / len(results) if results else math.nan
 
 
 def _s(value: float) -> str:
@@ -99,8 +154,9 @@ def table(rows: list[Figures]) -> list[str]:
     lines = [
         "| policy | genuine calls | to a human p50 / p95 / p99 (s) | ≤ 15 s | ≤ 20 s | genuine calls abandoned "
         "| incidents never reached | pressed nothing: ≤ 20 s, p95 / p99 (s) | informasi p50 / p95 (s), abandoned "
+        "| genuine from flagged numbers: calls, p95 / max (s), abandoned "
         "| operator s per prank/ghost call | junk calls flagged | central busy |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in rows:
         info = (
@@ -116,9 +172,18 @@ def table(rows: list[Figures]) -> list[str]:
             f"| {_pct(row.within(15))} | {_pct(row.within(20))} | {row.genuine_abandoned} "
             f"| {row.incidents_unreached} of {row.genuine_incidents} "
             f"| {_pct(silent_within)}, {_s(percentile(quiet, 0.95))} / {_s(percentile(quiet, 0.99))} "
-            f"| {info} | {_s(row.junk_seconds_per_call)} | {_pct(flagged)} | {_pct(row.central_utilisation)} |"
+            f"| {info} | {_flagged_genuine(row)} "
+            f"| {_s(row.junk_seconds_per_call)} | {_pct(flagged)} | {_pct(row.central_utilisation)} |"
         )
     return lines
+
+
+def _flagged_genuine(row: Figures) -> str:
+    if not row.flagged_genuine_calls:
+        return "none"
+    waits = row.flagged_genuine_waits
+    top = _s(waits[-1]) if waits else "–"
+    return f"{row.flagged_genuine_calls}, {_s(percentile(waits, 0.95))} / {top}, {row.flagged_genuine_abandoned}"
 
 
 def wait_svg(title: str, rows: list[Figures], limit: float = 120.0) -> str:

@@ -56,6 +56,11 @@ class Standing:
     pranks: int = 0
     silent: int = 0
 
+    @property
+    def for_silence(self) -> bool:
+        """Flagged for silent calls alone: in the window, calls closed as silent and none as prank."""
+        return self.flagged and self.silent > 0 and self.pranks == 0
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -154,13 +159,17 @@ def decide(
     warn = False
     if standing is not None and standing.flagged and not standing.whitelisted:
         priority = min(priority, sop.prank.priority)
-        warn = bool(sop.prank.warning_prompt)
+        # Not for silent calls alone: on a pocket dial nobody hears the warning, and the one call from
+        # that phone with somebody on it, maybe an emergency, would lose its seconds to a prank warning.
+        warn = bool(sop.prank.warning_prompt) and not standing.for_silence
         until = standing.until.isoformat(timespec="minutes") if standing.until else "?"
+        why = "silent calls, no warning" if standing.for_silence else "pranks"
+        why_id = "panggilan diam, tanpa peringatan" if standing.for_silence else "iseng"
         reasons.append(
             Said(
-                f"number flagged for pranks (level {standing.level}, until {until}): "
+                f"number flagged for {why} (level {standing.level}, until {until}): "
                 f"priority {priority}, still queued for a human",
-                f"nomor ditandai iseng (tingkat {standing.level}, sampai {until}): "
+                f"nomor ditandai {why_id} (tingkat {standing.level}, sampai {until}): "
                 f"prioritas {priority}, tetap diantrekan ke petugas",
             )
         )

@@ -44,11 +44,18 @@ def assess(history: CallerHistory, rules: PrankRules, now: datetime) -> tuple[St
     """The standing now; and a new flag to record when the thresholds were crossed."""
     if history.caller in {normalise_number(number) for number in rules.whitelist}:
         return Standing(whitelisted=True), None
+    window = now - timedelta(days=rules.window_days)
     active = [flag for flag in history.flags if flag.until > now]
     if active:
+        # The counts of the window go with an active flag too: they say what it is for (the pop's
+        # "silent" or "prank"; a number flagged for silent calls alone hears no prank warning).
         latest = max(active, key=lambda flag: flag.until)
-        return Standing(True, latest.level, latest.until), None
-    since = now - timedelta(days=rules.window_days)
+        window_kinds = [kind for when, kind in history.dispositions if when > window]
+        standing = Standing(
+            True, latest.level, latest.until, pranks=window_kinds.count("prank"), silent=window_kinds.count("silent")
+        )
+        return standing, None
+    since = window
     if history.flags:
         since = max(since, max(flag.started for flag in history.flags))
     recent = [kind for when, kind in history.dispositions if when > since]

@@ -23,6 +23,7 @@ from ivr.operators.states import (
     WRAP_UP,
     WRAPUP_REASON,
 )
+from ivr.routing.triage import Flag
 from ivr.store.calls import IvrRecord, UnknownDisposition
 from tests.fakes.app_queue import settled, until
 from tests.fakes.floor_kit import ANI, BUDI, DEWI, SARI, FloorKit, given_call, open_floor
@@ -134,6 +135,21 @@ async def test_a_ringing_call_pops_with_category_keys_checklist_history_and_stan
     assert standing["until"] is not None
     assert 0 <= call["waited_seconds"] < 5
     assert screen.last("state")["state"] == RINGING
+
+
+async def test_a_number_under_a_flag_for_silent_calls_pops_as_silent(kit: FloorKit) -> None:
+    """A flag raised by an earlier call for three silent calls, still running: the pop says silent, not prank."""
+    now = datetime.now(UTC)
+    for days in (3, 2, 1):
+        given_call(kit.calls, f"17330.{days}", CALLER, started_at=iso(now - timedelta(days=days)), disposition="silent")
+    kit.calls.add_flag(CALLER, Flag(1, now - timedelta(hours=20), now + timedelta(hours=52), "0 prank, 3 silent"))
+    given_call(kit.calls, UNIQUEID, CALLER, started_at=iso(now))
+    await kit.agents.available(DEWI)
+    await settled()
+    screen = Screen()
+    kit.floor.subscribe(DEWI, screen)
+    standing = (await ring_for(kit, screen, DEWI.interface))["standing"]
+    assert (standing["flagged"], standing["flag"], standing["silent"], standing["pranks"]) == (True, "silent", 3, 0)
 
 
 async def test_a_first_time_caller_has_no_history_and_no_flag(kit: FloorKit) -> None:

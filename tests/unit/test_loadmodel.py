@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.loadmodel.engine import CallResult, LineSimulation
+from bench.loadmodel.engine import Arrivals, Caller, CallResult, LineSimulation
 from bench.loadmodel.model import Model, ModelError, load_model
 from bench.loadmodel.policies import policy_config
 from ivr.config import Config, load_config
@@ -106,3 +106,23 @@ def test_a_typo_in_the_model_is_reported_at_its_line(tmp_path: Path) -> None:
         load_model(broken, "model.yaml")
     messages = [str(problem) for problem in raised.value.problems]
     assert f"model.yaml:{line}:5: kinds.ghost.talc: unknown key (did you mean 'talk'?)" in messages
+
+
+def test_numbers_of_draws_genuine_callers_from_a_junk_pool_and_leaves_the_other_callers_as_they_were() -> None:
+    """numbers_of: that share of genuine calls comes from the ghost pool's numbers; every other call keeps
+    its number and time, so turning it off changes nothing else."""
+    model = given_model()
+    genuine = model.kinds["genuine"]
+
+    def callers(borrowed: dict[str, float]) -> list[Caller]:
+        kinds = {**model.kinds, "genuine": replace(genuine, numbers=replace(genuine.numbers, borrowed=borrowed))}
+        return Arrivals(replace(model, kinds=kinds), model.scenarios["surge20"], 7, 1).first_calls()
+
+    every, none = callers({"ghost": 1.0}), callers({})
+    ghost_numbers = {c.number for c in none if c.kind == "ghost"}
+    assert all(c.number.startswith("0811") for c in every if c.kind == "genuine")
+    assert any(c.number in ghost_numbers for c in every if c.kind == "genuine")
+    assert not any(c.number.startswith("0811") for c in none if c.kind == "genuine")
+    assert [(c.number, c.arrival) for c in every if c.kind != "genuine"] == [
+        (c.number, c.arrival) for c in none if c.kind != "genuine"
+    ]

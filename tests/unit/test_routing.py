@@ -167,6 +167,15 @@ def test_flagged_number_is_queued_last_but_queued(config: Config) -> None:
     assert (whitelisted.priority, whitelisted.warn) == (10, False)
 
 
+def test_a_number_flagged_for_silent_calls_alone_waits_last_without_the_warning(config: Config) -> None:
+    """Flagged for silent calls and no prank: lowest priority, no prank warning; one prank brings the warning back."""
+    silent = decide("darurat-umum", config.sop, TUESDAY_NOON, standing=Standing(True, 1, TUESDAY_NIGHT, silent=2))
+    assert (silent.target, silent.priority, silent.warn) == ("q112", 0, False)
+    assert "flagged for silent calls, no warning" in silent.reason
+    mixed = Standing(True, 1, TUESDAY_NIGHT, pranks=1, silent=2)
+    assert decide("darurat-umum", config.sop, TUESDAY_NOON, standing=mixed).warn
+
+
 def test_bridge_first_then_the_queue_chain(alt_config: Config) -> None:
     """route: bridge dials the agency first; unanswered, the same chain as a queue route follows."""
     bridge = decide("medis", alt_config.sop, TUESDAY_NOON)

@@ -62,6 +62,16 @@ def test_silent_calls_count_separately() -> None:
     assert flag is not None
 
 
+def test_an_active_flag_carries_the_counts_of_the_window() -> None:
+    """While a flag lasts its standing says what the number did in the window (silent or prank), not only that
+    it is flagged; a disposition older than the window is not counted."""
+    now = T0 + timedelta(hours=1)
+    flag = Flag(1, now, now + timedelta(hours=72))
+    old = given_pranks(1, T0 - timedelta(days=31))
+    history = CallerHistory("0811", old + given_pranks(2, T0, "silent"), [flag])
+    assert assess(history, RULES, now + timedelta(hours=2)) == (Standing(True, 1, flag.until, pranks=0, silent=2), None)
+
+
 def test_whitelist_overrides() -> None:
     """A whitelisted number (e.g. a hospital switchboard) is never flagged."""
     rules = PrankRules(whitelist=("+62 812",))
