@@ -172,6 +172,7 @@ def test_a_number_flagged_for_silent_calls_alone_waits_last_without_the_warning(
     silent = decide("darurat-umum", config.sop, TUESDAY_NOON, standing=Standing(True, 1, TUESDAY_NIGHT, silent=2))
     assert (silent.target, silent.priority, silent.warn) == ("q112", 0, False)
     assert "flagged for silent calls, no warning" in silent.reason
+    assert "ditandai panggilan diam, tanpa peringatan" in silent.reason_id
     mixed = Standing(True, 1, TUESDAY_NIGHT, pranks=1, silent=2)
     assert decide("darurat-umum", config.sop, TUESDAY_NOON, standing=mixed).warn
 
