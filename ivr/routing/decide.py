@@ -226,7 +226,7 @@ def decide(
             continue
         if not agency.hours.open_at(local, holiday is not None):
             instead = agency.after_hours or central
-            why = (
+            closed = (
                 Said(f"holiday: {holiday}", f"hari libur: {holiday}")
                 if holiday
                 else Said(f"hours {agency.hours.text}", f"jam {agency.hours.text}")
@@ -234,8 +234,8 @@ def decide(
             again = Said(", already considered", ", sudah dipertimbangkan") if instead in seen else Said("", "")
             reasons.append(
                 Said(
-                    f"{agency.label} closed now ({why.en}): its calls go to {instead}{again.en}",
-                    f"{agency.label} tutup sekarang ({why.id}): panggilannya ke {instead}{again.id}",
+                    f"{agency.label} closed now ({closed.en}): its calls go to {instead}{again.en}",
+                    f"{agency.label} tutup sekarang ({closed.id}): panggilannya ke {instead}{again.id}",
                 )
             )
             chain.appendleft(instead)
