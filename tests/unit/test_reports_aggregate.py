@@ -266,32 +266,38 @@ def test_a_missing_period_is_this_month_so_far() -> None:
     assert parse_period("2024-01-01", "2024-12-31", date(2025, 6, 17), JAKARTA).days()[-1] == date(2024, 12, 31)
 
 
+def write_rows(store: CallStore, rows: list[CallRow]) -> None:
+    """Each row written and its queue visit applied, as the service and reconcile do (numbered callers)."""
+    for n, call in enumerate(rows):
+        record = given_call(
+            store,
+            call.uniqueid,
+            caller=f"0812777700{n:02d}",
+            category=call.category,
+            queue=call.queue,
+            started_at=call.started_at.isoformat(),
+            disposition=call.disposition,
+        )
+        if call.ivr_outcome:
+            store.write(replace(record, outcome=call.ivr_outcome))
+        if call.queue_outcome:
+            visit = QueueVisit(
+                call.uniqueid,
+                call.queue,
+                call.started_at,
+                call.queue_outcome,
+                call.queue_wait,
+                call.answered_by,
+                lost_phones=call.lost_phones,
+            )
+            assert store.apply_queue_visit(visit)
+
+
 def test_a_seeded_month_in_the_store_gives_the_hand_computed_report(tmp_path: Path) -> None:
     """Calls written and queue visits applied as the service does; the store's period rows give the same report."""
     store = CallStore(tmp_path / "calls.sqlite3")
     try:
-        for call in ROWS:
-            record = given_call(
-                store,
-                call.uniqueid,
-                category=call.category,
-                queue=call.queue,
-                started_at=call.started_at.isoformat(),
-                disposition=call.disposition,
-            )
-            if call.ivr_outcome:
-                store.write(replace(record, outcome=call.ivr_outcome))
-            if call.queue_outcome:
-                visit = QueueVisit(
-                    call.uniqueid,
-                    call.queue,
-                    call.started_at,
-                    call.queue_outcome,
-                    call.queue_wait,
-                    call.answered_by,
-                    lost_phones=call.lost_phones,
-                )
-                assert store.apply_queue_visit(visit)
+        write_rows(store, ROWS)
         start, end = JANUARY.bounds()
         stored = store.calls_between(start, end)
     finally:

@@ -11,7 +11,7 @@ import csv
 import io
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,11 +22,10 @@ import ivr.web.console as console_module
 from ivr.agi.server import AgiServer
 from ivr.config.roster import Operator
 from ivr.settings import Settings
-from ivr.store.asterisk_records import QueueVisit
 from ivr.web.app import build_web_app
 from ivr.web.console import Console
 from ivr.web.reports import Reports
-from tests.fakes.floor_kit import REPO, ROSTER, FloorKit, given_call, open_floor, shipped_config
+from tests.fakes.floor_kit import REPO, ROSTER, FloorKit, open_floor, shipped_config
 from tests.unit.test_console_web import (
     ALT,
     PASSWORDS,
@@ -38,7 +37,7 @@ from tests.unit.test_console_web import (
     login,
     no_agi,
 )
-from tests.unit.test_reports_aggregate import ROWS
+from tests.unit.test_reports_aggregate import ROWS, write_rows
 
 ADI = Operator("adi", "Adi Nugroho", "admin", "c112", ())
 JANUARY = "from=2025-01-01&to=2025-01-31"
@@ -53,30 +52,7 @@ class Site:
 
 def given_january(kit: FloorKit) -> None:
     """The January rows written and their queue visits applied, as the service and reconcile do."""
-    for n, call in enumerate(ROWS):
-        record = given_call(
-            kit.calls,
-            call.uniqueid,
-            caller=f"0812777700{n:02d}",
-            category=call.category,
-            queue=call.queue,
-            started_at=call.started_at.isoformat(),
-            disposition=call.disposition,
-        )
-        if call.ivr_outcome:
-            kit.calls.write(replace(record, outcome=call.ivr_outcome))
-        if call.queue_outcome:
-            kit.calls.apply_queue_visit(
-                QueueVisit(
-                    call.uniqueid,
-                    call.queue,
-                    call.started_at,
-                    call.queue_outcome,
-                    call.queue_wait,
-                    call.answered_by,
-                    lost_phones=call.lost_phones,
-                )
-            )
+    write_rows(kit.calls, ROWS)
 
 
 @pytest.fixture
