@@ -304,12 +304,20 @@ def write_report(results: dict[str, Any], out: Path, name: str = "surge") -> Non
         lines.append("")
     wav_only = out / "surge_wav_only.json"
     if name == "surge" and wav_only.exists():
-        before = {(r["menu"], r["calls"]): r for r in aggregate(json.loads(wav_only.read_text())["surge"])}
+        wav_results = json.loads(wav_only.read_text())
+        before = {(r["menu"], r["calls"]): r for r in aggregate(wav_results["surge"])}
+        elsewhere = (
+            f" Measured on another machine ({wav_results['machine']['cpu']}; this run: {results['machine']['cpu']}):"
+            " CPU per call compares within a column, not across."
+            if wav_results["machine"] != results["machine"]
+            else ""
+        )
         lines += [
             "## Prompts in the trunk's codec against the wav alone",
             "",
             "The same steps with the prompts' alaw/ulaw copies deleted (Asterisk transcodes the wav for each"
-            " caller; `bench/run_surge.py --wav-only --name surge_wav_only`, [surge_wav_only.md](surge_wav_only.md)):",
+            " caller; `bench/run_surge.py --wav-only --name surge_wav_only`, [surge_wav_only.md](surge_wav_only.md))."
+            f"{elsewhere}",
             "",
             "| callers | menu | Asterisk CPU ms/call with copies (rounds) | wav only (rounds) |",
             "| ---: | --- | --- | --- |",
