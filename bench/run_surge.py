@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.plain_dialplan import ENTRY as PLAIN_ENTRY
 from bench.plain_dialplan import render_plain
-from bench.run_agi import cpu_seconds, listening, machine
+from bench.run_agi import CLK_TCK, cpu_seconds, listening, machine
 from bench.run_asterisk import given_root, given_settings, pid_of_asterisk, serve_env
 from bench.surge_report import aggregate, percentile, write_report
 from ivr.ami.client import AmiClient, AmiError
@@ -172,6 +172,14 @@ class Calls:
             call["gone"] = True
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds every process on the machine has used (/proc/stat's first line: all but idle and iowait)."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (
+        int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    )
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
+
+
 def asterisk_lock() -> AbstractContextManager[None]:
     """The lock every real-Asterisk run on this machine takes (tests, helpers, benches)."""
     return file_lock(Path(LOCK))
@@ -283,6 +291,7 @@ class Bench:
         asterisk_pid = pid_of_asterisk(self.settings)
         load_before = os.getloadavg()[0]
         serve_cpu = cpu_seconds(serve_pid) if serve_pid else 0.0
+        busy, own = machine_busy_seconds(), time.process_time()
         cpu_a, started = cpu_seconds(asterisk_pid), time.monotonic()
         ids = []
         entry = OURS_ENTRY if menu == "ours" else PLAIN_ENTRY
@@ -315,6 +324,9 @@ class Bench:
         elapsed = time.monotonic() - started
         cpu_a = cpu_seconds(asterisk_pid) - cpu_a
         cpu_s = cpu_seconds(serve_pid) - serve_cpu if serve_pid else 0.0
+        # What everything else on the shared machine used meanwhile (other helpers' work): not this
+        # Asterisk, not `ivr serve`, not this bench.
+        others = machine_busy_seconds() - busy - cpu_a - cpu_s - (time.process_time() - own)
         load_after = os.getloadavg()[0]
         for call_id in ids:
             try:
@@ -361,6 +373,7 @@ class Bench:
             "overhead_ms_max": percentile(overheads, 1.0),
             "load_before": round(load_before, 2),
             "load_after": round(load_after, 2),
+            "others_cpu_share": round(max(0.0, others) / (elapsed * (os.cpu_count() or 1)), 3),
             "per_call": per_call,
         }
 

@@ -23,6 +23,7 @@ from ivr.ami.client import AmiClient, AmiError
 from ivr.ami.dtmf import KeyLedger
 from ivr.ami.live import LiveQueues
 from ivr.ami.operators import login_sim_operators
+from ivr.ami.service_events import SERVICE_EVENTS
 from ivr.asterisk import process
 from ivr.asterisk.phones import BrowserPhones, PhoneError, reset_credentials
 from ivr.asterisk.provision import AsteriskUnavailable, find_or_provision
@@ -98,7 +99,12 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
             # Not each call's dialplan steps, variables and AGI commands: those would cost ~13 ms of CPU
             # per call (bench/).
             ami = AmiClient(
-                settings.ami_address, settings.ami_port, keys.ami_user, keys.ami_secret, events="system,agent,dtmf,user"
+                settings.ami_address,
+                settings.ami_port,
+                keys.ami_user,
+                keys.ami_secret,
+                events="system,agent,dtmf,user",
+                only_events=SERVICE_EVENTS,
             )
             parts.push_async_callback(ami.close)
             if settings.dtmf_ledger:

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,14 +39,15 @@ log = structlog.get_logger("ivr.service")
 OVERFLOW_SCRIPT = "overflow"
 # The caller's history is looked up while the greeting plays; past this, route without it.
 HISTORY_DEADLINE = 2.0
-# A routing decision takes microseconds and ends by construction; one that raises or overruns this
-# (a bug) must not hold the caller: the central call-takers take the call, and the log says why.
-# Generous: the deadline runs on the event loop, which lags about a second at 300 calls.
-ROUTING_DEADLINE = 2.0
-# Decisions get threads of their own: in the shared default pool they queued behind store I/O at
-# 300 simultaneous calls and overran the deadline (bench/results/asterisk.md, first run), sending
-# fire callers to the central queue. Two threads: a decision that spins (a bug) leaves one working.
-_ROUTING_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ivr-routing")
+# A routing decision is pure and takes microseconds: it runs on the event loop, between the caller's
+# last key and the route, with no thread of its own. It used to run in a worker thread under a
+# deadline, a guard against a decision that spins; that guard cost every call two thread hops through
+# the GIL at the moment of its route, and it is no longer needed: ``decide`` ends by construction
+# (each queue of the SOP is considered at most once, the central queue ends the chain), which
+# tests/unit/test_routing_properties.py checks on random SOP graphs, after-hours cycles included,
+# under a line budget. A decision that raises still sends the caller to the central queue.
+# Slower than this is logged: every other call on the loop waited as long.
+SLOW_DECISION_MS = 5.0
 
 
 class CallSession(Protocol):
@@ -191,7 +190,7 @@ class CallService:
             standing, history_note = await standing_task
             if history_note:
                 degraded.append(history_note)
-            decision = await _decide_or_central(config, result.category, now, self.live(), standing)
+            decision = _decide_or_central(config, result.category, now, self.live(), standing)
             if decision.warn:
                 await channel.play(config.sop.prank.warning_prompt, result.language, ALL_KEYS)
             await _publish(session, decision, result.flags)
@@ -265,7 +264,7 @@ class CallService:
         reply = await session.command(commands.get_variable(FAILED_ROUTE_VARIABLE), REPLY_MARGIN)
         values = split_route(reply.data if reply.result == "1" else "")
         tried = tuple(values["IVR_TRIED"].split())
-        decision = await _decide_or_central(config, values["IVR_CATEGORY"], self.clock(), self.live(), tried=tried)
+        decision = _decide_or_central(config, values["IVR_CATEGORY"], self.clock(), self.live(), tried=tried)
         if values["IVR_PRIORITY"].isdigit():
             # The priority chosen for this caller (prank triage included) holds along the whole chain.
             decision = replace(decision, priority=int(values["IVR_PRIORITY"]))
@@ -288,7 +287,7 @@ async def _publish(session: CallSession, decision: Decision, flags: Iterable[str
         await session.command(commands.set_variable(name, value), REPLY_MARGIN, last=number == len(variables))
 
 
-async def _decide_or_central(
+def _decide_or_central(
     config: Config,
     category: str,
     now: datetime,
@@ -296,14 +295,12 @@ async def _decide_or_central(
     standing: Standing | None = None,
     tried: tuple[str, ...] = (),
 ) -> Decision:
-    """``decide`` in a worker thread with a deadline: a decision that raises or overruns sends the
-    caller to the central call-takers instead of freezing every call on the event loop."""
-    decision = functools.partial(decide, category, config.sop, now, live, standing, tried)
+    """``decide``, or the central call-takers when it raises: a routing bug costs the caller the
+    category, never the route."""
+    started = time.perf_counter()
     try:
-        return await asyncio.wait_for(
-            asyncio.get_running_loop().run_in_executor(_ROUTING_THREADS, decision), ROUTING_DEADLINE
-        )
-    except Exception as error:  # TimeoutError included: the caller must not wait on our bug
+        decision = decide(category, config.sop, now, live, standing, tried)
+    except Exception as error:
         log.error("routing_failed_central_fallback", error=repr(error), category=category)
         failure = type(error).__name__
         return fallback_decision(
@@ -312,3 +309,7 @@ async def _decide_or_central(
             f"routing failed ({failure}): central fallback",
             f"perutean gagal ({failure}): langsung ke petugas pusat",
         )
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    if elapsed_ms > SLOW_DECISION_MS:
+        log.warning("routing_decision_slow", ms=round(elapsed_ms, 1), category=category, limit_ms=SLOW_DECISION_MS)
+    return decision

@@ -8,7 +8,7 @@ action, and a close that does not schedule yet another reconnect.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import structlog
@@ -46,8 +46,19 @@ class _Manager(Manager):  # type: ignore[misc]
 
 
 class AmiClient:
-    def __init__(self, host: str, port: int, username: str, secret: str, events: str = "on") -> None:
-        """``events``: the event classes to receive ('on' for all, or e.g. 'system,agent')."""
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        secret: str,
+        events: str = "on",
+        only_events: Collection[str] | None = None,
+    ) -> None:
+        """``events``: the event classes to receive ('on' for all, or e.g. 'system,agent').
+        ``only_events``: the account's eventfilter lets no other event through (SERVICE_EVENTS): a
+        listener for another would never be called, so ``on`` refuses it."""
+        self._only_events = frozenset(only_events) if only_events is not None else None
         self._booted = asyncio.Event()
         self._listeners: list[tuple[str, EventCallback]] = []
         self._ready_hooks: list[Callable[[], None]] = []
@@ -93,6 +104,8 @@ class AmiClient:
 
     def on(self, event: str, callback: EventCallback) -> Callable[[], None]:
         """Call ``callback(fields)`` for each event named ``event`` (or "*"); returns an unsubscribe."""
+        if self._only_events is not None and event != "*" and event not in self._only_events:
+            raise ValueError(f"AMI event {event!r} is filtered out for this account: add it to SERVICE_EVENTS")
         entry = (event, callback)
         self._listeners.append(entry)
         return lambda: self._listeners.remove(entry) if entry in self._listeners else None

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
+from ivr.ami.service_events import SERVICE_DTMF_DIRECTION, SERVICE_EVENTS
 from ivr.asterisk import lastline
 from ivr.asterisk.phones import PhoneError, write_phones
 from ivr.asterisk.provision import AsteriskInstall
@@ -248,6 +249,16 @@ def callback_dial(template: str) -> str:
     return template.replace("{number}", "${SIAGA_CALLBACK_NUMBER}")
 
 
+def service_event_filter() -> str:
+    """manager.conf's eventfilter lines of the service's account: SERVICE_EVENTS by name (Asterisk
+    matches a name by its hash, no regex over the payload), DTMFEnd only as the caller's channel received it."""
+    lines = [f"eventfilter(action(include),name({name})) =" for name in SERVICE_EVENTS if name != "DTMFEnd"]
+    lines.append(
+        "eventfilter(action(include),name(DTMFEnd),header(Direction),method(exact)) = " + SERVICE_DTMF_DIRECTION
+    )
+    return "\n".join(lines)
+
+
 def agi_tries(urls: tuple[str, ...], script: str, arguments: str, limit: int) -> str:
     """One block of [siaga-112] per FastAGI service, in order: a try that ends with a route goes to
     ``route``; one that refused or ended without a route falls through to the next block.
@@ -339,6 +350,7 @@ def render(
         "trunk_ip": settings.trunk_ip,
         "ami_user": keys.ami_user,
         "ami_secret": keys.ami_secret,
+        "ami_service_events": service_event_filter(),
         "test_ami_user": keys.test_ami_user,
         "test_ami_secret": keys.test_ami_secret,
         "transfer_ami_user": keys.transfer_ami_user,

@@ -102,6 +102,7 @@ class Wallboard:
         self.today = DayFigures()
         self.viewers: dict[web.WebSocketResponse, Viewer] = {}
         self._looked_at: object | None = None
+        self._changed_at: float | None = None  # the first live change not yet observed
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.live.listeners.append(self._changed)
@@ -125,17 +126,27 @@ class Wallboard:
 
     # What the wallboard shows
     def _changed(self) -> None:
-        self._observe()
+        # One look per burst of live events (AMI delivers a queue step as several: the caller's join, a
+        # member's status in each of its queues), at the time of the first. A look on each event cost
+        # the event loop about a millisecond apiece, taken at a surge from every caller's menu and route.
+        if self._changed_at is None:
+            self._changed_at = self.clock()
+            asyncio.get_running_loop().call_soon(self._observe_changes)
         self._wake.set()
 
-    def _observe(self) -> None:
-        """Note each operator's state change, with its time, as soon as Asterisk's events show it."""
+    def _observe_changes(self) -> None:
+        changed_at, self._changed_at = self._changed_at, None
+        self._observe(changed_at)
+
+    def _observe(self, now: float | None = None) -> None:
+        """Note each operator's state change, with its time (``now``: the moment of the events that
+        showed it), as soon as Asterisk's events show it."""
         if not (self.live.synced and self.agents.client.ready):
             return  # a stale picture: changes seen in it would get the wrong time
         # LiveQueues builds a new dict at every resync: a new one means a fresh look after a gap.
         fresh = self._looked_at is not self.live.queues
         self._looked_at = self.live.queues
-        now = self.clock()
+        now = self.clock() if now is None else now
         roster = self.floor.roster()
         for operator in roster.values():
             state = self.agents.state(operator)

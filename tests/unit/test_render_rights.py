@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ivr.ami.service_events import SERVICE_EVENTS
 from ivr.asterisk.provision import AsteriskInstall
 from ivr.asterisk.render import RenderError, load_secrets, render
 from ivr.config import load_config
@@ -45,6 +46,24 @@ def test_service_account_manages_queue_members_and_originates_only(tmp_path: Pat
     }
     assert account(manager, keys.transfer_ami_user) == {"read": "system", "write": "call"}
     assert len({keys.ami_secret, keys.test_ami_secret, keys.transfer_ami_secret}) == 3
+
+
+def event_filters(manager: str, user: str) -> list[str]:
+    section = manager.split(f"[{user}]\n", 1)[1].split("\n[", 1)[0]
+    return re.findall(r"^eventfilter(.*)$", section, re.M)
+
+
+def test_service_account_is_sent_only_the_events_it_listens_to(tmp_path: Path) -> None:
+    """The service's account has an include filter per SERVICE_EVENTS name, DTMFEnd only as the caller's
+    channel received it; the test and transfer accounts have none."""
+    etc = rendered(tmp_path)
+    keys = load_secrets(Settings.load(tmp_path), create=False)
+    manager = (etc / "manager.conf").read_text()
+    assert event_filters(manager, keys.ami_user) == [
+        *(f"(action(include),name({name})) =" for name in SERVICE_EVENTS if name != "DTMFEnd"),
+        "(action(include),name(DTMFEnd),header(Direction),method(exact)) = Received",
+    ]
+    assert event_filters(manager, keys.test_ami_user) == event_filters(manager, keys.transfer_ami_user) == []
 
 
 def test_safety_values_are_constants_not_globals(tmp_path: Path) -> None:

@@ -131,6 +131,28 @@ async def test_overflow_without_a_failed_route_still_routes_centrally(shipped: t
     assert split_route(session.variables[ROUTE_VARIABLE])["IVR_TARGET"] == config.sop.central_queue.name
 
 
+async def test_overflow_whose_decision_raises_routes_centrally_keeping_the_category(
+    shipped: tuple[Config, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in routing during an overflow step: the caller still gets a route, the central queue,
+    with the category and priority of the step that failed."""
+    config, _ = shipped
+    first = ScriptedChannel(keys=["1", "1"])
+    await service(shipped).handle(first)
+
+    def broken(*_args: Any) -> Decision:
+        raise KeyError("q-ghost")
+
+    monkeypatch.setattr("ivr.service.decide", broken)
+    session = ScriptedChannel(
+        keys=[], script="overflow", variables={FAILED_ROUTE_VARIABLE: first.variables[ROUTE_VARIABLE]}
+    )
+    await service(shipped).handle(session)
+    route, failed = split_route(session.variables[ROUTE_VARIABLE]), split_route(first.variables[ROUTE_VARIABLE])
+    assert (route["IVR_ACTION"], route["IVR_TARGET"]) == ("queue", config.sop.central_queue.name)
+    assert (route["IVR_CATEGORY"], route["IVR_PRIORITY"]) == (failed["IVR_CATEGORY"], failed["IVR_PRIORITY"])
+
+
 @pytest.mark.parametrize(
     "decision, flags",
     [

@@ -423,6 +423,23 @@ async def test_a_state_change_is_pushed_with_its_time_and_the_first_look_is_inex
         assert "081234567890" not in str(on_call)
 
 
+async def test_a_burst_of_live_changes_is_looked_at_once_at_the_time_of_the_first(
+    board: Board, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Live changes within one turn of the event loop (AMI delivers a queue step as several events): one look
+    at the operators' states, dated by the first change; a later change gets a look of its own."""
+    looks: list[float | None] = []
+    monkeypatch.setattr(board.wallboard, "_observe", lambda now=None: looks.append(now))
+    for second in range(3):
+        board.clock.now = NOW + second
+        board.wallboard._changed()
+    await asyncio.sleep(0)
+    board.clock.now = NOW + 5
+    board.wallboard._changed()
+    await asyncio.sleep(0)
+    assert looks == [NOW, NOW + 5]
+
+
 async def test_a_change_first_seen_at_a_resync_has_no_exact_start(board: Board) -> None:
     """AMI was away when budi paused (no event reached us): the resync shows it; "since" is marked inexact."""
     await login(web(board), "sari")
