@@ -37,7 +37,7 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "rounds": len(rounds),
                 **{key: sum(r[key] for r in rounds) for key in ("lost", "misrouted", "no_operator")},
                 **{
-                    key: statistics.median(r[key] for r in rounds)
+                    key: round(statistics.median(r[key] for r in rounds), 2)
                     for key in ("asterisk_cpu_ms_per_call", "serve_cpu_ms_per_call")
                 },
                 "asterisk_cpu_ms_per_call_rounds": [r["asterisk_cpu_ms_per_call"] for r in rounds],
