@@ -15,6 +15,7 @@ import structlog
 
 from ivr.ami.client import AmiClient, AmiError
 from ivr.ami.operators import is_simulated
+from ivr.ami.service_events import LIVE_QUEUE_EVENTS
 from ivr.operators.states import DEVICE_ON_CALL
 from ivr.routing.decide import QueueState
 
@@ -81,18 +82,7 @@ class LiveQueues:
         self.listeners: list[Callable[[], None]] = []
         # Called after each full resync (a restarted Asterisk has forgotten its dynamic members).
         self.resynced: list[Callable[[], None]] = []
-        for event in (
-            "QueueMemberAdded",
-            "QueueMemberStatus",
-            "QueueMemberPause",
-            "QueueMemberRemoved",
-            "QueueCallerJoin",
-            "QueueCallerLeave",
-            "QueueCallerAbandon",
-            "AgentConnect",
-            "AgentComplete",
-            "AgentDump",
-        ):
+        for event in LIVE_QUEUE_EVENTS:
             client.on(event, self._on_event)
         client.on_ready(self._schedule_resync)
 

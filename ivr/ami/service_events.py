@@ -11,9 +11,8 @@ from __future__ import annotations
 # key pressed is four DTMF events (begin and end, on both halves of the caller's channel) where the
 # service reads one, the end its caller's channel received. At a surge those were parsed on the event
 # loop that also carries every call's menu and route, at the very moment of the callers' keys.
-SERVICE_EVENTS = (
-    "FullyBooted",
-    "Shutdown",
+# What ivr.ami.live reads: who is in which queue, ready or on a call, and who waits there.
+LIVE_QUEUE_EVENTS = (
     "QueueMemberAdded",
     "QueueMemberStatus",
     "QueueMemberPause",
@@ -21,10 +20,15 @@ SERVICE_EVENTS = (
     "QueueCallerJoin",
     "QueueCallerLeave",
     "QueueCallerAbandon",
-    "AgentCalled",
     "AgentConnect",
     "AgentComplete",
     "AgentDump",
+)
+SERVICE_EVENTS = (
+    "FullyBooted",
+    "Shutdown",
+    *LIVE_QUEUE_EVENTS,
+    "AgentCalled",
     "AgentRingNoAnswer",
     "UserEvent",
     "DTMFEnd",

@@ -266,12 +266,14 @@ async def test_a_routing_decision_that_raises_sends_the_caller_to_central(
 
     monkeypatch.setattr("ivr.service.decide", broken)
     session = FakeAsterisk(keys=["1", "1"])
+    store = FakeStore()
     with capture_logs() as logs:
-        await given_service(shipped, FakeStore()).handle(session)
+        await given_service(shipped, store).handle(session)
     config, _ = shipped
     central = config.sop.central_queue.name
     assert (session.variables["IVR_ACTION"], session.variables["IVR_TARGET"]) == ("queue", central)
     assert session.variables["IVR_CATEGORY"] == "kebakaran"
+    assert store.records[0].reason_id.startswith("perutean gagal (KeyError): langsung ke petugas pusat; antrean")
     assert [entry["event"] for entry in logs if entry["log_level"] == "error"] == ["routing_failed_central_fallback"]
 
 
