@@ -32,6 +32,7 @@ from ivr.asterisk.supervisor import supervise
 from ivr.config import Config
 from ivr.config.calendar import calendar_warning
 from ivr.config.live import LiveConfig
+from ivr.logs import report_slow_shutdown
 from ivr.operators import PasswordFile
 from ivr.operators.auth import SESSION_IDLE
 from ivr.operators.floor import Floor
@@ -174,6 +175,7 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
             await stop.wait()
         finally:
             log.info("shutting_down")
+            report_slow_shutdown()
 
 
 def _disk_alarm(recordings: Recordings) -> str | None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
+import traceback
 from typing import Any
 
 import structlog
@@ -49,3 +51,25 @@ def configure(level: str = "info", json: bool | None = None, stream: Any = None)
         logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=False,
     )
+
+
+def report_slow_shutdown(after: float = 10.0) -> threading.Timer:
+    """If the process is still stopping ``after`` seconds from now, one event with every thread's stack.
+
+    A stop that hangs (a worker thread in a blocking call, a part that does not close) leaves a
+    supervisor waiting or killing us; this says where it hung. A daemon timer: a process that exits
+    first takes it along unfired."""
+
+    def report() -> None:
+        frames = sys._current_frames()
+        stacks = {
+            f"{thread.name} ({thread.ident})": "".join(traceback.format_stack(frames[thread.ident])[-6:])
+            for thread in threading.enumerate()
+            if thread.ident in frames and thread is not threading.current_thread()
+        }
+        structlog.get_logger("ivr").warning("shutdown_slow", seconds=after, threads=stacks)
+
+    timer = threading.Timer(after, report)
+    timer.daemon = True
+    timer.start()
+    return timer

@@ -18,6 +18,26 @@ def _get_json(url: str) -> dict[str, object]:
         return data
 
 
+async def _stderr_until_exit(child: asyncio.subprocess.Process, seconds: float) -> bytes:
+    """The child's whole stderr once it exits; if it does not within ``seconds``, fail with its last lines
+    (what it was doing when the shutdown hung)."""
+    assert child.stderr is not None
+    err = bytearray()
+
+    async def read_all() -> None:
+        while chunk := await child.stderr.read(65536):  # type: ignore[union-attr]
+            err.extend(chunk)
+        await child.wait()
+
+    try:
+        await asyncio.wait_for(read_all(), seconds)
+    except TimeoutError:
+        child.kill()
+        last_lines = err.decode()[-3000:]
+        raise AssertionError(f"ivr serve still running {seconds} s after SIGTERM; last:\n{last_lines}") from None
+    return bytes(err)
+
+
 async def test_ivr_serve_routes_calls_reports_health_and_stops_cleanly(
     stack: Stack, agi: AgiSwitch, ami: AmiClient
 ) -> None:
@@ -44,7 +64,7 @@ async def test_ivr_serve_routes_calls_reports_health_and_stops_cleanly(
         assert (report.route["Category"], report.queue, report.answered) == ("kecelakaan", "q-psc119", True)
         assert await healthy(), "AMI in ivr serve did not survive the queue events of a call"
         child.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(child.communicate(), 15)
+        err = await _stderr_until_exit(child, 30)
     finally:
         if child.returncode is None:
             child.kill()
