@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import signal
 import time
 from collections.abc import Callable
@@ -155,6 +156,11 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
         parts.push_async_callback(runner.cleanup)
         site = web.TCPSite(runner, settings.service_host, settings.web_port)
         await site.start()
+        # What start-up built (configuration, modules, the web app) lives as long as the service: out of
+        # the cyclic collector's sight, a full collection in a surge walks only the calls' objects
+        # (~30 ms of a frozen event loop less on this machine, bench/results/surge.md).
+        gc.collect()
+        gc.freeze()
         log.info("serving", agi_port=agi.port, web_port=settings.web_port, ami_port=settings.ami_port)
 
         tasks.add(asyncio.create_task(config.watch()))
