@@ -26,7 +26,7 @@ from ivr.ami.live import LiveQueues
 from ivr.ami.operators import login_sim_operators
 from ivr.ami.service_events import SERVICE_EVENTS
 from ivr.asterisk import process
-from ivr.asterisk.phones import BrowserPhones, PhoneError, reset_credentials
+from ivr.asterisk.phones import BrowserPhones, PhoneError, reset_credentials, stop_reloading
 from ivr.asterisk.provision import AsteriskUnavailable, find_or_provision
 from ivr.asterisk.render import load_secrets, render, runtime_dirs
 from ivr.asterisk.supervisor import supervise
@@ -182,6 +182,9 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
         finally:
             log.info("shutting_down")
             report_slow_shutdown()
+            # A phone reload retrying in a worker thread (refused while a full reload runs) would hold
+            # the process's exit for up to its retry bound.
+            stop_reloading()
 
 
 def _disk_alarm(recordings: Recordings) -> str | None:

@@ -40,6 +40,7 @@ import os
 import re
 import secrets
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
@@ -82,6 +83,8 @@ RELOAD_COMMAND = "module reload res_pjsip.so"
 RELOAD_OK = "reloaded successfully"
 # A full reload (an SOP edit) may be running: ours is refused meanwhile, so it is tried again.
 RELOAD_RETRY_SECONDS = 10.0
+# Set once, when the service stops (stop_reloading).
+STOPPING = threading.Event()
 
 
 class PhoneError(Exception):
@@ -358,11 +361,18 @@ def _installed() -> AsteriskInstall:
     return install
 
 
-def reload_pjsip(settings: Settings, install: AsteriskInstall | None = None) -> float:
+def stop_reloading() -> None:
+    """The service is stopping: a reload running in a worker thread gives up before its next attempt
+    (the process cannot exit while one of its threads retries, for up to RELOAD_RETRY_SECONDS)."""
+    STOPPING.set()
+
+
+def reload_pjsip(settings: Settings, install: AsteriskInstall | None = None, stop: threading.Event = STOPPING) -> float:
     """``module reload res_pjsip.so`` over Asterisk's control socket (``asterisk -rx``, the way that
     needs no AMI right: the service's AMI account has neither ``command`` nor ``config``, and keeps
     it that way). Returns the seconds it took; 0 when Asterisk is not running (it reads the file at
-    start). Synchronous: when it returns, Asterisk uses the new file."""
+    start). Synchronous: when it returns, Asterisk uses the new file. ``stop``, once set, ends it
+    before its next attempt with PhoneError (the file is written; Asterisk reads it at its next reload)."""
     control = settings.asterisk_dir / "run" / "asterisk.ctl"
     if not control.exists():
         log.info("phone_credentials_saved_asterisk_not_running")
@@ -372,6 +382,8 @@ def reload_pjsip(settings: Settings, install: AsteriskInstall | None = None) -> 
     argv = install.command(["-C", str(conf), "-rx", RELOAD_COMMAND], shared_dirs=[settings.var])
     started = time.monotonic()
     while True:
+        if stop.is_set():
+            raise PhoneError(f"'{RELOAD_COMMAND}' abandoned: the service is stopping")
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=15, check=False)
         except (OSError, subprocess.TimeoutExpired) as error:
@@ -386,7 +398,7 @@ def reload_pjsip(settings: Settings, install: AsteriskInstall | None = None) -> 
             return 0.0
         if time.monotonic() - started > RELOAD_RETRY_SECONDS:
             raise PhoneError(f"'{RELOAD_COMMAND}' failed: {output[:300]}")
-        time.sleep(0.1)
+        stop.wait(0.1)
 
 
 class BrowserPhones:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import stat
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -216,3 +218,22 @@ def test_sip_account_is_what_the_console_needs(tmp_path: Path) -> None:
 def test_reload_without_a_running_asterisk_keeps_the_file_for_its_start(tmp_path: Path) -> None:
     """No control socket: nothing to reload (Asterisk reads the file when it starts), no error."""
     assert phones.reload_pjsip(Settings.load(tmp_path), INSTALL) == 0.0
+
+
+def test_a_reload_refused_again_and_again_gives_up_when_the_service_stops(tmp_path: Path) -> None:
+    """Asterisk refuses the reload while a full one runs; the service stopping ends the retries at once,
+    not after RELOAD_RETRY_SECONDS (the process cannot exit while the thread retries)."""
+    settings = Settings.load(tmp_path)
+    control = settings.asterisk_dir / "run" / "asterisk.ctl"
+    control.parent.mkdir(parents=True)
+    control.touch()
+    refusing = tmp_path / "asterisk"
+    refusing.write_text("#!/bin/sh\necho 'A module reload request is already in progress; please be patient'\n")
+    refusing.chmod(0o755)
+    install = replace(INSTALL, binary=str(refusing))
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    started = time.monotonic()
+    with pytest.raises(phones.PhoneError, match="stopping"):
+        phones.reload_pjsip(settings, install, stop=stop)
+    assert time.monotonic() - started < phones.RELOAD_RETRY_SECONDS / 2
