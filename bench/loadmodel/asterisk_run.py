@@ -35,7 +35,7 @@ import yaml
 
 from bench.loadmodel.engine import Arrivals, Caller, CallResult, Run
 from bench.loadmodel.model import DEFAULT_MODEL, JUNK, Model, load_model
-from bench.loadmodel.operator import CallBook, ConsoleOperator
+from bench.loadmodel.operator import POP_SECONDS, CallBook, ConsoleOperator
 from bench.loadmodel.point import (
     LINE_POLICY,
     Window,
@@ -64,6 +64,8 @@ from ivr.settings import Settings
 REPO = Path(__file__).resolve().parents[2]
 TARGET = 0.15  # the two engines agree within this on genuine callers' time to a human (issue 12)
 DRAIN_SECONDS = 180.0  # after the last arrival, the longest the run waits for the calls still going
+# After the last caller, the longest the run waits for operators to post the outcomes of the calls they had.
+SETTLE_SECONDS = 2 * POP_SECONDS
 
 
 def bench_roster(config: Config, central: int) -> dict[str, Any]:
@@ -162,7 +164,11 @@ class RealLine:
                 shifts.append(asyncio.create_task(ConsoleOperator(op_id, password, web, sip, self.book).shift(ready)))
             await _all_ready(readies, shifts)
             await asyncio.sleep(1.0)  # `ivr serve`'s live queue state has seen every member
-            return await self._callers(ami)
+            results = await self._callers(ami)
+            # The last callers are gone; their operators may still be posting the outcome (the pop of
+            # the call's end can lag its hang-up): ending their shifts now would lose those outcomes.
+            await _until(lambda: self.book.in_hand() == 0, SETTLE_SECONDS)
+            return results
         finally:
             for shift in shifts:
                 shift.cancel()

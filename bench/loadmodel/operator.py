@@ -35,6 +35,7 @@ class Handled:
     flagged: bool = False
     outcome: str = ""
     accepted: bool = False  # the console took the outcome
+    settled: bool = False  # the outcome was posted, whatever the console answered
 
 
 @dataclass
@@ -45,6 +46,10 @@ class CallBook:
     handled: dict[str, Handled] = field(default_factory=dict)
     talk_factor: Callable[[Caller], float] = lambda _caller: 1.0
     errors: list[str] = field(default_factory=list)
+
+    def in_hand(self) -> int:
+        """Calls an operator answered whose outcome is not posted yet (talking, or the pop lagging)."""
+        return sum(not handled.settled for handled in self.handled.values())
 
 
 class ConsoleOperator:
@@ -164,3 +169,4 @@ class ConsoleOperator:
         await self._pop(("on_call", "wrap_up", "ended"), POP_SECONDS, uniqueid)
         handled.outcome = DISPOSITION[caller.kind]
         handled.accepted = await self._post(http, f"/api/calls/{uniqueid}/outcome", {"outcome": handled.outcome})
+        handled.settled = True
