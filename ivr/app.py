@@ -158,7 +158,8 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
         await site.start()
         # What start-up built (configuration, modules, the web app) lives as long as the service: out of
         # the cyclic collector's sight, a full collection in a surge walks only the calls' objects
-        # (~30 ms of a frozen event loop less on this machine, bench/results/surge.md).
+        # (unfrozen, each serve's one full collection froze the loop for 41-193 ms mid-surge,
+        # bench/results/surge.md).
         gc.collect()
         gc.freeze()
         log.info("serving", agi_port=agi.port, web_port=settings.web_port, ami_port=settings.ami_port)

@@ -70,10 +70,15 @@ async def members(client: AmiClient, queue: str) -> dict[str, dict[str, Any]]:
     }
 
 
+async def joined(agents: Agents) -> None:
+    """Until the live mirror has seen SITI join q112 (what start_wrapup and the states read)."""
+    await until(lambda: SITI.interface in agents.live.queues.get("q112", None).members, timeout=5)  # type: ignore[union-attr]
+
+
 async def test_pause_with_a_reason_is_what_the_queue_sees(agents: Agents) -> None:
     """Available then paused for Sholat: QueueStatus shows the member paused with that reason."""
     await agents.available(SITI)
-    await until(lambda: SITI.interface in agents.live.queues.get("q112", None).members, timeout=5)  # type: ignore[union-attr]
+    await joined(agents)
     seen = (await members(agents.client, "q112"))[SITI.interface]
     assert (seen["Paused"], seen["Name"]) == ("0", "Siti Rahma")
     await agents.pause(SITI, "Sholat")
@@ -87,8 +92,8 @@ async def test_wrapup_ends_by_itself(agents: Agents) -> None:
     """A wrap-up of 2 s: paused as Wrap-up in Asterisk, then unpaused without anyone acting."""
     await agents.available(SITI)
     # A wrap-up follows a call, by when the mirror has long seen the operator join (start_wrapup
-    # reads it): wait for that here too, as the first test does.
-    await until(lambda: SITI.interface in agents.live.queues.get("q112", None).members, timeout=5)  # type: ignore[union-attr]
+    # reads it): wait for that here too.
+    await joined(agents)
     await agents.start_wrapup(SITI, 2.0)
     seen = (await members(agents.client, "q112"))[SITI.interface]
     assert (seen["Paused"], seen["PausedReason"]) == ("1", WRAPUP_REASON)
