@@ -23,6 +23,7 @@ from ivr.ami.callback import call_back
 from ivr.ami.client import AmiClient, AmiError
 from ivr.ami.dtmf import KeyLedger
 from ivr.ami.live import LiveQueues
+from ivr.ami.ondemand import OnDemandAmi
 from ivr.ami.operators import login_sim_operators
 from ivr.ami.service_events import SERVICE_EVENTS
 from ivr.asterisk import process
@@ -253,12 +254,14 @@ async def _console(
     agents = Agents(ami, live, lambda: config.current().sop.operators, sessions)
     parts.push_async_callback(agents.close)
     # A warm transfer's one action (Bridge) needs `call`, which the session above must not have: an
-    # account and session of its own (asterisk-config/manager.conf says why).
+    # account of its own (asterisk-config/manager.conf says why), logged in only around a transfer,
+    # since every logged-in session costs Asterisk CPU on every event of every call (ivr/ami/ondemand.py).
     keys = load_secrets(settings, create=False)
-    transfers = AmiClient(
-        settings.ami_address, settings.ami_port, keys.transfer_ami_user, keys.transfer_ami_secret, events="system"
+    transfers = OnDemandAmi(
+        lambda: AmiClient(
+            settings.ami_address, settings.ami_port, keys.transfer_ami_user, keys.transfer_ami_secret, events="system"
+        )
     )
-    transfers.start()
     parts.push_async_callback(transfers.close)
     floor = Floor(
         agents,
