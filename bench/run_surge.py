@@ -48,7 +48,6 @@ from bench.run_agi import CLK_TCK, cpu_seconds, listening, machine
 from bench.run_asterisk import given_root, given_settings, pid_of_asterisk, serve_env
 from bench.surge_report import aggregate, percentile, write_report
 from ivr.ami.client import AmiClient, AmiError
-from ivr.ami.operators import sim_interface
 from ivr.asterisk import process
 from ivr.asterisk.provision import file_lock, find_or_provision
 from ivr.asterisk.render import load_secrets, render, runtime_dirs
@@ -65,7 +64,8 @@ DTMF_MS = 100  # each simulated key lasts this long (SendDTMF's duration), as a 
 # (0 means 250 ms; 1 ms is the least): the waits account for both, so a key begins when scheduled.
 SEND_DTMF_LEAD_S, SEND_DTMF_INTERVAL_MS = 0.1, 1
 CALLER_CONTEXT = "bench-caller"
-EVENT_CLASSES = "call,agent,dtmf"
+OPERATOR_CONTEXT = "bench-operator"
+EVENT_CLASSES = "call,agent,dtmf,user"
 OURS_ENTRY = "siaga-sim-entry"
 # --serve-cost: the plain menu while `ivr serve` runs beside it (its AMI session, its reading of
 # Asterisk's records), which tells our AGI's share of the CPU from the share of serve's AMI feed.
@@ -82,10 +82,17 @@ exten => s,1,Set(BENCH_I=1)
  same => n(next),GotoIf($["${{BENCH_KEY${{BENCH_I}}}}" = ""]?hold)
  same => n,Wait(${{BENCH_WAIT${{BENCH_I}}}})
  same => n,SendDTMF(${{BENCH_KEY${{BENCH_I}}}},{SEND_DTMF_INTERVAL_MS},{DTMF_MS})
+ same => n,UserEvent(BenchKey,At: ${{STRFTIME(,,%s.%6q)}})
  same => n,Set(BENCH_I=$[${{BENCH_I}} + 1])
  same => n,Goto(next)
  same => n(hold),Wait(${{IF($[${{LEN(${{BENCH_HOLD}})}} > 0]?${{BENCH_HOLD}}:120)}})
  same => n,Hangup()
+
+; Bench only: the simulated operators' seats, which say when app_queue rang them, then answer as the
+; shipped [siaga-sim-operator] does.
+[{OPERATOR_CONTEXT}]
+exten => _op-.,1,UserEvent(BenchRung,At: ${{STRFTIME(,,%s.%6q)}})
+ same => n,Goto(siaga-sim-operator,${{EXTEN}},1)
 """
 
 
@@ -150,9 +157,18 @@ class Calls:
 
     def __call__(self, fields: dict[str, str]) -> None:
         call = self.calls.get(fields.get("Linkedid", ""))
-        if call is None or fields.get("Uniqueid") != call["entry"]:
+        if call is None:
             return
         name, stamp = fields.get("Event"), float(fields.get("Timestamp", "0") or 0)
+        if name == "UserEvent" and fields.get("UserEvent") in ("BenchKey", "BenchRung"):
+            at = float(fields["At"])
+            if fields["UserEvent"] == "BenchKey":
+                call["key_sent_at"] = at
+            else:
+                call.setdefault("rung_at", at)
+            return
+        if fields.get("Uniqueid") != call["entry"]:
+            return
         if name == "Newstate" and fields.get("ChannelState") == "6":
             call.setdefault("answered_at", stamp)
         elif name == "DTMFEnd" and fields.get("Direction") == "Received":
@@ -170,6 +186,11 @@ class Calls:
             call.setdefault("operator_at", stamp)
         elif name == "Hangup":
             call["gone"] = True
+
+
+def bench_seat(queue: str, seat: int) -> str:
+    """A simulated operator's seat that reports when app_queue rings it (OPERATOR_CONTEXT)."""
+    return f"Local/op-{queue}-{seat}@{OPERATOR_CONTEXT}/n"
 
 
 def machine_busy_seconds() -> float:
@@ -286,7 +307,7 @@ class Bench:
         wanted = Counter(script.queue for script in scripts)
         members = [(queue, seat) for queue, n in wanted.items() for seat in range(1, n + n // 4 + 3)]
         for queue, seat in members:
-            await ami.action({"Action": "QueueAdd", "Queue": queue, "Interface": sim_interface(queue, seat)})
+            await ami.action({"Action": "QueueAdd", "Queue": queue, "Interface": bench_seat(queue, seat)})
         await asyncio.sleep(0.5)  # ivr serve's live state has seen the members
         asterisk_pid = pid_of_asterisk(self.settings)
         load_before = os.getloadavg()[0]
@@ -334,7 +355,7 @@ class Bench:
             except AmiError:
                 pass  # already gone
         for queue, seat in members:
-            await ami.action({"Action": "QueueRemove", "Queue": queue, "Interface": sim_interface(queue, seat)})
+            await ami.action({"Action": "QueueRemove", "Queue": queue, "Interface": bench_seat(queue, seat)})
         gone = time.monotonic() + 20
         while time.monotonic() < gone and not all(calls.calls[i].get("gone") for i in ids):
             await asyncio.sleep(0.2)
@@ -352,12 +373,16 @@ class Bench:
                     "predicted_s": script.predicted_s,
                     "answer_to_queue_s": round(joined - answered, 3) if joined and answered else None,
                     "overhead_ms": round((joined - key) * 1000, 1) if joined and key and script.ends_on_key else None,
+                    "key_to_ring_ms": round((call["rung_at"] - call["key_sent_at"]) * 1000, 1)
+                    if script.ends_on_key and "rung_at" in call and "key_sent_at" in call
+                    else None,
                     "operator": "operator_at" in call,
                     "moh_starts": call.get("moh_starts", 0),
                     **_trace(call),
                 }
             )
         overheads = [c["overhead_ms"] for c in per_call if c["overhead_ms"] is not None]
+        rings = [c["key_to_ring_ms"] for c in per_call if c["key_to_ring_ms"] is not None]
         return {
             "calls": len(scripts),
             "codec": self.codec,
@@ -371,6 +396,9 @@ class Bench:
             "overhead_ms_p95": percentile(overheads, 0.95),
             "overhead_ms_p99": percentile(overheads, 0.99),
             "overhead_ms_max": percentile(overheads, 1.0),
+            "key_to_ring_ms_p50": percentile(rings, 0.5),
+            "key_to_ring_ms_p95": percentile(rings, 0.95),
+            "key_to_ring_ms_p99": percentile(rings, 0.99),
             "load_before": round(load_before, 2),
             "load_after": round(load_after, 2),
             "others_cpu_share": round(max(0.0, others) / (elapsed * (os.cpu_count() or 1)), 3),
@@ -393,7 +421,11 @@ def _compact(run: dict[str, Any]) -> dict[str, Any]:
     """A surge run as committed: its overheads, not every call (the darurat runs keep theirs); with
     --trace also each call's split (last key → route set, route set → in the queue, ms)."""
     calls = run.pop("per_call")
-    compact = {**run, "overheads_ms": [c["overhead_ms"] for c in calls if c["overhead_ms"] is not None]}
+    compact = {
+        **run,
+        "overheads_ms": [c["overhead_ms"] for c in calls if c["overhead_ms"] is not None],
+        "key_to_ring_ms": [c["key_to_ring_ms"] for c in calls if c["key_to_ring_ms"] is not None],
+    }
     traced = [c for c in calls if "route_to_queue_ms" in c and c["overhead_ms"] is not None]
     if traced:
         compact["trace_ms"] = [
