@@ -8,6 +8,7 @@ the caller pressed it. Without AMI the keys AGI commands return are used, as bef
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -165,11 +166,14 @@ class AgiChannel:
 
 
 def prompt_path(sounds_dir: Path, prompt: str, language: str, default_language: str) -> str | None:
-    """Absolute path without extension; a language lacking the file falls back to the default."""
+    """Absolute path without extension; a language lacking the file falls back to the default.
+
+    Looked up on disk at every prompt (`ivr prompts` may rebuild the audio while calls run), with
+    os.path on strings: pathlib's objects cost the event loop ~1 ms a call at a surge (py-spy)."""
     for candidate in (language, default_language):
-        base = sounds_dir / candidate / prompt
-        if base.with_suffix(".wav").exists():
-            return str(base)
+        base = os.path.join(sounds_dir, candidate, prompt)
+        if os.path.isfile(base + ".wav"):
+            return base
     return None
 
 

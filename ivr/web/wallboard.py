@@ -54,6 +54,10 @@ PUSH_INTERVAL = 0.25
 TICK = 1.0
 # Today's figures are read from the store this often (queue_log is folded into it every 2 s).
 FIGURES_INTERVAL = 5.0
+# At most one look at the operators' states per this many seconds of live changes, dated by the first
+# change (a picture looks at once). At a surge AMI's events came a few per turn of the event loop, and a
+# look each time took it for ~2 ms apiece from the callers' menus and routes (py-spy, bench/results/surge.md).
+LOOK_WINDOW = 0.25
 # A free member: logged in, not paused, phone registered and idle (AST_DEVICE_UNKNOWN or NOT_INUSE).
 FREE_STATUSES = ("0", "1")
 
@@ -126,17 +130,20 @@ class Wallboard:
 
     # What the wallboard shows
     def _changed(self) -> None:
-        # One look per burst of live events (AMI delivers a queue step as several: the caller's join, a
-        # member's status in each of its queues), at the time of the first. A look on each event cost
-        # the event loop about a millisecond apiece, taken at a surge from every caller's menu and route.
+        # One look per LOOK_WINDOW of live events (AMI delivers a queue step as several: the caller's
+        # join, a member's status in each of its queues), at the time of the first. A look on each event
+        # cost the event loop about a millisecond apiece, taken at a surge from every caller's menu and route.
         if self._changed_at is None:
             self._changed_at = self.clock()
-            asyncio.get_running_loop().call_soon(self._observe_changes)
+            asyncio.get_running_loop().call_later(LOOK_WINDOW, self._observe_changes)
         self._wake.set()
 
     def _observe_changes(self) -> None:
+        """The look at the changes since the first one not yet looked at, dated by it (if a picture has
+        not looked at them already)."""
         changed_at, self._changed_at = self._changed_at, None
-        self._observe(changed_at)
+        if changed_at is not None:
+            self._observe(changed_at)
 
     def _observe(self, now: float | None = None) -> None:
         """Note each operator's state change, with its time (``now``: the moment of the events that
@@ -154,6 +161,7 @@ class Wallboard:
         self.since.keep_only(roster)
 
     def picture(self) -> dict[str, Any]:
+        self._observe_changes()  # changes not looked at yet: at their own time, not the picture's
         self._observe()
         now, monotonic = self.clock(), time.monotonic()
         sop = self.floor.config().sop

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from ivr.agi.channel import AgiChannel
+from ivr.agi.channel import AgiChannel, prompt_path
 from ivr.agi.protocol import Reply
 from ivr.ami.dtmf import KeyLedger
 
@@ -179,3 +179,16 @@ async def test_a_missing_prompt_is_skipped_with_a_warning(sounds: Path) -> None:
         assert await channel.play("not-built", "id", "0123456789*#") == ""
     assert asterisk.sent == [] and channel.failed_prompts == ["not-built"]
     assert [(entry["event"], entry["prompt"]) for entry in logs] == [("prompt_missing", "not-built")]
+
+
+def test_a_prompt_is_the_callers_language_then_the_default_and_only_a_file(tmp_path: Path) -> None:
+    """The path handed to STREAM FILE (no extension): the caller's language where its wav exists, else the
+    default language's; a directory named like a prompt is no prompt."""
+    for language, prompt in (("id", "menu-utama"), ("en", "menu-utama"), ("id", "menu-darurat")):
+        (tmp_path / language).mkdir(exist_ok=True)
+        (tmp_path / language / f"{prompt}.wav").write_bytes(b"RIFF")
+    (tmp_path / "id" / "hold.wav").mkdir()
+    assert prompt_path(tmp_path, "menu-utama", "en", "id") == str(tmp_path / "en" / "menu-utama")
+    assert prompt_path(tmp_path, "menu-darurat", "en", "id") == str(tmp_path / "id" / "menu-darurat")
+    assert prompt_path(tmp_path, "hold", "id", "id") is None
+    assert prompt_path(tmp_path, "absent", "en", "id") is None

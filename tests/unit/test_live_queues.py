@@ -126,3 +126,21 @@ async def test_a_paused_operator_on_a_call_is_not_counted_among_the_ready() -> N
     await fake.action({"Action": "QueuePause", "Interface": "PJSIP/op-rudi", "Paused": "true", "Reason": "Sholat"})
     fake.set_device("PJSIP/op-rudi", INUSE)
     assert state(live, BPBD) == QueueState(BPBD, members=2, ready=1, waiting=0, on_call=0)
+
+
+async def test_every_event_is_in_the_next_snapshot_and_a_snapshot_is_the_caller_s_own() -> None:
+    """The picture is kept between events (built once per change): each event, and a resync, still
+    shows in the very next snapshot, and a caller that edits its snapshot changes nobody else's."""
+    fake, live = await given_live()
+    await log_in(fake, BPBD)
+    await until(lambda: state(live, BPBD).ready == 1, what="andi's login")
+    first = live.snapshot()
+    assert first is not None
+    del first[BPBD]
+    assert state(live, BPBD).ready == 1
+    fake.join("1733.9", BPBD, "081234567890")
+    await until(lambda: state(live, BPBD).waiting == 1, what="the caller's join", timeout=2)
+    await fake.action({"Action": "QueuePause", "Interface": ANDI, "Paused": "true"})
+    await until(lambda: state(live, BPBD).ready == 0, what="andi's pause", timeout=2)
+    await live.resync()
+    assert state(live, BPBD) == QueueState(BPBD, members=1, ready=0, waiting=1, on_call=0)
