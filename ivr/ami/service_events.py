@@ -35,3 +35,6 @@ SERVICE_EVENTS = (
 )
 # Of the DTMF events, the key as the caller's channel received it (ivr/ami/dtmf.py reads no other).
 SERVICE_DTMF_DIRECTION = "Received"
+# Of the UserEvents, our dialplan's word on a call (ivr/operators/floor.py reads no other): not, say, the
+# transfer dialplan's SiagaTransfer, nor another dialplan's or a test bench's, each parsed for nothing.
+SERVICE_USER_EVENT = "SiagaRoute"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
-from ivr.ami.service_events import SERVICE_DTMF_DIRECTION, SERVICE_EVENTS
+from ivr.ami.service_events import SERVICE_DTMF_DIRECTION, SERVICE_EVENTS, SERVICE_USER_EVENT
 from ivr.asterisk import lastline
 from ivr.asterisk.phones import PhoneError, write_phones
 from ivr.asterisk.provision import AsteriskInstall
@@ -251,11 +251,17 @@ def callback_dial(template: str) -> str:
 
 def service_event_filter() -> str:
     """manager.conf's eventfilter lines of the service's account: SERVICE_EVENTS by name (Asterisk
-    matches a name by its hash, no regex over the payload), DTMFEnd only as the caller's channel received it."""
-    lines = [f"eventfilter(action(include),name({name})) =" for name in SERVICE_EVENTS if name != "DTMFEnd"]
-    lines.append(
-        "eventfilter(action(include),name(DTMFEnd),header(Direction),method(exact)) = " + SERVICE_DTMF_DIRECTION
-    )
+    matches a name by its hash, no regex over the payload), DTMFEnd only as the caller's channel received
+    it, UserEvent only our dialplan's SiagaRoute."""
+    narrowed = {
+        "DTMFEnd": ("Direction", SERVICE_DTMF_DIRECTION),
+        "UserEvent": ("UserEvent", SERVICE_USER_EVENT),
+    }
+    lines = [f"eventfilter(action(include),name({name})) =" for name in SERVICE_EVENTS if name not in narrowed]
+    lines += [
+        f"eventfilter(action(include),name({name}),header({header}),method(exact)) = {value}"
+        for name, (header, value) in narrowed.items()
+    ]
     return "\n".join(lines)
 
 

@@ -138,9 +138,16 @@ async def test_every_event_is_in_the_next_snapshot_and_a_snapshot_is_the_caller_
     assert first is not None
     del first[BPBD]
     assert state(live, BPBD).ready == 1
+    await log_in(fake, DAMKAR, ASEP)
+    await until(lambda: state(live, DAMKAR).ready == 1, what="asep's login, in another queue", timeout=2)
+    assert state(live, BPBD).ready == 1
     fake.join("1733.9", BPBD, "081234567890")
     await until(lambda: state(live, BPBD).waiting == 1, what="the caller's join", timeout=2)
+    assert state(live, DAMKAR) == QueueState(DAMKAR, members=1, ready=1, waiting=0, on_call=0)
     await fake.action({"Action": "QueuePause", "Interface": ANDI, "Paused": "true"})
     await until(lambda: state(live, BPBD).ready == 0, what="andi's pause", timeout=2)
     await live.resync()
     assert state(live, BPBD) == QueueState(BPBD, members=1, ready=0, waiting=1, on_call=0)
+    fake.restart()  # members and callers gone without an event each: only the resync shows it
+    await until(lambda: state(live, BPBD).members == 0, what="the resync after the restart", timeout=2)
+    assert state(live, DAMKAR) == QueueState(DAMKAR)

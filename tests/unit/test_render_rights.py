@@ -55,13 +55,14 @@ def event_filters(manager: str, user: str) -> list[str]:
 
 def test_service_account_is_sent_only_the_events_it_listens_to(tmp_path: Path) -> None:
     """The service's account has an include filter per SERVICE_EVENTS name, DTMFEnd only as the caller's
-    channel received it; the test and transfer accounts have none."""
+    channel received it, UserEvent only our dialplan's SiagaRoute; the test and transfer accounts have none."""
     etc = rendered(tmp_path)
     keys = load_secrets(Settings.load(tmp_path), create=False)
     manager = (etc / "manager.conf").read_text()
     assert event_filters(manager, keys.ami_user) == [
-        *(f"(action(include),name({name})) =" for name in SERVICE_EVENTS if name != "DTMFEnd"),
+        *(f"(action(include),name({name})) =" for name in SERVICE_EVENTS if name not in ("DTMFEnd", "UserEvent")),
         "(action(include),name(DTMFEnd),header(Direction),method(exact)) = Received",
+        "(action(include),name(UserEvent),header(UserEvent),method(exact)) = SiagaRoute",
     ]
     assert event_filters(manager, keys.test_ami_user) == event_filters(manager, keys.transfer_ami_user) == []
 
