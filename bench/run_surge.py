@@ -193,6 +193,11 @@ def bench_seat(queue: str, seat: int) -> str:
     return f"Local/op-{queue}-{seat}@{OPERATOR_CONTEXT}/n"
 
 
+def steal_seconds() -> float:
+    """CPU seconds the hypervisor gave other guests while this machine wanted to run (/proc/stat's steal)."""
+    return int(Path("/proc/stat").read_text().split("\n", 1)[0].split()[8]) / CLK_TCK
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds every process on the machine has used (/proc/stat's first line: all but idle and iowait)."""
     user, nice, system, _idle, _iowait, irq, softirq, steal = (
@@ -312,7 +317,7 @@ class Bench:
         asterisk_pid = pid_of_asterisk(self.settings)
         load_before = os.getloadavg()[0]
         serve_cpu = cpu_seconds(serve_pid) if serve_pid else 0.0
-        busy, own = machine_busy_seconds(), time.process_time()
+        busy, own, stolen = machine_busy_seconds(), time.process_time(), steal_seconds()
         cpu_a, started = cpu_seconds(asterisk_pid), time.monotonic()
         ids = []
         entry = OURS_ENTRY if menu == "ours" else PLAIN_ENTRY
@@ -348,6 +353,7 @@ class Bench:
         # What everything else on the shared machine used meanwhile (other helpers' work): not this
         # Asterisk, not `ivr serve`, not this bench.
         others = machine_busy_seconds() - busy - cpu_a - cpu_s - (time.process_time() - own)
+        stolen = steal_seconds() - stolen
         load_after = os.getloadavg()[0]
         for call_id in ids:
             try:
@@ -402,6 +408,8 @@ class Bench:
             "load_before": round(load_before, 2),
             "load_after": round(load_after, 2),
             "others_cpu_share": round(max(0.0, others) / (elapsed * (os.cpu_count() or 1)), 3),
+            # Of which the host's other guests (the VM's steal time): not a process on this machine at all.
+            "steal_share": round(stolen / (elapsed * (os.cpu_count() or 1)), 3),
             "per_call": per_call,
         }
 

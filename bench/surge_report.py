@@ -51,6 +51,7 @@ def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "asterisk_cpu_ms_per_call_rounds": [r["asterisk_cpu_ms_per_call"] for r in rounds],
                 # Older results did not measure it.
                 "others_cpu_share_rounds": [r["others_cpu_share"] for r in rounds if "others_cpu_share" in r],
+                "steal_share_rounds": [r["steal_share"] for r in rounds if "steal_share" in r],
                 **{f"overhead_ms_p{p}": percentile(overheads, p / 100) for p in (50, 95, 99)},
                 "overhead_ms_max": percentile(overheads, 1.0),
                 **{f"key_to_ring_ms_p{p}": percentile(rings, p / 100) for p in (50, 99)},
@@ -185,8 +186,12 @@ def _cpu_cell(row: dict[str, Any]) -> str:
 
 def _others_cell(row: dict[str, Any]) -> str:
     """Other processes' share of the machine's CPU during each round (not this Asterisk, serve, bench)."""
-    shares = row["others_cpu_share_rounds"]
-    return ", ".join(f"{share:.0%}" for share in shares) if shares else "–"
+    shares, steals = row["others_cpu_share_rounds"], row.get("steal_share_rounds") or []
+    if not shares:
+        return "–"
+    if len(steals) != len(shares):  # older results did not tell the host's steal apart
+        return ", ".join(f"{share:.0%}" for share in shares)
+    return ", ".join(f"{share:.0%} ({steal:.0%})" for share, steal in zip(shares, steals, strict=True))
 
 
 def trace_table(runs: list[dict[str, Any]]) -> list[str]:
@@ -248,7 +253,9 @@ def write_report(results: dict[str, Any], out: Path, name: str = "surge") -> Non
         f"Each row pools {results['rounds']} round(s) of that many simultaneous callers (percentiles over all"
         " their calls; CPU: the median round, every round in brackets). Others' CPU: what every other"
         " process on the machine (other helpers' tests and benches) used during each round, as a share of"
-        " both cores (/proc/stat's busy time less this Asterisk's, `ivr serve`'s and the bench's own).",
+        " both cores (/proc/stat's busy time less this Asterisk's, `ivr serve`'s and the bench's own); in"
+        " brackets, where measured, the part of it that was the VM's steal time: the host running other"
+        " guests while this one wanted the CPU.",
         "",
         "| callers | menu | lost | misrouted | no operator | Asterisk CPU ms/call | serve CPU ms/call |"
         " overhead p50 ms | p95 ms | p99 ms | max ms | key → ring p50 ms | p99 ms | load (1 min) |"

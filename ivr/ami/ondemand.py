@@ -1,8 +1,9 @@
 """An AMI account that is logged in only while it has work to do.
 
 Every logged-in AMI session costs Asterisk CPU on every event of every call, whether or not the
-session may read it (Login's ``Events: off`` included): measured on 22.10.1, a dialplan line
-cost 25 µs of Asterisk CPU with one session and 45-51 µs with two more, idle ones. A call makes
+session may read it (Login's ``Events: off`` included): measured on 22.10.1, a NoOp() dialplan line
+cost 27.5 µs of Asterisk CPU with one session and 45.5 µs with two more (bench/results/ami_sessions.md;
+in an earlier probe the two extra sessions cost the same even with ``Events: off``). A call makes
 about 230 events, so an account that is used a few times a shift (a warm transfer's Bridge) costs
 every caller's menu its share of the CPU if it sits logged in. This one logs in for its first action
 and logs off once it has been idle for a while.
