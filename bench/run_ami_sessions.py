@@ -28,7 +28,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
 from bench.run_agi import cpu_seconds, machine
-from bench.run_asterisk import given_root, given_settings, pid_of_asterisk
+from bench.run_asterisk import add_bench_dialplan, given_root, given_settings, pid_of_asterisk
 from bench.run_surge import EVENT_CLASSES, asterisk_lock
 from ivr.ami.client import AmiClient
 from ivr.ami.service_events import SERVICE_EVENTS
@@ -78,10 +78,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     root = given_root("ami-sessions-root")
     settings = given_settings(root)
     config = load_config(root)
-    templates = root / "asterisk-config"
-    (templates / "extensions_bench.conf").write_text(contexts(args.lines))
-    with (templates / "extensions.conf").open("a") as extensions:
-        extensions.write("\n#include extensions_bench.conf\n")
+    add_bench_dialplan(root, contexts(args.lines))
     install = find_or_provision()
     conf = render(settings, config.sop, install, config=config)
     rows: dict[int, dict[str, list[float]]] = {}

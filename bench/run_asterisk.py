@@ -60,6 +60,14 @@ def given_root(name: str = "asterisk-root") -> Path:
     return root
 
 
+def add_bench_dialplan(root: Path, text: str) -> None:
+    """Contexts of a bench's own, in the root's copy of the configuration only (never shipped)."""
+    templates = root / "asterisk-config"
+    (templates / "extensions_bench.conf").write_text(text)
+    with (templates / "extensions.conf").open("a") as extensions:
+        extensions.write("\n#include extensions_bench.conf\n")
+
+
 def given_settings(root: Path) -> Settings:
     """The root's settings on free ports, without simulated operators (the bench logs its own in)."""
     return replace(

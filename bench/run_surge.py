@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 from bench.plain_dialplan import ENTRY as PLAIN_ENTRY
 from bench.plain_dialplan import render_plain
 from bench.run_agi import CLK_TCK, cpu_seconds, listening, machine
-from bench.run_asterisk import given_root, given_settings, pid_of_asterisk, serve_env
+from bench.run_asterisk import add_bench_dialplan, given_root, given_settings, pid_of_asterisk, serve_env
 from bench.surge_report import aggregate, percentile, write_report
 from ivr.ami.client import AmiClient, AmiError
 from ivr.asterisk import process
@@ -245,12 +245,9 @@ class Bench:
                 copy.unlink()
             for copy in [*runtime_dirs(self.settings)["moh_dir"].glob("*.?law")]:
                 copy.unlink()
-        templates = self.root / "asterisk-config"
-        (templates / "extensions_bench.conf").write_text(
-            render_plain(self.flow, self.config.sop, self.settings.sounds_dir) + CALLER_DIALPLAN
+        add_bench_dialplan(
+            self.root, render_plain(self.flow, self.config.sop, self.settings.sounds_dir) + CALLER_DIALPLAN
         )
-        with (templates / "extensions.conf").open("a") as extensions:
-            extensions.write("\n#include extensions_bench.conf\n")
         self.install = find_or_provision()
         timings, _ = prompt_timings(self.config, self.settings.sounds_dir)
         queues = {name: category.queue for name, category in self.config.sop.categories.items()}

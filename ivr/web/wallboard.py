@@ -131,8 +131,7 @@ class Wallboard:
     # What the wallboard shows
     def _changed(self) -> None:
         # One look per LOOK_WINDOW of live events (AMI delivers a queue step as several: the caller's
-        # join, a member's status in each of its queues), at the time of the first. A look on each event
-        # cost the event loop about a millisecond apiece, taken at a surge from every caller's menu and route.
+        # join, a member's status in each of its queues), at the time of the first.
         if self._changed_at is None:
             self._changed_at = self.clock()
             asyncio.get_running_loop().call_later(LOOK_WINDOW, self._observe_changes)
