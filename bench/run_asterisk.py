@@ -107,8 +107,8 @@ class Collector:
         entry = fields.get("Uniqueid") == call["entry"]
         if name == "Newstate" and entry and fields.get("ChannelState") == "6":
             call.setdefault("answered_at", stamp)
-        elif name == "AGIExecEnd" and entry and fields.get("Command", "").startswith("STREAM FILE"):
-            call["last_key_at"] = stamp  # the prompt the caller's last key interrupted
+        elif name == "AGIExecEnd" and entry and fields.get("Command", "").startswith(("STREAM FILE", "EXEC Read")):
+            call["last_key_at"] = stamp  # the prompt (or the last menu's Read) the caller's last key ended
         elif name == "QueueCallerJoin" and entry:
             call["queue"], call["joined_at"] = fields.get("Queue"), stamp
         elif name == "AgentConnect" and entry:

@@ -176,9 +176,9 @@ class Calls:
         elif name == "QueueCallerJoin":
             call.setdefault("queue", fields.get("Queue"))
             call.setdefault("joined_at", stamp)
-        elif name == "AGIExecEnd" and fields.get("Command", "").startswith("STREAM FILE"):
-            call["stream_end_at"] = stamp  # --trace: the prompt the last key ended
-        elif name == "AGIExecStart" and fields.get("Command", "").startswith("SET VARIABLE"):
+        elif name == "AGIExecEnd" and fields.get("Command", "").startswith(("STREAM FILE", "EXEC Read")):
+            call["stream_end_at"] = stamp  # --trace: the prompt (the last menu's Read) the last key ended
+        elif name == "AGIExecStart" and fields.get("Command", "").startswith("SET VARIABLE IVR_ROUTE "):
             call["route_at"] = stamp  # --trace: our route reached Asterisk
         elif name == "MusicOnHoldStart":
             call["moh_starts"] = call.get("moh_starts", 0) + 1  # hold music before the queue's own

@@ -4,8 +4,11 @@ next step when a step could not take the call (script ``overflow``).
 One call gives one typed ``CallOutcome``; the store record and the summary log line are both derived
 from it, nothing is written on the side. The route goes back to the dialplan in one channel variable
 (IVR_ROUTE, split there by ARRAY()), set in one command: a session that dies before it leaves it empty
-and the dialplan queues the caller centrally on its own. A failing store costs the caller's history
-and (for a while) the record, never the menu or the route.
+and the dialplan queues the caller centrally on its own. A flow's last menu (every way out a category)
+is handed to Asterisk instead, with a route for each outcome decided before it plays: Asterisk reads
+the key and routes it itself, so no round trip through this service stands between the caller's last
+key and the queue, and a service that dies while the menu plays costs the caller nothing. A failing
+store costs the caller's history and (for a while) the record, never the menu or the route.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,10 +30,11 @@ from ivr.agi.protocol import Reply
 from ivr.agi.server import AgiEnvironment, ChannelHungUp, ConnectionLost
 from ivr.ami.dtmf import KeyLedger
 from ivr.config import Config
+from ivr.config.flow import MenuNode, Target
 from ivr.flow.engine import ALL_KEYS, FlowEngine, FlowResult
 from ivr.routing.callerid import CallerId, decode_raw, history_key
 from ivr.routing.decide import Decision, QueueState, Standing, decide, fallback_decision
-from ivr.routing.route_variable import FAILED_ROUTE_VARIABLE, route_variables, split_route
+from ivr.routing.route_variable import FAILED_ROUTE_VARIABLE, route_value, route_variables, split_route
 from ivr.routing.triage import CallerHistory, Flag, assess
 from ivr.store.calls import IvrRecord
 
@@ -61,6 +65,10 @@ class CallSession(Protocol):
     def hung_up(self) -> bool: ...
 
     async def command(self, line: str, timeout: float = 30.0, last: bool = False) -> Reply: ...
+
+    async def last_batch(
+        self, lines: Sequence[str], timeout: float = 30.0, proceed: Callable[[], bool] | None = None
+    ) -> list[Reply] | None: ...
 
 
 class CallRecords(Protocol):
@@ -180,7 +188,22 @@ class CallService:
         # and the first prompt, or between a prompt and the wait for its key.
         standing_task = asyncio.ensure_future(self._standing(config, caller, now))
         channel = AgiChannel(session, self.sounds_dir, flow.default_language, self.keys, session.env.uniqueid)
-        engine = FlowEngine(flow)
+        # The routes the dialplan was given for a last menu, by category: the caller's key chose one.
+        handed: dict[str, Decision] = {}
+
+        async def last_menu(menu: MenuNode, result: FlowResult) -> str | None:
+            standing, _note = await standing_task
+            routes = _last_menu_routes(config, menu, result, now, self.live(), standing)
+            if routes is None:
+                return None
+            value, decisions = routes
+            keys = await channel.last_menu(menu.prompt, result.language, menu.timeout, value)
+            if keys is not None:
+                handed.update(decisions)
+                session.summary["last_menu"] = menu.name
+            return keys
+
+        engine = FlowEngine(flow, last_menu)
         decision: Decision | None = None
         standing = Standing()
         degraded: list[str] = []
@@ -190,10 +213,14 @@ class CallService:
             standing, history_note = await standing_task
             if history_note:
                 degraded.append(history_note)
-            decision = _decide_or_central(config, result.category, now, self.live(), standing)
-            if decision.warn:
-                await channel.play(config.sop.prank.warning_prompt, result.language, ALL_KEYS)
-            await _publish(session, decision, result.flags)
+            if handed:
+                # Asterisk has routed the key itself; the session is over.
+                decision = handed[result.category]
+            else:
+                decision = _decide_or_central(config, result.category, now, self.live(), standing)
+                if decision.warn:
+                    await channel.play(config.sop.prank.warning_prompt, result.language, ALL_KEYS)
+                await _publish(session, decision, result.flags)
             status = "routed"
         except (ChannelHungUp, ConnectionLost):
             # With AGIEXITONHANGUP Asterisk may close the socket instead of answering 511: the
@@ -285,6 +312,35 @@ async def _publish(session: CallSession, decision: Decision, flags: Iterable[str
     variables = route_variables(decision, flags)
     for number, (name, value) in enumerate(variables, start=1):
         await session.command(commands.set_variable(name, value), REPLY_MARGIN, last=number == len(variables))
+
+
+def _last_menu_routes(
+    config: Config,
+    menu: MenuNode,
+    result: FlowResult,
+    now: datetime,
+    live: Mapping[str, QueueState] | None,
+    standing: Standing,
+) -> tuple[str, dict[str, Decision]] | None:
+    """What [siaga-last-menu] reads (IVR_MENU_ROUTES): the route on silence, on a wrong key, then on
+    each key 0-9 ('' where the menu has no such option), '|'-separated, each as IVR_ROUTE carries it;
+    and the decisions by category. Decided before the menu plays, with the live state of that moment:
+    a queue that refuses the caller later sends them down the overflow chain, decided afresh.
+    None when a route would play the prank warning first, which only our session can."""
+    decisions: dict[str, Decision] = {}
+
+    def route(target: Target) -> str:
+        decision = decisions.get(target.category)
+        if decision is None:
+            decision = decisions[target.category] = _decide_or_central(config, target.category, now, live, standing)
+        flags = [*result.flags, *(flag for flag in target.flags if flag not in result.flags)]
+        return route_value(decision, flags)
+
+    routes = [route(menu.on_silence), route(menu.on_invalid)]
+    routes += [route(menu.options[key]) if key in menu.options else "" for key in "0123456789"]
+    if any(decision.warn for decision in decisions.values()):
+        return None
+    return "|".join(routes), decisions
 
 
 def _decide_or_central(

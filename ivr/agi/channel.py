@@ -9,14 +9,16 @@ the caller pressed it. Without AMI the keys AGI commands return are used, as bef
 from __future__ import annotations
 
 import os
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
 import structlog
 
 from ivr.agi import commands
+from ivr.agi.conversation import ChannelHungUp
 from ivr.agi.protocol import Reply
 
 log = structlog.get_logger("ivr.agi")
@@ -34,12 +36,25 @@ AMI_KEY_GRACE = 0.5
 GAP_KEYS_REPORTED_AFTER = 2 * AMI_KEY_GRACE
 
 
+# The last menu's hand-off to the dialplan (``AgiChannel.last_menu``): the routes of its outcomes, and
+# what Read() leaves behind. [siaga-last-menu] in asterisk-config/extensions.conf reads the same names.
+LAST_MENU_ROUTES = "IVR_MENU_ROUTES"
+LAST_MENU_KEY = "IVR_MENU_KEY"
+# Read()'s arguments are split on ',' (and the dialplan's parser sees quotes, brackets, '$'): a prompt
+# path with any of them keeps the menu in our session.
+READ_SAFE_PATH = re.compile(r"[A-Za-z0-9_./+ -]+")
+
+
 class Commands(Protocol):
     """What the channel needs of a FastAGI session: one command, its reply, when it was written."""
 
     sent_at: float  # time.monotonic() of the last command's writing
 
     async def command(self, line: str, timeout: float = 30.0) -> Reply: ...
+
+    async def last_batch(
+        self, lines: Sequence[str], timeout: float = 30.0, proceed: Callable[[], bool] | None = None
+    ) -> list[Reply] | None: ...
 
 
 class CallerKeys(Protocol):
@@ -124,6 +139,9 @@ class AgiChannel:
         self._epoch = None
         return agi_key
 
+    def _no_key_waiting(self) -> bool:
+        return not self._ledger_on() or len(self.ledger.keys(self.uniqueid)) <= self.delivered  # type: ignore[union-attr]
+
     def _skip_seen(self) -> None:
         """Keys pressed during a prompt that takes none are not input (as Playback() in a dialplan)."""
         if self._ledger_on():
@@ -163,6 +181,42 @@ class AgiChannel:
             return pending
         reply = await self.session.command(commands.wait_for_digit(int(seconds * 1000)), seconds + REPLY_MARGIN)
         return await self._settle(dtmf_key(reply.result), self.session.sent_at)
+
+    async def last_menu(self, prompt: str, language: str, seconds: float, routes: str) -> str | None:
+        """The session's end: Asterisk plays the menu and reads one key itself (Read()), and the
+        dialplan takes the key's route from ``routes`` (IVR_MENU_ROUTES, [siaga-last-menu]), with no
+        round trip through our loop between the caller's key and the queue. Returns the key as the
+        flow reads it ('' for silence, '#' for the terminator Read() swallows); None, having sent
+        nothing, when the menu cannot be handed over (a key already waiting for it, no prompt file).
+        A key pressed after that check and before Read() begins (AMI's lag plus our write's way to
+        Asterisk: a millisecond or two, tens under a surge) is thrown away by Asterisk and not
+        recovered: the caller hears the menu and is routed by what they do then.
+
+        Read() leaves READSTATUS OK (a key, or '#': the value is empty), TIMEOUT, or HANGUP/ERROR."""
+        path = prompt_path(self.sounds_dir, prompt, language, self.default_language)
+        if path is None or not READ_SAFE_PATH.fullmatch(path):
+            return None
+        read = f"{LAST_MENU_KEY},{path},1,,1,{seconds:g}"
+        replies = await self.session.last_batch(
+            [
+                commands.set_variable(LAST_MENU_ROUTES, routes),
+                commands.exec_app("Read", read),
+                commands.get_full_variable(f"${{READSTATUS}},${{{LAST_MENU_KEY}}}"),
+            ],
+            LONGEST_PROMPT + seconds + REPLY_MARGIN,
+            # Asked as the batch is written: a key typed ahead since the last command (Asterisk threw
+            # it away, AMI reported it) answers this menu here, as in any menu, and Read() never runs.
+            proceed=self._no_key_waiting,
+        )
+        if replies is None:
+            return None
+        status, _, key = replies[-1].data.partition(",")
+        self._skip_seen()  # the keys pressed while Read() ran were its own
+        if status == "HANGUP" or replies[1].result == "-1":
+            raise ChannelHungUp(f"hung up during the last menu (READSTATUS {status})")
+        if status != "OK":
+            return ""
+        return key or "#"
 
 
 def prompt_path(sounds_dir: Path, prompt: str, language: str, default_language: str) -> str | None:

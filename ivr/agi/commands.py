@@ -64,5 +64,10 @@ def wait_for_digit(timeout_ms: int) -> str:
     return f"WAIT FOR DIGIT {int(timeout_ms)}"
 
 
+def exec_app(application: str, arguments: str) -> str:
+    """EXEC: ``arguments`` reaches the application as one string, which it splits on ',' itself."""
+    return f"EXEC {_name(application)} {quote(arguments)}"
+
+
 def verbose(message: str, level: int = 3) -> str:
     return f"VERBOSE {quote(message)} {int(level)}"

@@ -15,7 +15,9 @@ A conversation goes through these phases::
   lines may already be in the stream. We ask Asterisk to echo a nonce nobody can guess and drop
   every reply before that echo; after too many of them the stream is out of step.
 - One command at a time: a reply answers the outstanding command; a reply while none is
-  outstanding is unsolicited and dropped, never kept for the next command.
+  outstanding is unsolicited and dropped, never kept for the next command. The one exception is the
+  session's last batch (``send_last_batch``): a few commands written at once, right before our side
+  closes, answered in order (Asterisk reads one line per command and runs them one after another).
 - Hang-up: the unsolicited ``HANGUP`` line sets ``hung_up``; an answer of 511, or ``result=-1``
   after HANGUP, is ``DeadChannel`` and sets ``channel_dead``.
 - EOF is explicit: ``receive_eof`` raises ``ConnectionLost`` while a reply is owed and
@@ -182,6 +184,8 @@ class Conversation:
         self._headers = HeaderParser(limit=header_limit)
         self._replies = ReplyParser(limit=reply_limit)
         self._nonce = ""
+        # Replies owed to commands sent: 1 for a command, the batch's length for the last batch.
+        self._owed = 0
         # We sent the session's last command and closed our side: nothing more may be sent.
         self.finished = False
 
@@ -205,7 +209,9 @@ class Conversation:
                 event = events[0]
                 # The hot path: one whole reply line answering our one outstanding command.
                 if type(event) is Reply and event.code != 511 and not (self.hung_up and event.result == "-1"):
-                    self.phase = IDLE
+                    self._owed -= 1
+                    if not self._owed:
+                        self.phase = IDLE
                     return events
             return self._classify(events)
         if phase is HEADERS:
@@ -268,7 +274,9 @@ class Conversation:
     def _answer(self, reply: Reply) -> Event:
         phase = self.phase
         if phase is WAITING:
-            self.phase = IDLE
+            self._owed -= 1
+            if not self._owed:
+                self.phase = IDLE
             if reply.code == 511 or (self.hung_up and reply.ok and reply.result == "-1"):
                 self.channel_dead = True
                 return DeadChannel(reply)
@@ -307,9 +315,27 @@ class Conversation:
         if "\n" in line or "\r" in line:
             raise ConversationMisuse(f"a command is one line: {line[:200]!r}")
         self.phase = WAITING
+        self._owed = 1
         self.finished = last
         self.commands_sent += 1
         return line.encode("utf-8") + b"\n"
+
+    def send_last_batch(self, lines: Sequence[str]) -> bytes:
+        """The session's last commands, written at once: Asterisk runs them one after another without
+        waiting for us (one read of its channel thread instead of a round trip through our loop per
+        command), then reads our side's end. Each gets its reply, in order."""
+        if self.phase is not IDLE or self.finished:
+            self._refuse("a batch")
+        if not lines:
+            raise ConversationMisuse("an empty batch")
+        for line in lines:
+            if "\n" in line or "\r" in line:
+                raise ConversationMisuse(f"a command is one line: {line[:200]!r}")
+        self.phase = WAITING
+        self._owed = len(lines)
+        self.finished = True
+        self.commands_sent += len(lines)
+        return "".join(line + "\n" for line in lines).encode("utf-8")
 
     def _refuse(self, what: str) -> None:
         if self.closed:

@@ -8,10 +8,11 @@ into the log context, and ends with one summary line.
 from __future__ import annotations
 
 import asyncio
+import collections
 import resource
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -100,6 +101,7 @@ class AgiSession:
 
     __slots__ = (
         "_deadline",
+        "_early",
         "_loop",
         "_timeout",
         "_transport",
@@ -117,6 +119,9 @@ class AgiSession:
         self._transport = transport
         self._loop = asyncio.get_running_loop()
         self._waiter: asyncio.Future[Answer] | None = None
+        # Answers of the last batch (or the error that ended it) that came before their command's
+        # turn was awaited.
+        self._early: collections.deque[Answer | AgiSessionError] = collections.deque()
         self._deadline = 0.0
         self._timeout = 0.0
         self.sent_at = 0.0  # when the last command was written (time.monotonic)
@@ -155,12 +160,38 @@ class AgiSession:
         assert type(answer) is DeadChannel
         raise ChannelHungUp(answer.reply.text)
 
+    async def last_batch(
+        self, lines: Sequence[str], timeout: float = 30.0, proceed: Callable[[], bool] | None = None
+    ) -> list[Reply] | None:
+        """The session's last commands, written at once with our side's end right behind them:
+        Asterisk runs them one after another and leaves AGI() without a round trip through us.
+        Their replies, in order; ``timeout`` bounds each. ``proceed``: asked right before writing (in
+        the same step, nothing can change in between); False sends nothing and returns None."""
+        if proceed is not None and not proceed():
+            return None
+        self._transport.write(self.conversation.send_last_batch(lines))
+        self.sent_at = time.monotonic()
+        self._transport.write_eof()
+        replies: list[Reply] = []
+        for _line in lines:
+            answer = await self._answer(timeout)
+            if type(answer) is not Reply:
+                assert type(answer) is DeadChannel
+                raise ChannelHungUp(answer.reply.text)
+            replies.append(answer)
+        return replies
+
     async def synchronise(self, timeout: float = 5.0) -> None:
         """Match replies to commands before the first real one (the conversation drops all before the echo)."""
         self._transport.write(self.conversation.send_sync(secrets.token_hex(8)))
         await self._answer(timeout)
 
     async def _answer(self, timeout: float) -> Answer:
+        if self._early:
+            early = self._early.popleft()
+            if isinstance(early, AgiSessionError):
+                raise early
+            return early
         self._deadline = time.monotonic() + timeout
         self._timeout = timeout
         waiter: asyncio.Future[Answer] = self._loop.create_future()
@@ -174,11 +205,17 @@ class AgiSession:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(answer)
+        else:
+            # Only a batch has answers in flight that nobody awaits yet: the conversation yields a
+            # reply only while one is owed, and a single command's waiter exists before it is sent.
+            self._early.append(answer)
 
     def _fail(self, error: AgiSessionError) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(error)
+        else:
+            self._early.append(error)
 
     def _expire_if_due(self, now: float) -> None:
         """Called by the server's watchdog: one sweep for all sessions instead of a timer per command."""
@@ -235,6 +272,8 @@ class _Connection(asyncio.Protocol):
             waiter = session._waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result(events[0])
+            else:
+                session._settle(events[0])
             return
         for event in events:
             kind = type(event)

@@ -18,7 +18,8 @@ from ivr.ami.client import AmiClient, AmiError
 
 KEYS = re.compile(r"[0-9*#]*")
 NUMBER = re.compile(r"\+?[0-9]{0,20}")
-STREAM_FILE = re.compile(r'^STREAM FILE "([^"]*)"')
+# A prompt our service plays (STREAM FILE), or the last menu's that Asterisk plays itself (Read()).
+PROMPT_COMMAND = re.compile(r'^(?:STREAM FILE "([^"]*)"|EXEC Read "\w+,([^,"]*),)')
 # What the caller half sends once its keys are pressed: silence (""), or "echo" (what it hears, back).
 AUDIO = ("", "echo")
 ROUTE_FIELDS = (
@@ -68,9 +69,9 @@ class CallReport:
 
     @property
     def prompts(self) -> list[str]:
-        """``language/prompt`` of every STREAM FILE our service sent, in order."""
-        found = (STREAM_FILE.match(command) for command in self.agi_commands)
-        return ["/".join(match.group(1).split("/")[-2:]) for match in found if match]
+        """``language/prompt`` of every prompt our service played or had Asterisk play, in order."""
+        found = (PROMPT_COMMAND.match(command) for command in self.agi_commands)
+        return ["/".join((match.group(1) or match.group(2)).split("/")[-2:]) for match in found if match]
 
     def as_dict(self, with_events: bool = False) -> dict[str, Any]:
         data = asdict(self)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
+from ivr.agi.channel import LAST_MENU_KEY, LAST_MENU_ROUTES
 from ivr.ami.service_events import SERVICE_DTMF_DIRECTION, SERVICE_EVENTS, SERVICE_USER_EVENT
 from ivr.asterisk import lastline
 from ivr.asterisk.phones import PhoneError, write_phones
@@ -170,6 +171,8 @@ MAX_REQUEUES = 2
 # The context that runs on every operator's leg once it answered a citizen, before they are bridged:
 # it hands the leg's own cause to the citizen when the leg ends (extensions.conf says why).
 OPERATOR_LEG_CONTEXT = "siaga-operator-leg"
+# Where a menu try takes the route of a last menu that Asterisk played itself (agi_tries).
+LAST_MENU_CONTEXT = "siaga-last-menu"
 # How many times, 50 ms apart, [siaga-operator-left] looks for the ended leg's cause before it counts the
 # leg as lost: the leg's hangup handler runs in that leg's own thread, a moment after the citizen is freed.
 LEG_CAUSE_POLLS = 20
@@ -265,9 +268,14 @@ def service_event_filter() -> str:
     return "\n".join(lines)
 
 
-def agi_tries(urls: tuple[str, ...], script: str, arguments: str, limit: int) -> str:
+def agi_tries(urls: tuple[str, ...], script: str, arguments: str, limit: int, last_menu: bool = False) -> str:
     """One block of [siaga-112] per FastAGI service, in order: a try that ends with a route goes to
     ``route``; one that refused or ended without a route falls through to the next block.
+
+    ``last_menu``: the session may end by handing its last menu to Asterisk (``AgiChannel.last_menu``):
+    Read() ran it (READSTATUS, cleared before each try, says so) and [siaga-last-menu] takes the
+    key's route from the routes the session left. A session that died before Read() ran leaves
+    READSTATUS empty and no route: the next try.
 
     The URLs are checked again here (``settings.fastagi_urls``): they are written into AGI()'s
     arguments, where a ',' or '$' would be read as more than an address."""
@@ -275,17 +283,20 @@ def agi_tries(urls: tuple[str, ...], script: str, arguments: str, limit: int) ->
     if bad or not urls:
         raise RenderError(f"IVR_FASTAGI_URLS: expected agi://host:port, comma-separated; not: {bad!r}")
     split = f"ARRAY({','.join(ROUTE_FIELDS)})=${{{ROUTE_VARIABLE}}}"
+    handed_over = f'$[${{LEN(${{{ROUTE_VARIABLE}}})}} = 0 & "${{READSTATUS}}" != ""]'
     lines: list[str] = []
     for number, url in enumerate(urls, start=1):
         target = f"{url}/{script},{arguments}" if arguments else f"{url}/{script}"
         lines += [
             f" ; {script}, service {number} of {len(urls)}",
             f" same => n,Set({ROUTE_VARIABLE}=)",
+            *([" same => n,Set(READSTATUS=)"] if last_menu else []),
             f" same => n,Set(TIMEOUT(absolute)={limit})",
             " same => n,StartMusicOnHold()",
             f" same => n,AGI({target})",
             " same => n,Set(TIMEOUT(absolute)=0)",
             " same => n,StopMusicOnHold()",
+            *([f" same => n,GosubIf({handed_over}?{LAST_MENU_CONTEXT},s,1)"] if last_menu else []),
             f" same => n,Set({split})",
             ' same => n,GotoIf($["${AGISTATUS}" = "SUCCESS" & "${IVR_ACTION}" != ""]?route)',
             f" same => n,UserEvent(SiagaRoute,Action: agi-failed,Script: {script},Service: {number},"
@@ -364,7 +375,7 @@ def render(
         "media_address": settings.media_address,
         "phone_password": keys.phone_password,
         "fastagi_count": f"{len(settings.agi_urls)} service(s)",
-        "menu_tries": agi_tries(settings.agi_urls, "112", "${IVR_CALLERID_RAW}", session_limit),
+        "menu_tries": agi_tries(settings.agi_urls, "112", "${IVR_CALLERID_RAW}", session_limit, last_menu=True),
         "overflow_tries": agi_tries(settings.agi_urls, "overflow", "", overflow_limit),
         "lastline_launcher": lastline.LAUNCHER,
         "agi_session_limit": str(session_limit),
@@ -377,6 +388,9 @@ def render(
         "leg_cause_polls": str(LEG_CAUSE_POLLS),
         "phone_lost_reason": PHONE_LOST_REASON,
         "operator_leg_context": OPERATOR_LEG_CONTEXT,
+        "last_menu_context": LAST_MENU_CONTEXT,
+        "last_menu_routes": LAST_MENU_ROUTES,
+        "last_menu_key": LAST_MENU_KEY,
         "answered_and_left": ANSWERED_AND_LEFT,
     }
     templates = sorted(template_dir.glob("*.conf"))

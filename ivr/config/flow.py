@@ -169,6 +169,18 @@ class MenuNode:
     inter_digit_timeout: float = MENU.default("inter_digit_timeout")
     kind: Literal["menu"] = "menu"
 
+    @property
+    def is_last(self) -> bool:
+        """Every way out is an SOP category, each option one digit, nothing asked again: the whole
+        menu can be handed to Asterisk with a route for every outcome (``ivr.service``)."""
+        targets = (*self.options.values(), self.on_silence, self.on_invalid)
+        return (
+            self.replay_on_silence == 0
+            and self.replay_on_invalid == 0
+            and all(len(key) == 1 and key in "0123456789" for key in self.options)
+            and all(target.category for target in targets)
+        )
+
 
 @dataclass(frozen=True)
 class PlayNode:

@@ -8,6 +8,7 @@ loop) — no category at all, which the router turns into the central call-taker
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -39,9 +40,15 @@ class FlowResult:
     seconds: float = 0.0
 
 
+# Plays a last menu (``MenuNode.is_last``) and returns its key as ``Channel.wait_key`` would, having
+# handed every outcome's route to Asterisk; None: it did not, the engine plays the menu itself.
+LastMenu = Callable[[MenuNode, "FlowResult"], Awaitable[str | None]]
+
+
 class FlowEngine:
-    def __init__(self, flow: Flow) -> None:
+    def __init__(self, flow: Flow, last_menu: LastMenu | None = None) -> None:
         self.flow = flow
+        self.last_menu = last_menu
         # Kept up to date while the flow runs, so a caller who hangs up half way is still recorded.
         self.result = FlowResult(language=flow.default_language)
 
@@ -80,9 +87,13 @@ class FlowEngine:
                 keys, pending = pending[:1], pending[1:]
             else:
                 result.prompts.append(menu.prompt)
-                keys = await channel.play(menu.prompt, result.language, ALL_KEYS)
-                if not keys:
-                    keys = await channel.wait_key(menu.timeout)
+                handed = await self.last_menu(menu, result) if self.last_menu is not None and menu.is_last else None
+                if handed is not None:
+                    keys = handed
+                else:
+                    keys = await channel.play(menu.prompt, result.language, ALL_KEYS)
+                    if not keys:
+                        keys = await channel.wait_key(menu.timeout)
             # Multi-key options ("55"): keep reading while what we have is only a prefix.
             while (
                 keys

@@ -16,8 +16,9 @@ ROUTE_VARIABLE = "IVR_ROUTE"
 FAILED_ROUTE_VARIABLE = "IVR_FROM_ROUTE"
 ROUTE_FIELDS = ("IVR_ACTION", "IVR_TARGET", "IVR_PRIORITY", "IVR_CATEGORY", "IVR_TIMEOUT", "IVR_TRIED", "IVR_FLAGS")
 # ARRAY() splits with ast_app_separate_args: ',' separates, '"' quotes, brackets and parentheses
-# nest, '\\' escapes; CR/LF/NUL would end or cut the AGI line. SOP names never hold any of them.
-_SPLIT_CHARS = frozenset(',\r\n\0"\\()[]{}')
+# nest, '\\' escapes; CR/LF/NUL would end or cut the AGI line; '|' separates the last menu's routes
+# (CUT() in [siaga-last-menu]). SOP names never hold any of them.
+_SPLIT_CHARS = frozenset(',\r\n\0"\\()[]{}|')
 
 
 class RouteError(ValueError):

@@ -13,7 +13,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -186,6 +186,12 @@ class SlowSession:
         await asyncio.sleep(self.switch.command_delay)
         return await self.session.command(line, timeout, last)
 
+    async def last_batch(
+        self, lines: Sequence[str], timeout: float = 30.0, proceed: Callable[[], bool] | None = None
+    ) -> list[Reply] | None:
+        await asyncio.sleep(self.switch.command_delay)
+        return await self.session.last_batch(lines, timeout, proceed)
+
 
 async def start_serve(
     stack: Stack,
@@ -345,15 +351,15 @@ async def wait_for_port(port: int, timeout: float = 10.0) -> None:
 
 
 async def call_killing_serve_at_first_prompt(
-    stack: Stack, ami: AmiClient, placing: Coroutine[Any, Any, CallReport]
+    stack: Stack, ami: AmiClient, placing: Coroutine[Any, Any, CallReport], command: str = "STREAM FILE"
 ) -> CallReport:
     """`ivr serve` in its own process on our FastAGI port; once it listens the call ``placing`` is
-    placed, and the service is killed (SIGKILL) as soon as it sends its first STREAM FILE."""
+    placed, and the service is killed (SIGKILL) as soon as Asterisk runs its first ``command``."""
     child = await start_serve(stack)
     streaming: list[str] = []
 
     def on_agi(fields: dict[str, str]) -> None:
-        if fields.get("Command", "").startswith("STREAM FILE"):
+        if fields.get("Command", "").startswith(command):
             streaming.append(fields.get("Uniqueid", ""))
 
     unsubscribe = ami.on("AGIExecStart", on_agi)

@@ -435,3 +435,51 @@ def test_any_bytes_after_the_sync_end_in_events_or_a_clean_error(data: bytes, ch
                 assert isinstance(event, (Synchronised, Reply, DeadChannel, DroppedReply, HangupNotice, NoiseLine))
     except (AgiProtocolError, OutOfStep):
         assert conversation.phase is Phase.ERROR
+
+
+def test_the_last_batch_is_answered_in_order_then_nothing_more_is_sent() -> None:
+    """The session's last commands go out at once; each reply answers the next of them, whether they
+    come in one read or one by one, and the conversation is idle (and finished) only after the last."""
+    for chunks in (
+        [b"200 result=1\n200 result=0\n200 result=1 (OK,2)\n"],
+        [b"200 result=1\n", b"200 result=0\n200 resu", b"lt=1 (OK,2)\n"],
+    ):
+        conversation = given_idle()
+        assert conversation.send_last_batch(['SET VARIABLE A "1"', 'EXEC Read "K"', "GET VARIABLE K"]) == (
+            b'SET VARIABLE A "1"\nEXEC Read "K"\nGET VARIABLE K\n'
+        )
+        events = [event for chunk in chunks for event in conversation.receive_data(chunk)]
+        assert [(event.code, event.result, event.data) for event in events if isinstance(event, Reply)] == [
+            (200, "1", ""), (200, "0", ""), (200, "1", "OK,2")
+        ]  # fmt: skip
+        assert len(events) == 3 and conversation.phase is Phase.IDLE and conversation.commands_sent == 4
+        with pytest.raises(ConversationMisuse, match="after the session's last command"):
+            conversation.send_command("NOOP")
+
+
+def test_the_last_batch_waits_for_every_reply() -> None:
+    """Two replies of three: still waiting, so the end of the stream then is a lost connection, and a
+    reply to a command outside the batch is never made up from a batch's reply."""
+    conversation = given_idle()
+    conversation.send_last_batch(["NOOP", "NOOP", "NOOP"])
+    conversation.receive_data(b"200 result=1\n200 result=1\n")
+    assert conversation.phase is Phase.WAITING
+    with pytest.raises(ConnectionLost):
+        conversation.receive_eof()
+
+
+def test_a_hangup_inside_the_last_batch_is_dead_for_the_commands_after_it() -> None:
+    """The caller hangs up while Read() runs: its answer, then the notice, then 511 for the next."""
+    conversation = given_idle()
+    conversation.send_last_batch(["NOOP", "EXEC Read", "GET VARIABLE K"])
+    events = conversation.receive_data(
+        b"200 result=1\n200 result=0\nHANGUP\n511 Command Not Permitted on a dead channel\n"
+    )
+    assert [type(event) for event in events] == [Reply, Reply, HangupNotice, DeadChannel]
+    assert conversation.phase is Phase.IDLE and conversation.channel_dead
+
+
+@pytest.mark.parametrize("lines", [[], ["NOOP", "NOOP\nHANGUP"]])
+def test_a_batch_is_one_or_more_single_lines(lines: list[str]) -> None:
+    with pytest.raises(ConversationMisuse):
+        given_idle().send_last_batch(lines)

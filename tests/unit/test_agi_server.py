@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import pytest
 import structlog
 
+from ivr.agi.conversation import ConnectionLost, Conversation
 from ivr.agi.protocol import Reply
-from ivr.agi.server import AgiServer, AgiSession, ChannelHungUp, CommandTimeout, ServerLimits
+from ivr.agi.server import AgiEnvironment, AgiServer, AgiSession, ChannelHungUp, CommandTimeout, ServerLimits
 
 ENV = b"agi_network: yes\nagi_network_script: 112\nagi_uniqueid: 42.1\nagi_callerid: 0812\n\n"
 
@@ -28,6 +30,14 @@ class FakeAsterisk:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(env)
         return cls(reader, writer)
+
+    @classmethod
+    async def synced(cls, port: int) -> FakeAsterisk:
+        """Connected, and the server's sync nonce echoed: its next line is the handler's."""
+        fake = await cls.connect(port)
+        nonce = (await fake.reader.readline()).decode().split('"')[1]
+        fake.writer.write(f"200 result=1 ({nonce})\n".encode())
+        return fake
 
     async def serve(self, reply: bytes = b"200 result=0\n", hangup_after: int | None = None) -> None:
         while line := await self.reader.readline():
@@ -87,9 +97,7 @@ async def test_the_last_command_closes_our_side_before_its_reply() -> None:
     agi = AgiServer(handler, "127.0.0.1", 0)
     await agi.start()
     try:
-        fake = await FakeAsterisk.connect(agi.port)
-        nonce = (await fake.reader.readline()).decode().split('"')[1]
-        fake.writer.write(f"200 result=1 ({nonce})\n".encode())
+        fake = await FakeAsterisk.synced(agi.port)
         assert await fake.reader.readline() == b'SET VARIABLE IVR_ROUTE "queue,q112"\n'
         assert await asyncio.wait_for(fake.reader.read(), 2) == b""  # the end, before any reply
         fake.writer.write(b"200 result=1\n")
@@ -301,3 +309,74 @@ async def test_a_command_without_reply_times_out_and_drops_the_connection() -> N
         release.set()
         await agi.close()
     assert len(raised) == 1
+
+
+async def test_the_last_batch_ends_our_side_and_gets_each_reply_in_order() -> None:
+    """Three commands, then the end of our stream, before any reply; Asterisk answers all three in one
+    write (as res_agi does when it runs them back to back): each reaches the handler, in order."""
+    answered: asyncio.Future[list[Reply]] = asyncio.get_running_loop().create_future()
+
+    async def handler(session: AgiSession) -> None:
+        answered.set_result(await session.last_batch(['SET VARIABLE A "1"', 'EXEC Read "K"', "GET VARIABLE K"], 5))
+
+    agi = AgiServer(handler, "127.0.0.1", 0)
+    await agi.start()
+    try:
+        fake = await FakeAsterisk.synced(agi.port)
+        assert await asyncio.wait_for(fake.reader.read(), 2) == b'SET VARIABLE A "1"\nEXEC Read "K"\nGET VARIABLE K\n'
+        fake.writer.write(b"200 result=1\n200 result=0\n200 result=1 (7)\n")
+        await fake.writer.drain()
+        replies = await asyncio.wait_for(answered, 2)
+        assert [(reply.result, reply.data) for reply in replies] == [("1", ""), ("0", ""), ("1", "7")]
+    finally:
+        await agi.close()
+
+
+def given_idle_session(transport: object) -> tuple[Conversation, AgiSession]:
+    """A session past its sync, over ``transport``, outside any server (the test plays the connection)."""
+    conversation = Conversation()
+    conversation.receive_data(ENV)
+    conversation.send_sync("abc1")
+    conversation.receive_data(b"200 result=1 (abc1)\n")
+    return conversation, AgiSession(AgiEnvironment({}), conversation, cast(asyncio.Transport, transport))
+
+
+async def test_a_connection_lost_inside_the_last_batch_ends_it_at_once() -> None:
+    """Asterisk answers the first command of the batch and closes, both read in one turn of the loop
+    (before the handler awaits the second reply): the handler learns it now, not at the batch's time
+    bound."""
+
+    class Transport:
+        def write(self, data: bytes) -> None: ...
+        def write_eof(self) -> None: ...
+        def close(self) -> None: ...
+        def abort(self) -> None: ...
+
+    conversation, session = given_idle_session(Transport())
+    batch = asyncio.ensure_future(session.last_batch(["NOOP", 'EXEC Read "K"', "GET VARIABLE K"], 60))
+    await asyncio.sleep(0)  # the batch is written and its first reply awaited
+    [first] = conversation.receive_data(b"200 result=1\n")
+    session._settle(cast(Reply, first))
+    with pytest.raises(ConnectionLost):
+        conversation.receive_eof()
+    session._fail(ConnectionLost("closed"))
+    with pytest.raises(ConnectionLost):
+        await asyncio.wait_for(batch, 1)
+
+
+async def test_a_last_batch_that_may_not_proceed_sends_nothing() -> None:
+    """``proceed`` is asked as the batch would be written: False, and nothing is written, the
+    stream stays open and the session may still send commands (the menu stays with our service)."""
+    written: list[bytes] = []
+
+    class Transport:
+        def write(self, data: bytes) -> None:
+            written.append(data)
+
+        def write_eof(self) -> None:
+            written.append(b"<eof>")
+
+    conversation, session = given_idle_session(Transport())
+    assert await asyncio.wait_for(session.last_batch(["NOOP"], 1, proceed=lambda: False), 2) is None
+    assert written == [] and not conversation.finished
+    conversation.send_command("NOOP")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +13,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from ivr.agi.channel import AgiChannel, prompt_path
+from ivr.agi.conversation import ChannelHungUp
 from ivr.agi.protocol import Reply
 from ivr.ami.dtmf import KeyLedger
 
@@ -41,6 +42,17 @@ class ScriptedAsterisk:
             self.during.pop(0)()
         key = self.results.pop(0) if self.results else ""
         return Reply(200, str(ord(key)) if key else "0")
+
+    async def last_batch(
+        self, lines: Sequence[str], timeout: float = 30.0, proceed: Callable[[], bool] | None = None
+    ) -> list[Reply] | None:
+        """Read()'s outcome is the next scripted result: READSTATUS,key as GET FULL VARIABLE gives it."""
+        if proceed is not None and not proceed():
+            return None
+        self.sent.extend(lines)
+        if self.during:
+            self.during.pop(0)()
+        return [Reply(200, "1"), Reply(200, "0"), Reply(200, "1", self.results.pop(0))]
 
 
 @pytest.fixture
@@ -192,3 +204,48 @@ def test_a_prompt_is_the_callers_language_then_the_default_and_only_a_file(tmp_p
     assert prompt_path(tmp_path, "menu-darurat", "en", "id") == str(tmp_path / "id" / "menu-darurat")
     assert prompt_path(tmp_path, "hold", "id", "id") is None
     assert prompt_path(tmp_path, "absent", "en", "id") is None
+
+
+@pytest.mark.parametrize(
+    ("read", "key"), [("OK,3", "3"), ("OK,", "#"), ("OK,*", "*"), ("TIMEOUT,", ""), ("ERROR,", "")]
+)
+async def test_the_last_menu_reads_what_read_left_as_the_flow_reads_keys(sounds: Path, read: str, key: str) -> None:
+    """Read()'s status and key as the flow takes them: '#' (Read's terminator leaves the value empty)
+    is a wrong key, TIMEOUT or ERROR is silence ([siaga-last-menu] reads them the same way); its keys
+    are spent, so a key after the menu is not taken for a later one."""
+    ledger = KeyLedger(lambda: True)
+    asterisk = ScriptedAsterisk([read], during=[lambda: ledger.on_dtmf_end(dtmf(key or "9"))])
+    channel = given_channel(asterisk, sounds, ledger)
+    assert await channel.last_menu("a", "id", 2.5, "r|r|||||||||||") == key
+    assert asterisk.sent == [
+        'SET VARIABLE IVR_MENU_ROUTES "r|r|||||||||||"',
+        f'EXEC Read "IVR_MENU_KEY,{sounds}/id/a,1,,1,2.5"',
+        'GET FULL VARIABLE "${READSTATUS},${IVR_MENU_KEY}"',
+    ]
+    assert channel.delivered == 1
+
+
+async def test_a_caller_who_hangs_up_in_the_last_menu_has_hung_up(sounds: Path) -> None:
+    asterisk = ScriptedAsterisk(["HANGUP,"])
+    with pytest.raises(ChannelHungUp):
+        await given_channel(asterisk, sounds, KeyLedger(lambda: True)).last_menu("a", "id", 2.5, "r|r")
+
+
+async def test_the_last_menu_stays_ours_when_a_key_already_answers_it_or_its_prompt_is_missing(
+    sounds: Path, tmp_path: Path
+) -> None:
+    """A key pressed before the menu (in the gap after the last command) answers it, as in any menu:
+    nothing is handed over. Nor is a menu whose prompt has no file (we skip it; Read() would fail), or
+    whose path Read()'s argument split would cut."""
+    ledger = KeyLedger(lambda: True)
+    asterisk = ScriptedAsterisk(["1"], during=[lambda: (ledger.on_dtmf_end(dtmf("1")), ledger.on_dtmf_end(dtmf("4")))])
+    channel = given_channel(asterisk, sounds, ledger)
+    assert await channel.play("a", "id", "0123456789*#") == "1"
+    assert await channel.last_menu("b", "id", 2.5, "r|r") is None
+    assert await channel.wait_key(2.5) == "4"
+    assert await channel.last_menu("missing", "id", 2.5, "r|r") is None
+    odd = tmp_path / "a,b" / "id"
+    odd.mkdir(parents=True)
+    (odd / "a.wav").write_bytes(b"")
+    assert await AgiChannel(asterisk, odd.parent, "id", None, UID).last_menu("a", "id", 2.5, "r|r") is None
+    assert asterisk.sent == ["STREAM FILE"]

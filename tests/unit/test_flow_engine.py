@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,7 @@ from _pytest.mark import ParameterSet
 from ivr.config import Config, load_config
 from ivr.config.flow import Flow, MenuNode
 from ivr.flow.analysis import Step, TimedPath, _timing, choice_seconds, timed_paths
-from ivr.flow.engine import FlowEngine
+from ivr.flow.engine import FlowEngine, FlowResult
 from ivr.prompts.build import PromptTiming, estimate
 
 
@@ -248,3 +248,37 @@ def test_the_analysis_counts_the_whole_wait_for_a_slow_55(shipped: Config) -> No
     slow = 7.0 + flow.reaction_time + utama.inter_digit_timeout
     assert choice_seconds(flow, utama, "55", timing) == slow
     assert choice_seconds(flow, utama, "invalid", timing) == slow
+
+
+def test_only_menus_whose_every_way_out_is_a_category_on_one_digit_are_last() -> None:
+    """Of the shipped flow only darurat can be handed to Asterisk whole: the main menus lead to other
+    menus (and take 55), non-darurat replays a wrong key and goes back."""
+    flow = load_config(REPO).flows["112"]
+    assert [name for name, node in flow.nodes.items() if isinstance(node, MenuNode) and node.is_last] == ["darurat"]
+    darurat = flow.nodes["darurat"]
+    assert isinstance(darurat, MenuNode)
+    assert not replace(darurat, replay_on_invalid=1).is_last
+    assert not replace(darurat, options={**darurat.options, "*": darurat.on_silence}).is_last
+
+
+async def test_a_last_menu_is_offered_to_the_hand_off_and_played_by_the_engine_if_declined() -> None:
+    """The hook gets the darurat menu only; its key goes through the menu's options as any key would
+    (7: a wrong key, darurat-umum); declined (None), the engine plays the menu itself."""
+    flow = load_config(REPO).flows["112"]
+    offered: list[str] = []
+
+    async def hand_off(menu: MenuNode, _result: FlowResult) -> str | None:
+        offered.append(menu.name)
+        return "7"
+
+    channel = FakeChannel({"menu-utama": ("keys", "1")})
+    result = await FlowEngine(flow, hand_off).run(channel)
+    assert (offered, result.category, result.exit, result.keys) == (["darurat"], "darurat-umum", "invalid", "17")
+    assert [prompt for prompt, _ in channel.played] == ["menu-utama"]
+
+    async def decline(menu: MenuNode, _result: FlowResult) -> str | None:
+        return None
+
+    channel = FakeChannel({"menu-utama": ("keys", "1"), "menu-darurat": ("keys", "3")})
+    result = await FlowEngine(flow, decline).run(channel)
+    assert (result.category, [prompt for prompt, _ in channel.played]) == ("kejahatan", ["menu-utama", "menu-darurat"])

@@ -4,12 +4,14 @@ set whole or not at all, and a value that always splits back into the same seven
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ivr.agi.channel import LAST_MENU_ROUTES
 from ivr.agi.protocol import Reply
 from ivr.agi.server import AgiEnvironment
 from ivr.asterisk.provision import AsteriskInstall
@@ -27,6 +29,7 @@ from ivr.routing.route_variable import (
 )
 from ivr.service import CallService
 from ivr.settings import Settings
+from tests.fakes.last_menu import asterisk_runs_last_menu
 from tests.unit.conftest import given_root
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,6 +74,16 @@ class ScriptedChannel:
             return Reply(200, "1", self.variables[name]) if name in self.variables else Reply(200, "0")
         return Reply(200, "1")
 
+    async def last_batch(
+        self, lines: list[str], timeout: float = 30.0, proceed: Callable[[], bool] | None = None
+    ) -> list[Reply] | None:
+        """A last menu handed to Asterisk: Read() takes the next key, the dialplan the route."""
+        if proceed is not None and not proceed():
+            return None
+        self.sent.extend(lines)
+        replies = asterisk_runs_last_menu(lines, self.keys.pop(0) if self.keys else "", self.variables)
+        return replies
+
     def commands(self, verb: str) -> list[str]:
         return [line for line in self.sent if line.startswith(verb)]
 
@@ -93,10 +106,25 @@ def service(shipped: tuple[Config, Path]) -> CallService:
 
 
 async def test_a_routed_call_sets_exactly_one_variable(shipped: tuple[Config, Path]) -> None:
-    """Keys 1 1 (fire): one SET VARIABLE, IVR_ROUTE, that splits into the fire queue's route."""
-    session = ScriptedChannel(keys=["1", "1"])
+    """Keys 2 1 (a complaint): one SET VARIABLE, IVR_ROUTE, that splits into the complaint's route."""
+    session = ScriptedChannel(keys=["2", "1"])
     await service(shipped).handle(session)
     assert [SET_VARIABLE.fullmatch(line)[1] for line in session.commands("SET VARIABLE")] == [ROUTE_VARIABLE]  # type: ignore[index]
+    route = split_route(session.variables[ROUTE_VARIABLE])
+    assert (route["IVR_ACTION"], route["IVR_CATEGORY"]) == ("queue", "pengaduan")
+
+
+async def test_the_last_menu_hands_every_route_in_one_variable(shipped: tuple[Config, Path]) -> None:
+    """Keys 1 1 (fire): the darurat menu is a last menu, so the session sets one variable, the routes
+    of its outcomes, each splitting as IVR_ROUTE does; the dialplan's pick is the fire queue's route."""
+    session = ScriptedChannel(keys=["1", "1"])
+    await service(shipped).handle(session)
+    assert [SET_VARIABLE.fullmatch(line)[1] for line in session.commands("SET VARIABLE")] == [LAST_MENU_ROUTES]  # type: ignore[index]
+    silence, invalid, *by_key = session.variables[LAST_MENU_ROUTES].split("|")
+    assert [split_route(route)["IVR_CATEGORY"] for route in by_key] == [
+        "", "kebakaran", "kecelakaan", "kejahatan", "bencana", "", "", "", "", ""
+    ]  # fmt: skip
+    assert split_route(silence)["IVR_CATEGORY"] == split_route(invalid)["IVR_CATEGORY"] == "darurat-umum"
     route = split_route(session.variables[ROUTE_VARIABLE])
     assert (route["IVR_ACTION"], route["IVR_TARGET"], route["IVR_CATEGORY"]) == ("queue", "q-damkar", "kebakaran")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from ivr.agi.channel import LAST_MENU_ROUTES
 from ivr.agi.protocol import Reply
 from ivr.agi.server import AgiEnvironment, ChannelHungUp
 from ivr.config import Config, load_config
@@ -22,6 +23,7 @@ from ivr.routing.route_variable import ROUTE_VARIABLE, split_route
 from ivr.routing.triage import CallerHistory, Flag
 from ivr.service import SLOW_DECISION_MS, CallService
 from ivr.store.calls import CallStore, IvrRecord
+from tests.fakes.last_menu import asterisk_runs_last_menu
 
 NOW = datetime(2026, 12, 2, 3, 0, tzinfo=UTC)  # 10:00 in Tangerang, a Wednesday
 SET_VARIABLE = re.compile(r'SET VARIABLE (\w+) "(.*)"')
@@ -70,6 +72,22 @@ class FakeAsterisk:
             if set_variable[1] == ROUTE_VARIABLE:  # what the dialplan's ARRAY() split makes of it
                 self.variables.update(split_route(set_variable[2]))
         return Reply(200, "1")
+
+    async def last_batch(
+        self, lines: list[str], timeout: float = 30.0, proceed: Callable[[], bool] | None = None
+    ) -> list[Reply] | None:
+        """A last menu handed to Asterisk: Read() takes the next key, the dialplan the route."""
+        assert not self.last_command, f"{lines!r} sent after the last command {self.last_command!r}"
+        if proceed is not None and not proceed():
+            return None
+        self.sent.extend(lines)
+        self.last_command = lines[-1]
+        if self.hang_up_at_command is not None and len(self.sent) >= self.hang_up_at_command:
+            self.hung_up = True
+            raise ChannelHungUp("511 Command Not Permitted on a dead channel")
+        replies = asterisk_runs_last_menu(lines, self.keys.pop(0) if self.keys else "", self.variables)
+        self.variables.update(split_route(self.variables[ROUTE_VARIABLE]))
+        return replies
 
     @property
     def set_order(self) -> list[str]:
@@ -125,15 +143,21 @@ def given_service(shipped: tuple[Config, Path], store: FakeStore | None) -> Call
 async def test_fire_caller_is_routed_recorded_and_the_route_is_set_in_one_variable(
     shipped: tuple[Config, Path],
 ) -> None:
-    """Keys 1 1: the fire queue, one record with the outcome, and the route set in one variable."""
+    """Keys 1 1: the fire queue, one record with the outcome, and the routes set in one variable."""
+    _config, sounds = shipped
     store = FakeStore()
     session = FakeAsterisk(keys=["1", "1"])
     await given_service(shipped, store).handle(session)
     assert session.variables["IVR_TARGET"] == "q-damkar"
-    assert session.set_order == [ROUTE_VARIABLE] and session.variables["IVR_ACTION"] == "queue"
-    # Sent as the session's last command: Asterisk leaves AGI() once it is set, not after our close.
+    # The darurat menu is a last menu: Asterisk plays it and takes the route of the key from the one
+    # variable the session set, in the batch that ends the session (the dialplan's pick: the fake's).
+    assert session.set_order == [LAST_MENU_ROUTES] and session.variables["IVR_ACTION"] == "queue"
+    assert session.sent[-3:] == [
+        f'SET VARIABLE {LAST_MENU_ROUTES} "{session.variables[LAST_MENU_ROUTES]}"',
+        f'EXEC Read "IVR_MENU_KEY,{sounds}/id/menu-darurat,1,,1,2.5"',
+        'GET FULL VARIABLE "${READSTATUS},${IVR_MENU_KEY}"',
+    ]
     assert session.last_command == session.sent[-1]
-    assert session.last_command.startswith(f"SET VARIABLE {ROUTE_VARIABLE} ")
     [record] = store.records
     assert (record.outcome, record.keys, record.category, record.queue, record.caller) == (
         "routed",
@@ -217,6 +241,43 @@ async def test_flagged_number_hears_the_warning_and_waits_last(shipped: tuple[Co
     assert session.variables["IVR_PRIORITY"] == str(config.sop.prank.priority)
     assert session.variables["IVR_ACTION"] == "queue"
     assert store.records[0].priority == config.sop.prank.priority
+    # The warning plays after the key, which only our session can do: the menu was not handed over.
+    assert not [line for line in session.sent if line.startswith("EXEC")]
+
+
+@pytest.mark.parametrize(
+    ("key", "keys", "exit", "category"),
+    [("4", "14", "selected", "bencana"), ("#", "1#", "invalid", "darurat-umum"), ("7", "17", "invalid", "darurat-umum"),
+     ("", "1", "silence", "darurat-umum")],
+)  # fmt: skip
+async def test_the_last_menu_is_recorded_as_asterisk_read_it(
+    shipped: tuple[Config, Path], key: str, keys: str, exit: str, category: str
+) -> None:
+    """The darurat menu handed to Asterisk: the record has the key Read() took, how the caller left
+    the menu and the route the dialplan took for it, and the session ends with the batch."""
+    store = FakeStore()
+    session = FakeAsterisk(keys=["1", key])
+    await given_service(shipped, store).handle(session)
+    [record] = store.records
+    assert (record.keys, record.exit, record.category, record.queue) == (
+        keys,
+        exit,
+        category,
+        session.variables["IVR_TARGET"],
+    )
+    assert session.variables["IVR_CATEGORY"] == category
+    assert (record.outcome, session.summary["last_menu"], session.last_command) == (
+        "routed", "darurat", 'GET FULL VARIABLE "${READSTATUS},${IVR_MENU_KEY}"'
+    )  # fmt: skip
+
+
+async def test_a_caller_who_hangs_up_in_the_last_menu_is_recorded_as_abandoned(shipped: tuple[Config, Path]) -> None:
+    store = FakeStore()
+    session = FakeAsterisk(keys=["1"], hang_up_at_command=2)  # the batch is commands 2-4
+    with pytest.raises(ChannelHungUp):
+        await given_service(shipped, store).handle(session)
+    assert session.sent[-1].startswith("GET FULL VARIABLE")
+    assert (store.records[0].outcome, store.records[0].keys) == ("abandoned_in_ivr", "1")
 
 
 async def test_service_without_a_store_still_routes(shipped: tuple[Config, Path]) -> None:
@@ -274,7 +335,12 @@ async def test_a_routing_decision_that_raises_sends_the_caller_to_central(
     assert (session.variables["IVR_ACTION"], session.variables["IVR_TARGET"]) == ("queue", central)
     assert session.variables["IVR_CATEGORY"] == "kebakaran"
     assert store.records[0].reason_id.startswith("perutean gagal (KeyError): langsung ke petugas pusat; antrean")
-    assert [entry["event"] for entry in logs if entry["log_level"] == "error"] == ["routing_failed_central_fallback"]
+    # The last menu's routes are decided for each of its categories, each failing to the central queue.
+    errors = [(entry["event"], entry["category"]) for entry in logs if entry["log_level"] == "error"]
+    assert sorted(errors) == [
+        ("routing_failed_central_fallback", category)
+        for category in ("bencana", "darurat-umum", "kebakaran", "kecelakaan", "kejahatan")
+    ]
 
 
 async def test_a_slow_routing_decision_is_logged_and_its_route_kept(
@@ -293,9 +359,13 @@ async def test_a_slow_routing_decision_is_logged_and_its_route_kept(
     with capture_logs() as logs:
         await given_service(shipped, FakeStore()).handle(session)
     assert session.variables["IVR_TARGET"] == "q-psc119"
-    [warning] = [entry for entry in logs if entry["log_level"] == "warning"]
-    assert (warning["event"], warning["category"]) == ("routing_decision_slow", "kecelakaan")
-    assert warning["ms"] >= SLOW_DECISION_MS
+    # One decision per category of the last menu (darurat), each as slow.
+    warnings = [entry for entry in logs if entry["log_level"] == "warning"]
+    assert {(warning["event"], warning["category"]) for warning in warnings} >= {
+        ("routing_decision_slow", "kecelakaan")
+    }
+    assert {warning["event"] for warning in warnings} == {"routing_decision_slow"}
+    assert min(warning["ms"] for warning in warnings) >= SLOW_DECISION_MS
 
 
 async def test_a_quick_routing_decision_logs_nothing(shipped: tuple[Config, Path]) -> None:
