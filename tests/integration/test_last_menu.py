@@ -3,6 +3,8 @@ routed by [siaga-last-menu] from the routes our service left, on the real Asteri
 
 from __future__ import annotations
 
+import asyncio
+
 from ivr.ami.client import AmiClient
 from tests.integration.conftest import (
     AgiSwitch,
@@ -26,8 +28,8 @@ async def test_each_outcome_of_the_last_menu_reaches_its_queue_and_is_recorded(c
         "17": ("darurat-umum", "invalid", "17"),
         "1": ("darurat-umum", "silence", "1"),
     }
-    for keys, (category, exit, recorded) in cases.items():
-        report = await call(keys, gap=1.0)
+    reports = await asyncio.gather(*(call(keys, gap=1.0) for keys in cases))
+    for report, (keys, (category, exit, recorded)) in zip(reports, cases.items(), strict=True):
         assert (report.route.get("Category"), report.answered) == (category, True), keys
         assert any(command.startswith(READ) for command in report.agi_commands), (keys, report.agi_commands)
         row = await until(lambda entry=f"{report.channel}-in": stack.store.get(entry), timeout=10)

@@ -200,18 +200,28 @@ async def test_seats_being_rung_do_not_make_the_queue_busy(
         if snapshot and BPBD in snapshot:
             seen.append((snapshot[BPBD], [member.status for member in live.queues[BPBD].members.values()]))
 
+    def both_rung() -> bool:
+        return [DEVICE_IN_USE] * 2 in [statuses for _state, statuses in seen]
+
     live.listeners.append(record)
     try:
-        first = await call("14", gap=1.0, hangup=False)
-        try:
-            assert (first.queue, first.answered) == (BPBD, True)
-            # The seat that did not answer goes back to idle; the one that did stays in use.
-            await until(lambda: sorted(seen[-1][1]) == [DEVICE_NOT_IN_USE, DEVICE_IN_USE], timeout=10)
-        finally:
-            await hang_up(ami, first.channel)
+        # Both seats' "in use" is seen together in nearly every call; in one full CI run (after the
+        # other tests of this stack) it was not, so the call is placed again, at most three times,
+        # until the case guarded has happened. Every state seen in every call counts below.
+        for _attempt in range(3):
+            first = await call("14", gap=1.0, hangup=False)
+            try:
+                assert (first.queue, first.answered) == (BPBD, True)
+                # The seat that did not answer goes back to idle; the one that did stays in use.
+                await until(lambda: sorted(seen[-1][1]) == [DEVICE_NOT_IN_USE, DEVICE_IN_USE], timeout=10)
+            finally:
+                await hang_up(ami, first.channel)
+            await until(lambda: sorted(seen[-1][1]) == [DEVICE_NOT_IN_USE] * 2, timeout=10)
+            if both_rung():
+                break
     finally:
         live.listeners.remove(record)
-    assert [DEVICE_IN_USE] * 2 in [statuses for _state, statuses in seen], f"the case guarded did not happen: {seen}"
+    assert both_rung(), f"the case guarded did not happen in three calls: {seen}"
     assert max(state.on_call for state, _statuses in seen) == 1
     assert not any(state.busy for state, _statuses in seen), seen
 
