@@ -39,7 +39,7 @@ from ivr.ami.client import AmiError
 from ivr.ami.live import LiveQueues
 from ivr.config import Config
 from ivr.config.roster import Operator
-from ivr.operators.pop import CallInHand, Ringing, build_pop, consult_for
+from ivr.operators.pop import CallInHand, Ringing, build_pop, consult_for, routed_by_asterisk
 from ivr.operators.states import NO_ANSWER_REASON, PHONE_LOST_REASON, WRAPUP_REASON
 from ivr.routing.decide import Standing
 from ivr.routing.triage import CallerHistory, assess
@@ -56,6 +56,8 @@ DEFAULT_WRAPUP_SECONDS = 30.0
 HANDLED_MEMORY = 20
 # A saved call in hand older than this is over, whatever the last word on it was.
 CALL_MEMORY = 3600.0
+# The dialplan's latest routes (SiagaRoute events) kept for a call's pop when its record is missing.
+ROUTE_MEMORY = 500
 # AST_DEVICE_* of a phone with no call: NOT_INUSE, INVALID, UNAVAILABLE.
 PHONE_IDLE = ("1", "4", "5")
 
@@ -138,6 +140,9 @@ class Floor:
         # (call, operator) for calls an operator handed over by a warm transfer: app_queue reports the
         # end of their part only when the citizen's call ends, maybe during their next call.
         self._handed_over: deque[tuple[str, str]] = deque(maxlen=HANDLED_MEMORY)
+        # The route each recent call took, as the dialplan announced it (its service's record may be
+        # missing: ``routed_by_asterisk``). Oldest first, bounded.
+        self._routes: dict[str, dict[str, str]] = {}
         self._subscribers: dict[str, list[Callable[[Message], None]]] = {}
         self._last_sent: dict[int, Message] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -399,7 +404,8 @@ class Floor:
         # The pop goes out at once from what is in memory; the caller's history follows when read, so
         # a slow store delays only the history, and an answer or a hang-up is never overwritten.
         recent = self.recent_record(ringing.uniqueid)
-        call = build_pop(ringing, asdict(recent) if recent is not None else None, [], None, self.config().sop)
+        record = asdict(recent) if recent is not None else self._routes.get(ringing.uniqueid)
+        call = build_pop(ringing, record, [], None, self.config().sop)
         self.calls[operator.id] = call
         self._call_changed(operator.id)
         self._spawn(self._complete_pop(operator, ringing, call))
@@ -422,6 +428,7 @@ class Floor:
         started = time.perf_counter()
         recent = self.recent_record(ringing.uniqueid)
         record = asdict(recent) if recent is not None else await asyncio.to_thread(self.store.get, ringing.uniqueid)
+        record = record or self._routes.get(ringing.uniqueid)
         sop = self.config().sop
         history: list[dict[str, Any]] = []
         standing: Standing | None = None
@@ -573,11 +580,22 @@ class Floor:
         log.warning("operator_paused_no_answer", operator=operator.id)
 
     def _on_user_event(self, fields: dict[str, str]) -> None:
-        """[siaga-operator-left] paused a lost phone's seat as it requeued the citizen: the pause must
+        """A route the dialplan took: kept for the pop of a call whose record is missing. And
+        [siaga-operator-left] paused a lost phone's seat as it requeued the citizen: the pause must
         hold until the operator ends it. The wrap-up we start on the same call's AgentComplete may have
         reached Asterisk after the dialplan's pause (and replaced its reason, and would end it):
         paused again, through us, after that wrap-up (one decision at a time per operator)."""
-        if (fields.get("UserEvent"), fields.get("Action"), fields.get("Paused")) != ("SiagaRoute", "requeue", "PAUSED"):
+        if fields.get("UserEvent") != "SiagaRoute":
+            return
+        action, category = fields.get("Action", ""), fields.get("Category", "")
+        if action in ("queue", "bridge") and category:
+            uniqueid = fields.get("Uniqueid", "")
+            self._routes.pop(uniqueid, None)
+            self._routes[uniqueid] = routed_by_asterisk(category, action, fields.get("Target", ""))
+            if len(self._routes) > ROUTE_MEMORY:
+                del self._routes[next(iter(self._routes))]
+            return
+        if (action, fields.get("Paused")) != ("requeue", "PAUSED"):
             return
         operator = self.agents.operator_for(fields.get("From", ""))
         if operator is not None:

@@ -32,6 +32,19 @@ def consult_for(fields: Mapping[str, str]) -> str | None:
     return value if name == CONSULT_VARIABLE and UNIQUEID.fullmatch(value) else None
 
 
+def routed_by_asterisk(category: str, action: str, target: str) -> dict[str, str]:
+    """The record of a call as far as the dialplan's route event (SiagaRoute) tells it, for a call our
+    service has no record of though the caller went through the menu: the service stopped while
+    Asterisk read the last menu's key, or the last line routed it. The category the caller chose is
+    the event's (an SOP name), so the operator still sees its label and checklist."""
+    return {
+        "category": category,
+        "reason": f"menu chosen, routed by Asterisk ({action} {target}): the IVR service has no record of this call",
+        "reason_id": f"menu dipilih, dirutekan oleh Asterisk ({action} {target}): "
+        "layanan IVR tidak mencatat panggilan ini",
+    }
+
+
 @dataclass(frozen=True)
 class Ringing:
     """What AMI says when app_queue rings an operator for a caller (AgentCalled).

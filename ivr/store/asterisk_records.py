@@ -4,9 +4,10 @@ Our service sees a call only while it runs the menu. What happens after (answere
 queue) and calls it never saw (our service down, killed or frozen: the dialplan's fallback) are in
 Asterisk's records; ``ivr.store.reconcile`` folds them into our store.
 
-queue_log: ``time|callid|queue|agent|event|data…`` (app_queue), and our dialplan's own REQUEUE line
+queue_log: ``time|callid|queue|agent|event|data…`` (app_queue), and our dialplan's own lines: REQUEUE
 (``…|NONE|REQUEUE|cause|requeue number|pause status|member interface``, [siaga-operator-left]): the
-operator's phone was lost mid-call and the citizen went back to the central queue. cdr-csv with
+operator's phone was lost mid-call and the citizen went back to the central queue; SIAGAROUTE
+(``…|NONE|NONE|SIAGAROUTE|action|target|category|hop``, [siaga-112]'s route labels): the route taken. cdr-csv with
 ``loguniqueid`` and ``loguserfield`` (asterisk-config/cdr.conf): accountcode, src, dst, dcontext,
 clid, channel, dstchannel, lastapp, lastdata, start, answer, end, duration, billsec, disposition,
 amaflags, uniqueid, userfield.
@@ -43,6 +44,9 @@ CDR_FIELDS = (
 )
 # Our dialplan's queue_log event: an answered citizen put back in the central queue (lost phone).
 REQUEUE = "REQUEUE"
+# Our dialplan's queue_log event: the route it took (``action|target|category|hop``), written as it
+# takes it, whoever chose it (a FastAGI service, the last menu Asterisk read, the last line).
+ROUTED = "SIAGAROUTE"
 # How a queue visit ended, by queue_log event.
 QUEUE_ENDINGS = {
     "CONNECT": "answered",
@@ -66,6 +70,18 @@ class QueueVisit:
     visits: int = 1
     # The member interfaces whose phone was lost mid-call, each followed by a requeue, in order.
     lost_phones: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Routed:
+    """The last route our dialplan took for a call, from its SIAGAROUTE line in queue_log."""
+
+    uniqueid: str
+    action: str  # queue | bridge
+    target: str
+    category: str
+    hop: int
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -114,6 +130,19 @@ def fold_queue_log(lines: Iterable[str], visits: dict[str, QueueVisit] | None = 
             known, outcome=outcome, wait_seconds=wait, answered_by=agent if event == "CONNECT" else ""
         )
     return visits
+
+
+def fold_routes(lines: Iterable[str], routes: dict[str, Routed] | None = None) -> dict[str, Routed]:
+    """Each call's last route taken by the dialplan, updated with ``lines`` (new lines, in order)."""
+    routes = {} if routes is None else routes
+    for line in lines:
+        parts = line.rstrip("\r\n").split("|")
+        if len(parts) < 9 or parts[4] != ROUTED or not parts[0].isdigit() or parts[1] in ("NONE", ""):
+            continue
+        stamp, callid, (action, target, category, hop) = parts[0], parts[1], parts[5:9]
+        at = datetime.fromtimestamp(int(stamp), UTC)
+        routes[callid] = Routed(callid, action, target, category, int(_number(hop)), at)
+    return routes
 
 
 def _number(text: str) -> float:

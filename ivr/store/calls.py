@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from ivr.routing.triage import DISPOSITIONS, CallerHistory, Flag, normalise_number
-from ivr.store.asterisk_records import CdrRow, QueueVisit
+from ivr.store.asterisk_records import CdrRow, QueueVisit, Routed
 from ivr.store.db import POSTGRES_TYPES, SQLITE_TYPES, Migrations, Runner, StoreError, Target, connect, migrate
 
 log = structlog.get_logger("ivr.store")
@@ -211,25 +211,47 @@ class CallStore:
         )
         return result.rowcount == 1
 
-    def add_unseen_call(self, cdr: CdrRow, visit: QueueVisit | None) -> bool:
-        """A 112 call Asterisk recorded and our service never did (it was down, killed or frozen, and
-        the dialplan queued the caller itself). True if it was new."""
+    def add_unseen_call(self, cdr: CdrRow, visit: QueueVisit | None, routed: Routed | None = None) -> bool:
+        """A 112 call Asterisk recorded and our service never did (it was down, killed or frozen: the
+        dialplan queued the caller itself, or took a route whose service was gone before it recorded
+        the call, ``routed``). True if it was new."""
+        if routed is not None:
+            outcome, category = "routed", routed.category
+            reason = (
+                "rebuilt from Asterisk's records: our service has no record of this call (it stopped during "
+                f"the menu, or the last line ran it); the dialplan took the menu's route, {routed.action} "
+                f"{routed.target} for {routed.category} (CDR {cdr.disposition})"
+            )
+            reason_id = (
+                "dibangun ulang dari catatan Asterisk: layanan kami tidak mencatat panggilan ini (berhenti di "
+                f"tengah menu, atau jalur terakhir yang menjalankannya); dialplan mengambil rute menu, "
+                f"{routed.action} {routed.target} untuk {routed.category} (CDR {cdr.disposition})"
+            )
+        else:
+            outcome, category = "fallback", ""
+            reason = (
+                "rebuilt from Asterisk's CDR: our service has no record of this call; the dialplan queued "
+                f"it itself (CDR {cdr.disposition}, last application {cdr.last_app})"
+            )
+            reason_id = ""
         result = self._db.run(
             "INSERT INTO calls (uniqueid, started_at, caller, caller_name, flow, keys, language, "
             "nodes, flags, exit, category, queue, priority, outcome, ivr_seconds, reason, queue_outcome, "
-            "queue_wait, answered_by, lost_phones) VALUES (?, ?, ?, '', '', '', '', '[]', '[]', '', '', ?, 0, "
-            "'fallback', 0, ?, ?, ?, ?, ?) ON CONFLICT (uniqueid) DO NOTHING",
+            "queue_wait, answered_by, lost_phones, reason_id) VALUES (?, ?, ?, '', '', '', '', '[]', '[]', '', ?, ?, "
+            "0, ?, 0, ?, ?, ?, ?, ?, ?) ON CONFLICT (uniqueid) DO NOTHING",
             (
                 cdr.uniqueid,
                 cdr.started_at.isoformat(timespec="seconds"),
                 normalise_number(cdr.caller),
+                category,
                 visit.queue if visit else "",
-                "rebuilt from Asterisk's CDR: our service has no record of this call; the dialplan queued "
-                f"it itself (CDR {cdr.disposition}, last application {cdr.last_app})",
+                outcome,
+                reason,
                 visit.outcome if visit else "",
                 round(visit.wait_seconds, 1) if visit else 0.0,
                 visit.answered_by if visit else "",
                 " ".join(visit.lost_phones) if visit else "",
+                reason_id,
             ),
         )
         return result.rowcount == 1

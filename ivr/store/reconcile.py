@@ -14,7 +14,7 @@ from pathlib import Path
 
 import structlog
 
-from ivr.store.asterisk_records import QueueVisit, fold_queue_log, parse_cdr_rows
+from ivr.store.asterisk_records import QueueVisit, Routed, fold_queue_log, fold_routes, parse_cdr_rows
 from ivr.store.calls import CallStore
 
 log = structlog.get_logger("ivr.store")
@@ -56,6 +56,9 @@ class AsteriskRecords:
     store: CallStore
     log_dir: Path
     visits: dict[str, QueueVisit] = field(default_factory=dict)
+    # The route the dialplan took, for a call whose record our service could not write (it died while
+    # Asterisk read the last menu's key, or the last line routed it): its category is not lost.
+    routes: dict[str, Routed] = field(default_factory=dict)
     # Queue visits of calls that have no row yet (our record is spooled, or the CDR is not written
     # until the call ends): applied as soon as the row exists, forgotten after a day.
     _unapplied: set[str] = field(default_factory=set)
@@ -73,11 +76,13 @@ class AsteriskRecords:
     def sync(self, now: datetime | None = None) -> SyncResult:
         """One round (blocking file and database I/O: run it in a worker thread)."""
         before = dict(self.visits)
-        fold_queue_log(self._queue_log.read_new(), self.visits)
+        lines = self._queue_log.read_new()
+        fold_queue_log(lines, self.visits)
+        fold_routes(lines, self.routes)
         self._unapplied.update(callid for callid, visit in self.visits.items() if before.get(callid) != visit)
         added = 0
         for row in parse_cdr_rows(self._cdr.read_new()):
-            added += self.store.add_unseen_call(row, self.visits.get(row.uniqueid))
+            added += self.store.add_unseen_call(row, self.visits.get(row.uniqueid), self.routes.get(row.uniqueid))
         applied = 0
         stale = (now or datetime.now(UTC)) - UNAPPLIED_FOR
         for callid in sorted(self._unapplied):
@@ -90,10 +95,12 @@ class AsteriskRecords:
         # Visits stay in memory only while they may still change: a day, then they are history.
         for callid in [c for c, visit in self.visits.items() if visit.entered_at < stale and c not in self._unapplied]:
             del self.visits[callid]
+        for callid in [c for c, route in self.routes.items() if route.at < stale]:
+            del self.routes[callid]
         if added:
             log.warning(
                 "calls_rebuilt_from_asterisk_records",
                 added=added,
-                note="our service did not see these calls; the dialplan queued them itself",
+                note="our service has no record of these calls; the dialplan queued them itself",
             )
         return SyncResult(applied, added)

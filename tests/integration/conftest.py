@@ -40,6 +40,7 @@ from ivr.prompts.build import build_all
 from ivr.service import CallService
 from ivr.settings import Settings
 from ivr.store.calls import CallStore
+from ivr.store.reconcile import AsteriskRecords
 
 REPO = Path(__file__).resolve().parents[2]
 # Longer than the test flow's longest session (9.2 s prompt + 4 s wait), short enough to test quickly.
@@ -318,6 +319,25 @@ async def until(check: Callable[[], T | None], timeout: float = 10.0, interval: 
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+def given_records(stack: Stack) -> AsteriskRecords:
+    """What `ivr serve` folds into the store on duty: the stack's Asterisk's queue_log and CDR."""
+    return AsteriskRecords(stack.store, stack.settings.asterisk_dir / "log")
+
+
+async def synced_row(
+    records: AsteriskRecords, stack: Stack, uniqueid: str, timeout: float = 20.0, **expected: object
+) -> dict[str, object]:
+    """Sync Asterisk's records into the store until the call's row shows ``expected`` (CDRs are
+    written when the call ends)."""
+
+    def matches() -> dict[str, object] | None:
+        records.sync()
+        row = stack.store.get(uniqueid)
+        return row if row and all(row[key] == value for key, value in expected.items()) else None
+
+    return await until(matches, timeout=timeout, interval=0.3)
 
 
 async def until_async(check: Callable[[], Awaitable[T | None]], timeout: float = 15.0, interval: float = 0.1) -> T:

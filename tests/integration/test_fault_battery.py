@@ -127,6 +127,8 @@ QUEUE_LOG_FIELDS = {
     "ATTENDEDTRANSFER": 10,
     "BLINDTRANSFER": 9,
     "SYSCOMPAT": 6,
+    # Our dialplan's route line: action|target|category|hop, all from our route, none the caller's.
+    "SIAGAROUTE": 9,
 }
 
 

@@ -11,7 +11,9 @@ from tests.integration.conftest import (
     Caller,
     Stack,
     call_killing_serve_at_first_prompt,
+    given_records,
     last_line_broken,
+    synced_row,
     until,
 )
 
@@ -52,3 +54,6 @@ async def test_a_service_killed_while_asterisk_reads_the_key_still_routes_the_ch
         await agi.start_real()
     assert [route["Action"] for route in report.routes] == ["queue"], report.routes
     assert (report.route["Category"], report.queue, report.answered) == ("kecelakaan", "q-psc119", True)
+    # Its record was the killed service's to write: rebuilt from Asterisk's records, with the category.
+    row = await synced_row(given_records(stack), stack, f"{report.channel}-in", queue_outcome="answered")
+    assert (row["outcome"], row["category"], row["queue"]) == ("routed", "kecelakaan", "q-psc119")

@@ -8,29 +8,10 @@ import asyncio
 from ivr.ami.client import AmiClient
 from ivr.ami.operators import sim_interface
 from ivr.ami.testcall import hang_up
-from ivr.store.reconcile import AsteriskRecords
-from tests.integration.conftest import SEATS, AgiSwitch, Caller, Stack, last_line_broken, until
+from tests.integration.conftest import SEATS, AgiSwitch, Caller, Stack, given_records, last_line_broken, synced_row
 
 NEVER_ANSWERS = "Local/desk@siaga-sim-bridge/n"
 DAMKAR = "q-damkar"
-
-
-def given_records(stack: Stack) -> AsteriskRecords:
-    return AsteriskRecords(stack.store, stack.settings.asterisk_dir / "log")
-
-
-async def synced_row(
-    records: AsteriskRecords, stack: Stack, uniqueid: str, timeout: float = 20.0, **expected: object
-) -> dict[str, object]:
-    """Sync Asterisk's records into the store until the call's row shows ``expected`` (CDRs are
-    written when the call ends)."""
-
-    def matches() -> dict[str, object] | None:
-        records.sync()
-        row = stack.store.get(uniqueid)
-        return row if row and all(row[key] == value for key, value in expected.items()) else None
-
-    return await until(matches, timeout=timeout, interval=0.3)
 
 
 async def test_a_call_our_service_never_saw_is_rebuilt_from_the_cdr(call: Caller, agi: AgiSwitch, stack: Stack) -> None:
@@ -48,6 +29,29 @@ async def test_a_call_our_service_never_saw_is_rebuilt_from_the_cdr(call: Caller
     row = await synced_row(records, stack, f"{report.channel}-in", outcome="fallback")
     assert (row["caller"], row["queue"], row["queue_outcome"]) == ("081299990001", "q112", "answered")
     assert str(row["answered_by"]).startswith("Simulasi q112")
+
+
+async def test_a_call_the_last_line_routed_is_rebuilt_with_the_callers_category(
+    call: Caller, agi: AgiSwitch, stack: Stack
+) -> None:
+    """Our FastAGI services down: the last line (no store) plays the menu and routes 1-1 to Damkar. Its
+    record is rebuilt from Asterisk's records with the category the caller chose (the route's queue_log
+    line), not as a call nobody asked."""
+    records = given_records(stack)
+    records.sync()
+    await agi.stop()
+    try:
+        report = await call("11", caller="081299990002", gap=1.0)
+    finally:
+        await agi.start_real()
+    assert (report.route.get("Category"), report.queue, report.answered) == ("kebakaran", DAMKAR, True)
+    row = await synced_row(records, stack, f"{report.channel}-in", queue_outcome="answered")
+    assert (row["outcome"], row["category"], row["queue"], row["caller"]) == (
+        "routed",
+        "kebakaran",
+        DAMKAR,
+        "081299990002",
+    )
 
 
 async def test_a_caller_who_hangs_up_while_queued_is_recorded_as_abandoned(

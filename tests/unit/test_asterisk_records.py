@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.store.asterisk_records import QueueVisit, fold_queue_log, parse_cdr_rows
+from ivr.store.asterisk_records import QueueVisit, Routed, fold_queue_log, fold_routes, parse_cdr_rows
 from ivr.store.calls import CallStore, IvrRecord
 from ivr.store.db import Target
 from ivr.store.reconcile import AsteriskRecords
@@ -119,6 +119,43 @@ def test_a_routed_call_gets_its_queue_outcome_and_an_unseen_call_is_added(store:
         "abandoned",
     )
     assert "our service has no record" in unseen["reason"]
+
+
+def test_a_call_routed_by_asterisk_alone_keeps_the_category_of_its_route(store: CallStore, tmp_path: Path) -> None:
+    """c3's service stopped while Asterisk read its last menu's key (or the last line routed it): no
+    record of ours, but the dialplan's SIAGAROUTE line names the route, so the rebuilt row has the
+    caller's category and counts as routed; c4, queued by the fallback with no route, stays unknown."""
+    lines = [
+        f"{T}|c3|NONE|NONE|SIAGAROUTE|queue|q-bpbd|banjir|1",
+        f"{T}|c3|q-bpbd|NONE|ENTERQUEUE||0813|1",
+        f"{T + 4}|c3|q-bpbd|Ani|CONNECT|4|1796181714.4|1",
+        f"{T}|c4|q112|NONE|ENTERQUEUE||0814|1",
+    ]
+    records = AsteriskRecords(store, given_logs(tmp_path, lines, [cdr_line("c3", src="0813"), cdr_line("c4")]))
+    assert records.sync(now=AT).unseen_added == 2
+    routed, fallback = store.get("c3"), store.get("c4")
+    assert routed is not None and fallback is not None
+    assert (routed["outcome"], routed["category"], routed["queue"], routed["queue_outcome"]) == (
+        "routed",
+        "banjir",
+        "q-bpbd",
+        "answered",
+    )
+    assert "queue q-bpbd for banjir" in routed["reason"] and "untuk banjir" in routed["reason_id"]
+    assert (fallback["outcome"], fallback["category"]) == ("fallback", "")
+
+
+def test_the_last_route_of_a_call_is_the_one_kept() -> None:
+    """An overflow takes a second route: the later line wins; a broken line or another event is not one."""
+    routes = fold_routes(
+        [
+            f"{T}|c1|NONE|NONE|SIAGAROUTE|queue|q-damkar|kebakaran|1",
+            f"{T + 30}|c1|NONE|NONE|SIAGAROUTE|queue|q112|kebakaran|2",
+            f"{T}|c2|NONE|NONE|SIAGAROUTE|queue|q112",
+            f"{T}|c3|q112|NONE|ENTERQUEUE||0|1",
+        ]
+    )
+    assert routes == {"c1": Routed("c1", "queue", "q112", "kebakaran", 2, datetime.fromtimestamp(T + 30, UTC))}
 
 
 def test_sync_reads_only_new_lines_and_is_idempotent(store: CallStore, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from ivr.operators.floor import NoConsultation, NotYourCall, TransferFailed
 from ivr.operators.states import (
@@ -202,6 +203,33 @@ async def test_a_call_our_service_never_saw_pops_as_an_unknown_emergency(kit: Fl
     assert (call["category_label"], call["emergency"], call["checklist"]) == ("Belum diketahui (tanpa menu)", True, [])
     assert (call["route_reason"][:7], call["route_reason_id"][:10]) == ("no menu", "tanpa menu")
     assert (call["history"], call["standing"]) == ([], None)
+
+
+async def test_a_call_routed_by_asterisk_without_our_record_pops_with_the_routes_category(kit: FloorKit) -> None:
+    """No record of ours, but the dialplan announced its route (the service stopped while Asterisk read
+    the last menu's key, or the last line routed it): the caller's category, its label and checklist,
+    not 'no menu'; another call's route is not taken for this one."""
+    await kit.agents.available(DEWI)
+    await settled()
+    kit.fake.user_event("SiagaRoute", Uniqueid=UNIQUEID, Action="queue", Target="q-damkar", Category="kebakaran")
+    kit.fake.user_event("SiagaRoute", Uniqueid="1733100000.7", Action="queue", Target="q-damkar", Category="banjir")
+    await settled()
+    screen = Screen()
+    kit.floor.subscribe(DEWI, screen)
+    with capture_logs() as logged:
+        call = await ring_for(kit, screen, DEWI.interface, completed=False)
+        # The pop completed after the store was read (and had nothing) still has it.
+        await until(lambda: [entry for entry in logged if entry["event"] == "screen_pop"], what="the completed pop")
+        await settled()
+    kebakaran = kit.config.sop.categories["kebakaran"]
+    for shown in (call, screen.call() or {}):
+        assert (shown["category"], shown["category_label"], shown["checklist"]) == (
+            "kebakaran",
+            kebakaran.label,
+            list(kebakaran.checklist),
+        )
+        assert shown["route_reason"].startswith("menu chosen, routed by Asterisk (queue q-damkar)")
+        assert shown["route_reason_id"].startswith("menu dipilih")
 
 
 async def test_a_caller_name_with_markup_stays_exactly_that_string(kit: FloorKit) -> None:
