@@ -70,12 +70,13 @@ def rss_kib(pid: int) -> int:
 
 
 class Server:
-    def __init__(self, kind: str, loop: str) -> None:
+    def __init__(self, kind: str, loop: str, servers: Path = BENCH / "agi_servers.py", label: str = "") -> None:
+        """``servers``: the agi_servers.py to run (bench/ab_agi.py runs an earlier commit's)."""
         self.kind, self.loop, self.port = kind, loop, free_port()
-        argv = ["taskset", "-c", "1", PYTHON, str(BENCH / "agi_servers.py"), kind, str(self.port)]
+        argv = ["taskset", "-c", "1", PYTHON, str(servers), kind, str(self.port)]
         if loop == "uvloop":
             argv.append("--uvloop")
-        self.stderr = open(BUILD / f"{kind}-{loop}.stderr", "wb")
+        self.stderr = open(BUILD / f"{label or kind}-{loop}.stderr", "wb")
         self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self.stderr)
         deadline = time.monotonic() + 20
         # Wait for the listening socket without connecting: a connect-and-close probe is exactly
