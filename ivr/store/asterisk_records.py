@@ -7,10 +7,10 @@ Asterisk's records; ``ivr.store.reconcile`` folds them into our store.
 queue_log: ``time|callid|queue|agent|event|data…`` (app_queue), and our dialplan's own lines: REQUEUE
 (``…|NONE|REQUEUE|cause|requeue number|pause status|member interface``, [siaga-operator-left]): the
 operator's phone was lost mid-call and the citizen went back to the central queue; SIAGAROUTE
-(``…|NONE|NONE|SIAGAROUTE|action|target|category|hop``, [siaga-112]'s route labels): the route taken. cdr-csv with
-``loguniqueid`` and ``loguserfield`` (asterisk-config/cdr.conf): accountcode, src, dst, dcontext,
-clid, channel, dstchannel, lastapp, lastdata, start, answer, end, duration, billsec, disposition,
-amaflags, uniqueid, userfield.
+(``…|NONE|NONE|SIAGAROUTE|action|target|category|hop``, [siaga-112]'s route labels): the route
+taken, whoever chose it. cdr-csv with ``loguniqueid`` and ``loguserfield`` (asterisk-config/cdr.conf):
+accountcode, src, dst, dcontext, clid, channel, dstchannel, lastapp, lastdata, start, answer, end,
+duration, billsec, disposition, amaflags, uniqueid, userfield.
 """
 
 from __future__ import annotations
