@@ -52,5 +52,11 @@ async def test_the_service_account_gets_our_route_event_and_the_keys_received_an
     assert names <= set(SERVICE_EVENTS), names - set(SERVICE_EVENTS)
     user_events = {event.get("UserEvent") for event in seen if event.get("Event") == "UserEvent"}
     assert user_events == {"SiagaRoute"}
+    # The route event names the caller's channel (the queue caller app_queue's AgentCalled names) and
+    # the category: what the operator's pop falls back on when the call has no record of ours.
+    routes = [event for event in seen if event.get("UserEvent") == "SiagaRoute" and event.get("Action") == "queue"]
+    assert [(event.get("Uniqueid"), event.get("Category")) for event in routes] == [
+        (f"{report.channel}-in", report.route["Category"])
+    ]
     keys_seen = [event for event in seen if event.get("Event") == "DTMFEnd"]
     assert [(event["Digit"], event["Direction"]) for event in keys_seen] == [("1", "Received")]
