@@ -101,7 +101,7 @@ def report(results: dict[str, Any]) -> str:
         "",
         "Medians (calls/s): " + ", ".join(f"{name} {value:.0f}" for name, value in medians.items()) + ".  ",
         f"Median of the rounds' ratios: ours / panoramisk **{statistics.median(ratios):.2f}x** (target ≥ 1.3x), "
-        f"ours / ours@{results['base']} **{statistics.median(regressions):.2f}x** (no regression: about 1).  ",
+        f"ours / ours@{results['base']} **{statistics.median(regressions):.2f}x** (1: unchanged).  ",
         f"Errors over all runs: {errors}. Steal over all runs: {steal:.1f} s.",
         "",
     ]

@@ -135,7 +135,10 @@ def fold_queue_log(lines: Iterable[str], visits: dict[str, QueueVisit] | None = 
 def fold_routes(lines: Iterable[str], routes: dict[str, Routed] | None = None) -> dict[str, Routed]:
     """Each call's last route taken by the dialplan, updated with ``lines`` (new lines, in order)."""
     routes = {} if routes is None else routes
+    marker = f"|{ROUTED}|"
     for line in lines:
+        if marker not in line:
+            continue  # most lines are app_queue's, already split by fold_queue_log
         parts = line.rstrip("\r\n").split("|")
         if len(parts) < 9 or parts[4] != ROUTED or not parts[0].isdigit() or parts[1] in ("NONE", ""):
             continue
