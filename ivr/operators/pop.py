@@ -73,6 +73,9 @@ class CallInHand:
     caller: str
     caller_name: str
     keys: str
+    # Whether ``keys`` is what the caller pressed: only our service's record knows (its flow ran the
+    # menu); a call rebuilt from Asterisk's records, or with none, has no keys: unknown, not "none".
+    keys_known: bool
     category: str
     category_label: str
     emergency: bool
@@ -135,6 +138,7 @@ def build_pop(
         caller=str(record.get("caller_raw") or record.get("caller") or ringing.caller_number),
         caller_name=str(record.get("caller_name_raw") or record.get("caller_name") or ringing.caller_name),
         keys=str(record.get("keys", "")),
+        keys_known=bool(record.get("flow")),
         category=category_name,
         category_label=label,
         emergency=emergency,

@@ -38,6 +38,7 @@ def canned_call(**overrides: Any) -> JsonDict:
         "caller": "081234567890",
         "caller_name": "Siti Aminah",
         "keys": "11",
+        "keys_known": True,
         "category": "kebakaran",
         "category_label": "Kebakaran",
         "emergency": True,
@@ -380,6 +381,21 @@ async def test_screen_pop_shows_hostile_caller_data_as_text_before_answering(
     assert await page.locator("img, b, i, svg, #pop script").count() == 0
     assert await page.evaluate("window.__pwned") is None
     assert watched.dialogs == []
+    assert watched.errors == []
+
+
+async def test_keys_not_pressed_and_keys_not_known_are_said_apart(
+    watched: Watched, context: BrowserContext, fake: FakeConsoleServer
+) -> None:
+    """A caller who pressed nothing: "tidak ada"; a call our service has no menu record of (rebuilt
+    from Asterisk's records): "tidak diketahui", not a claim that nothing was pressed."""
+    page = watched.page
+    fake.call = canned_call(keys="", keys_known=True)
+    await given_logged_in(context, page)
+    await expect(page.locator("#pop-keys")).to_have_text("tidak ada")
+    fake.call = canned_call(keys="", keys_known=False)
+    await page.reload()
+    await expect(page.locator("#pop-keys")).to_have_text("tidak diketahui (layanan IVR tidak mencatat)")
     assert watched.errors == []
 
 

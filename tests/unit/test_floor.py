@@ -114,11 +114,13 @@ async def test_a_ringing_call_pops_with_category_keys_checklist_history_and_stan
     kit.floor.subscribe(DEWI, screen)
     call = await ring_for(kit, screen, DEWI.interface)
     kebakaran = kit.config.sop.categories["kebakaran"]
-    assert {k: call[k] for k in ("uniqueid", "phase", "caller", "keys", "category", "category_label", "emergency")} == {
+    shown = ("uniqueid", "phase", "caller", "keys", "keys_known", "category", "category_label", "emergency")
+    assert {k: call[k] for k in shown} == {
         "uniqueid": UNIQUEID,
         "phase": "ringing",
         "caller": CALLER,
         "keys": "11",
+        "keys_known": True,
         "category": "kebakaran",
         "category_label": "Kebakaran",
         "emergency": True,
@@ -203,6 +205,7 @@ async def test_a_call_our_service_never_saw_pops_as_an_unknown_emergency(kit: Fl
     assert (call["category_label"], call["emergency"], call["checklist"]) == ("Belum diketahui (tanpa menu)", True, [])
     assert (call["route_reason"][:7], call["route_reason_id"][:10]) == ("no menu", "tanpa menu")
     assert (call["history"], call["standing"]) == ([], None)
+    assert (call["keys"], call["keys_known"]) == ("", False)
 
 
 async def test_a_call_routed_by_asterisk_without_our_record_pops_with_the_routes_category(kit: FloorKit) -> None:
@@ -230,6 +233,7 @@ async def test_a_call_routed_by_asterisk_without_our_record_pops_with_the_routes
         )
         assert shown["route_reason"].startswith("menu chosen, routed by Asterisk (queue q-damkar)")
         assert shown["route_reason_id"].startswith("menu dipilih")
+        assert (shown["keys"], shown["keys_known"]) == ("", False)
 
 
 async def test_a_caller_name_with_markup_stays_exactly_that_string(kit: FloorKit) -> None:

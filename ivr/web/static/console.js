@@ -177,7 +177,8 @@
         el("span", { id: "pop-category", class: "category" }, c.category_label || c.category || "")),
       el("dl", { class: "facts" },
         fact("call.keys", el("span", { id: "pop-keys", class: "keys" },
-          c.keys ? String(c.keys).split("").join(" ") : t("call.keys_none"))),
+          c.keys ? String(c.keys).split("").join(" ")
+            : t(c.keys_known === false ? "call.keys_unknown" : "call.keys_none"))),
         fact("call.queue", el("span", { id: "pop-queue" }, c.queue || "")),
         fact("call.route", el("span", { id: "pop-route" },
           (i18n.lang === "id" && c.route_reason_id) || c.route_reason || "")),
