@@ -135,8 +135,10 @@ class Floor:
         self.calls: dict[str, CallInHand] = _restored(saved.calls_in_hand(time.time() - CALL_MEMORY))
         self.handled: dict[str, deque[str]] = {}
         # Consultations over before app_queue's AgentComplete for them came (the phone's idle state
-        # may come first): that AgentComplete must not start a wrap-up.
-        self._consultations_over: deque[str] = deque(maxlen=HANDLED_MEMORY)
+        # may come first): that AgentComplete must not start a wrap-up. Each by the consulting leg
+        # (the queue caller's uniqueid) and by the agency operator's phone leg (its channel name): an
+        # AgentComplete built after the consulting channel was destroyed names only the latter.
+        self._consultations_over: deque[str] = deque(maxlen=2 * HANDLED_MEMORY)
         # (call, operator) for calls an operator handed over by a warm transfer: app_queue reports the
         # end of their part only when the citizen's call ends, maybe during their next call.
         self._handed_over: deque[tuple[str, str]] = deque(maxlen=HANDLED_MEMORY)
@@ -485,6 +487,8 @@ class Floor:
         leg = fields.get("Uniqueid") or _leg_by_phone(call, fields)
         if leg in self._consultations_over or (leg, operator.id) in self._handed_over:
             return
+        if not leg and fields.get("DestChannel") in self._consultations_over:
+            return  # a consultation's end, reported after the phone went idle and its screen cleared
         if call is not None and call.consult_leg and call.consult_leg == leg:
             # The consulting phone left the bridge: cancelled or swapped out by the transfer; which one,
             # the transferring operator's AgentComplete or this phone going idle says.
@@ -523,6 +527,8 @@ class Floor:
             return
         if call.consult_leg and call.phase == "on_call":
             self._consultations_over.append(call.consult_leg)
+            if call.phone_channel:
+                self._consultations_over.append(call.phone_channel)
             del self.calls[operator.id]
         elif call.transferred_in and call.phase == "on_call":
             call.phase = "wrap_up"

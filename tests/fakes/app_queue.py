@@ -306,19 +306,30 @@ class FakeAppQueue:
         self.set_device(member.state_interface, INUSE)
 
     def complete(
-        self, uniqueid: str, interface: str, reason: str = "caller", leg_moved: bool = False, caller_gone: bool = False
+        self,
+        uniqueid: str,
+        interface: str,
+        reason: str = "caller",
+        leg_moved: bool = False,
+        caller_gone: bool = False,
+        idle_first: bool = False,
     ) -> None:
         """The call ends (Reason: caller | agent | transfer). ``leg_moved``: the member's leg lives on in
         another bridge (AMI Bridge moved it there before the queue call's caller hung up): its phone
         stays in use, and no device state event comes. ``caller_gone``: the caller's channel was
         destroyed before app_queue built the event, which then has none of the caller's fields
-        (send_agent_complete with a NULL caller snapshot; seen on 22.10.1 when a consultation ended)."""
+        (send_agent_complete with a NULL caller snapshot; seen on 22.10.1 when a consultation ended).
+        ``idle_first``: the phone's device state (QueueMemberStatus) is reported before AgentComplete;
+        Asterisk publishes them from different threads, and on a busy machine they come in this order
+        (seen: a cancelled consultation under load)."""
         queue_name, connected_to, answered = self._connected.pop(uniqueid)
         assert connected_to == interface, f"{uniqueid} is connected to {connected_to}, not {interface}"
         queue = self.queues[queue_name]
         member = queue.members[interface]
         now = time.time()
         caller = self._talking.pop(uniqueid)
+        if idle_first and not leg_moved:
+            self.set_device(member.state_interface, NOT_INUSE)
         self._emit(
             "AgentComplete",
             {
@@ -337,7 +348,7 @@ class FakeAppQueue:
         member.calls_taken += 1
         member.last_call = int(now)
         queue.completed += 1
-        if not leg_moved:
+        if not leg_moved and not idle_first:
             self.set_device(member.state_interface, NOT_INUSE)
 
     def ring_no_answer(self, uniqueid: str, interface: str, ring_ms: int | None = None) -> None:

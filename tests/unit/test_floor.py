@@ -603,13 +603,16 @@ async def test_a_transfer_asterisk_refuses_leaves_both_calls_as_they_were(kit: F
     assert kit.agents.state(DEWI).state == AVAILABLE
 
 
+@pytest.mark.parametrize("idle_first", [False, True], ids=["complete-first", "idle-first"])
 async def test_a_cancelled_consultation_app_queue_reports_without_its_caller_starts_no_wrap_up(
-    kit: FloorKit,
+    kit: FloorKit, idle_first: bool
 ) -> None:
     """BUDI's phone ends the consultation and app_queue's AgentComplete comes without the caller's
-    fields (its channel already destroyed): DEWI's own leg says which call it was; no wrap-up."""
+    fields (its channel already destroyed): DEWI's own leg says which call it was; no wrap-up. Also
+    when her phone's going idle is reported first (a busy Asterisk), which clears her screen before
+    the AgentComplete that names only her leg."""
     _budi, dewi = await given_budi_consulting_dewi(kit)
-    kit.fake.complete(CONSULT_LEG, DEWI.interface, reason="caller", caller_gone=True)
+    kit.fake.complete(CONSULT_LEG, DEWI.interface, reason="caller", caller_gone=True, idle_first=idle_first)
     await settled()
     await until(lambda: dewi.call() is None, what="DEWI's screen cleared")
     assert kit.agents.state(DEWI).state == AVAILABLE
