@@ -136,8 +136,7 @@ async def test_a_call_is_popped_answered_in_the_browser_and_closed_as_prank_with
         await expect(console.locator("#state-badge")).to_have_class("badge state-on_call", timeout=10_000)
 
         operator_channel = _operator_channel(report)
-        before = await _audio(console, client, operator_channel)
-        after = await until(lambda: _grown(console, client, operator_channel, before), timeout=15)
+        before, after = await _audio_grows(console, client, operator_channel)
         print(f"\naudio after answer: before={before} after={after}")
 
         await expect(console.locator('[data-outcome="prank"]')).to_be_enabled()
@@ -216,13 +215,33 @@ async def _audio(page: Page, client: AmiClient, channel: str) -> dict[str, Any]:
     }
 
 
-async def _grown(page: Page, client: AmiClient, channel: str, before: dict[str, Any]) -> dict[str, Any] | None:
-    now = await _audio(page, client, channel)
-    sound = now["totalAudioEnergy"] > before["totalAudioEnergy"]
-    # A second of 20 ms frames each way, as both ends count them (bytes: at least one per frame).
-    second = all(now[key] >= before[key] + ONE_SECOND for key in ("bytesReceived", "bytesSent"))
-    packets = all(now[key] >= before[key] + ONE_SECOND for key in ("asterisk_rx", "asterisk_tx"))
-    return now if sound and second and packets else None
+async def _audio_grows(
+    page: Page, client: AmiClient, channel: str, timeout: float = 15.0
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Sound flows both ways on ``channel``'s call: the page hears it (energy) and a second of 20 ms
+    frames each way is counted by both ends (page bytes: at least one per frame; Asterisk's RTCP
+    packet counts). Returns the counters before and after; a failure names the counters that stalled."""
+    before = await _audio(page, client, channel)
+    last = before
+
+    async def grown() -> dict[str, Any] | None:
+        nonlocal last
+        last = await _audio(page, client, channel)
+        return last if not _stalled(before, last) else None
+
+    try:
+        return before, await until(grown, timeout=timeout)
+    except AssertionError:
+        raise AssertionError(
+            f"audio stalled on {channel}: {_stalled(before, last)}; before {before}, last {last}"
+        ) from None
+
+
+def _stalled(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """The counters that have not grown by a second's worth since ``before``."""
+    stalled = [] if now["totalAudioEnergy"] > before["totalAudioEnergy"] else ["totalAudioEnergy"]
+    counted = ("bytesReceived", "bytesSent", "asterisk_rx", "asterisk_tx")
+    return stalled + [key for key in counted if now[key] < before[key] + ONE_SECOND]
 
 
 async def _disposition(stack: Stack, uniqueid: str, wanted: str) -> bool:
@@ -522,8 +541,7 @@ async def test_a_genuine_call_is_warm_transferred_to_an_agency_operator_who_clos
     await console.click("#btn-consult-complete")
 
     asep_channel = await until(lambda: _bridged_to(client, citizen, "PJSIP/op-asep"), timeout=15)
-    before = await _audio(asep, client, asep_channel)
-    heard = await until(lambda: _grown(asep, client, asep_channel, before), timeout=15)
+    before, heard = await _audio_grows(asep, client, asep_channel)
     print(f"\nwarm transfer: citizen {citizen} bridged to {asep_channel}; asep {before} -> {heard}")
     await until(lambda: _disposition(console_stack, uniqueid, "transferred"), timeout=10)
     await expect(console.locator("#btn-hangup")).to_be_disabled(timeout=10_000)  # budi's legs are over
