@@ -37,6 +37,7 @@ from ivr.config import load_config
 from ivr.config.live import LiveConfig
 from ivr.config.roster import Operator
 from ivr.prompts.build import build_all
+from ivr.routing.decide import fallback_priority
 from ivr.service import CallService
 from ivr.settings import Settings
 from ivr.store.calls import CallStore
@@ -63,6 +64,13 @@ def given_root(target: Path, *, dialplan: Path | None = None, sop: Path | None =
 
 
 SEATS = 2  # simulated operators logged in per queue
+
+
+def fallback_route(agi_status: str) -> dict[str, str]:
+    """The dialplan's route event for a caller it queued itself: the central queue at the priority of
+    the shipped SOP's most urgent category (the priority the event reads back from the channel)."""
+    priority = fallback_priority(load_config(REPO).sop)
+    return {"Action": "fallback", "AgiStatus": agi_status, "QueuePriority": str(priority)}
 
 
 @dataclass

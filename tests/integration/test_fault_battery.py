@@ -55,14 +55,17 @@ DIALED = [
 
 @pytest.mark.parametrize("dialed", DIALED)
 async def test_trunk_delivers_any_dialed_string_to_112(stack: Stack, ami: AmiClient, dialed: str | None) -> None:
-    """A real INVITE from the trunk's address reaches the 112 flow whatever its request-URI user is."""
+    """A real INVITE from the trunk's address reaches the 112 flow whatever its request-URI user is:
+    the call is answered there (its channel goes Up in [siaga-112]; only that context answers)."""
     number = fresh_number()
     entered: list[dict[str, str]] = []
     unsubscribe = ami.on(
-        "Newexten",
+        "Newstate",
         lambda fields: (
             entered.append(fields)
-            if fields.get("Context") == "siaga-112" and fields.get("CallerIDNum") == number
+            if fields.get("Context") == "siaga-112"
+            and fields.get("CallerIDNum") == number
+            and fields.get("ChannelStateDesc") == "Up"
             else None
         ),
     )
@@ -164,8 +167,6 @@ async def test_hostile_caller_ids_are_sanitized_once_at_the_entry(stack: Stack, 
             return
         if name == "QueueCallerJoin":
             calls[uniqueid].update(queue=fields["Queue"], num=fields["CallerIDNum"], name=fields["CallerIDName"])
-        elif name == "VarSet" and fields.get("Variable") == "IVR_CALLERID_RAW":
-            calls[uniqueid]["raw"] = fields.get("Value", "")
 
     unsubscribe = ami.on("*", on_event)
     trunk_calls: list[TrunkCall] = []
@@ -196,8 +197,9 @@ async def test_hostile_caller_ids_are_sanitized_once_at_the_entry(stack: Stack, 
         assert seen["queue"] == CENTRAL, seen
         assert seen["num"] == safe_number(raw_number), seen
         assert seen["name"] == safe_name(raw_name), seen
-        assert decode_raw(seen["raw"]) == (raw_number, raw_name), seen
         env = sessions[uniqueid]
+        # IVR_CALLERID_RAW, as the dialplan hands it to our service (agi_arg_1).
+        assert decode_raw(env.get("agi_arg_1")) == (raw_number, raw_name), env.headers
         assert (env.caller_number, env.caller_name) == (seen["num"], seen["name"]), env.headers
         # Asterisk writes "unknown" for an empty DNID (the simulated callers dial nothing).
         assert env.get("agi_dnid") == seen.get("dnid", "unknown"), env.headers
@@ -392,13 +394,9 @@ async def test_setting_the_old_globals_changes_nothing(stack: Stack, call: Calle
         await session.close()
     assert (routed.route.get("Category"), routed.queue, routed.answered) == ("darurat-umum", CENTRAL, True)
     assert (fallback.route.get("Action"), fallback.queue, fallback.answered) == ("fallback", CENTRAL, True)
-    priorities = [
-        event["Value"]
-        for event in fallback.events
-        if event.get("Event") == "VarSet" and event.get("Variable") == "QUEUE_PRIO"
-    ]
+    # The dialplan's route event reads QUEUE_PRIO back from the channel as the caller is queued.
     emergency = max(c.priority for c in stack.config.current().sop.categories.values() if c.emergency)
-    assert priorities == [str(emergency)]
+    assert fallback.route.get("QueuePriority") == str(emergency)
 
 
 # --- item 3 (CDR) and item 9 (file modes, media address) ------------------------------------------

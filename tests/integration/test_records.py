@@ -8,7 +8,16 @@ import asyncio
 from ivr.ami.client import AmiClient
 from ivr.ami.operators import sim_interface
 from ivr.ami.testcall import hang_up
-from tests.integration.conftest import SEATS, AgiSwitch, Caller, Stack, given_records, last_line_broken, synced_row
+from tests.integration.conftest import (
+    SEATS,
+    AgiSwitch,
+    Caller,
+    Stack,
+    fallback_route,
+    given_records,
+    last_line_broken,
+    synced_row,
+)
 
 NEVER_ANSWERS = "Local/desk@siaga-sim-bridge/n"
 DAMKAR = "q-damkar"
@@ -25,7 +34,7 @@ async def test_a_call_our_service_never_saw_is_rebuilt_from_the_cdr(call: Caller
             report = await call("1", caller="081299990001")
     finally:
         await agi.start_real()
-    assert report.route == {"Action": "fallback", "AgiStatus": "NOTFOUND"} and report.answered
+    assert report.route == fallback_route("NOTFOUND") and report.answered
     row = await synced_row(records, stack, f"{report.channel}-in", outcome="fallback")
     assert (row["caller"], row["queue"], row["queue_outcome"]) == ("081299990001", "q112", "answered")
     assert str(row["answered_by"]).startswith("Simulasi q112")

@@ -60,3 +60,20 @@ async def test_the_service_account_gets_our_route_event_and_the_keys_received_an
     ]
     keys_seen = [event for event in seen if event.get("Event") == "DTMFEnd"]
     assert [(event["Digit"], event["Direction"]) for event in keys_seen] == [("1", "Received")]
+
+
+async def test_asterisk_makes_no_event_per_dialplan_line(ami: AmiClient, call: Caller) -> None:
+    """manager.conf's disabledevents: a call through the whole 112 flow makes no Newexten (one per
+    dialplan line) and no VarSet (one per Set), though the test account reads the dialplan class;
+    the call's other events still come (its channel's state, our route event, the queue's)."""
+    seen: list[dict[str, str]] = []
+    unsubscribe = ami.on("*", seen.append)
+    try:
+        report = await call("1")
+    finally:
+        unsubscribe()
+    assert report.queue and report.answered, report.as_dict()
+    mine = [event for event in seen if event.get("Uniqueid") == f"{report.channel}-in"]
+    names = {event.get("Event") for event in mine}
+    assert {"Newstate", "UserEvent", "QueueCallerJoin"} <= names, names
+    assert not names & {"Newexten", "VarSet"}, names

@@ -41,3 +41,16 @@ async def test_a_filtered_client_refuses_a_listener_for_an_event_it_is_never_sen
     client.on("*", lambda fields: None)
     with pytest.raises(ValueError, match="DTMFBegin"):
         client.on("DTMFBegin", lambda fields: None)
+
+
+def test_asterisk_is_not_told_to_drop_an_event_anything_of_ours_listens_to() -> None:
+    """manager.conf's disabledevents (events Asterisk never makes) names none that a listener in ivr/,
+    tests/ or bench/ waits for: such a listener would wait for ever."""
+    manager = (REPO / "asterisk-config" / "manager.conf").read_text()
+    [line] = re.findall(r"^disabledevents\s*=\s*(.*)$", manager, re.M)
+    disabled = {name.strip() for name in line.split(",")}
+    assert disabled == {"Newexten", "VarSet"}
+    sources = [path for part in ("ivr", "tests", "bench") for path in (REPO / part).rglob("*.py")]
+    named = {name for path in sources for name in LISTENER.findall(path.read_text())}
+    assert named >= {"AgentCalled", "Newstate", "AGIExecStart"}  # the scan finds tests' and benches' listeners
+    assert not (named | set(SERVICE_EVENTS)) & disabled, (named | set(SERVICE_EVENTS)) & disabled
