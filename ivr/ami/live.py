@@ -33,7 +33,9 @@ class Member:
     status: str = "0"
     paused_reason: str = ""
     in_call: bool = False
-    # Callers this member is talking to, from app_queue's AgentConnect until AgentComplete/AgentDump.
+    # This member's legs on a call, from app_queue's AgentConnect until AgentComplete/AgentDump: each by
+    # the leg's own uniqueid (DestUniqueid), which those events always carry, where the caller's fields
+    # are missing when the caller's channel was gone before app_queue built the event.
     connected_to: set[str] = field(default_factory=set)
 
     @property
@@ -126,11 +128,11 @@ class LiveQueues:
         interface = fields.get("Interface", "")
         if name.startswith("Agent"):
             if (talking := view.members.get(interface)) is not None:
-                caller = fields.get("Uniqueid", "")
+                leg = fields.get("DestUniqueid") or fields.get("Uniqueid", "")
                 if name == "AgentConnect":
-                    talking.connected_to.add(caller)
+                    talking.connected_to.add(leg)
                 else:
-                    talking.connected_to.discard(caller)
+                    talking.connected_to.discard(leg)
             return
         if name == "QueueMemberRemoved":
             view.members.pop(interface, None)
