@@ -73,9 +73,6 @@ class CallInHand:
     caller: str
     caller_name: str
     keys: str
-    # Whether ``keys`` is what the caller pressed: only our service's record knows (its flow ran the
-    # menu); a call rebuilt from Asterisk's records, or with none, has no keys: unknown, not "none".
-    keys_known: bool
     category: str
     category_label: str
     emergency: bool
@@ -85,6 +82,10 @@ class CallInHand:
     rang_at: float
     # The same in Indonesian, what the console shows in Bahasa Indonesia (English for older calls).
     route_reason_id: str = ""
+    # Whether ``keys`` is what the caller pressed: only our service's record knows (its flow ran the
+    # menu); a call rebuilt from Asterisk's records, or with none, has no keys: unknown, not "none".
+    # A call in hand saved before this field existed is restored as before (keys taken as known).
+    keys_known: bool = True
     history: list[dict[str, Any]] = field(default_factory=list)
     standing: dict[str, Any] | None = None
     checklist: list[str] = field(default_factory=list)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from ivr.operators.floor import NoConsultation, NotYourCall, TransferFailed
+from ivr.operators.floor import Floor, NoConsultation, NotYourCall, TransferFailed
 from ivr.operators.states import (
     AVAILABLE,
     NO_ANSWER_REASON,
@@ -206,6 +206,32 @@ async def test_a_call_our_service_never_saw_pops_as_an_unknown_emergency(kit: Fl
     assert (call["route_reason"][:7], call["route_reason_id"][:10]) == ("no menu", "tanpa menu")
     assert (call["history"], call["standing"]) == ([], None)
     assert (call["keys"], call["keys_known"]) == ("", False)
+
+
+async def test_a_call_in_hand_saved_before_keys_known_existed_survives_the_upgrade(kit: FloorKit) -> None:
+    """A service upgraded mid-shift restores the call an operator had in hand, saved by the version
+    before (no keys_known): the pop is kept, its keys taken as known, as that version showed them."""
+    older = {
+        "uniqueid": UNIQUEID,
+        "phase": "on_call",
+        "caller": CALLER,
+        "caller_name": "",
+        "keys": "11",
+        "category": "kebakaran",
+        "category_label": "Kebakaran",
+        "emergency": True,
+        "queue": "q-damkar",
+        "route_reason": "office hours: q-damkar",
+        "waited_seconds": 3.0,
+        "rang_at": time.time() - 60,
+    }
+    kit.console.save_call(DEWI.id, older, time.time())
+    upgraded = Floor(kit.agents, kit.live, lambda: kit.config, kit.calls, lambda _: None, kit.console)
+    try:
+        call = upgraded.calls[DEWI.id]
+        assert (call.uniqueid, call.keys, call.keys_known, call.phase) == (UNIQUEID, "11", True, "on_call")
+    finally:
+        await upgraded.close()
 
 
 async def test_a_call_routed_by_asterisk_without_our_record_pops_with_the_routes_category(kit: FloorKit) -> None:
