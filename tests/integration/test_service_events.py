@@ -1,5 +1,6 @@
-"""The service's AMI account on the real Asterisk: its rendered eventfilter lets through what the
-service reads and nothing else (asterisk-config/manager.conf, ivr/ami/service_events.py)."""
+"""AMI events on the real Asterisk: the service's account's rendered eventfilter lets through what the
+service reads and nothing else (asterisk-config/manager.conf, ivr/ami/service_events.py), and the
+events nothing of ours reads per dialplan line are not made at all (manager.conf's disabledevents)."""
 
 from __future__ import annotations
 
