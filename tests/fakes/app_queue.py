@@ -320,8 +320,8 @@ class FakeAppQueue:
         destroyed before app_queue built the event, which then has none of the caller's fields
         (send_agent_complete with a NULL caller snapshot; seen on 22.10.1 when a consultation ended).
         ``idle_first``: the phone's device state (QueueMemberStatus) is reported before AgentComplete;
-        Asterisk publishes them from different threads, and on a busy machine they come in this order
-        (seen: a cancelled consultation under load)."""
+        Asterisk publishes them from different threads, so on a busy machine they may come in this order
+        (what best explains a cancelled consultation's wrap-up seen once in the e2e test under load)."""
         queue_name, connected_to, answered = self._connected.pop(uniqueid)
         assert connected_to == interface, f"{uniqueid} is connected to {connected_to}, not {interface}"
         queue = self.queues[queue_name]
