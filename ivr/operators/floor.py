@@ -135,10 +135,12 @@ class Floor:
         self.calls: dict[str, CallInHand] = _restored(saved.calls_in_hand(time.time() - CALL_MEMORY))
         self.handled: dict[str, deque[str]] = {}
         # Consultations over before app_queue's AgentComplete for them came (the phone's idle state
-        # may come first): that AgentComplete must not start a wrap-up. Each by the consulting leg
-        # (the queue caller's uniqueid) and by the agency operator's phone leg (its channel name): an
-        # AgentComplete built after the consulting channel was destroyed names only the latter.
-        self._consultations_over: deque[str] = deque(maxlen=2 * HANDLED_MEMORY)
+        # may come first): that AgentComplete must not start a wrap-up.
+        self._consultations_over: deque[str] = deque(maxlen=HANDLED_MEMORY)
+        # (the agency operator's phone leg, the consulting leg) of consultations whose phone went idle
+        # before their AgentComplete came: one built after the consulting channel was destroyed names
+        # only the phone leg, which says which consultation it was (``_leg_by_phone``).
+        self._consultation_phones: deque[tuple[str, str]] = deque(maxlen=HANDLED_MEMORY)
         # (call, operator) for calls an operator handed over by a warm transfer: app_queue reports the
         # end of their part only when the citizen's call ends, maybe during their next call.
         self._handed_over: deque[tuple[str, str]] = deque(maxlen=HANDLED_MEMORY)
@@ -484,11 +486,9 @@ class Floor:
         if operator is None:
             return
         call = self.calls.get(operator.id)
-        leg = fields.get("Uniqueid") or _leg_by_phone(call, fields)
+        leg = fields.get("Uniqueid") or self._leg_by_phone(call, fields)
         if leg in self._consultations_over or (leg, operator.id) in self._handed_over:
             return
-        if not leg and fields.get("DestChannel") in self._consultations_over:
-            return  # a consultation's end, reported after the phone went idle and its screen cleared
         if call is not None and call.consult_leg and call.consult_leg == leg:
             # The consulting phone left the bridge: cancelled or swapped out by the transfer; which one,
             # the transferring operator's AgentComplete or this phone going idle says.
@@ -503,6 +503,18 @@ class Floor:
             call.phase = "wrap_up"
         self._spawn(self._wrapup(operator, call))
         self._call_changed(operator.id)
+
+    def _leg_by_phone(self, call: CallInHand | None, fields: Mapping[str, str]) -> str:
+        """The queue call an AgentComplete without the caller's fields is about. app_queue sends none when
+        the caller's channel is already gone (measured: a consultation the consulting phone ended), but it
+        names the operator's own leg (DestChannel), which the call in hand keeps, or, when the phone's
+        idle state came first and cleared it, the consultation it ended."""
+        phone = fields.get("DestChannel", "")
+        if not phone:
+            return ""
+        if call is not None and call.phone_channel == phone:
+            return call.leg
+        return next((leg for channel, leg in self._consultation_phones if channel == phone), "")
 
     def _transferred_to_consultant(self, uniqueid: str) -> None:
         """The citizen's call ``uniqueid`` left its operator by a transfer: an operator in a
@@ -527,8 +539,7 @@ class Floor:
             return
         if call.consult_leg and call.phase == "on_call":
             self._consultations_over.append(call.consult_leg)
-            if call.phone_channel:
-                self._consultations_over.append(call.phone_channel)
+            self._consultation_phones.append((call.phone_channel, call.consult_leg))
             del self.calls[operator.id]
         elif call.transferred_in and call.phase == "on_call":
             call.phase = "wrap_up"
@@ -639,15 +650,6 @@ class Floor:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-def _leg_by_phone(call: CallInHand | None, fields: Mapping[str, str]) -> str:
-    """The queue call an AgentComplete without the caller's fields is about. app_queue sends none when
-    the caller's channel is already gone (measured: a consultation the consulting phone ended), but it
-    names the operator's own leg (DestChannel), which the call in hand keeps."""
-    if call is not None and call.phone_channel and call.phone_channel == fields.get("DestChannel"):
-        return call.leg
-    return ""
 
 
 def _restored(saved: Mapping[str, Mapping[str, Any]]) -> dict[str, CallInHand]:
