@@ -7,6 +7,7 @@ Nothing here skips: if Asterisk cannot be found or provisioned, the session fail
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import signal
@@ -66,11 +67,15 @@ def given_root(target: Path, *, dialplan: Path | None = None, sop: Path | None =
 SEATS = 2  # simulated operators logged in per queue
 
 
+@functools.cache
+def _shipped_fallback_priority() -> int:
+    return fallback_priority(load_config(REPO).sop)
+
+
 def fallback_route(agi_status: str) -> dict[str, str]:
     """The dialplan's route event for a caller it queued itself: the central queue at the priority of
     the shipped SOP's most urgent category (the priority the event reads back from the channel)."""
-    priority = fallback_priority(load_config(REPO).sop)
-    return {"Action": "fallback", "AgiStatus": agi_status, "QueuePriority": str(priority)}
+    return {"Action": "fallback", "AgiStatus": agi_status, "QueuePriority": str(_shipped_fallback_priority())}
 
 
 @dataclass
