@@ -71,11 +71,16 @@ def ringing_times(client: AmiClient, interface: str) -> tuple[dict[str, float], 
 
 
 async def popped_at(page: Page, uniqueid: str) -> float:
-    """Wall-clock time the page drew the pop for ``uniqueid`` (its performance mark)."""
+    """Wall-clock time the page drew the pop for ``uniqueid`` (its performance mark).
+
+    The mark's age on the page's monotonic clock, taken from the wall clock now: not
+    ``performance.timeOrigin + startTime``, whose origin is the wall clock when the page loaded and
+    drifts from it as the page lives (on a CI guest, the pops came out 2 to 78 ms *before* Asterisk
+    rang, further each call)."""
     return float(
         await page.evaluate(
             "uid => { const m = performance.getEntriesByName('siaga-pop-' + uid); "
-            "return m.length ? performance.timeOrigin + m[0].startTime : 0; }",
+            "return m.length ? Date.now() - (performance.now() - m[0].startTime) : 0; }",
             uniqueid,
         )
         / 1000.0
