@@ -20,7 +20,7 @@ import bisect
 import heapq
 import itertools
 import random
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -29,6 +29,7 @@ import simpy
 
 from bench.loadmodel.model import JUNK, KINDS, RANDOM_KEY, KeyChoice, Model, Policy, Scenario
 from ivr.config import Config
+from ivr.config.flow import MenuNode
 from ivr.config.sop import CATEGORY
 from ivr.flow.engine import FlowEngine, FlowResult
 from ivr.flow.simulate import ScriptedChannel
@@ -136,13 +137,21 @@ class _Elapse:
         return self.outcome
 
 
+class _Diverted(Exception):
+    """The policy took the caller out of the menu before ``prompt`` (``key1_when_free``)."""
+
+
 @dataclass
 class ModelChannel:
-    """The engine's ``Channel`` in model time: the scripted caller of ``ivr simulate`` says how long."""
+    """The engine's ``Channel`` in model time: the scripted caller of ``ivr simulate`` says how long.
+    ``divert``: asked before each prompt; True ends the menu there (_Diverted)."""
 
     caller: ScriptedChannel
+    divert: Callable[[str], bool] | None = None
 
     async def play(self, prompt: str, language: str, escape_keys: str) -> str:
+        if self.divert is not None and self.divert(prompt):
+            raise _Diverted(prompt)
         before = self.caller.clock
         key = await self.caller.play(prompt, language, escape_keys)
         return await _Elapse(self.caller.clock - before, key)
@@ -292,6 +301,10 @@ class LineSimulation:
         for name, count in staff.items():
             self.queues[name] = SimQueue(self.env, name, 0 if policy.pooled else count)
         self.histories: dict[str, tuple[list[tuple[datetime, str]], list[Flag]]] = {}
+        first = self.flow.nodes[self.flow.start]
+        key1 = first.options["1"].node if isinstance(first, MenuNode) else ""
+        self._key1_prompt = self.flow.nodes[key1].prompt if key1 else ""
+        self._general = first.on_silence.category if isinstance(first, MenuNode) else ""
         self.results: list[CallResult] = []
         self.central_busy = 0.0
 
@@ -356,9 +369,15 @@ class LineSimulation:
             decision = replace(following, priority=decision.priority)
         yield from self._handled(result, decision, *operator, start)
 
+    def _central_free(self, prompt: str) -> bool:
+        """``key1_when_free``: the darurat sub-menu is skipped while a call-taker is free and nobody waits."""
+        central = self.queues[self.sop.central_queue.name]
+        return prompt == self._key1_prompt and bool(central.free) and central.waiting == 0
+
     def _menu(self, caller: Caller, deadline: float) -> Generator[simpy.Event, Any, FlowResult | None]:
         script = ScriptedChannel(caller.keys, self.timings, self.flow.default_language, self.flow.reaction_time)
-        steps = FlowEngine(self.flow).run(ModelChannel(script))
+        engine = FlowEngine(self.flow)
+        steps = engine.run(ModelChannel(script, self._central_free if self.policy.key1_when_free else None))
         try:
             pending = steps.send(None)
             while True:
@@ -371,6 +390,8 @@ class LineSimulation:
         except StopIteration as done:
             finished: FlowResult = done.value
             return finished
+        except _Diverted:
+            return replace(engine.result, category=self._general, exit="selected")
 
     def _warning(self, caller: Caller, language: str, deadline: float) -> Generator[simpy.Event, Any, bool]:
         prompt = self.sop.prank.warning_prompt

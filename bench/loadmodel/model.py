@@ -118,6 +118,9 @@ class Policy:
     max_wait: int | None = None  # caps every category's max_wait (an SOP edit)
     skip_busy: bool | None = None  # sets every category's skip_busy (an SOP edit; None: as the SOP says)
     pooled: bool = False  # no menu: the agencies' operators answer the one queue too
+    # Key 1 goes straight to the call-takers only while one of them is free and nobody waits for them
+    # (the live state at the moment of the key); the darurat sub-menu otherwise.
+    key1_when_free: bool = False
 
 
 @dataclass(frozen=True)
@@ -339,7 +342,9 @@ def _scenario(name: str, at: Node, mixes: dict[str, Mix]) -> Scenario:
 
 
 def _policy(name: str, at: Node) -> Policy:
-    found = at.fields(("menu", "triage"), ("silent_priority", "key1_direct", "max_wait", "skip_busy", "pooled"))
+    found = at.fields(
+        ("menu", "triage"), ("silent_priority", "key1_direct", "key1_when_free", "max_wait", "skip_busy", "pooled")
+    )
     menu = found["menu"].boolean() if "menu" in found else True
     policy = Policy(
         name,
@@ -350,11 +355,12 @@ def _policy(name: str, at: Node) -> Policy:
         found["max_wait"].integer(minimum=1, maximum=3600) if "max_wait" in found else None,
         found["skip_busy"].boolean() if "skip_busy" in found else None,
         found["pooled"].boolean() if "pooled" in found else False,
+        found["key1_when_free"].boolean() if "key1_when_free" in found else False,
     )
     if menu and policy.pooled:
         at.error("pooled is for menu: false (one queue for everyone); with a menu the SOP's queues apply")
     edits = (policy.silent_priority, policy.max_wait, policy.skip_busy)
-    routed = (policy.triage, policy.key1_direct, *(edit is not None for edit in edits))
+    routed = (policy.triage, policy.key1_direct, policy.key1_when_free, *(edit is not None for edit in edits))
     if not menu and any(routed):
         at.error("with menu: false there is no menu and no routing: the other keys of a policy need one")
     return policy

@@ -95,6 +95,24 @@ def test_the_darurat_path_takes_the_time_ivr_check_gives_it() -> None:
         assert result.ivr_seconds == pytest.approx(checked[("1", "1")], abs=0.01)
 
 
+def test_key1_when_free_skips_the_darurat_menu_only_while_a_call_taker_is_free() -> None:
+    """Policy key1free under a surge with one call-taker: some callers who press 1 go straight to the
+    call-takers (in the menu exactly what `ivr check` times for key 1 alone), others hear the darurat
+    sub-menu because the call-taker was busy or someone waited."""
+    model = given_model()
+    config, timings = _shipped()
+    direct_flow = policy_config(config, model.policies["key1"], timings).flows["112"]
+    direct_time = {
+        tuple(step.choice for step in path.steps): path.seconds
+        for path in timed_paths(direct_flow, config.sop, timings)
+    }[("1",)]
+    results = given_run("key1free", "surge20", central=1)
+    direct = [r for r in results if r.pressed == "1" and r.ivr_seconds == pytest.approx(direct_time, abs=0.01)]
+    sub_menu = [r for r in results if len(r.pressed) == 2 and r.pressed.startswith("1")]
+    assert direct and sub_menu, (len(direct), len(sub_menu))
+    assert {r.category for r in direct} == {"darurat-umum"}
+
+
 def test_a_typo_in_the_model_is_reported_at_its_line(tmp_path: Path) -> None:
     """An analyst's typo: file:line:col, the dotted path, and the key they meant."""
     text = MODEL_FILE.read_text()
