@@ -10,13 +10,14 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.ports import free_port
 
 # The cluster's superuser: trust authentication, reachable only from this machine.
 USER = "siaga"
@@ -35,12 +36,6 @@ def server_binaries() -> Path:
     if not versions:
         raise PostgresUnavailable("no initdb: install Debian's postgresql package (apt-get install postgresql)")
     return Path(versions[-1]).parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
@@ -32,13 +33,6 @@ READY_TIMEOUT = 90.0
 # Call records reach the store within seconds (a spool flushed every 5 s, queue_log read every 2 s).
 RECORD_TIMEOUT = 30.0
 PSQL = ("psql", "-h", "/run/postgresql", "-U", "siaga", "-d", "siaga", "-tA", "-c")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def run(argv: list[str], env: dict[str, str], timeout: float = 120.0) -> subprocess.CompletedProcess[str]:

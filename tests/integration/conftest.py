@@ -11,7 +11,6 @@ import functools
 import os
 import shutil
 import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
@@ -43,18 +42,13 @@ from ivr.service import CallService
 from ivr.settings import Settings
 from ivr.store.calls import CallStore
 from ivr.store.reconcile import AsteriskRecords
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 # Longer than the test flow's longest session (9.2 s prompt + 4 s wait), short enough to test quickly.
 AGI_SESSION_LIMIT = 18
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def given_root(target: Path, *, dialplan: Path | None = None, sop: Path | None = None) -> Path:
