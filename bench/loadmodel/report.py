@@ -10,7 +10,7 @@ from bench.loadmodel.engine import CallResult, Run
 from bench.loadmodel.model import JUNK
 
 NENA_SECONDS = (15.0, 20.0)  # NENA: 90% answered within 15 s, 95% within 20 s (DOMAIN)
-COLOURS = ("#555555", "#999999", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd")
+COLOURS = ("#555555", "#999999", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
 
 def percentile(values: list[float], share: float) -> float:
