@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -139,9 +140,9 @@ async def bpbd_one_seat(ami_live: tuple[AmiClient, LiveQueues]) -> AsyncIterator
 
     Twice in full runs (sessions 11 and 12) the first bencana caller was passed over as 'q-bpbd: busy,
     its one ready operator on a call'. Not yet known whether a call of an earlier test was still up or
-    the live picture kept a call that had ended; if the picture still says so after 10 s, it is printed
-    (the evidence) and rebuilt from Asterisk's QueueStatus, and this test starts from Asterisk's word:
-    a call really up fails it here."""
+    the live picture kept a call that had ended; if the picture still says so after 10 s, the member is
+    shown (a warning in pytest's summary: the evidence) and the picture rebuilt from Asterisk's
+    QueueStatus, so this test starts from Asterisk's word: a call really up fails it here."""
     ami, live = ami_live
     await ami.action({"Action": "QueueRemove", "Queue": BPBD, "Interface": sim_interface(BPBD, 2)})
     await until(lambda: len(live.queues[BPBD].members) == 1 and ready(live, BPBD)() == 1, timeout=60)
@@ -153,7 +154,8 @@ async def bpbd_one_seat(ami_live: tuple[AmiClient, LiveQueues]) -> AsyncIterator
     try:
         await until(free, timeout=10)
     except AssertionError:
-        print(f"\nq-bpbd busy in the live picture before the test: {live.queues[BPBD].members}")
+        # A warning, not a print: pytest lists it in its summary even when the test passes after this.
+        warnings.warn(f"q-bpbd busy in the live picture before the test: {live.queues[BPBD].members}", stacklevel=1)
         await live.resync()
         await until(free, timeout=10)
     yield
