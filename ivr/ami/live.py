@@ -16,7 +16,7 @@ import structlog
 from ivr.ami.client import AmiClient, AmiError
 from ivr.ami.operators import is_simulated
 from ivr.ami.service_events import LIVE_QUEUE_EVENTS
-from ivr.operators.states import DEVICE_ON_CALL
+from ivr.operators.states import DEVICE_NOT_INUSE, DEVICE_ON_CALL
 from ivr.routing.decide import QueueState
 
 log = structlog.get_logger("ivr.ami")
@@ -143,6 +143,14 @@ class LiveQueues:
         member.status = fields.get("Status", member.status)
         member.paused_reason = fields.get("PausedReason", member.paused_reason) if member.paused else ""
         member.in_call = fields.get("InCall", "1" if member.in_call else "0") == "1"
+        if name == "QueueMemberStatus" and member.status == DEVICE_NOT_INUSE:
+            # The seat's device is idle: no call of this seat is up, whatever app_queue did not say. A call
+            # can end without AgentComplete (app_queue hears only hangups made after it subscribed to the
+            # call, just after AgentConnect; a caller gone while the operator's leg ran the membergosub is
+            # bridged dead and torn down unheard), and this event is then Asterisk's only word on its end.
+            # It cannot belong to a call before the next: with ringinuse = no, app_queue rings the seat
+            # again only once it has taken (and announced) this idle state.
+            member.connected_to.clear()
 
     def memberships(self, interface: str) -> list[tuple[str, Member]]:
         """Where ``interface`` is a member now: (queue, member) pairs."""

@@ -22,6 +22,7 @@ NO_ANSWER_REASON = "Tidak menjawab"
 PHONE_LOST_REASON = "Telepon terputus"
 
 # AST_DEVICE_* values of the member's state interface (app_queue's Status field).
+DEVICE_NOT_INUSE = "1"  # idle: no call of this device is up
 DEVICE_RINGING = {"6", "7"}  # RINGING, RINGINUSE
 DEVICE_ON_CALL = {"2", "3", "8"}  # INUSE, BUSY, ONHOLD
 DEVICE_OFFLINE = {"4", "5"}  # INVALID, UNAVAILABLE (the browser's phone is not registered)

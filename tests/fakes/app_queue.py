@@ -26,7 +26,8 @@ and Certified 22.8 API pages) and app_queue.c's manager handlers:
   CallerIDName and the member's Dest* snapshot, then Status 6; the member's channel keeps its name,
   e.g. ``PJSIP/op-budi-00000003``, in every Agent* event of that call), ``connect`` (QueueCallerLeave,
   AgentConnect, Status 2 with InCall 1 in the call's queue), ``complete`` (AgentComplete with Reason,
-  then Status 1, InCall 0), ``operator_phone_lost`` (that, then the dialplan's pause and requeue
+  then Status 1, InCall 0), ``end_unheard`` (no AgentComplete: Status 1 with InCall 0 is all that
+  says the call ended), ``operator_phone_lost`` (that, then the dialplan's pause and requeue
   event, see there), ``ring_no_answer`` (AgentRingNoAnswer, Status 1), ``abandon``
   (QueueCallerAbandon, QueueCallerLeave, ringing members back to Status 1);
 - Bridge (a warm transfer's completion): refused as features.c's action_bridge refuses a missing or
@@ -350,6 +351,21 @@ class FakeAppQueue:
         queue.completed += 1
         if not leg_moved and not idle_first:
             self.set_device(member.state_interface, NOT_INUSE)
+
+    def end_unheard(self, uniqueid: str, interface: str) -> None:
+        """The call ends and app_queue never says so: no AgentComplete. Its handle_hangup hears only hangup
+        requests made after try_calling subscribed to the call, right after AgentConnect; a caller who
+        hung up before (while the operator's leg ran the queue's membergosub) is bridged dead and torn
+        down unheard (apps/app_queue.c, Asterisk 22). Only the seat's device going idle ends the call
+        there: update_status clears it (InCall 0) and announces Status 1."""
+        queue_name, connected_to, _answered = self._connected.pop(uniqueid)
+        assert connected_to == interface, f"{uniqueid} is connected to {connected_to}, not {interface}"
+        member = self.queues[queue_name].members[interface]
+        self._talking.pop(uniqueid)
+        self._legs.pop((uniqueid, interface), None)
+        member.calls_taken += 1
+        member.last_call = int(time.time())
+        self.set_device(member.state_interface, NOT_INUSE)
 
     def ring_no_answer(self, uniqueid: str, interface: str, ring_ms: int | None = None) -> None:
         """The operator let it ring out (the queue's timeout; ``ring_ms``: how long, as app_queue says

@@ -139,10 +139,11 @@ async def bpbd_one_seat(ami_live: tuple[AmiClient, LiveQueues]) -> AsyncIterator
     """q-bpbd staffed by one operator (as in a real shift), for this test: ready and free.
 
     Twice in full runs (sessions 11 and 12) the first bencana caller was passed over as 'q-bpbd: busy,
-    its one ready operator on a call'. Not yet known whether a call of an earlier test was still up or
-    the live picture kept a call that had ended; if the picture still says so after 10 s, the member is
-    shown (a warning in pytest's summary: the evidence) and the picture rebuilt from Asterisk's
-    QueueStatus, so this test starts from Asterisk's word: a call really up fails it here."""
+    its one ready operator on a call'. One way the live picture keeps a call that has ended is mended
+    (a call app_queue never completes: tests/unit/test_live_queues.py); if the picture still says so
+    after 10 s, the member is shown (a warning in pytest's summary: the evidence of another way) and
+    the picture rebuilt from Asterisk's QueueStatus, so this test starts from Asterisk's word: a call
+    really up fails it here."""
     ami, live = ami_live
     await ami.action({"Action": "QueueRemove", "Queue": BPBD, "Interface": sim_interface(BPBD, 2)})
     await until(lambda: len(live.queues[BPBD].members) == 1 and ready(live, BPBD)() == 1, timeout=60)

@@ -108,6 +108,24 @@ async def test_a_local_members_call_ends_even_when_app_queue_reports_it_without_
     assert idle == QueueState(BPBD, members=1, ready=1, waiting=0, on_call=0)
 
 
+async def test_a_local_members_call_app_queue_never_completes_ends_when_its_seat_goes_idle() -> None:
+    """A caller who hangs up while the operator's leg runs the queue's membergosub is never heard by
+    app_queue: AgentConnect and no AgentComplete. The seat's device going idle (Status 1, InCall 0) is
+    Asterisk's only word that the call ended; without it BPBD's one seat stayed 'on a call' until the
+    next resync, and every bencana caller meanwhile was passed over to Damkar."""
+    fake, live = await given_live()
+    await log_in(fake, BPBD, LOCAL_ONE)
+    fake.join("1733.1", BPBD, "081234567890")
+    fake.ring("1733.1", LOCAL_ONE, device_while_ringing=INUSE)
+    fake.connect("1733.1", LOCAL_ONE)
+    await until(lambda: state(live, BPBD).busy, what="the call seen")
+    fake.end_unheard("1733.1", LOCAL_ONE)
+    assert not fake.emitted("AgentComplete")
+    idle = await until(lambda: not state(live, BPBD).busy and state(live, BPBD), what="the call's end seen", timeout=1)
+    assert idle == QueueState(BPBD, members=1, ready=1, waiting=0, on_call=0)
+    assert decide("bencana", shipped_config().sop, TUESDAY_NOON, live.snapshot()).target == BPBD
+
+
 async def test_a_call_of_another_queue_counts_by_the_phones_device_state() -> None:
     """An operator in two queues answers a central call: app_queue's InCall is set in q112 only, the phone's
     device state (in use) says the same in q-bpbd."""
