@@ -31,6 +31,10 @@ class ReplyTooLarge(AgiProtocolError):
     code = "agi_reply_too_large"
 
 
+# What bytes.strip() strips (str.strip() would strip Unicode's spaces too, e.g. U+00A0 in a caller name).
+_ASCII_SPACE = " \t\n\r\x0b\x0c"
+
+
 def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
 
@@ -65,8 +69,7 @@ class HeaderParser:
             # ``end + 2`` bytes; a leading "\n" is an empty block, which the general path handles.
             end = data.find(b"\n\n")
             if 0 < end <= self.limit - 2 and data[0] != 0x0A and b"\r" not in data[:end]:
-                for line in data[:end].split(b"\n"):
-                    self._add_line(line)
+                self._add_block(data[:end])
                 self._consumed = end + 2
                 self.complete = True
                 return data[end + 2 :]
@@ -89,6 +92,22 @@ class HeaderParser:
         if self._consumed + len(self._buffer) > self.limit:
             raise HeadersTooLarge(f"AGI headers exceed {self.limit} bytes")
         return b""
+
+    def _add_block(self, block: bytes) -> None:
+        """``_add_line`` for each line of a whole block, decoded at once: the same keys and values (an
+        invalid UTF-8 sequence ends at the next ASCII byte, so ``:`` and the line ends split the text as
+        they split the bytes; the strip is the bytes' whitespace, not Unicode's), in a fraction of the
+        time: the block is most of what each call costs this server in Python."""
+        headers = self.headers
+        for line in _decode(block).split("\n"):
+            key, sep, value = line.partition(":")
+            key = key.strip(_ASCII_SPACE)
+            if not sep or not key:
+                self.malformed_lines += 1
+            elif key in headers:
+                self.duplicate_keys.append(key)
+            else:
+                headers[key] = value.strip(_ASCII_SPACE)
 
     def _add_line(self, line: bytes) -> None:
         key, sep, value = line.partition(b":")
@@ -158,6 +177,12 @@ def parse_reply_line(line: str) -> ReplyEvent:
     return Reply(int(status[1]), text=status[2])
 
 
+# Replies with nothing but a code and a result (``200 result=1``: every SET VARIABLE's), parsed once per
+# process: a Reply is immutable. Bounded, first come: what Asterisk answers is a handful of lines.
+_PLAIN_REPLIES: dict[bytes, Reply] = {}
+_PLAIN_REPLIES_MAX = 64
+
+
 @dataclass
 class ReplyParser:
     """Splits the command-phase byte stream into replies, HANGUP notices and noise.
@@ -178,7 +203,14 @@ class ReplyParser:
             and not data.startswith(b"520-")
         ):
             # The usual case: exactly one whole reply line in one segment (a usage block spans several).
-            return [parse_reply_line(_decode(data[:-1].rstrip(b"\r")))]
+            known = _PLAIN_REPLIES.get(data)
+            if known is not None:
+                return [known]
+            parsed = parse_reply_line(_decode(data[:-1].rstrip(b"\r")))
+            if type(parsed) is Reply and parsed.extras is _NO_EXTRAS and not parsed.data:
+                if len(_PLAIN_REPLIES) < _PLAIN_REPLIES_MAX:
+                    _PLAIN_REPLIES[data] = parsed
+            return [parsed]
         self._buffer += data
         events: list[ReplyEvent] = []
         while True:

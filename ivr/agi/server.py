@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import math
 import resource
 import secrets
 import time
@@ -235,23 +236,31 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.conversation = Conversation()
         self.session: AgiSession | None = None
-        self.header_timer: asyncio.TimerHandle | None = None
-        self.peer = ""
+        # When the header block must be complete (time.monotonic): the server's watchdog enforces it, in
+        # the sweep it makes anyway, instead of a timer armed and cancelled for every call.
+        self.header_deadline = math.inf
+        self._peername: Any = None
+
+    @property
+    def peer(self) -> str:
+        """Asterisk's end as host:port, for a log line (formatted only when one is written)."""
+        peer = self._peername
+        return f"{peer[0]}:{peer[1]}" if peer else "?"
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike: no isinstance here.
         self.transport = cast(asyncio.Transport, transport)
-        peer = self.transport.get_extra_info("peername")
-        self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self._peername = self.transport.get_extra_info("peername")
         if not self.server._admit(self):
             self.transport.abort()
             return
-        loop = asyncio.get_running_loop()
-        self.header_timer = loop.call_later(self.server.limits.header_timeout, self._header_timeout)
+        self.header_deadline = time.monotonic() + self.server.limits.header_timeout
 
-    def _header_timeout(self) -> None:
-        log.warning("agi_header_timeout", peer=self.peer, received=self.conversation.header_bytes)
-        self._abort()
+    def _expire_headers_if_due(self, now: float) -> None:
+        if now >= self.header_deadline:
+            self.header_deadline = math.inf  # once: the abort's connection_lost comes a moment later
+            log.warning("agi_header_timeout", peer=self.peer, received=self.conversation.header_bytes)
+            self._abort()
 
     def _abort(self) -> None:
         if self.transport is not None:
@@ -293,8 +302,7 @@ class _Connection(asyncio.Protocol):
 
     def _start_session(self, headers: Headers) -> AgiSession:
         assert self.transport is not None
-        if self.header_timer is not None:
-            self.header_timer.cancel()
+        self.header_deadline = math.inf
         session = self.session = AgiSession(AgiEnvironment(headers.headers), self.conversation, self.transport)
         if headers.duplicate_keys or headers.malformed_lines:
             session.summary["suspicious_headers"] = {
@@ -305,8 +313,7 @@ class _Connection(asyncio.Protocol):
         return session
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.header_timer is not None:
-            self.header_timer.cancel()
+        self.header_deadline = math.inf
         try:
             self.conversation.receive_eof()
         except ClosedBeforeHeaders:
@@ -357,13 +364,17 @@ class AgiServer:
         log.info("agi_server_listening", host=self.host, port=self.port, max_connections=self._max)
 
     async def _watch(self, interval: float = 0.1) -> None:
-        """Command time limits for every session: a reply overdue by up to ``interval`` is noticed."""
+        """Time limits for every connection, its header block and then each command's reply: one
+        overdue by up to ``interval`` is noticed."""
         while True:
             await asyncio.sleep(interval)
             now = time.monotonic()
             for connection in list(self._connections):
-                if connection.session is not None:
-                    connection.session._expire_if_due(now)
+                session = connection.session
+                if session is not None:
+                    session._expire_if_due(now)
+                else:
+                    connection._expire_headers_if_due(now)
 
     async def close(self) -> None:
         if self._watchdog is not None:
@@ -397,7 +408,7 @@ class AgiServer:
         self._connections.discard(connection)
 
     def _spawn(self, session: AgiSession) -> None:
-        task = asyncio.get_running_loop().create_task(self._run(session))
+        task = session._loop.create_task(self._run(session))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ivr.agi import protocol
 from ivr.agi.protocol import (
     HangupNotice,
     HeaderParser,
@@ -163,6 +164,27 @@ def test_one_segment_and_byte_by_byte_agree(lines: list[bytes], end: bytes, limi
     assert feed_whole(data, limit) == feed_chunks([bytes([byte]) for byte in data], limit)
 
 
+# Header lines of any bytes but the line ends, weighted towards what decoding and stripping could tell
+# apart: colons, ASCII and Unicode spaces (U+00A0, U+2003, NEL, FS), cut and invalid UTF-8.
+ANY_HEADER_LINE = st.lists(
+    st.one_of(
+        st.binary(max_size=6),
+        st.sampled_from([b":", b" ", b"\t", b"\x0b", b"\x0c", b"\x1c", b"\xff", b"\xe2\x82"]),
+        st.sampled_from([b"\xc2\xa0", b"\xe2\x80\x83", b"\xc2\x85"]),
+        st.just(b"agi_a"),
+    ),
+    max_size=8,
+).map(lambda parts: b"".join(parts).replace(b"\n", b"").replace(b"\r", b""))
+
+
+@given(st.lists(ANY_HEADER_LINE, min_size=1, max_size=10))
+def test_a_block_in_one_segment_reads_as_byte_by_byte_whatever_its_bytes(lines: list[bytes]) -> None:
+    """The one-segment shortcut decodes the block at once, the general path each key and value: the same
+    headers, duplicates and malformed lines for any bytes, invalid UTF-8 and Unicode spaces included."""
+    data = b"\n".join(lines) + b"\n\n200 result=0\n"
+    assert feed_whole(data, 16 * 1024) == feed_chunks([bytes([byte]) for byte in data], 16 * 1024)
+
+
 @pytest.mark.parametrize("split", [False, True])
 def test_header_limit_is_the_whole_block_blank_line_included(split: bool) -> None:
     """A block of exactly ``limit`` bytes passes, one byte more is refused, in one segment or byte by byte."""
@@ -220,6 +242,26 @@ def test_header_block_edges(raw: bytes, headers: dict[str, str], malformed: int,
 def test_reply_bytes_table(raw: bytes, expected: list[object]) -> None:
     """Reply lines from bytes: one or several per segment, only the CR stripped, extras split at the first '='."""
     assert ReplyParser().feed(raw) == expected
+
+
+def test_a_plain_reply_parsed_once_reads_the_same_every_time_and_the_store_stays_small() -> None:
+    """``200 result=1`` is parsed once per process and handed out again (a Reply is immutable); a reply
+    with data (each call's sync echo) or extras is parsed each time, so a stream of them leaves room for
+    the plain ones, and a flood of different lines does not grow the store."""
+    parser = ReplyParser()
+    protocol._PLAIN_REPLIES.clear()
+    for number in range(2 * protocol._PLAIN_REPLIES_MAX):
+        assert parser.feed(f"200 result=1 (nonce{number})\n".encode()) == [
+            Reply(200, "1", f"nonce{number}", {}, f"result=1 (nonce{number})")
+        ]
+    first, again = parser.feed(b"200 result=1\n"), parser.feed(b"200 result=1\n")
+    assert b"200 result=1\n" in protocol._PLAIN_REPLIES
+    assert first == again == [Reply(200, "1", "", {}, "result=1")]
+    assert parser.feed(b"200 result=0 endpos=1\n") == [Reply(200, "0", "", {"endpos": "1"}, "result=0 endpos=1")]
+    assert parser.feed(b"200 result=0 endpos=2\n") == [Reply(200, "0", "", {"endpos": "2"}, "result=0 endpos=2")]
+    for number in range(1000):
+        assert parser.feed(f"200 result={number}\n".encode()) == [Reply(200, str(number), "", {}, f"result={number}")]
+    assert len(protocol._PLAIN_REPLIES) <= protocol._PLAIN_REPLIES_MAX
 
 
 def test_usage_reply_line_by_line() -> None:
