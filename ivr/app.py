@@ -118,6 +118,7 @@ async def serve(settings: Settings, with_ami: bool = True, supervise_asterisk: C
                 ami.on(name, _log_queue_event)
             live = LiveQueues(ami)
             parts.push_async_callback(live.close)
+            tasks.add(asyncio.create_task(live.audit_forever()))
             if settings.sim_operators > 0:
                 _log_in_sim_operators_on_every_login(ami, config, settings.sim_operators, tasks)
 

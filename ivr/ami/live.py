@@ -1,4 +1,6 @@
-"""Live queue and member state from AMI events, resynced with QueueStatus at every (re)login.
+"""Live queue and member state from AMI events, resynced with QueueStatus at every (re)login, and who
+is on a call audited against QueueStatus every AUDIT_EVERY seconds (Asterisk's word wins where the
+events left the picture wrong: each such correction is logged).
 
 Routing reads ``snapshot()``; while AMI is down it returns None and routing relies on the queues'
 own joinempty/leavewhenempty rules in Asterisk, which overflow the caller the same way.
@@ -8,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import structlog
 
@@ -23,6 +26,11 @@ log = structlog.get_logger("ivr.ami")
 
 # AST_DEVICE_* values a member can have and still take calls (unknown: Local channels report it).
 READY_STATUSES = {"0", "1", "2", "3", "6", "7", "8"}
+# How often the picture of who is on a call is held against Asterisk's own (QueueStatus), and how long
+# the picture must have heard nothing of a member before Asterisk's word overrules it: QueueStatus is
+# read a moment after we ask, and app_queue records a call just after it announces AgentConnect.
+AUDIT_EVERY = 30.0
+AUDIT_MARGIN = 2.0
 
 
 @dataclass
@@ -37,6 +45,21 @@ class Member:
     # the leg's own uniqueid (DestUniqueid), which those events always carry, where the caller's fields
     # are missing when the caller's channel was gone before app_queue built the event.
     connected_to: set[str] = field(default_factory=set)
+    # When an event last told us about this member (time.monotonic): the audit leaves recent news alone.
+    heard_at: float = 0.0
+
+    @classmethod
+    def from_status(cls, message: Mapping[str, Any]) -> Member:
+        """A member as QueueStatus reports it (its QueueMember message)."""
+        paused = str(message.get("Paused", "0")) == "1"
+        return cls(
+            str(message.get("Location", "") or message.get("StateInterface", "")),
+            str(message.get("Name", "")),
+            paused,
+            str(message.get("Status", "0")),
+            str(message.get("PausedReason", "")) if paused else "",
+            str(message.get("InCall", "0")) == "1",
+        )
 
     @property
     def ready(self) -> bool:
@@ -128,6 +151,7 @@ class LiveQueues:
         interface = fields.get("Interface", "")
         if name.startswith("Agent"):
             if (talking := view.members.get(interface)) is not None:
+                talking.heard_at = time.monotonic()
                 leg = fields.get("DestUniqueid") or fields.get("Uniqueid", "")
                 if name == "AgentConnect":
                     talking.connected_to.add(leg)
@@ -138,6 +162,7 @@ class LiveQueues:
             view.members.pop(interface, None)
             return
         member = view.members.setdefault(interface, Member(interface))
+        member.heard_at = time.monotonic()
         member.name = fields.get("MemberName", member.name)
         member.paused = fields.get("Paused", "1" if member.paused else "0") == "1"
         member.status = fields.get("Status", member.status)
@@ -184,16 +209,8 @@ class LiveQueues:
                 wait = float(message.get("Wait", 0) or 0)
                 fresh.setdefault(queue, QueueView()).callers[str(message.get("Uniqueid", ""))] = now - wait
             elif event == "QueueMember":
-                interface = str(message.get("Location", "") or message.get("StateInterface", ""))
-                paused = str(message.get("Paused", "0")) == "1"
-                fresh.setdefault(queue, QueueView()).members[interface] = Member(
-                    interface,
-                    str(message.get("Name", "")),
-                    paused,
-                    str(message.get("Status", "0")),
-                    str(message.get("PausedReason", "")) if paused else "",
-                    str(message.get("InCall", "0")) == "1",
-                )
+                member = Member.from_status(message)
+                fresh.setdefault(queue, QueueView()).members[member.interface] = member
         self.queues = fresh
         self._states = None
         self.synced = True
@@ -202,6 +219,54 @@ class LiveQueues:
         self._changed()
         for hook in list(self.resynced):
             hook()
+
+    async def audit(self) -> int:
+        """Hold who is on a call against Asterisk's QueueStatus, and take Asterisk's word for a member the
+        picture has heard nothing of for AUDIT_MARGIN s: a call that ended without the events that say so
+        (one app_queue never completed is mended in ``_apply``; this catches what is not known yet) would
+        otherwise make its agency look busy, and pass its callers on, until the next login. Each
+        correction is a warning with both sides: the evidence. Returns how many members it corrected."""
+        if not (self.synced and self.client.ready):
+            return 0
+        asked = time.monotonic()
+        try:
+            replies = await self.client.action({"Action": "QueueStatus"}, timeout=10.0, as_list=True)
+        except AmiError as error:
+            log.warning("ami_queue_audit_failed", error=str(error))
+            return 0
+        corrected = 0
+        for message in replies:
+            if str(message.get("Event", "")) != "QueueMember":
+                continue
+            queue, asterisk = str(message.get("Queue", "")), Member.from_status(message)
+            view = self.queues.get(queue)
+            ours = view.members.get(asterisk.interface) if view is not None else None
+            if ours is None or ours.heard_at > asked - AUDIT_MARGIN or ours.on_call == asterisk.on_call:
+                continue
+            log.warning(
+                "ami_live_member_corrected",
+                queue=queue,
+                member=asterisk.interface,
+                on_call=ours.on_call,
+                in_call=ours.in_call,
+                connected_to=sorted(ours.connected_to),
+                status=ours.status,
+                asterisk_in_call=asterisk.in_call,
+                asterisk_status=asterisk.status,
+                unheard_s=round(asked - ours.heard_at, 1),
+            )
+            ours.in_call, ours.status, ours.connected_to = asterisk.in_call, asterisk.status, set()
+            if self._states is not None:
+                self._states.pop(queue, None)
+            corrected += 1
+        if corrected:
+            self._changed()
+        return corrected
+
+    async def audit_forever(self, every: float = AUDIT_EVERY) -> None:
+        while True:
+            await asyncio.sleep(every)
+            await self.audit()
 
     def log_staffing(self) -> None:
         """Per queue, who could answer: a queue with no real member is said loudly, at every resync."""

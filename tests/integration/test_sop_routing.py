@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ivr.ami.client import AmiClient
-from ivr.ami.live import LiveQueues
+from ivr.ami.live import AUDIT_MARGIN, LiveQueues
 from ivr.ami.operators import login_sim_operators, logout_sim_operators, sim_interface
 from ivr.ami.testcall import hang_up
 from ivr.app import apply_config
@@ -185,6 +185,38 @@ async def test_a_busy_agency_is_passed_over_at_once(
     assert row is not None and row["queue"] == DAMKAR
     assert "q-bpbd: busy, its one ready operator on a call: next step at once" in row["reason"]
     assert "q-bpbd: sibuk, satu-satunya petugas siapnya sedang menerima panggilan: langsung" in row["reason_id"]
+
+
+def age_the_picture(live: LiveQueues, queue: str) -> None:
+    """As if nothing had been heard of the queue's members for longer than the audit's margin."""
+    for member in live.queues[queue].members.values():
+        member.heard_at -= AUDIT_MARGIN + 1
+
+
+async def test_the_audit_agrees_with_asterisk_on_a_call_and_frees_a_seat_whose_call_is_gone(
+    call: Caller, bpbd_one_seat: None, ami_live: tuple[AmiClient, LiveQueues]
+) -> None:
+    """Asterisk's QueueStatus, read as the audit reads it, has BPBD's one seat on the call it took
+    (InCall 1): nothing to correct. After the call, a leg the picture kept (as for a call app_queue
+    never completed) is dropped on Asterisk's word, and BPBD takes callers again."""
+    ami, live = ami_live
+    first = await call("14", gap=1.0, hangup=False)
+    try:
+        assert (first.queue, first.answered) == (BPBD, True)
+        await until(lambda: (live.snapshot() or {})[BPBD].busy, timeout=10)
+        age_the_picture(live, BPBD)
+        assert await live.audit() == 0
+        assert (live.snapshot() or {})[BPBD].busy
+    finally:
+        await hang_up(ami, first.channel)
+    await until(lambda: not (live.snapshot() or {})[BPBD].busy, timeout=10)
+    [seat] = live.queues[BPBD].members.values()
+    seat.connected_to.add(f"{first.channel}-gone")
+    live._states = None
+    assert (live.snapshot() or {})[BPBD].busy
+    age_the_picture(live, BPBD)
+    assert await live.audit() == 1
+    assert not (live.snapshot() or {})[BPBD].busy
 
 
 SLOW_SEATS = [f"Local/slow-{BPBD}-{seat}@siaga-sim-operator/n" for seat in (1, 2)]  # ring a second first

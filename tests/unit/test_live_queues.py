@@ -7,8 +7,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+import structlog
 
-from ivr.ami.live import LiveQueues
+from ivr.ami.live import AUDIT_MARGIN, LiveQueues
 from ivr.routing.decide import QueueState, decide
 from tests.fakes.app_queue import INUSE, FakeAppQueue, until
 from tests.fakes.floor_kit import shipped_config
@@ -184,3 +185,52 @@ async def test_every_event_is_in_the_next_snapshot_and_a_snapshot_is_the_caller_
     fake.restart()  # members and callers gone without an event each: only the resync shows it
     await until(lambda: state(live, BPBD).members == 0, what="the resync after the restart", timeout=2)
     assert state(live, DAMKAR) == QueueState(DAMKAR)
+
+
+async def test_the_audit_takes_asterisks_word_for_a_call_the_picture_kept_after_it_ended() -> None:
+    """A leg the picture still holds for a call Asterisk has no record of (InCall 0, idle), unheard of for
+    longer than the margin: the audit frees the seat, says so with both sides, and the next bencana
+    caller goes to BPBD again. News younger than the margin is left alone (QueueStatus may be older)."""
+    fake, live = await given_live()
+    await log_in(fake, BPBD, LOCAL_ONE)
+    await until(lambda: state(live, BPBD).ready == 1, what="the seat's login")
+    seat = live.queues[BPBD].members[LOCAL_ONE]
+    seat.connected_to.add("1733.9")  # how it got there is what the audit need not know
+    live._states = None
+    assert state(live, BPBD).busy
+    assert await live.audit() == 0, "just heard of: not overruled"
+    seat.heard_at -= AUDIT_MARGIN + 1
+    with structlog.testing.capture_logs() as logged:
+        assert await live.audit() == 1
+    assert state(live, BPBD) == QueueState(BPBD, members=1, ready=1, waiting=0, on_call=0)
+    assert decide("bencana", shipped_config().sop, TUESDAY_NOON, live.snapshot()).target == BPBD
+    [warning] = [line for line in logged if line["event"] == "ami_live_member_corrected"]
+    assert (warning["queue"], warning["member"], warning["on_call"], warning["connected_to"]) == (
+        BPBD,
+        LOCAL_ONE,
+        True,
+        ["1733.9"],
+    )
+    assert (warning["asterisk_in_call"], warning["asterisk_status"]) == (False, "1")
+
+
+async def test_the_audit_takes_asterisks_word_for_a_call_the_picture_missed() -> None:
+    """The other way round: Asterisk has BPBD's operator on a call (InCall 1) the picture lost: the audit
+    makes BPBD busy, and the next bencana caller goes on to Damkar instead of waiting for a busy seat.
+    A member both sides agree on is not touched."""
+    fake, live = await given_live()
+    await log_in(fake, BPBD)
+    await log_in(fake, DAMKAR, ASEP)
+    fake.join("1733.1", BPBD, "081234567890")
+    fake.ring("1733.1", ANDI)
+    fake.connect("1733.1", ANDI)
+    await until(lambda: state(live, BPBD).busy, what="the call seen")
+    andi = live.queues[BPBD].members[ANDI]
+    andi.in_call, andi.status = False, "1"  # the picture lost the call
+    for member in (andi, live.queues[DAMKAR].members[ASEP]):
+        member.heard_at -= AUDIT_MARGIN + 1
+    live._states = None
+    assert not state(live, BPBD).busy
+    assert await live.audit() == 1
+    assert state(live, BPBD) == QueueState(BPBD, members=1, ready=1, waiting=0, on_call=1)
+    assert decide("bencana", shipped_config().sop, TUESDAY_NOON, live.snapshot()).target == DAMKAR
