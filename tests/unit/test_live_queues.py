@@ -94,16 +94,22 @@ async def test_local_members_are_on_a_call_from_answer_to_complete_whatever_thei
     assert state(live, BPBD) == QueueState(BPBD, members=2, ready=2, waiting=0, on_call=0)
 
 
-async def test_a_local_members_call_ends_even_when_app_queue_reports_it_without_the_caller() -> None:
-    """app_queue's AgentComplete comes without the caller's fields when the caller's channel is gone
-    before it is built (22.10.1): the member's own leg (DestUniqueid) says which call ended, so BPBD's
-    one seat is not left 'on a call' for good (a full test run once passed a bencana caller over so)."""
+async def bpbd_one_seat_on_a_call() -> tuple[FakeAppQueue, LiveQueues]:
+    """BPBD staffed by one simulated seat (a Local member), which has answered caller 1733.1."""
     fake, live = await given_live()
     await log_in(fake, BPBD, LOCAL_ONE)
     fake.join("1733.1", BPBD, "081234567890")
     fake.ring("1733.1", LOCAL_ONE, device_while_ringing=INUSE)
     fake.connect("1733.1", LOCAL_ONE)
     await until(lambda: state(live, BPBD).busy, what="the call seen")
+    return fake, live
+
+
+async def test_a_local_members_call_ends_even_when_app_queue_reports_it_without_the_caller() -> None:
+    """app_queue's AgentComplete comes without the caller's fields when the caller's channel is gone
+    before it is built (22.10.1): the member's own leg (DestUniqueid) says which call ended, so BPBD's
+    one seat is not left 'on a call' for good (a full test run once passed a bencana caller over so)."""
+    fake, live = await bpbd_one_seat_on_a_call()
     fake.complete("1733.1", LOCAL_ONE, caller_gone=True)
     idle = await until(lambda: not state(live, BPBD).busy and state(live, BPBD), what="the call's end seen", timeout=1)
     assert idle == QueueState(BPBD, members=1, ready=1, waiting=0, on_call=0)
@@ -114,12 +120,7 @@ async def test_a_local_members_call_app_queue_never_completes_ends_when_its_seat
     app_queue: AgentConnect and no AgentComplete. The seat's device going idle (Status 1, InCall 0) is
     Asterisk's only word that the call ended; without it BPBD's one seat stayed 'on a call' until the
     next resync, and every bencana caller meanwhile was passed over to Damkar."""
-    fake, live = await given_live()
-    await log_in(fake, BPBD, LOCAL_ONE)
-    fake.join("1733.1", BPBD, "081234567890")
-    fake.ring("1733.1", LOCAL_ONE, device_while_ringing=INUSE)
-    fake.connect("1733.1", LOCAL_ONE)
-    await until(lambda: state(live, BPBD).busy, what="the call seen")
+    fake, live = await bpbd_one_seat_on_a_call()
     fake.end_unheard("1733.1", LOCAL_ONE)
     assert not fake.emitted("AgentComplete")
     idle = await until(lambda: not state(live, BPBD).busy and state(live, BPBD), what="the call's end seen", timeout=1)
