@@ -266,7 +266,11 @@ class LiveQueues:
     async def audit_forever(self, every: float = AUDIT_EVERY) -> None:
         while True:
             await asyncio.sleep(every)
-            await self.audit()
+            try:
+                await self.audit()
+            except Exception:
+                # An unexpected reply must not end the audits for the life of the service.
+                log.exception("ami_queue_audit_crashed")
 
     def log_staffing(self) -> None:
         """Per queue, who could answer: a queue with no real member is said loudly, at every resync."""

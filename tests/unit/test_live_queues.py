@@ -3,6 +3,7 @@ driven through the app_queue fake; and where a new caller goes on that picture (
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -235,3 +236,24 @@ async def test_the_audit_takes_asterisks_word_for_a_call_the_picture_missed() ->
     assert await live.audit() == 1
     assert state(live, BPBD) == QueueState(BPBD, members=1, ready=1, waiting=0, on_call=1)
     assert decide("bencana", shipped_config().sop, TUESDAY_NOON, live.snapshot()).target == DAMKAR
+
+
+async def test_the_audits_go_on_after_one_fails_unexpectedly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An audit that raises (an unexpected reply) is logged, and the next one still runs."""
+    _fake, live = await given_live()
+    audits: list[int] = []
+
+    async def audit() -> int:
+        audits.append(len(audits))
+        if len(audits) == 1:
+            raise ValueError("an unexpected QueueStatus reply")
+        return 0
+
+    monkeypatch.setattr(live, "audit", audit)
+    running = asyncio.create_task(live.audit_forever(every=0.01))
+    try:
+        with structlog.testing.capture_logs() as logged:
+            await until(lambda: len(audits) >= 2, what="a second audit", timeout=1)
+    finally:
+        running.cancel()
+    assert [line["event"] for line in logged if line["log_level"] == "error"] == ["ami_queue_audit_crashed"]
