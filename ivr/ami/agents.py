@@ -188,7 +188,9 @@ class Agents:
         """Make Asterisk hold what operators asked for, where it has forgotten it (it restarted).
 
         Memberships Asterisk still has are left as they are: it is the truth about them. A wrap-up
-        found without its timer (our service restarted) gets a fresh one.
+        found without its timer (our service restarted) gets a fresh one; one whose timer runs (Asterisk
+        restarted) comes back paused for it, not available: no call rings an operator writing up the
+        last (the wrap-up is its timer, not a position we keep).
         """
         roster = self.roster()
         for operator_id, position in sorted(self.positions.positions().items()):
@@ -197,8 +199,9 @@ class Agents:
                 continue
             try:
                 if not self.live.memberships(operator.interface):
-                    await self._join(operator, paused_reason=position.paused_reason)
-                    log.warning("operator_restored_to_queues", operator=operator.id, paused=position.paused_reason)
+                    reason = position.paused_reason or (WRAPUP_REASON if operator.id in self._wrapups else "")
+                    await self._join(operator, paused_reason=reason)
+                    log.warning("operator_restored_to_queues", operator=operator.id, paused=reason)
                 if self.state(operator).reason == WRAPUP_REASON and operator.id not in self._wrapups:
                     self._schedule_wrapup_end(operator, default_wrapup)
             except AgentActionFailed as error:

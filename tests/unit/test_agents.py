@@ -232,6 +232,26 @@ async def test_restore_after_an_asterisk_restart_keeps_the_pause_reason(kit: Flo
     ]
 
 
+async def test_restore_after_an_asterisk_restart_keeps_a_running_wrap_up(kit: FloorKit) -> None:
+    """In wrap-up after a call when Asterisk restarts: dewi is re-added paused for Wrap-up (no call rings
+    her while she writes up the last one), and her wrap-up still ends by itself. A full e2e run once saw
+    her re-added available, 20 s before her wrap-up's end."""
+    await kit.agents.available(DEWI)
+    await settled()
+    await kit.agents.start_wrapup(DEWI, 0.5)
+    await settled()
+    adds_before = len(kit.fake.sent("QueueAdd"))
+    kit.fake.restart()
+    await until(lambda: len(kit.fake.memberships(DEWI.interface)) == 2, what="dewi back in Asterisk's queues")
+    readds = kit.fake.sent("QueueAdd")[adds_before:]
+    assert [(a["Queue"], a["Paused"], a["Reason"]) for a in readds] == [
+        ("q-damkar", "true", WRAPUP_REASON),
+        ("q112", "true", WRAPUP_REASON),
+    ]
+    await until(lambda: kit.agents.state(DEWI).state == AVAILABLE, what="the wrap-up's end", timeout=3)
+    assert {q: m.paused for q, m in kit.fake.memberships(DEWI.interface).items()} == {"q-damkar": False, "q112": False}
+
+
 async def test_restore_brings_an_available_operator_back_available(kit: FloorKit) -> None:
     """Available before the restart: available after it, in the same queues."""
     await kit.agents.available(DEWI)
