@@ -93,6 +93,9 @@ class Agents:
             return
         await self._pause(operator, paused=True, reason=WRAPUP_REASON)
         self._schedule_wrapup_end(operator, seconds)
+        # Kept like a pause: if our service and Asterisk restart together (a reboot), the timer is gone
+        # and only this says she is still writing up the last call.
+        self._remember(operator, True, WRAPUP_REASON)
 
     async def end_wrapup(self, operator: Operator) -> None:
         """Wrap-up over (its time, or the operator's key): available again, unless they paused meanwhile."""
@@ -187,10 +190,10 @@ class Agents:
     async def restore(self, default_wrapup: float = 30.0) -> None:
         """Make Asterisk hold what operators asked for, where it has forgotten it (it restarted).
 
-        Memberships Asterisk still has are left as they are: it is the truth about them. A wrap-up
-        found without its timer (our service restarted) gets a fresh one; one whose timer runs (Asterisk
-        restarted) comes back paused for it, not available: no call rings an operator writing up the
-        last (the wrap-up is its timer, not a position we keep).
+        Memberships Asterisk still has are left as they are: it is the truth about them. An operator
+        in wrap-up comes back paused for it, not available (her stored position says so, as does a
+        timer still running when only Asterisk restarted): no call rings an operator writing up the
+        last. A wrap-up found without its timer (our service restarted) gets a fresh one.
         """
         roster = self.roster()
         for operator_id, position in sorted(self.positions.positions().items()):
@@ -198,11 +201,15 @@ class Agents:
             if operator is None or not position.logged_in:
                 continue
             try:
-                if not self.live.memberships(operator.interface):
+                if self.live.memberships(operator.interface):
+                    in_wrapup = self.state(operator).reason == WRAPUP_REASON
+                else:
                     reason = position.paused_reason or (WRAPUP_REASON if operator.id in self._wrapups else "")
                     await self._join(operator, paused_reason=reason)
                     log.warning("operator_restored_to_queues", operator=operator.id, paused=reason)
-                if self.state(operator).reason == WRAPUP_REASON and operator.id not in self._wrapups:
+                    # From what we asked, not the mirror: Asterisk's events of the join may come after its reply.
+                    in_wrapup = reason == WRAPUP_REASON
+                if in_wrapup and operator.id not in self._wrapups:
                     self._schedule_wrapup_end(operator, default_wrapup)
             except AgentActionFailed as error:
                 log.error("operator_restore_failed", operator=operator.id, error=str(error))

@@ -252,6 +252,36 @@ async def test_restore_after_an_asterisk_restart_keeps_a_running_wrap_up(kit: Fl
     assert {q: m.paused for q, m in kit.fake.memberships(DEWI.interface).items()} == {"q-damkar": False, "q112": False}
 
 
+async def test_a_wrap_up_outlives_our_service_and_asterisk_restarting_together(kit: FloorKit) -> None:
+    """A reboot while dewi writes up a call: her wrap-up timer is gone with the service, Asterisk has
+    forgotten her, and her stored position is all that is left. She comes back paused for Wrap-up, never
+    available (a call would ring her mid-report), and the new service's timer ends the wrap-up."""
+    await kit.agents.available(DEWI)
+    await settled()
+    await kit.agents.start_wrapup(DEWI, 30.0)
+    await settled()
+    assert kit.console.positions()["dewi"] == Position("dewi", True, WRAPUP_REASON)
+    # The old service is gone: its timer with it, and it no longer hears Asterisk.
+    await kit.agents.close()
+    kit.live.resynced.remove(kit.agents._after_resync)
+    restarted = Agents(kit.fake, kit.live, lambda: kit.config.sop.operators, kit.console)  # type: ignore[arg-type]
+    try:
+        adds_before = len(kit.fake.sent("QueueAdd"))
+        kit.fake.restart()
+        await until(lambda: len(kit.fake.memberships(DEWI.interface)) == 2, what="dewi back in Asterisk's queues")
+        readds = kit.fake.sent("QueueAdd")[adds_before:]
+        assert [(a["Queue"], a["Paused"], a["Reason"]) for a in readds] == [
+            ("q-damkar", "true", WRAPUP_REASON),
+            ("q112", "true", WRAPUP_REASON),
+        ]
+        await until(lambda: restarted.wrapup_ends_at("dewi") is not None, what="a timer for the found wrap-up")
+        await restarted.end_wrapup(DEWI)
+        await until(lambda: restarted.state(DEWI).state == AVAILABLE, what="the wrap-up's end")
+        assert kit.console.positions()["dewi"] == Position("dewi", True, "")
+    finally:
+        await restarted.close()
+
+
 async def test_restore_brings_an_available_operator_back_available(kit: FloorKit) -> None:
     """Available before the restart: available after it, in the same queues."""
     await kit.agents.available(DEWI)
