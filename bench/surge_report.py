@@ -299,7 +299,7 @@ def write_report(results: dict[str, Any], out: Path, name: str = "surge") -> Non
             "",
             "The plain menu again, with `ivr serve` running beside it (its AMI session and its reading of"
             " Asterisk's records, as for ours), each menu on a fresh Asterisk, rounds interleaved"
-            f" (`nice .venv/bin/python {results.get('serve_cost_command', '')}`):",
+            " (`--serve-cost`, this file's command):",
             "",
             "| callers | menu | Asterisk CPU ms/call (median; rounds) | overhead p99 ms |",
             "| ---: | --- | --- | ---: |",
