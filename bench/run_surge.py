@@ -29,6 +29,7 @@ import asyncio
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -67,6 +68,14 @@ CALLER_CONTEXT = "bench-caller"
 OPERATOR_CONTEXT = "bench-operator"
 EVENT_CLASSES = "call,agent,dtmf,user"
 OURS_ENTRY = "siaga-sim-entry"
+# --syscalls: what Asterisk's threads do for a call, counted rather than timed (the CPU time of a round
+# moves by a fifth with the host's weather; these counts do not): every system call, every switch of a
+# thread off a core, and tgkill, with which Asterisk wakes each logged-in AMI session for every event.
+SYSCALL_EVENTS = {
+    "raw_syscalls:sys_enter": "syscalls",
+    "sched:sched_switch": "switches",
+    "syscalls:sys_enter_tgkill": "tgkills",
+}
 # --serve-cost: the plain menu while `ivr serve` runs beside it (its AMI session, its reading of
 # Asterisk's records), which tells our AGI's share of the CPU from the share of serve's AMI feed.
 PLAIN_WITH_SERVE = "plain+serve"
@@ -228,8 +237,11 @@ async def start_serve(root: Path, settings: Settings, stderr: Path) -> subproces
 
 
 class Bench:
-    def __init__(self, codec: str, wav_only: bool, trace: bool) -> None:
+    def __init__(
+        self, codec: str, wav_only: bool, trace: bool, syscalls: bool = False, disabled_events: tuple[str, ...] = ()
+    ) -> None:
         self.codec, self.trace = codec, trace
+        self.syscalls, self.disabled_events = syscalls, disabled_events
         self.root = given_root("surge-root")
         self.settings = given_settings(self.root)
         self.config = load_config(self.root)
@@ -278,6 +290,8 @@ class Bench:
         for leftover in (dirs["log_dir"] / "queue_log", dirs["cdr_csv_dir"] / "Master.csv", self.settings.store_file):
             leftover.unlink(missing_ok=True)
         conf = render(self.settings, self.config.sop, self.install, config=self.config)
+        if self.disabled_events:
+            disable_events(conf.parent / "manager.conf", self.disabled_events)
         await asyncio.to_thread(process.start, self.settings, self.install, conf, 60)
         keys = load_secrets(self.settings, create=False)
         ami = AmiClient("127.0.0.1", self.settings.ami_port, keys.test_ami_user, keys.test_ami_secret)
@@ -315,6 +329,7 @@ class Bench:
         load_before = os.getloadavg()[0]
         serve_cpu = cpu_seconds(serve_pid) if serve_pid else 0.0
         busy, own, stolen = machine_busy_seconds(), time.process_time(), steal_seconds()
+        counting = start_counting(asterisk_pid) if self.syscalls else None
         cpu_a, started = cpu_seconds(asterisk_pid), time.monotonic()
         ids = []
         entry = OURS_ENTRY if menu == "ours" else PLAIN_ENTRY
@@ -346,6 +361,7 @@ class Bench:
             await asyncio.sleep(0.2)
         elapsed = time.monotonic() - started
         cpu_a = cpu_seconds(asterisk_pid) - cpu_a
+        counts = stop_counting(counting) if counting else {}
         cpu_s = cpu_seconds(serve_pid) - serve_cpu if serve_pid else 0.0
         # What everything else on the shared machine used meanwhile (other helpers' work): not this
         # Asterisk, not `ivr serve`, not this bench.
@@ -407,6 +423,7 @@ class Bench:
             "others_cpu_share": round(max(0.0, others) / (elapsed * (os.cpu_count() or 1)), 3),
             # Of which the host's other guests (the VM's steal time): not a process on this machine at all.
             "steal_share": round(stolen / (elapsed * (os.cpu_count() or 1)), 3),
+            **{f"asterisk_{name}_per_call": round(n / len(scripts)) for name, n in counts.items()},
             "per_call": per_call,
         }
 
@@ -420,6 +437,48 @@ def _trace(call: dict[str, Any]) -> dict[str, float]:
         "prompt_end_to_route_ms": round((call["route_at"] - call["stream_end_at"]) * 1000, 1),
         "route_to_queue_ms": round((call["joined_at"] - call["route_at"]) * 1000, 1),
     }
+
+
+def disable_events(manager_conf: Path, names: tuple[str, ...]) -> None:
+    """The bench's copy only: Asterisk makes none of these events (added to manager.conf's disabledevents)."""
+    lines = manager_conf.read_text().splitlines()
+    found = [i for i, line in enumerate(lines) if line.startswith("disabledevents =")]
+    if len(found) != 1:
+        raise SystemExit(f"{manager_conf}: expected one 'disabledevents =' line, found {len(found)}")
+    lines[found[0]] += "," + ",".join(names)
+    manager_conf.write_text("\n".join(lines) + "\n")
+
+
+def start_counting(pid: int) -> subprocess.Popen[str]:
+    """perf stat on every thread of Asterisk, those it starts meanwhile included, until stop_counting."""
+    counting = subprocess.Popen(
+        ["perf", "stat", "-x", ",", "-e", ",".join(SYSCALL_EVENTS), "-p", str(pid)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(0.2)  # attached before the first call
+    if counting.poll() is not None:
+        raise SystemExit(f"--syscalls: perf stat failed: {counting.stderr.read() if counting.stderr else ''}")
+    return counting
+
+
+def stop_counting(counting: subprocess.Popen[str]) -> dict[str, int]:
+    counting.send_signal(signal.SIGINT)
+    _out, err = counting.communicate(timeout=30)
+    return perf_counts(err)
+
+
+def perf_counts(err: str) -> dict[str, int]:
+    """SYSCALL_EVENTS' counts from `perf stat -x ,`'s output; all of them or SystemExit."""
+    counts = {}
+    for line in err.splitlines():  # count,unit,event,...; a counter that failed reads <not counted>
+        fields = line.split(",")
+        if len(fields) > 2 and fields[2] in SYSCALL_EVENTS and fields[0].isdigit():
+            counts[SYSCALL_EVENTS[fields[2]]] = int(fields[0])
+    if len(counts) != len(SYSCALL_EVENTS):
+        raise SystemExit(f"--syscalls: perf stat printed no counts for {sorted(SYSCALL_EVENTS)}: {err[-500:]}")
+    return counts
 
 
 def _compact(run: dict[str, Any]) -> dict[str, Any]:
@@ -444,13 +503,15 @@ def surge_scripts(bench: Bench, n: int) -> list[Script]:
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    bench = Bench(args.codec, args.wav_only, args.trace)
+    disabled = tuple(name for name in args.disable_events.split(",") if name)
+    bench = Bench(args.codec, args.wav_only, args.trace, args.syscalls, disabled)
     results: dict[str, Any] = {
         "command": " ".join(["bench/run_surge.py", *sys.argv[1:]]),
         "machine": machine(),
         "asterisk": bench.install.version,
         "codec": args.codec,
         "prompts": "wav only (transcoded per call)" if args.wav_only else "wav + alaw + ulaw copies",
+        "disabled_events": list(disabled),
         "mix": list(SURGE_MIX),
         "rounds": args.rounds,
         "load_at_start": [round(x, 2) for x in os.getloadavg()],
@@ -493,6 +554,12 @@ def main() -> None:
     parser.add_argument("--trace", action="store_true", help="also AGI events: where our overhead goes (costs)")
     parser.add_argument("--serve-cost", type=int, default=0, help="N: ours, plain, plain with serve at N callers")
     parser.add_argument("--skip-darurat", action="store_true", help="surge steps only")
+    parser.add_argument(
+        "--syscalls", action="store_true", help="count Asterisk's system calls and context switches a call (perf)"
+    )
+    parser.add_argument(
+        "--disable-events", default="", help="e.g. AGIExecStart,AGIExecEnd: Asterisk makes none (bench copy only)"
+    )
     parser.add_argument(
         "--menus", nargs="+", choices=("ours", "plain"), default=["ours", "plain"], help="surge steps of these only"
     )

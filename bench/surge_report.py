@@ -214,6 +214,35 @@ def trace_table(runs: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def counts_table(results: dict[str, Any]) -> list[str]:
+    """--syscalls: what Asterisk's threads did per call (perf stat), the median round of each menu."""
+    runs = [r for r in [*results.get("serve_cost", []), *results["surge"]] if "asterisk_syscalls_per_call" in r]
+    if not runs:
+        return []
+    disabled = results.get("disabled_events") or []
+    not_made = f" Events Asterisk did not make in this run (disabledevents): {', '.join(disabled)}." if disabled else ""
+    lines = [
+        "## What Asterisk's threads did per call (--syscalls)",
+        "",
+        "Counted by `perf stat` on every thread of Asterisk over the same window as its CPU (tracepoints: not"
+        " timed, so the host's weather does not move them): system calls, switches of a thread off a core,"
+        " and tgkill (Asterisk's wake-up of a logged-in AMI session for each event). Median round; every"
+        " round in brackets." + not_made,
+        "",
+        "| callers | menu | system calls | context switches | tgkill | Asterisk CPU ms/call |",
+        "| ---: | --- | --- | --- | --- | --- |",
+    ]
+    for menu, calls in sorted({(r["menu"], r["calls"]) for r in runs}, key=lambda key: (key[1], key[0])):
+        rounds = [r for r in runs if (r["menu"], r["calls"]) == (menu, calls)]
+        cells = []
+        for key in ("syscalls", "switches", "tgkills", "cpu_ms"):
+            field = f"asterisk_{key}_per_call"
+            values = [r[field] for r in rounds]
+            cells.append(f"{statistics.median(values):g} ({', '.join(f'{v:g}' for v in values)})")
+        lines.append(f"| {calls} | {menu} | {' | '.join(cells)} |")
+    return [*lines, ""]
+
+
 def write_report(results: dict[str, Any], out: Path, name: str = "surge") -> None:
     rows = aggregate(results["surge"])
     results.setdefault("darurat", [])
@@ -324,6 +353,7 @@ def write_report(results: dict[str, Any], out: Path, name: str = "surge") -> Non
                 f" {percentile(to_queue, 0.5)} ms, p95 {percentile(to_queue, 0.95)} ms.",
             ]
         lines.append("")
+    lines += counts_table(results)
     wav_only = out / "surge_wav_only.json"
     if name == "surge" and wav_only.exists():
         wav_results = json.loads(wav_only.read_text())
