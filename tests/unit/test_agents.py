@@ -232,6 +232,14 @@ async def test_restore_after_an_asterisk_restart_keeps_the_pause_reason(kit: Flo
     ]
 
 
+async def dewi_readded_after_asterisk_restarts(kit: FloorKit) -> list[tuple[str, str, str]]:
+    """Restart the fake Asterisk; the QueueAdds that brought DEWI back: (queue, paused, reason)."""
+    adds_before = len(kit.fake.sent("QueueAdd"))
+    kit.fake.restart()
+    await until(lambda: len(kit.fake.memberships(DEWI.interface)) == 2, what="dewi back in Asterisk's queues")
+    return [(a["Queue"], a["Paused"], a.get("Reason", "")) for a in kit.fake.sent("QueueAdd")[adds_before:]]
+
+
 async def test_restore_after_an_asterisk_restart_keeps_a_running_wrap_up(kit: FloorKit) -> None:
     """In wrap-up after a call when Asterisk restarts: dewi is re-added paused for Wrap-up (no call rings
     her while she writes up the last one), and her wrap-up still ends by itself. A full e2e run once saw
@@ -240,11 +248,7 @@ async def test_restore_after_an_asterisk_restart_keeps_a_running_wrap_up(kit: Fl
     await settled()
     await kit.agents.start_wrapup(DEWI, 0.5)
     await settled()
-    adds_before = len(kit.fake.sent("QueueAdd"))
-    kit.fake.restart()
-    await until(lambda: len(kit.fake.memberships(DEWI.interface)) == 2, what="dewi back in Asterisk's queues")
-    readds = kit.fake.sent("QueueAdd")[adds_before:]
-    assert [(a["Queue"], a["Paused"], a["Reason"]) for a in readds] == [
+    assert await dewi_readded_after_asterisk_restarts(kit) == [
         ("q-damkar", "true", WRAPUP_REASON),
         ("q112", "true", WRAPUP_REASON),
     ]
@@ -266,11 +270,7 @@ async def test_a_wrap_up_outlives_our_service_and_asterisk_restarting_together(k
     kit.live.resynced.remove(kit.agents._after_resync)
     restarted = Agents(kit.fake, kit.live, lambda: kit.config.sop.operators, kit.console)  # type: ignore[arg-type]
     try:
-        adds_before = len(kit.fake.sent("QueueAdd"))
-        kit.fake.restart()
-        await until(lambda: len(kit.fake.memberships(DEWI.interface)) == 2, what="dewi back in Asterisk's queues")
-        readds = kit.fake.sent("QueueAdd")[adds_before:]
-        assert [(a["Queue"], a["Paused"], a["Reason"]) for a in readds] == [
+        assert await dewi_readded_after_asterisk_restarts(kit) == [
             ("q-damkar", "true", WRAPUP_REASON),
             ("q112", "true", WRAPUP_REASON),
         ]
