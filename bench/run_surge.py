@@ -29,6 +29,7 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -569,6 +570,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.steps, args.rounds = [10, 50], 1
+    if args.syscalls and not shutil.which("perf"):
+        parser.error("--syscalls needs perf (Debian: apt-get install linux-perf) and root for its tracepoints")
     results = asyncio.run(main_async(args))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
