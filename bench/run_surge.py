@@ -70,7 +70,7 @@ OPERATOR_CONTEXT = "bench-operator"
 EVENT_CLASSES = "call,agent,dtmf,user"
 OURS_ENTRY = "siaga-sim-entry"
 # --syscalls: what Asterisk's threads do for a call, counted rather than timed (the CPU time of a round
-# moves by a fifth with the host's weather; these counts do not): every system call, every switch of a
+# moves by a fifth with the host's weather; these counts by about 1%): every system call, every switch of a
 # thread off a core, and tgkill, with which Asterisk wakes each logged-in AMI session for every event.
 SYSCALL_EVENTS = {
     "raw_syscalls:sys_enter": "syscalls",
