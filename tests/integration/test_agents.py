@@ -108,19 +108,20 @@ async def test_wrapup_ends_by_itself(agents: Agents) -> None:
         await asyncio.sleep(0.1)
 
 
-async def test_an_asterisk_restart_does_not_log_anyone_out(agents: Agents, own_stack: Stack) -> None:
-    """Paused for Istirahat, then Asterisk restarts: the member is back in q112, paused, same reason."""
-    await agents.available(SITI)
-    await agents.pause(SITI, "Istirahat")
-    settings = own_stack.settings
+async def restart_asterisk(stack: Stack) -> None:
+    settings = stack.settings
     await asyncio.to_thread(process.stop, settings)
     install = find_or_provision()
     conf = settings.asterisk_dir / "etc" / "asterisk.conf"
     await asyncio.to_thread(process.start, settings, install, conf, 60)
 
+
+async def siti_back_in_q112(client: AmiClient) -> dict[str, Any]:
+    """QueueStatus's SITI in q112, once the restarted Asterisk has her again (20 s at most)."""
+
     async def restored() -> dict[str, Any] | None:
         try:
-            return (await members(agents.client, "q112")).get(SITI.interface)
+            return (await members(client, "q112")).get(SITI.interface)
         except Exception:
             return None
 
@@ -130,5 +131,34 @@ async def test_an_asterisk_restart_does_not_log_anyone_out(agents: Agents, own_s
         assert asyncio.get_running_loop().time() < deadline, "operator not back in q112 within 20 s of the restart"
         await asyncio.sleep(0.2)
         seen = await restored()
+    return seen
+
+
+async def test_an_asterisk_restart_does_not_log_anyone_out(agents: Agents, own_stack: Stack) -> None:
+    """Paused for Istirahat, then Asterisk restarts: the member is back in q112, paused, same reason."""
+    await agents.available(SITI)
+    await agents.pause(SITI, "Istirahat")
+    await restart_asterisk(own_stack)
+    seen = await siti_back_in_q112(agents.client)
     assert (seen["Paused"], seen["PausedReason"]) == ("1", "Istirahat")
     await until(lambda: agents.state(SITI).reason == "Istirahat", timeout=10)
+
+
+async def test_a_reboot_during_a_wrap_up_brings_the_operator_back_in_it(agents: Agents, own_stack: Stack) -> None:
+    """Our service and Asterisk restart together while siti writes up a call: the wrap-up's timer went with
+    the service, and Asterisk forgot her. The new service re-adds her paused for Wrap-up (app_queue
+    rings nobody paused), from her stored position alone, and times the wrap-up afresh."""
+    await agents.available(SITI)
+    await joined(agents)
+    await agents.start_wrapup(SITI, 60.0)
+    # The service goes: its timer with it. The one that comes back has the same store and nothing else.
+    await agents.close()
+    agents.live.resynced.remove(agents._after_resync)
+    restarted = Agents(agents.client, agents.live, agents.roster, agents.positions)
+    try:
+        await restart_asterisk(own_stack)
+        seen = await siti_back_in_q112(agents.client)
+        assert (seen["Paused"], seen["PausedReason"]) == ("1", WRAPUP_REASON)
+        await until(lambda: restarted.wrapup_ends_at(SITI.id) is not None, timeout=10)
+    finally:
+        await restarted.close()
