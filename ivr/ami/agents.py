@@ -204,7 +204,7 @@ class Agents:
                 if self.live.memberships(operator.interface):
                     in_wrapup = self.state(operator).reason == WRAPUP_REASON
                 else:
-                    reason = position.paused_reason or (WRAPUP_REASON if operator.id in self._wrapups else "")
+                    reason = position.paused_reason  # a running wrap-up is stored as one (start_wrapup)
                     await self._join(operator, paused_reason=reason)
                     log.warning("operator_restored_to_queues", operator=operator.id, paused=reason)
                     # From what we asked, not the mirror: Asterisk's events of the join may come after its reply.
@@ -215,8 +215,12 @@ class Agents:
                 log.error("operator_restore_failed", operator=operator.id, error=str(error))
 
     async def close(self) -> None:
+        # Closed is deaf: a resync after this restores nothing on our behalf.
+        if self._after_resync in self.live.resynced:
+            self.live.resynced.remove(self._after_resync)
         for handle in self._wrapups.values():
             handle.cancel()
+        self._wrapups.clear()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

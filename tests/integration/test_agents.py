@@ -153,7 +153,6 @@ async def test_a_reboot_during_a_wrap_up_brings_the_operator_back_in_it(agents: 
     await agents.start_wrapup(SITI, 60.0)
     # The service goes: its timer with it. The one that comes back has the same store and nothing else.
     await agents.close()
-    agents.live.resynced.remove(agents._after_resync)
     restarted = Agents(agents.client, agents.live, agents.roster, agents.positions)
     try:
         await restart_asterisk(own_stack)

@@ -267,7 +267,6 @@ async def test_a_wrap_up_outlives_our_service_and_asterisk_restarting_together(k
     assert kit.console.positions()["dewi"] == Position("dewi", True, WRAPUP_REASON)
     # The old service is gone: its timer with it, and it no longer hears Asterisk.
     await kit.agents.close()
-    kit.live.resynced.remove(kit.agents._after_resync)
     restarted = Agents(kit.fake, kit.live, lambda: kit.config.sop.operators, kit.console)  # type: ignore[arg-type]
     try:
         assert await dewi_readded_after_asterisk_restarts(kit) == [
@@ -280,6 +279,19 @@ async def test_a_wrap_up_outlives_our_service_and_asterisk_restarting_together(k
         assert kit.console.positions()["dewi"] == Position("dewi", True, "")
     finally:
         await restarted.close()
+
+
+async def test_a_closed_agents_restores_no_one_after_an_asterisk_restart(kit: FloorKit) -> None:
+    """A service that closed its Agents (shutting down, or replaced) acts on nothing it still hears:
+    another instance's restore is the one that counts."""
+    await kit.agents.available(DEWI)
+    await settled()
+    await kit.agents.close()
+    adds_before = len(kit.fake.sent("QueueAdd"))
+    kit.fake.restart()
+    await until(lambda: kit.live.synced, what="the mirror resynced after the restart")
+    await settled()
+    assert kit.fake.sent("QueueAdd")[adds_before:] == []
 
 
 async def test_restore_brings_an_available_operator_back_available(kit: FloorKit) -> None:
