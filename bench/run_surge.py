@@ -330,7 +330,7 @@ class Bench:
         load_before = os.getloadavg()[0]
         serve_cpu = cpu_seconds(serve_pid) if serve_pid else 0.0
         busy, own, stolen = machine_busy_seconds(), time.process_time(), steal_seconds()
-        counting = start_counting(asterisk_pid) if self.syscalls else None
+        counting = await start_counting(asterisk_pid) if self.syscalls else None
         cpu_a, started = cpu_seconds(asterisk_pid), time.monotonic()
         ids = []
         entry = OURS_ENTRY if menu == "ours" else PLAIN_ENTRY
@@ -362,7 +362,7 @@ class Bench:
             await asyncio.sleep(0.2)
         elapsed = time.monotonic() - started
         cpu_a = cpu_seconds(asterisk_pid) - cpu_a
-        counts = stop_counting(counting) if counting else {}
+        counts = await asyncio.to_thread(stop_counting, counting) if counting else {}
         cpu_s = cpu_seconds(serve_pid) - serve_cpu if serve_pid else 0.0
         # What everything else on the shared machine used meanwhile (other helpers' work): not this
         # Asterisk, not `ivr serve`, not this bench.
@@ -450,7 +450,7 @@ def disable_events(manager_conf: Path, names: tuple[str, ...]) -> None:
     manager_conf.write_text("\n".join(lines) + "\n")
 
 
-def start_counting(pid: int) -> subprocess.Popen[str]:
+async def start_counting(pid: int) -> subprocess.Popen[str]:
     """perf stat on every thread of Asterisk, those it starts meanwhile included, until stop_counting."""
     counting = subprocess.Popen(
         ["perf", "stat", "-x", ",", "-e", ",".join(SYSCALL_EVENTS), "-p", str(pid)],
@@ -458,7 +458,7 @@ def start_counting(pid: int) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(0.2)  # attached before the first call
+    await asyncio.sleep(0.2)  # attached before the first call
     if counting.poll() is not None:
         raise SystemExit(f"--syscalls: perf stat failed: {counting.stderr.read() if counting.stderr else ''}")
     return counting

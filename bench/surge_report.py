@@ -214,6 +214,15 @@ def trace_table(runs: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+# The table's columns after callers and menu: run_surge.py's --syscalls counts, then the CPU beside them.
+COUNTED_FIELDS = (
+    "asterisk_syscalls_per_call",
+    "asterisk_switches_per_call",
+    "asterisk_tgkills_per_call",
+    "asterisk_cpu_ms_per_call",
+)
+
+
 def counts_table(results: dict[str, Any]) -> list[str]:
     """--syscalls: what Asterisk's threads did per call (perf stat), the median round of each menu."""
     runs = [r for r in [*results.get("serve_cost", []), *results["surge"]] if "asterisk_syscalls_per_call" in r]
@@ -235,8 +244,7 @@ def counts_table(results: dict[str, Any]) -> list[str]:
     for menu, calls in sorted({(r["menu"], r["calls"]) for r in runs}, key=lambda key: (key[1], key[0])):
         rounds = [r for r in runs if (r["menu"], r["calls"]) == (menu, calls)]
         cells = []
-        for key in ("syscalls", "switches", "tgkills", "cpu_ms"):
-            field = f"asterisk_{key}_per_call"
+        for field in COUNTED_FIELDS:
             values = [r[field] for r in rounds]
             cells.append(f"{statistics.median(values):g} ({', '.join(f'{v:g}' for v in values)})")
         lines.append(f"| {calls} | {menu} | {' | '.join(cells)} |")
