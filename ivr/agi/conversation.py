@@ -233,6 +233,20 @@ class Conversation:
             return []
         return self._classify(self._parse(data))
 
+    def receive_plain_reply(self, data: bytes) -> Reply | None:
+        """``receive_data``'s most common case in one step: ``data`` is a plain reply line seen before
+        (``200 result=1``, every SET VARIABLE's) answering the one command owed. Returns it, in the
+        state ``receive_data`` would have left; None when it is not that case and nothing was
+        consumed: then call ``receive_data``."""
+        if self.phase is not WAITING or self._owed != 1 or self.hung_up:
+            return None
+        reply = self._replies.known_line(data)
+        if reply is None or reply.code == 511:
+            return None
+        self._owed = 0
+        self.phase = IDLE
+        return reply
+
     def receive_eof(self) -> list[Event]:
         """The peer closed. Raises ConnectionLost if a reply is owed, ClosedBeforeHeaders mid-headers."""
         phase = self.phase

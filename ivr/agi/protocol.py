@@ -194,6 +194,13 @@ class ReplyParser:
     _buffer: bytearray = field(default_factory=bytearray)
     _usage: list[str] | None = None
 
+    def known_line(self, data: bytes) -> Reply | None:
+        """``data`` as one plain reply line parsed before in this process (``feed`` would give just
+        it), or None. Consumes nothing: on None, ``feed`` the same bytes."""
+        if self._buffer or self._usage is not None:
+            return None
+        return _PLAIN_REPLIES.get(data)
+
     def feed(self, data: bytes) -> list[ReplyEvent]:
         if (
             data

@@ -187,24 +187,27 @@ class AgiSession:
         self._transport.write(self.conversation.send_sync(secrets.token_hex(8)))
         await self._answer(timeout)
 
-    async def _answer(self, timeout: float) -> Answer:
+    def _answer(self, timeout: float) -> asyncio.Future[Answer]:
+        """What to await for the next answer: a future, not a coroutine (one frame less per command, on
+        every command of every call). Settled by the connection when the answer or an error arrives,
+        or by the watchdog at the deadline; whoever settles it forgets it."""
+        waiter: asyncio.Future[Answer] = self._loop.create_future()
         if self._early:
             early = self._early.popleft()
             if isinstance(early, AgiSessionError):
-                raise early
-            return early
+                waiter.set_exception(early)
+            else:
+                waiter.set_result(early)
+            return waiter
         self._deadline = time.monotonic() + timeout
         self._timeout = timeout
-        waiter: asyncio.Future[Answer] = self._loop.create_future()
         self._waiter = waiter
-        try:
-            return await waiter
-        finally:
-            self._waiter = None
+        return waiter
 
     def _settle(self, answer: Answer) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
+            self._waiter = None
             waiter.set_result(answer)
         else:
             # Only a batch has answers in flight that nobody awaits yet: the conversation yields a
@@ -214,13 +217,15 @@ class AgiSession:
     def _fail(self, error: AgiSessionError) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
+            self._waiter = None
             waiter.set_exception(error)
         else:
             self._early.append(error)
 
     def _expire_if_due(self, now: float) -> None:
         """Called by the server's watchdog: one sweep for all sessions instead of a timer per command."""
-        if self._waiter is not None and now >= self._deadline:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done() and now >= self._deadline:
             self._transport.abort()
             self._fail(CommandTimeout(f"no AGI reply within {self._timeout:.1f}s"))
 
@@ -267,6 +272,13 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
+        session = self.session
+        if session is not None:
+            # The hot path: a plain answer to the one outstanding command.
+            reply = self.conversation.receive_plain_reply(data)
+            if reply is not None:
+                session._settle(reply)
+                return
         try:
             events = self.conversation.receive_data(data)
         except (AgiProtocolError, AgiSessionError) as error:
@@ -277,12 +289,8 @@ class _Connection(asyncio.Protocol):
             return
         session = self.session
         if len(events) == 1 and session is not None and type(events[0]) is Reply:
-            # The hot path: the answer to the one outstanding command.
-            waiter = session._waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(events[0])
-            else:
-                session._settle(events[0])
+            # The next hottest: the answer to the one outstanding command, parsed (it carries data).
+            session._settle(events[0])
             return
         for event in events:
             kind = type(event)

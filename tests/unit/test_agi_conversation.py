@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from typing import cast
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ivr.agi.conversation import (
@@ -378,10 +379,22 @@ REPLIES = [
     b"agi_context: smuggled\n200 result=0\n",
     b"200 result=0\n200 result=1\n",
     b"HANGUP\n",
+    b"200 result=1\n",
+    b"200 result=-1\n",
 ]
 
 
-def play(turns: list[bytes], cut: Callable[[bytes], list[bytes]]) -> tuple[list[Event], tuple[object, ...]]:
+def receive_as_the_server_does(conversation: Conversation, data: bytes) -> list[Event]:
+    """The server's order: the one-step plain reply first, receive_data when that declines."""
+    reply = conversation.receive_plain_reply(data)
+    return [reply] if reply is not None else list(conversation.receive_data(data))
+
+
+def play(
+    turns: list[bytes],
+    cut: Callable[[bytes], list[bytes]],
+    receive: Callable[[Conversation, bytes], object] = Conversation.receive_data,
+) -> tuple[list[Event], tuple[object, ...]]:
     """Asterisk's side turn by turn (headers, sync answer, one answer per command), each turn cut up."""
     conversation = Conversation()
     events: list[Event] = []
@@ -391,7 +404,7 @@ def play(turns: list[bytes], cut: Callable[[bytes], list[bytes]]) -> tuple[list[
         elif number > 1 and conversation.phase is Phase.IDLE:
             conversation.send_command(f"NOOP {number}")
         for piece in cut(turn):
-            events += conversation.receive_data(piece)
+            events += cast("list[Event]", receive(conversation, piece))
     state = (
         conversation.phase,
         conversation.hung_up,
@@ -419,6 +432,45 @@ def test_random_splits_give_the_same_events(replies: list[bytes], points: list[i
     """Cutting each turn of a call at random points changes neither the events nor the final state."""
     turns = [HEAD + b"200 result=49\nagi_context: x\n", b"HANGUP\n200 result=1 (x)\n" + ECHO, *replies]
     assert play(turns, cutter(points)) == play(turns, lambda turn: [turn])
+
+
+@given(
+    st.lists(st.sampled_from(REPLIES), max_size=8),
+    st.lists(st.integers(min_value=0, max_value=400), max_size=12),
+)
+@example(replies=[b"200 result=-1\n", b"HANGUP\n", b"200 result=-1\n"], points=[])
+@example(replies=[b"511 Command Not Permitted on a dead channel\n"] * 2, points=[])
+def test_the_plain_reply_step_changes_nothing_but_the_speed(replies: list[bytes], points: list[int]) -> None:
+    """The server offers each read to receive_plain_reply before receive_data: the events and the state
+    are those of receive_data alone, for any transcript cut anywhere (a HANGUP before a plain
+    ``200 result=-1`` makes it a dead channel in both)."""
+    turns = [HEAD, ECHO, *replies]
+    assert play(turns, cutter(points), receive_as_the_server_does) == play(turns, cutter(points))
+
+
+def test_a_plain_reply_seen_before_answers_in_one_step_and_only_then() -> None:
+    """A plain line parsed once in this process answers the next command at once; a line not seen yet,
+    half a line, a hang-up in between, a dead channel's 511 or a batch's replies leave it to receive_data."""
+    conversation = given_waiting()
+    assert conversation.receive_plain_reply(b"200 result=1 never seen 7f3a\n") is None
+    assert conversation.receive_data(b"200 result=1\n") == [R1] and conversation.phase is Phase.IDLE
+    conversation.send_command("NOOP")
+    assert conversation.receive_plain_reply(b"200 result=1\n") == R1 and conversation.phase is Phase.IDLE
+    assert conversation.receive_plain_reply(b"200 result=1\n") is None  # nothing owed
+    conversation.send_command("NOOP")
+    assert conversation.receive_data(b"200 res") == []
+    assert conversation.receive_plain_reply(b"200 result=1\n") is None  # behind half a line
+    assert conversation.receive_data(b"ult=0\n") == [R0]
+    for dead in (b"511 Command Not Permitted on a dead channel\n", b"200 result=-1\n"):
+        conversation.receive_data(dead)  # parsed once: now known to the one-step path
+    conversation.send_command("NOOP")
+    assert conversation.receive_plain_reply(b"511 Command Not Permitted on a dead channel\n") is None
+    conversation.receive_data(b"HANGUP\n")
+    assert conversation.receive_plain_reply(b"200 result=-1\n") is None
+    assert conversation.receive_data(b"200 result=-1\n") == [DeadChannel(Reply(200, "-1", "", {}, "result=-1"))]
+    batch = given_idle()
+    batch.send_last_batch(["NOOP", "NOOP"])
+    assert batch.receive_plain_reply(b"200 result=1\n") is None  # two replies owed: receive_data counts them
 
 
 @given(st.binary(max_size=2000), st.integers(min_value=1, max_value=64))

@@ -311,6 +311,26 @@ async def test_a_command_without_reply_times_out_and_drops_the_connection() -> N
     assert len(raised) == 1
 
 
+async def test_an_answered_command_s_bound_ends_with_its_answer() -> None:
+    """A handler busy past a command's bound after its reply came (a database write, a slow
+    lookup) keeps its connection: the bound is for the reply, not for the call."""
+    answers: list[Reply] = []
+
+    async def handler(session: AgiSession) -> None:
+        answers.append(await session.command("NOOP", timeout=0.2))
+        await asyncio.sleep(0.5)
+        answers.append(await session.command("NOOP", timeout=0.2))
+
+    agi = AgiServer(handler, "127.0.0.1", 0)
+    await agi.start()
+    try:
+        fake = await FakeAsterisk.connect(agi.port)
+        await asyncio.wait_for(fake.serve(b"200 result={n}\n"), 5)
+    finally:
+        await agi.close()
+    assert [answer.result for answer in answers] == ["2", "3"]
+
+
 async def test_the_last_batch_ends_our_side_and_gets_each_reply_in_order() -> None:
     """Three commands, then the end of our stream, before any reply; Asterisk answers all three in one
     write (as res_agi does when it runs them back to back): each reaches the handler, in order."""
