@@ -5,7 +5,10 @@
  * every command line at once (echoing GET FULL VARIABLE's argument, "key 1" for STREAM FILE and
  * WAIT FOR DIGIT, "200 result=1" otherwise) and counts the call complete when the server closes.
  * Measures, after WARMUP seconds, for DURATION seconds: calls, command turnaround (our reply sent
- * -> next command received) and time from connect to the first command. Prints one JSON line.
+ * -> next command received) and time from connect to the first command. Then starts no new call and
+ * lets the open ones finish (2 s at most) before printing one JSON line: a server that is measured
+ * again later (bench/ab_agi.py) is not left with hundreds of calls cut off mid-command, the early
+ * close that freezes panoramisk's FastAGI server.
  *
  *   agi_loadgen PORT CONCURRENCY DURATION_S [WARMUP_S]
  *
@@ -48,7 +51,7 @@ static uint64_t now_us(void) {
 
 static uint64_t turnaround[HIST + 1], first_cmd[HIST + 1];
 static uint64_t n_turnaround, n_first, calls_done, commands_done, errors;
-static int measuring;
+static int measuring, draining, active;
 static char headers[2048];
 static size_t headers_len;
 static struct sockaddr_in target;
@@ -78,6 +81,7 @@ static void start_call(call_t *call) {
     call->commands = 0;
     call->len = 0;
     call->started_us = now_us();
+    active++;
     if (connect(call->fd, (struct sockaddr *)&target, sizeof target) < 0 && errno != EINPROGRESS) {
         errors++;
     }
@@ -90,7 +94,8 @@ static void end_call(call_t *call, int ok) {
     close(call->fd);
     if (ok && measuring) calls_done++;
     if (!ok && measuring) errors++;
-    start_call(call);
+    active--;
+    if (!draining) start_call(call);
 }
 
 static void reply(call_t *call, const char *line) {
@@ -173,7 +178,7 @@ int main(int argc, char **argv) {
 
     struct epoll_event events[512];
     uint64_t begin = now_us(), measure_from = begin + (uint64_t)(warmup * 1e6);
-    uint64_t measure_to = measure_from + (uint64_t)(duration * 1e6);
+    uint64_t measure_to = measure_from + (uint64_t)(duration * 1e6), drain_to = 0;
     for (;;) {
         uint64_t t = now_us();
         if (!measuring && t >= measure_from) {
@@ -182,7 +187,12 @@ int main(int argc, char **argv) {
             fprintf(stderr, "MEASURING\n");
             fflush(stderr);
         }
-        if (t >= measure_to) break;
+        if (t >= measure_to && !draining) {
+            measuring = 0;
+            draining = 1;
+            drain_to = t + 2000000u;
+        }
+        if (draining && (active == 0 || t >= drain_to)) break;
         int n = epoll_wait(epfd, events, 512, 50);
         for (int i = 0; i < n; i++) {
             call_t *call = events[i].data.ptr;
