@@ -351,6 +351,10 @@ class AgiServer:
         self._refused = 0
         self._refused_logged_at = 0.0
         self._watchdog: asyncio.Task[None] | None = None
+        # The call's summary line, written once per call: a logger bound once (at start, when logging
+        # is configured) instead of the module's lazy proxy building one for every line. Tests'
+        # capture_logs still sees it: it edits the configured processor list in place.
+        self._call_log: Any = log
 
     @property
     def active_sessions(self) -> int:
@@ -369,6 +373,7 @@ class AgiServer:
         sockname = self._server.sockets[0].getsockname()
         self.port = sockname[1]
         self._watchdog = loop.create_task(self._watch())
+        self._call_log = log.bind()
         log.info("agi_server_listening", host=self.host, port=self.port, max_connections=self._max)
 
     async def _watch(self, interval: float = 0.1) -> None:
@@ -440,7 +445,7 @@ class AgiServer:
             if session.noise_lines:
                 session.summary["noise_lines"] = session.noise_lines
                 session.summary["noise_samples"] = session.noise_samples
-            log.info(
+            self._call_log.info(
                 "agi_call_end",
                 outcome=outcome,
                 caller_name=env.caller_name,
