@@ -184,6 +184,7 @@ class Conversation:
         self._headers = HeaderParser(limit=header_limit)
         self._replies = ReplyParser(limit=reply_limit)
         self._nonce = ""
+        self._echo = b""  # the sync's expected answer, byte for byte
         # Replies owed to commands sent: 1 for a command, the batch's length for the last batch.
         self._owed = 0
         # We sent the session's last command and closed our side: nothing more may be sent.
@@ -231,6 +232,11 @@ class Conversation:
         if phase is CLOSED or phase is ERROR:
             # Bytes a transport delivers after we closed are of no use to anyone.
             return []
+        if phase is SYNCING and data == self._echo and self._replies.at_line_start:
+            # The usual sync: Asterisk's echo alone in one read, nothing before it (what _answer
+            # decides for that reply, without parsing it).
+            self.phase = IDLE
+            return [Synchronised(self.dropped_before_sync)]
         return self._classify(self._parse(data))
 
     def receive_plain_reply(self, data: bytes) -> Reply | None:
@@ -317,6 +323,7 @@ class Conversation:
         if not nonce or not nonce.isalnum() or not nonce.isascii():
             raise ConversationMisuse(f"the sync nonce must be ASCII letters and digits, got {nonce!r}")
         self._nonce = nonce
+        self._echo = f"200 result=1 ({nonce})\n".encode("ascii")
         self.phase = SYNCING
         self.commands_sent += 1
         return commands.get_full_variable(nonce).encode("ascii") + b"\n"

@@ -163,6 +163,8 @@ def parse_reply_line(line: str) -> ReplyEvent:
     """Parse one complete line (without its newline)."""
     if line.startswith("200 "):
         rest = line[4:]
+        if rest.startswith("result=") and "(" not in rest:
+            return _result_without_data(rest)
         match = _RESULT.fullmatch(rest)
         if match is None:
             return Reply(200, text=rest)
@@ -175,6 +177,23 @@ def parse_reply_line(line: str) -> ReplyEvent:
     if status is None:
         return NoiseLine(line)
     return Reply(int(status[1]), text=status[2])
+
+
+def _result_without_data(rest: str) -> Reply:
+    """What ``_RESULT`` makes of ``result=49 endpos=4000`` (every STREAM FILE's reply: not kept with the
+    plain ones, as Asterisk's endpos varies), by splitting on whitespace where the pattern's \\s and
+    \\S split (both Unicode's), in about 70% of the time. Only for text without a ``(``."""
+    body = rest[7:]
+    words = body.split()
+    result = "" if not body or body[0].isspace() else words.pop(0)
+    if not words:
+        return Reply(200, result, "", _NO_EXTRAS, rest)
+    extras: dict[str, str] = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if sep:
+            extras[key] = value
+    return Reply(200, result, "", extras, rest)
 
 
 # Replies with nothing but a code and a result (``200 result=1``: every SET VARIABLE's), parsed once per
@@ -193,6 +212,11 @@ class ReplyParser:
     limit: int = MAX_REPLY_BYTES
     _buffer: bytearray = field(default_factory=bytearray)
     _usage: list[str] | None = None
+
+    @property
+    def at_line_start(self) -> bool:
+        """Nothing of an unfinished line or usage block is held: the next bytes begin a reply."""
+        return not self._buffer and self._usage is None
 
     def known_line(self, data: bytes) -> Reply | None:
         """``data`` as one plain reply line parsed before in this process (``feed`` would give just

@@ -146,6 +146,19 @@ def test_sync_table(raw: bytes, events: list[Event], phase: Phase) -> None:
     assert conversation.phase is phase
 
 
+def test_the_echo_in_a_read_of_its_own_ends_the_sync_only_at_a_line_s_start() -> None:
+    """The echo alone in one read (the usual case) is taken as such; behind half a line it is the end
+    of that line, not the echo. Replies dropped before it are counted either way."""
+    conversation = given_ready()
+    assert conversation.receive_data(b"200 result=49\n") == [DroppedReply(R49, before_sync=True)]
+    conversation.send_sync(NONCE)
+    assert conversation.receive_data(ECHO) == [Synchronised(1)] and conversation.phase is Phase.IDLE
+    behind = given_syncing()
+    assert behind.receive_data(b"200 res") == []
+    assert behind.receive_data(ECHO) == [DroppedReply(Reply(200, text="res200 result=1 (0123abcd)"), True)]
+    assert behind.phase is Phase.SYNCING
+
+
 @pytest.mark.parametrize(
     ("raw", "events", "phase", "hung_up", "dead"),
     [
@@ -431,6 +444,13 @@ def cutter(points: list[int]) -> Callable[[bytes], list[bytes]]:
 def test_random_splits_give_the_same_events(replies: list[bytes], points: list[int]) -> None:
     """Cutting each turn of a call at random points changes neither the events nor the final state."""
     turns = [HEAD + b"200 result=49\nagi_context: x\n", b"HANGUP\n200 result=1 (x)\n" + ECHO, *replies]
+    assert play(turns, cutter(points)) == play(turns, lambda turn: [turn])
+
+
+@given(st.lists(st.integers(min_value=0, max_value=400), min_size=1, max_size=6))
+def test_the_sync_echo_whole_or_cut_anywhere_synchronises_alike(points: list[int]) -> None:
+    """The echo read whole (its one-step path) or in pieces (the parser's) ends the sync the same way."""
+    turns = [HEAD + b"200 result=49\n", ECHO, b"200 result=0\n"]
     assert play(turns, cutter(points)) == play(turns, lambda turn: [turn])
 
 

@@ -98,6 +98,37 @@ def test_reply_table(line: str, expected: object) -> None:
     assert parse_reply_line(line) == expected
 
 
+def parsed_by_the_pattern(rest: str) -> tuple[Reply, bool]:
+    """The reply as protocol._RESULT reads it (the general path), and whether it has no extras at all."""
+    match = protocol._RESULT.fullmatch(rest)
+    assert match is not None
+    result, data, tail = match.groups()
+    extras = dict(part.split("=", 1) for part in tail.split() if "=" in part) if tail else {}
+    return Reply(200, result, data or "", extras, rest), not tail
+
+
+# Unicode's spaces among the letters that matter: \s and str.split() must agree on every one of them.
+RESULT_TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from([" ", "\t", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "\x85", "\xa0", "\u2003", "\u3000"]),
+        st.sampled_from("=-14e)"),
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\n("),
+    ),
+    max_size=40,
+)
+
+
+@given(RESULT_TEXT)
+def test_a_result_without_data_reads_as_the_pattern_reads_it(text: str) -> None:
+    """``200 result=...`` without a ``(`` (STREAM FILE's ``result=49 endpos=4000``) takes a path without
+    the regular expression; for any text it gives what the pattern gives, down to having no extras."""
+    rest = "result=" + text
+    parsed = parse_reply_line("200 " + rest)
+    expected, no_extras = parsed_by_the_pattern(rest)
+    assert parsed == expected
+    assert isinstance(parsed, Reply) and (parsed.extras is protocol._NO_EXTRAS) == no_extras
+
+
 def test_usage_reply_spans_lines() -> None:
     """A 520 usage reply is one Reply however many lines it has."""
     events = ReplyParser().feed(
