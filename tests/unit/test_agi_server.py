@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import cast
 
 import pytest
 import structlog
+import uvloop
 
 from ivr.agi.conversation import ConnectionLost, Conversation
 from ivr.agi.protocol import Reply
-from ivr.agi.server import AgiEnvironment, AgiServer, AgiSession, ChannelHungUp, CommandTimeout, ServerLimits
+from ivr.agi.server import (
+    AgiEnvironment,
+    AgiServer,
+    AgiSession,
+    ChannelHungUp,
+    CommandTimeout,
+    ServerLimits,
+    SyncNonces,
+)
 
 ENV = b"agi_network: yes\nagi_network_script: 112\nagi_uniqueid: 42.1\nagi_callerid: 0812\n\n"
 
@@ -170,6 +181,35 @@ async def test_early_close_and_silence_do_not_block_a_real_session(
     assert await asyncio.wait_for(stalled_reader.read(), 3) == b""
     stalled.close()
     assert len(seen) == 1
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_a_connection_cut_inside_its_headers_is_logged_with_its_peer(loop_kind: str) -> None:
+    """The peer is asked of the transport only for the log line, after the connection is gone: both
+    loops still answer then (uvloop is what `ivr serve` runs)."""
+
+    async def scenario() -> tuple[str, list[dict[str, object]]]:
+        agi = AgiServer(lambda session: asyncio.sleep(0), "127.0.0.1", 0)
+        await agi.start()
+        try:
+            with structlog.testing.capture_logs() as logged:
+                _reader, early = await asyncio.open_connection("127.0.0.1", agi.port)
+                host, port = early.get_extra_info("sockname")[:2]
+                early.write(b"agi_network: yes\n")
+                await early.drain()
+                early.close()
+                for _ in range(100):
+                    if any(line["event"] == "agi_closed_before_headers" for line in logged):
+                        break
+                    await asyncio.sleep(0.02)
+        finally:
+            await agi.close()
+        return f"{host}:{port}", logged
+
+    runner = asyncio.Runner(loop_factory=uvloop.new_event_loop) if loop_kind == "uvloop" else asyncio.Runner()
+    with runner:
+        client, logged = runner.run(scenario())
+    assert [line["peer"] for line in logged if line["event"] == "agi_closed_before_headers"] == [client]
 
 
 async def test_oversized_headers_are_refused_quickly() -> None:
@@ -400,3 +440,23 @@ async def test_a_last_batch_that_may_not_proceed_sends_nothing() -> None:
     assert await asyncio.wait_for(session.last_batch(["NOOP"], 1, proceed=lambda: False), 2) is None
     assert written == [] and not conversation.finished
     conversation.send_command("NOOP")
+
+
+def test_sync_nonces_never_repeat_across_draws_nor_in_a_forked_child() -> None:
+    """Nonces come 512 to a draw from the OS; the next draw is fresh, and a forked child (which
+    inherits the pool) draws its own instead of taking what its parent takes next."""
+    nonces = SyncNonces()
+    taken = [nonces.take() for _ in range(SyncNonces.BATCH * 2 + 1)]
+    assert len(set(taken)) == len(taken)
+    assert all(re.fullmatch("[0-9a-f]{16}", nonce) for nonce in taken)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's side
+        os.write(write, nonces.take().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    from_child = os.read(read, 64).decode()
+    os.close(read)
+    os.close(write)
+    assert re.fullmatch("[0-9a-f]{16}", from_child)
+    assert from_child != nonces.take()
