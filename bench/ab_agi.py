@@ -41,6 +41,19 @@ def worktree(commit: str) -> Path:
     return path
 
 
+def ours_at() -> str:
+    """The commit "ours" ran from, marked when the server's files differed from it."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True, capture_output=True, text=True)
+    changed = subprocess.run(
+        ["git", "status", "--porcelain", "--", "ivr", "bench/agi_servers.py"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return head.stdout.strip() + (" with uncommitted changes" if changed.stdout.strip() else "")
+
+
 def run(base: str, rounds: int, cycles: int, concurrency: int, seconds: float, warmup: float) -> dict[str, Any]:
     gen = loadgen()
     variants = {
@@ -72,6 +85,7 @@ def run(base: str, rounds: int, cycles: int, concurrency: int, seconds: float, w
     return {
         "command": " ".join(["bench/ab_agi.py", *sys.argv[1:]]),
         "machine": machine(),
+        "ours_at": ours_at(),
         "base": base,
         "concurrency": concurrency,
         "seconds": seconds,
@@ -97,6 +111,7 @@ def report(results: dict[str, Any]) -> str:
         "",
         f"Command: `.venv/bin/python {results['command']}`  ",
         f"Machine: {results['machine']}  ",
+        f"Ours: the tree at {results.get('ours_at', 'a commit not recorded')}.  ",
         f"uvloop, {results['concurrency']} sessions; each round starts the three servers (fresh processes, core 1; "
         f"the C load generator on core 0) and runs {cycles} cycle(s), in which each server in turn takes the load "
         f"for {results['seconds']} s after a {results.get('warmup', 1.0)} s warm-up, the order rotating; one call = "
