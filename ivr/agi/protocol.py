@@ -221,9 +221,7 @@ class ReplyParser:
     def known_line(self, data: bytes) -> Reply | None:
         """``data`` as one plain reply line parsed before in this process (``feed`` would give just
         it), or None. Consumes nothing: on None, ``feed`` the same bytes."""
-        if self._buffer or self._usage is not None:
-            return None
-        return _PLAIN_REPLIES.get(data)
+        return _PLAIN_REPLIES.get(data) if self.at_line_start else None
 
     def feed(self, data: bytes) -> list[ReplyEvent]:
         if (

@@ -239,7 +239,8 @@ class AgiSession:
             waiter.set_result(answer)
         else:
             # Only a batch has answers in flight that nobody awaits yet: the conversation yields a
-            # reply only while one is owed, and a single command's waiter exists before it is sent.
+            # reply only while one is owed, and a single command's waiter is made in the same step as
+            # its write, before any answer can be read.
             self._early.append(answer)
 
     def _fail(self, error: AgiSessionError) -> None:
