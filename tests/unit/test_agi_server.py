@@ -64,14 +64,6 @@ class FakeAsterisk:
                 self.writer.write(reply.replace(b"{n}", str(len(self.commands)).encode()))
 
 
-async def logged_soon(logged: list[dict[str, object]], event: str) -> None:
-    """Wait (2 s at most) until capture_logs has seen ``event``; the test's assertions say what then."""
-    for _ in range(100):
-        if any(line["event"] == event for line in logged):
-            return
-        await asyncio.sleep(0.02)
-
-
 @dataclass
 class Served:
     """The server under test, the sessions its handler saw and the replies that handler got."""
@@ -206,7 +198,7 @@ def test_a_connection_cut_inside_its_headers_is_logged_with_its_peer(loop_kind: 
                 early.write(b"agi_network: yes\n")
                 await early.drain()
                 early.close()
-                await logged_soon(logged, "agi_closed_before_headers")
+                await until(lambda: any(line["event"] == "agi_closed_before_headers" for line in logged))
         finally:
             await agi.close()
         return f"{host}:{port}", logged
@@ -316,7 +308,7 @@ async def test_hangup_notice_then_close_is_the_caller_hanging_up() -> None:
             assert (await reader.readline()).startswith(b"STREAM FILE")
             writer.write(b"HANGUP\n")
             writer.close()
-            await logged_soon(logged, "agi_call_end")
+            await until(lambda: any(line["event"] == "agi_call_end" for line in logged))
     finally:
         await agi.close()
     ends = [line for line in logged if line["event"] == "agi_call_end"]
