@@ -316,10 +316,6 @@ class _Connection(asyncio.Protocol):
                 self.session._fail(error if isinstance(error, AgiSessionError) else ConnectionLost(str(error)))
             return
         session = self.session
-        if len(events) == 1 and session is not None and type(events[0]) is Reply:
-            # The next hottest: the answer to the one outstanding command, parsed (it carries data).
-            session._settle(events[0])
-            return
         for event in events:
             kind = type(event)
             if kind is Reply or kind is DeadChannel or kind is Synchronised:
