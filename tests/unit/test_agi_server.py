@@ -445,9 +445,11 @@ def test_sync_nonces_never_repeat_across_draws_nor_in_a_forked_child() -> None:
     assert all(re.fullmatch("[0-9a-f]{16}", nonce) for nonce in taken)
     read, write = os.pipe()
     child = os.fork()
-    if child == 0:  # pragma: no cover - the child's side
-        os.write(write, nonces.take().encode())
-        os._exit(0)
+    if child == 0:  # pragma: no cover - the child's side: whatever happens, it never returns into pytest
+        try:
+            os.write(write, nonces.take().encode())
+        finally:
+            os._exit(0)
     os.waitpid(child, 0)
     from_child = os.read(read, 64).decode()
     os.close(read)
