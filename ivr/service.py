@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,7 +64,7 @@ class CallSession(Protocol):
     @property
     def hung_up(self) -> bool: ...
 
-    async def command(self, line: str, timeout: float = 30.0, last: bool = False) -> Reply: ...
+    def command(self, line: str, timeout: float = 30.0, last: bool = False) -> Awaitable[Reply]: ...
 
     async def last_batch(
         self, lines: Sequence[str], timeout: float = 30.0, proceed: Callable[[], bool] | None = None

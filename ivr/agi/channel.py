@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -50,7 +50,7 @@ class Commands(Protocol):
 
     sent_at: float  # time.monotonic() of the last command's writing
 
-    async def command(self, line: str, timeout: float = 30.0) -> Reply: ...
+    def command(self, line: str, timeout: float = 30.0) -> Awaitable[Reply]: ...
 
     async def last_batch(
         self, lines: Sequence[str], timeout: float = 30.0, proceed: Callable[[], bool] | None = None

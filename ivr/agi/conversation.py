@@ -167,6 +167,24 @@ _AWAITING = {
 class Conversation:
     """Asterisk's side of the wire as state: feed it bytes, send through it, read its events."""
 
+    # One per call, read and written on every command: slots make each attribute a fixed offset.
+    __slots__ = (
+        "_echo",
+        "_headers",
+        "_max_before_sync",
+        "_nonce",
+        "_owed",
+        "_replies",
+        "channel_dead",
+        "commands_sent",
+        "dropped_before_sync",
+        "finished",
+        "hung_up",
+        "noise_lines",
+        "noise_samples",
+        "phase",
+    )
+
     def __init__(
         self,
         header_limit: int = MAX_HEADER_BYTES,

@@ -39,7 +39,7 @@ def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-@dataclass
+@dataclass(slots=True)
 class HeaderParser:
     """Collects the ``agi_*`` environment until the blank line.
 
@@ -202,7 +202,7 @@ _PLAIN_REPLIES: dict[bytes, Reply] = {}
 _PLAIN_REPLIES_MAX = 64
 
 
-@dataclass
+@dataclass(slots=True)
 class ReplyParser:
     """Splits the command-phase byte stream into replies, HANGUP notices and noise.
 
@@ -221,7 +221,9 @@ class ReplyParser:
     def known_line(self, data: bytes) -> Reply | None:
         """``data`` as one plain reply line parsed before in this process (``feed`` would give just
         it), or None. Consumes nothing: on None, ``feed`` the same bytes."""
-        return _PLAIN_REPLIES.get(data) if self.at_line_start else None
+        if self._buffer or self._usage is not None:  # at_line_start, without a property call per command
+            return None
+        return _PLAIN_REPLIES.get(data)
 
     def feed(self, data: bytes) -> list[ReplyEvent]:
         if (

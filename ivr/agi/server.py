@@ -51,8 +51,11 @@ __all__ = [
 log = structlog.get_logger("ivr.agi")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AgiEnvironment:
+    """The call's ``agi_*`` header block. The properties read the dict themselves rather than through
+    ``get``: each is read for every call, by the server and by the handler."""
+
     headers: dict[str, str]
 
     def get(self, key: str, default: str = "") -> str:
@@ -60,20 +63,21 @@ class AgiEnvironment:
 
     @property
     def uniqueid(self) -> str:
-        return self.get("agi_uniqueid")
+        return self.headers.get("agi_uniqueid", "")
 
     @property
     def script(self) -> str:
         """The request path, ``112`` in ``agi://host:port/112``."""
-        return self.get("agi_network_script") or self.get("agi_request").rsplit("/", 1)[-1]
+        headers = self.headers
+        return headers.get("agi_network_script") or headers.get("agi_request", "").rsplit("/", 1)[-1]
 
     @property
     def caller_number(self) -> str:
-        return self.get("agi_callerid")
+        return self.headers.get("agi_callerid", "")
 
     @property
     def caller_name(self) -> str:
-        return self.get("agi_calleridname")
+        return self.headers.get("agi_calleridname", "")
 
 
 @dataclass(frozen=True)
@@ -147,10 +151,10 @@ class AgiSession:
         self.conversation = conversation
         self._transport = transport
         self._loop = asyncio.get_running_loop()
-        self._waiter: asyncio.Future[Answer] | None = None
+        self._waiter: asyncio.Future[Reply | Synchronised] | None = None
         # Answers of the last batch (or the error that ended it) that came before their command's
         # turn was awaited.
-        self._early: collections.deque[Answer | AgiSessionError] = collections.deque()
+        self._early: collections.deque[Reply | Synchronised | AgiSessionError] = collections.deque()
         self._deadline = 0.0
         self._timeout = 0.0
         self.sent_at = 0.0  # when the last command was written (time.monotonic)
@@ -175,19 +179,17 @@ class AgiSession:
     def noise_samples(self) -> list[str]:
         return self.conversation.noise_samples
 
-    async def command(self, line: str, timeout: float = 30.0, last: bool = False) -> Reply:
-        """``last``: the session's last command. Our side of the stream closes right behind it, so
-        Asterisk runs it, then reads the end and returns from AGI() at once: the dialplan goes on
+    def command(self, line: str, timeout: float = 30.0, last: bool = False) -> asyncio.Future[Reply]:
+        """Send ``line``; await what this returns for its reply (ChannelHungUp if the channel is gone).
+        A plain method returning the reply's future, not a coroutine: one frame less on every command of
+        every call. ``last``: the session's last command. Our side of the stream closes right behind
+        it, so Asterisk runs it, then reads the end and returns from AGI() at once: the dialplan goes on
         without waiting for us to read the reply (still read, to know the command ran)."""
         self._transport.write(self.conversation.send_command(line, last))
-        self.sent_at = time.monotonic()
+        self.sent_at = now = time.monotonic()
         if last:
             self._transport.write_eof()
-        answer = await self._answer(timeout)
-        if type(answer) is Reply:
-            return answer
-        assert type(answer) is DeadChannel
-        raise ChannelHungUp(answer.reply.text)
+        return cast("asyncio.Future[Reply]", self._answer(timeout, now))
 
     async def last_batch(
         self, lines: Sequence[str], timeout: float = 30.0, proceed: Callable[[], bool] | None = None
@@ -201,25 +203,19 @@ class AgiSession:
         self._transport.write(self.conversation.send_last_batch(lines))
         self.sent_at = time.monotonic()
         self._transport.write_eof()
-        replies: list[Reply] = []
-        for _line in lines:
-            answer = await self._answer(timeout)
-            if type(answer) is not Reply:
-                assert type(answer) is DeadChannel
-                raise ChannelHungUp(answer.reply.text)
-            replies.append(answer)
-        return replies
+        # Each reply's bound runs from when it is awaited, as a single command's does.
+        return [cast(Reply, await self._answer(timeout, time.monotonic())) for _line in lines]
 
     async def synchronise(self, timeout: float = 5.0) -> None:
         """Match replies to commands before the first real one (the conversation drops all before the echo)."""
         self._transport.write(self.conversation.send_sync(_nonces.take()))
-        await self._answer(timeout)
+        await self._answer(timeout, time.monotonic())
 
-    def _answer(self, timeout: float) -> asyncio.Future[Answer]:
-        """What to await for the next answer: a future, not a coroutine (one frame less per command, on
-        every command of every call). Settled by the connection when the answer or an error arrives,
-        or by the watchdog at the deadline; whoever settles it forgets it."""
-        waiter: asyncio.Future[Answer] = self._loop.create_future()
+    def _answer(self, timeout: float, now: float) -> asyncio.Future[Reply | Synchronised]:
+        """What to await for the next answer (``now``: when its command was written). Settled by the
+        connection when the answer or an error arrives, or by the watchdog at the deadline; whoever
+        settles it forgets it."""
+        waiter: asyncio.Future[Reply | Synchronised] = self._loop.create_future()
         if self._early:
             early = self._early.popleft()
             if isinstance(early, AgiSessionError):
@@ -227,12 +223,15 @@ class AgiSession:
             else:
                 waiter.set_result(early)
             return waiter
-        self._deadline = time.monotonic() + timeout
+        self._deadline = now + timeout
         self._timeout = timeout
         self._waiter = waiter
         return waiter
 
     def _settle(self, answer: Answer) -> None:
+        if isinstance(answer, DeadChannel):
+            self._fail(ChannelHungUp(answer.reply.text))
+            return
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             self._waiter = None
@@ -265,6 +264,8 @@ class AgiSession:
 
 
 class _Connection(asyncio.Protocol):
+    __slots__ = ("conversation", "header_deadline", "server", "session", "transport")
+
     def __init__(self, server: AgiServer) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None

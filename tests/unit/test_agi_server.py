@@ -386,6 +386,32 @@ async def test_the_last_batch_ends_our_side_and_gets_each_reply_in_order() -> No
         await agi.close()
 
 
+async def test_a_hang_up_inside_the_last_batch_reaches_the_handler_as_a_hang_up() -> None:
+    """The caller hangs up while Asterisk runs the batch: the first reply, HANGUP and two 511s arrive in
+    one read, before the handler awaits the second reply. The batch raises ChannelHungUp (the dead
+    answers are turned into it where they are settled, early ones too), and the call ends as a hang-up."""
+    outcome: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def handler(session: AgiSession) -> None:
+        try:
+            await session.last_batch(['SET VARIABLE A "1"', 'EXEC Read "K"', "GET VARIABLE K"], 5)
+        except ChannelHungUp as error:
+            outcome.set_result(f"hung up: {error}")
+        else:
+            outcome.set_result("answered")
+
+    agi = AgiServer(handler, "127.0.0.1", 0)
+    await agi.start()
+    try:
+        fake = await FakeAsterisk.synced(agi.port)
+        assert await asyncio.wait_for(fake.reader.read(), 2) == b'SET VARIABLE A "1"\nEXEC Read "K"\nGET VARIABLE K\n'
+        fake.writer.write(b"200 result=1\nHANGUP\n511 Command Not Permitted\n511 Command Not Permitted\n")
+        await fake.writer.drain()
+        assert await asyncio.wait_for(outcome, 2) == "hung up: Command Not Permitted"
+    finally:
+        await agi.close()
+
+
 def given_idle_session(transport: object) -> tuple[Conversation, AgiSession]:
     """A session past its sync, over ``transport``, outside any server (the test plays the connection)."""
     conversation = Conversation()
