@@ -243,7 +243,8 @@ class Conversation:
                 return []
             self.phase = READY
             parser = self._headers
-            headers = Headers(dict(parser.headers), tuple(parser.duplicate_keys), parser.malformed_lines)
+            # The parser's own dict, not a copy: a complete parser is never fed again.
+            headers = Headers(parser.headers, tuple(parser.duplicate_keys), parser.malformed_lines)
             if not rest:
                 return [headers]
             return [headers, *self._classify(self._parse(rest))]

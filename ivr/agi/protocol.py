@@ -68,7 +68,7 @@ class HeaderParser:
             # The usual case: the whole block in the first segment, LF line ends. The block is
             # ``end + 2`` bytes; a leading "\n" is an empty block, which the general path handles.
             end = data.find(b"\n\n")
-            if 0 < end <= self.limit - 2 and data[0] != 0x0A and b"\r" not in data[:end]:
+            if 0 < end <= self.limit - 2 and data[0] != 0x0A and data.find(b"\r", 0, end) < 0:
                 self._add_block(data[:end])
                 self._consumed = end + 2
                 self.complete = True

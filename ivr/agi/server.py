@@ -206,10 +206,11 @@ class AgiSession:
         # Each reply's bound runs from when it is awaited, as a single command's does.
         return [cast(Reply, await self._answer(timeout, time.monotonic())) for _line in lines]
 
-    async def synchronise(self, timeout: float = 5.0) -> None:
-        """Match replies to commands before the first real one (the conversation drops all before the echo)."""
+    def synchronise(self, timeout: float = 5.0) -> asyncio.Future[Reply | Synchronised]:
+        """Match replies to commands before the first real one (the conversation drops all before the
+        echo); await what this returns. A plain method, as ``command`` is."""
         self._transport.write(self.conversation.send_sync(_nonces.take()))
-        await self._answer(timeout, time.monotonic())
+        return self._answer(timeout, time.monotonic())
 
     def _answer(self, timeout: float, now: float) -> asyncio.Future[Reply | Synchronised]:
         """What to await for the next answer (``now``: when its command was written). Settled by the
