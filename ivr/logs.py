@@ -6,6 +6,7 @@ they are escaped by ``_escape_controls`` before rendering, so a caller name cann
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import sys
 import threading
@@ -22,6 +23,30 @@ def escape_controls(text: str) -> str:
     return text.translate(_CONTROL)
 
 
+# The FastAGI call's identity (uniqueid, caller, script), bound by the AGI server once per call into
+# one ContextVar rather than three of structlog's: each ContextVar.set copies part of the task's
+# context, and the three were ~1% of the server's time per call. Merged as structlog's own are.
+_CALL: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("siaga_call", default=None)
+
+
+def bind_call(**identity: str) -> None:
+    """Every log line from here on in this task, and in tasks it starts, carries ``identity``."""
+    _CALL.set(identity)
+
+
+def merge_call(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """``bind_call``'s processor: a key the event names itself wins, as with merge_contextvars."""
+    identity = _CALL.get()
+    if identity:
+        for key, value in identity.items():
+            event.setdefault(key, value)
+    return event
+
+
+# What every configured pipeline starts with; tests capturing logs with their context pass these.
+CONTEXT_PROCESSORS = (structlog.contextvars.merge_contextvars, merge_call)
+
+
 def _escape_controls(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
     return {key: escape_controls(value) if isinstance(value, str) else value for key, value in event.items()}
 
@@ -32,7 +57,7 @@ def configure(level: str = "info", json: bool | None = None, stream: Any = None)
         json = not stream.isatty()
     renderer: Any
     processors: list[Any] = [
-        structlog.contextvars.merge_contextvars,
+        *CONTEXT_PROCESSORS,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,

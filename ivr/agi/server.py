@@ -19,6 +19,7 @@ from typing import Any, cast
 
 import structlog
 
+from ivr import logs
 from ivr.agi.conversation import (
     AgiSessionError,
     Answer,
@@ -453,7 +454,7 @@ class AgiServer:
 
     async def _run(self, session: AgiSession) -> None:
         env = session.env
-        structlog.contextvars.bind_contextvars(uniqueid=env.uniqueid, caller=env.caller_number, script=env.script)
+        logs.bind_call(uniqueid=env.uniqueid, caller=env.caller_number, script=env.script)
         started = time.monotonic()
         outcome = "completed"
         try:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import structlog
 
+from ivr import logs
 from ivr.ami.client import AmiClient
 from ivr.ami.operators import sim_interface
 from ivr.routing.decide import Decision
@@ -246,7 +247,7 @@ HOSTILE_NAMES = [
 async def test_hostile_caller_name_is_data(call: Caller, agi: AgiSwitch, name: bytes) -> None:
     """A caller name that tries to inject commands runs nothing, reaches us cleaned at the dialplan's
     entry (the raw bytes are kept as data: test_fault_battery), and the call routes."""
-    with structlog.testing.capture_logs([structlog.contextvars.merge_contextvars]) as logged:
+    with structlog.testing.capture_logs(list(logs.CONTEXT_PROCESSORS)) as logged:
         report = await call("", caller_name=name)
         # The route is the session's last command: Asterisk may queue the caller before our session
         # has read its reply and logged its end.

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from ivr import logs
 from ivr.ami.client import AmiClient
 from ivr.ami.testcall import CallReport
 from ivr.config import load_config
@@ -77,7 +78,7 @@ async def test_a_flood_of_keys_is_bounded_and_still_routed(call: Caller) -> None
 
 async def test_hangup_during_a_prompt_is_recorded_as_abandoned(call: Caller, stack: Stack) -> None:
     """A caller who hangs up while the greeting plays: no error, and the call is on record as abandoned."""
-    with structlog.testing.capture_logs([structlog.contextvars.merge_contextvars]) as logged:
+    with structlog.testing.capture_logs(list(logs.CONTEXT_PROCESSORS)) as logged:
         report = await call("", hold=2, answer_timeout=15)
         entry = f"{report.channel}-in"
         row = await until(lambda: stack.store.get(entry), timeout=10)

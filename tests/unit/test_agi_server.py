@@ -14,6 +14,7 @@ import pytest
 import structlog
 import uvloop
 
+from ivr import logs
 from ivr.agi.conversation import ConnectionLost, Conversation
 from ivr.agi.protocol import Reply
 from ivr.agi.server import (
@@ -153,6 +154,49 @@ async def until(condition: Callable[[], bool], seconds: float = 3.0) -> None:
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not met before the deadline"
         await asyncio.sleep(0.01)
+
+
+async def test_each_calls_log_lines_carry_its_own_identity() -> None:
+    """Two calls at once: every line logged inside a call, the handler's and the server's summary,
+    carries that call's uniqueid, caller and script (bound once per call, merged by the configured
+    pipeline's processors); a key the line names itself wins."""
+    both_in = asyncio.Event()
+    inside = 0
+
+    async def handler(session: AgiSession) -> None:
+        nonlocal inside
+        inside += 1
+        if inside == 2:
+            both_in.set()
+        await both_in.wait()  # each logs while the other call is bound too
+        structlog.get_logger("test").info("handler_step", script="own")
+        await session.command("NOOP")
+
+    agi = AgiServer(handler, "127.0.0.1", 0)
+    await agi.start()
+    try:
+        with structlog.testing.capture_logs(list(logs.CONTEXT_PROCESSORS)) as logged:
+            fakes = [
+                await FakeAsterisk.connect(
+                    agi.port, f"agi_network_script: 11{n}\nagi_uniqueid: 7.{n}\nagi_callerid: 081{n}\n\n".encode()
+                )
+                for n in (1, 2)
+            ]
+            await asyncio.wait_for(asyncio.gather(*(fake.serve() for fake in fakes)), 5)
+            await until(lambda: sum(line["event"] == "agi_call_end" for line in logged) == 2)
+    finally:
+        await agi.close()
+    seen = sorted(
+        (line["event"], line.get("uniqueid"), line.get("caller"), line.get("script"))
+        for line in logged
+        if line["event"] in ("handler_step", "agi_call_end")
+    )
+    assert seen == [
+        ("agi_call_end", "7.1", "0811", "111"),
+        ("agi_call_end", "7.2", "0812", "112"),
+        ("handler_step", "7.1", "0811", "own"),
+        ("handler_step", "7.2", "0812", "own"),
+    ]
 
 
 async def test_hangup_notice_ends_the_session(server: Served) -> None:
