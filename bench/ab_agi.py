@@ -105,6 +105,7 @@ def report(results: dict[str, Any]) -> str:
         by_cycle.setdefault((row["round"], row.get("cycle", 1)), {})[row["server"]] = row["calls_per_s"]
     ratios = {key: got["ours"] / got["panoramisk"] for key, got in by_cycle.items()}
     regressions = {key: got["ours"] / got[base] for key, got in by_cycle.items()}
+    base_ratios = {key: got[base] / got["panoramisk"] for key, got in by_cycle.items()}
     cycles = results.get("cycles", 1)
     lines = [
         "# FastAGI guard, interleaved: our server before and now, and panoramisk",
@@ -135,10 +136,18 @@ def report(results: dict[str, Any]) -> str:
         "",
         "Each round's cells are the medians over its cycles.  ",
         "Medians (calls/s): " + ", ".join(f"{name} {value:.0f}" for name, value in medians.items()) + ".  ",
+        "Server CPU per call (µs, medians): "
+        + ", ".join(
+            f"{name} {statistics.median(r['cpu_us_per_call'] for r in rows if r['server'] == name):.0f}"
+            for name in servers
+        )
+        + ".  ",
         f"Median of the {len(ratios)} cycles' ratios: ours / panoramisk **{statistics.median(spread):.2f}x** "
         f"(target ≥ 1.3x; quartiles {_quartiles(spread)}), ours / ours@{results['base']} "
         f"**{statistics.median(regressions.values()):.2f}x** (1: unchanged; quartiles "
-        f"{_quartiles(sorted(regressions.values()))}).  ",
+        f"{_quartiles(sorted(regressions.values()))}); the base in the same cycles: ours@{results['base']} / "
+        f"panoramisk {statistics.median(base_ratios.values()):.2f}x "
+        f"(quartiles {_quartiles(sorted(base_ratios.values()))}).  ",
         f"Errors over all runs: {errors}. Steal over all runs: {steal:.1f} s.",
         "",
     ]
