@@ -409,49 +409,45 @@ async def test_an_answered_command_s_bound_ends_with_its_answer() -> None:
     assert [answer.result for answer in answers] == ["2", "3"]
 
 
-async def test_the_last_batch_ends_our_side_and_gets_each_reply_in_order() -> None:
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        pytest.param(
+            b"200 result=1\n200 result=0\n200 result=1 (7)\n", [("1", ""), ("0", ""), ("1", "7")], id="each-in-order"
+        ),
+        pytest.param(
+            b"200 result=1\nHANGUP\n511 Command Not Permitted\n511 Command Not Permitted\n",
+            "hung up: Command Not Permitted",
+            id="hang-up-inside",
+        ),
+    ],
+)
+async def test_the_last_batch_ends_our_side_and_hands_on_what_asterisk_answered(
+    answers: bytes, expected: object
+) -> None:
     """Three commands, then the end of our stream, before any reply; Asterisk answers all three in one
-    write (as res_agi does when it runs them back to back): each reaches the handler, in order."""
-    answered: asyncio.Future[list[Reply]] = asyncio.get_running_loop().create_future()
-
-    async def handler(session: AgiSession) -> None:
-        answered.set_result(await session.last_batch(['SET VARIABLE A "1"', 'EXEC Read "K"', "GET VARIABLE K"], 5))
-
-    agi = AgiServer(handler, "127.0.0.1", 0)
-    await agi.start()
-    try:
-        fake = await FakeAsterisk.synced(agi.port)
-        assert await asyncio.wait_for(fake.reader.read(), 2) == b'SET VARIABLE A "1"\nEXEC Read "K"\nGET VARIABLE K\n'
-        fake.writer.write(b"200 result=1\n200 result=0\n200 result=1 (7)\n")
-        await fake.writer.drain()
-        replies = await asyncio.wait_for(answered, 2)
-        assert [(reply.result, reply.data) for reply in replies] == [("1", ""), ("0", ""), ("1", "7")]
-    finally:
-        await agi.close()
-
-
-async def test_a_hang_up_inside_the_last_batch_reaches_the_handler_as_a_hang_up() -> None:
-    """The caller hangs up while Asterisk runs the batch: the first reply, HANGUP and two 511s arrive in
-    one read, before the handler awaits the second reply. The batch raises ChannelHungUp (the dead
-    answers are turned into it where they are settled, early ones too), and the call ends as a hang-up."""
-    outcome: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    write (as res_agi does when it runs them back to back). Each reply reaches the handler, in order. A
+    caller who hangs up inside the batch (HANGUP and 511s after the first reply, all read before the
+    handler awaits the second) raises ChannelHungUp: dead answers are turned into it where they are
+    settled, the early ones too."""
+    outcome: asyncio.Future[object] = asyncio.get_running_loop().create_future()
 
     async def handler(session: AgiSession) -> None:
         try:
-            await session.last_batch(['SET VARIABLE A "1"', 'EXEC Read "K"', "GET VARIABLE K"], 5)
+            replies = await session.last_batch(['SET VARIABLE A "1"', 'EXEC Read "K"', "GET VARIABLE K"], 5)
         except ChannelHungUp as error:
             outcome.set_result(f"hung up: {error}")
         else:
-            outcome.set_result("answered")
+            outcome.set_result([(reply.result, reply.data) for reply in replies or []])
 
     agi = AgiServer(handler, "127.0.0.1", 0)
     await agi.start()
     try:
         fake = await FakeAsterisk.synced(agi.port)
         assert await asyncio.wait_for(fake.reader.read(), 2) == b'SET VARIABLE A "1"\nEXEC Read "K"\nGET VARIABLE K\n'
-        fake.writer.write(b"200 result=1\nHANGUP\n511 Command Not Permitted\n511 Command Not Permitted\n")
+        fake.writer.write(answers)
         await fake.writer.drain()
-        assert await asyncio.wait_for(outcome, 2) == "hung up: Command Not Permitted"
+        assert await asyncio.wait_for(outcome, 2) == expected
     finally:
         await agi.close()
 
