@@ -235,27 +235,30 @@ class AgiSession:
             self._fail(ChannelHungUp(answer.reply.text))
             return
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            self._waiter = None
-            waiter.set_result(answer)
-        else:
+        if waiter is None:
             # Only a batch has answers in flight that nobody awaits yet: the conversation yields a
             # reply only while one is owed, and a single command's waiter is made in the same step as
             # its write, before any answer can be read.
             self._early.append(answer)
+            return
+        self._waiter = None
+        if not waiter.done():
+            waiter.set_result(answer)
+        # else its await was cancelled: the answer is that command's, never the next one's.
 
     def _fail(self, error: AgiSessionError) -> None:
-        waiter = self._waiter
+        waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
-            self._waiter = None
             waiter.set_exception(error)
         else:
+            # What ended the connection is news to whoever awaits next.
             self._early.append(error)
 
     def _expire_if_due(self, now: float) -> None:
-        """Called by the server's watchdog: one sweep for all sessions instead of a timer per command."""
-        waiter = self._waiter
-        if waiter is not None and not waiter.done() and now >= self._deadline:
+        """Called by the server's watchdog: one sweep for all sessions instead of a timer per command.
+        A waiter is kept until its answer comes, even if its await was cancelled: an overdue answer
+        is a broken stream either way."""
+        if self._waiter is not None and now >= self._deadline:
             self._transport.abort()
             self._fail(CommandTimeout(f"no AGI reply within {self._timeout:.1f}s"))
 

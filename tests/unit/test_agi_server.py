@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import cast
@@ -459,6 +460,46 @@ def given_idle_session(transport: object) -> tuple[Conversation, AgiSession]:
     conversation.send_sync("abc1")
     conversation.receive_data(b"200 result=1 (abc1)\n")
     return conversation, AgiSession(AgiEnvironment({}), conversation, cast(asyncio.Transport, transport))
+
+
+async def test_a_cancelled_commands_late_answer_is_never_the_next_commands() -> None:
+    """A handler gives up awaiting a command (its task's await cancelled) and goes on: the answer that
+    comes later belongs to that command and is dropped, so the next command gets its own answer."""
+
+    class Transport:
+        def write(self, data: bytes) -> None: ...
+        def abort(self) -> None: ...
+
+    conversation, session = given_idle_session(Transport())
+    abandoned = asyncio.ensure_future(asyncio.wait_for(session.command("GET VARIABLE A", 60), 0.01))
+    with pytest.raises(TimeoutError):
+        await abandoned
+    [late] = conversation.receive_data(b"200 result=1 (late)\n")
+    session._settle(cast(Reply, late))
+    answer = session.command("GET VARIABLE B", 60)
+    [own] = conversation.receive_data(b"200 result=1 (own)\n")
+    session._settle(cast(Reply, own))
+    assert (await asyncio.wait_for(answer, 1)).data == "own"
+
+
+async def test_an_overdue_answer_closes_the_connection_even_after_its_await_was_cancelled() -> None:
+    """The answer to a command whose await was cancelled never comes: the watchdog still ends the
+    connection at its bound (Asterisk then takes the caller on), and the next await learns why."""
+    aborted: list[bool] = []
+
+    class Transport:
+        def write(self, data: bytes) -> None: ...
+        def abort(self) -> None:
+            aborted.append(True)
+
+    _conversation, session = given_idle_session(Transport())
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(session.command("GET VARIABLE A", 5), 0.01)
+    session._expire_if_due(time.monotonic() + 10)
+    session._expire_if_due(time.monotonic() + 20)  # once: the first sweep forgot the waiter
+    assert aborted == [True]
+    with pytest.raises(CommandTimeout):
+        await session._answer(1, time.monotonic())
 
 
 async def test_a_connection_lost_inside_the_last_batch_ends_it_at_once() -> None:
